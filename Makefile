@@ -1,0 +1,51 @@
+# CardTrail's front door. `make demo` runs the service with demo data; `make test` runs
+# the whole suite. Both install what they need first (virtualenv, npm packages, Chromium).
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+PYTEST  := .venv/bin/pytest
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install demo test test-fast bench compile gas-report clean system-deps
+
+install: .venv/.installed node_modules/.installed
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+# Not `npm ci`: npm 11 leaves the other platforms' optional anvil binaries out of the lock
+# file and `npm ci` then refuses it. `npm install` still installs the locked versions.
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund
+	touch $@
+
+# Browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
+system-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	fi
+
+demo: install
+	.venv/bin/cardtrail up --demo
+
+test: install system-deps
+	$(PYTEST)
+
+# Unit tests only: no real nodes, no browser, no PostgreSQL.
+test-fast: install
+	$(PYTEST) -m "not node and not browser and not postgres"
+
+compile: install
+	$(PY) scripts/compile_contracts.py
+
+gas-report: install
+	$(PY) scripts/gas_report.py
+
+bench: install
+	$(PY) scripts/bench_proofs.py
+
+clean:
+	rm -rf .venv node_modules .pytest_cache .hypothesis

@@ -1,0 +1,67 @@
+"""Database engines: SQLite (the embedded default, WAL) and PostgreSQL (psycopg 3).
+
+Writers take the log's head row lock, so all writes are serialised. On SQLite a write
+transaction starts with ``BEGIN IMMEDIATE`` so that two writers never both read and then
+both try to upgrade their lock (which would fail one of them with "database is locked").
+
+    >>> from anchoring.db import create_engine, write_transaction
+    >>> engine = create_engine("sqlite:///:memory:")
+    >>> with write_transaction(engine) as conn:
+    ...     _ = conn.exec_driver_sql("select 1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+_WRITE = "cardtrail_write"
+
+
+def create_engine(url: str, **kwargs: object) -> Engine:
+    """Create an engine for ``url`` with CardTrail's connection settings."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # Leave transaction control to the "begin" hook below (pysqlite's own is lazy).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged event survives a power cut, not just a process crash.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on any error."""
+    with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction: one consistent snapshot, never blocks writers."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def is_postgres(conn_or_engine: Connection | Engine) -> bool:
+    """True when the connection or engine talks to PostgreSQL."""
+    return conn_or_engine.dialect.name == "postgresql"

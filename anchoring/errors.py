@@ -1,0 +1,42 @@
+"""The errors of the verifiable log and the chain client.
+
+Callers catch :class:`Error` for anything that comes from ``anchoring``; bad input also
+subclasses :class:`ValueError` so that generic code can treat it as such.
+
+    >>> from anchoring.errors import RootMismatchError, VerificationError
+    >>> issubclass(RootMismatchError, VerificationError)
+    True
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base of every error raised by the ``anchoring`` package."""
+
+
+class VerificationError(Error):
+    """A proof, checkpoint or bundle does not verify."""
+
+
+class ProofShapeError(VerificationError, ValueError):
+    """A proof is malformed: wrong size, wrong hash length, or impossible tree sizes."""
+
+
+class RootMismatchError(VerificationError):
+    """A proof is well formed but leads to another root than the expected one."""
+
+    def __init__(self, expected: bytes, calculated: bytes) -> None:
+        self.expected_root = expected
+        self.calculated_root = calculated
+        super().__init__(
+            f"calculated root {calculated.hex()} does not match expected root {expected.hex()}"
+        )
+
+
+class AnchoringError(Error):
+    """Anchoring a checkpoint on chain failed."""
+
+
+class ChainUnavailable(AnchoringError):
+    """The chain's JSON-RPC endpoint cannot be reached or answers with errors."""

@@ -1,0 +1,68 @@
+"""Fixtures shared by the whole suite: databases.
+
+Every test that takes ``db_url`` runs twice: on a fresh SQLite file and on a fresh
+PostgreSQL schema. PostgreSQL comes from CARDTRAIL_TEST_POSTGRES_URL (default: the local
+server); when it cannot be reached the PostgreSQL half is skipped, unless
+CARDTRAIL_REQUIRE_POSTGRES=1 (as in CI), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from anchoring.db import create_engine
+
+POSTGRES_URL = os.environ.get(
+    "CARDTRAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("CARDTRAIL_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required but unavailable: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A fresh SQLite database file."""
+    return f"sqlite:///{tmp_path / 'cardtrail.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        _postgres_unavailable(str(exc).splitlines()[0])
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """A fresh database URL: SQLite, then PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def engine(db_url) -> Iterator[sa.Engine]:
+    """An engine on a fresh, empty database (no tables: each package creates its own)."""
+    eng = create_engine(db_url)
+    yield eng
+    eng.dispose()
