@@ -1,0 +1,33 @@
+"""The ``cardtrail`` command line. Each command lives with the code it drives and is added
+to the group here; every command takes ``--data-dir`` (or CARDTRAIL_DATA_DIR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger_service.config import ConfigError, Settings
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CARDTRAIL_DATA_DIR",
+    default=None,
+    help="Where the SQLite database, local chain state and dev keystore live "
+    "[env CARDTRAIL_DATA_DIR; default ./.cardtrail].",
+)
+
+
+def load_settings(data_dir: Path | None) -> Settings:
+    """Settings for a command, with configuration errors turned into a clean CLI error."""
+    try:
+        return Settings.from_env(data_dir)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cardtrail")
+def main() -> None:
+    """CardTrail: a provenance ledger for gift cards and pickup vouchers."""

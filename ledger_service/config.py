@@ -1,0 +1,107 @@
+"""Settings from the environment (names fixed in DESIGN.md), one frozen value per process.
+
+    >>> from ledger_service.config import Settings
+    >>> s = Settings.from_env("/tmp/ct-doc", environ={})
+    >>> s.database_url.endswith("/tmp/ct-doc/cardtrail.db"), s.dev_mode
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = ".cardtrail"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a CardTrail process needs to know about its deployment."""
+
+    data_dir: Path
+    database_url: str
+    chain_rpc_url: str | None = None
+    anchor_interval: float = 2.0
+    anchor_max_pending: int = 1000
+    anchor_confirmations: int = 1
+    anchor_keystore: Path | None = None
+    anchor_keystore_password: str | None = field(default=None, repr=False)
+    secret_key_file: Path | None = None
+
+    @classmethod
+    def from_env(
+        cls, data_dir: str | Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Read the settings; ``data_dir`` (e.g. from ``--data-dir``) beats the environment."""
+        env = os.environ if environ is None else environ
+        directory = Path(data_dir or env.get("CARDTRAIL_DATA_DIR") or DEFAULT_DATA_DIR)
+        directory = directory.expanduser().absolute()
+        password = env.get("ANCHOR_KEYSTORE_PASSWORD")
+        password_file = env.get("ANCHOR_KEYSTORE_PASSWORD_FILE")
+        if password is None and password_file:
+            try:
+                password = Path(password_file).read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"ANCHOR_KEYSTORE_PASSWORD_FILE: {exc.strerror}") from None
+        keystore = env.get("ANCHOR_KEYSTORE")
+        secret_file = env.get("CARDTRAIL_SECRET_KEY_FILE")
+        return cls(
+            data_dir=directory,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{directory / 'cardtrail.db'}",
+            chain_rpc_url=env.get("CHAIN_RPC_URL") or None,
+            anchor_interval=_number(env, "ANCHOR_INTERVAL", 2.0, float),
+            anchor_max_pending=int(_number(env, "ANCHOR_MAX_PENDING", 1000, int)),
+            anchor_confirmations=int(_number(env, "ANCHOR_CONFIRMATIONS", 1, int)),
+            anchor_keystore=Path(keystore) if keystore else None,
+            anchor_keystore_password=password,
+            secret_key_file=Path(secret_file) if secret_file else None,
+        )
+
+    @property
+    def dev_mode(self) -> bool:
+        """Development: no chain configured, so CardTrail runs its own local node."""
+        return self.chain_rpc_url is None
+
+    def secret_key(self) -> bytes:
+        """The server secret that keys the hashes of redemption codes and API tokens.
+
+        Kept outside the database so that a stolen database cannot be brute-forced
+        offline. Created (0600) in the data directory on first use unless
+        CARDTRAIL_SECRET_KEY_FILE names one.
+        """
+        path = self.secret_key_file or self.data_dir / "secret.key"
+        if not path.exists():
+            if self.secret_key_file:
+                raise ConfigError(f"CARDTRAIL_SECRET_KEY_FILE {path} does not exist")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) < 32:
+            raise ConfigError(f"secret key in {path} is shorter than 32 bytes")
+        return key
