@@ -47,6 +47,8 @@ class Settings:
     anchor_keystore: Path | None = None
     anchor_keystore_password: str | None = field(default=None, repr=False)
     secret_key_file: Path | None = None
+    chain_port: int = 8545
+    public_rpc_url: str | None = None
 
     @classmethod
     def from_env(
@@ -75,12 +77,23 @@ class Settings:
             anchor_keystore=Path(keystore) if keystore else None,
             anchor_keystore_password=password,
             secret_key_file=Path(secret_file) if secret_file else None,
+            public_rpc_url=env.get("CARDTRAIL_PUBLIC_RPC_URL") or None,
         )
 
     @property
     def dev_mode(self) -> bool:
         """Development: no chain configured, so CardTrail runs its own local node."""
         return self.chain_rpc_url is None
+
+    @property
+    def rpc_url(self) -> str:
+        """The chain endpoint this deployment uses: configured, or the local node's."""
+        return self.chain_rpc_url or f"http://127.0.0.1:{self.chain_port}"
+
+    @property
+    def browser_rpc_url(self) -> str:
+        """The endpoint that visitors' browsers are told to ask (CARDTRAIL_PUBLIC_RPC_URL)."""
+        return self.public_rpc_url or self.rpc_url
 
     def secret_key(self) -> bytes:
         """The server secret that keys the hashes of redemption codes and API tokens.
