@@ -1,0 +1,183 @@
+"""The errors of the card ledger, each with a stable code and an HTTP status.
+
+The service raises them; only the HTTP edge turns them into ``application/problem+json``
+(``{"type", "title", "status", "code", "detail"}``). Codes are part of the public API:
+outside clients switch on them, so they never change once published.
+
+    >>> from ledger_service.errors import CardAlreadyUsed
+    >>> err = CardAlreadyUsed("card was redeemed at S1")
+    >>> err.code, err.status
+    ('CARD_ALREADY_USED', 409)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LedgerError(Exception):
+    """Base of every refusal the ledger service gives; carries code, status and detail."""
+
+    code: ClassVar[str] = "LEDGER_ERROR"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Request refused"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        # Extra members of the problem document, e.g. ``retry_after`` or ``errors``.
+        self.extra = extra
+
+
+
+
+class CardNotFound(LedgerError):
+    """Card not found."""
+
+    code = "CARD_NOT_FOUND"
+    status = 404
+    title = "Card not found"
+
+
+class CardAlreadyUsed(LedgerError):
+    """Card already used."""
+
+    code = "CARD_ALREADY_USED"
+    status = 409
+    title = "Card already used"
+
+
+class CardVoided(LedgerError):
+    """Card voided."""
+
+    code = "CARD_VOIDED"
+    status = 409
+    title = "Card voided"
+
+
+class CardExpired(LedgerError):
+    """Card expired."""
+
+    code = "CARD_EXPIRED"
+    status = 409
+    title = "Card expired"
+
+
+class CardBlocked(LedgerError):
+    """Card blocked."""
+
+    code = "CARD_BLOCKED"
+    status = 409
+    title = "Card blocked"
+
+
+class InvalidTransition(LedgerError):
+    """Not allowed in the card's state."""
+
+    code = "INVALID_TRANSITION"
+    status = 409
+    title = "Not allowed in the card's state"
+
+
+class StoreNotAllowed(LedgerError):
+    """Card not valid at this store."""
+
+    code = "STORE_NOT_ALLOWED"
+    status = 403
+    title = "Card not valid at this store"
+
+
+class StoreNotFound(LedgerError):
+    """Store not found."""
+
+    code = "STORE_NOT_FOUND"
+    status = 404
+    title = "Store not found"
+
+
+class StoreExists(LedgerError):
+    """Store already exists."""
+
+    code = "STORE_EXISTS"
+    status = 409
+    title = "Store already exists"
+
+
+class PickupNotFound(LedgerError):
+    """Pickup not found."""
+
+    code = "PICKUP_NOT_FOUND"
+    status = 404
+    title = "Pickup not found"
+
+
+class InvalidCode(LedgerError):
+    """Wrong redemption code."""
+
+    code = "INVALID_CODE"
+    status = 403
+    title = "Wrong redemption code"
+
+
+class CodeLocked(LedgerError):
+    """Redemption code locked."""
+
+    code = "CODE_LOCKED"
+    status = 423
+    title = "Redemption code locked"
+
+
+class Unauthorized(LedgerError):
+    """Authentication required."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(LedgerError):
+    """Not allowed for this role."""
+
+    code = "FORBIDDEN"
+    status = 403
+    title = "Not allowed for this role"
+
+
+class ValidationFailed(LedgerError):
+    """Invalid request."""
+
+    code = "VALIDATION_FAILED"
+    status = 422
+    title = "Invalid request"
+
+
+class IdempotencyMismatch(LedgerError):
+    """Idempotency key reused with another request."""
+
+    code = "IDEMPOTENCY_MISMATCH"
+    status = 422
+    title = "Idempotency key reused with another request"
+
+
+class PayloadTooLarge(LedgerError):
+    """Request too large."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "Request too large"
+
+
+class RateLimited(LedgerError):
+    """Too many requests."""
+
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Too many requests"
+
+
+class NotAnchored(LedgerError):
+    """No anchored checkpoint yet."""
+
+    code = "NOT_ANCHORED"
+    status = 404
+    title = "No anchored checkpoint yet"
