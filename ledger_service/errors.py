@@ -29,8 +29,6 @@ class LedgerError(Exception):
         self.extra = extra
 
 
-
-
 class CardNotFound(LedgerError):
     """Card not found."""
 
