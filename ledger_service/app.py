@@ -58,4 +58,14 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     engine = create_engine(settings.database_url)
     db.upgrade(engine)
     app.extensions["cardtrail"] = Runtime(settings=settings, engine=engine, secret_key=secret)
+    _register_blueprints(app)
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    # Imported here so that importing the factory stays cheap for the CLI.
+    from ledger_service import api
+    from portal import auditor, console, public
+
+    for blueprint in (api.bp, public.bp, auditor.bp, console.bp):
+        app.register_blueprint(blueprint)

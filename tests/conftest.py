@@ -66,3 +66,27 @@ def engine(db_url) -> Iterator[sa.Engine]:
     eng = create_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, db_url):
+    """Settings for a fresh deployment: its own data directory and a fresh database."""
+    from ledger_service.config import Settings
+
+    return Settings.from_env(tmp_path / "data", environ={"DATABASE_URL": db_url})
+
+
+@pytest.fixture
+def app(settings):
+    """A CardTrail app on a fresh database (SQLite, then PostgreSQL)."""
+    from ledger_service.app import create_app
+
+    application = create_app(settings, {"TESTING": True})
+    yield application
+    application.extensions["cardtrail"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of :func:`app`."""
+    return app.test_client()
