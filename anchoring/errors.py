@@ -40,3 +40,26 @@ class AnchoringError(Error):
 
 class ChainUnavailable(AnchoringError):
     """The chain's JSON-RPC endpoint cannot be reached or answers with errors."""
+
+
+class KeystoreError(Error):
+    """The anchoring keystore is missing, unreadable or cannot be decrypted.
+
+    The message names the file or setting, never the password or the key.
+    """
+
+
+class ContractMissing(AnchoringError):
+    """No contract code at the recorded address: the chain was reset or is another chain."""
+
+
+class ChainDiverged(AnchoringError):
+    """The contract's checkpoint is not a tree head of this log (another log, or lost events)."""
+
+
+class TransactionFailed(AnchoringError):
+    """An anchoring transaction was mined but reverted."""
+
+
+class WorkerBusy(AnchoringError):
+    """Another anchoring worker holds the lock on this database."""
