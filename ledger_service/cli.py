@@ -31,3 +31,9 @@ def load_settings(data_dir: Path | None) -> Settings:
 @click.version_option(package_name="cardtrail")
 def main() -> None:
     """CardTrail: a provenance ledger for gift cards and pickup vouchers."""
+
+
+# Registered after ``main`` exists: the command modules import the option helpers above.
+from ledger_service.auth_cli import token_command  # noqa: E402
+
+main.add_command(token_command)

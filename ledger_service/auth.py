@@ -1,0 +1,230 @@
+"""API tokens and the :class:`~ledger_service.actor.Actor` behind a request.
+
+A token reads ``ct_<id>_<secret>``: the 12-hex-digit ``id`` is public (it names the token
+in logs, events and ``cardtrail token revoke``), the 160-bit ``secret`` is shown once when
+the token is created and stored only as HMAC-SHA256 under the server secret, so a copy of
+the database alone cannot be turned back into working tokens.
+
+    >>> from ledger_service.auth import parse_token
+    >>> parse_token("ct_0123456789ab_" + "f" * 40).id
+    '0123456789ab'
+    >>> parse_token("Bearer nonsense") is None
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+from sqlalchemy.engine import Engine
+
+from anchoring.db import read_transaction, write_transaction
+from ledger_service.actor import Actor, Role
+from ledger_service.errors import Forbidden, RateLimited, Unauthorized
+from ledger_service.schema import api_tokens
+
+TOKEN_ROLES: tuple[Role, ...] = ("hq", "store", "auditor")
+_TOKEN = re.compile(r"ct_(?P<id>[0-9a-f]{12})_(?P<secret>[0-9a-f]{40})")
+_BEARER = re.compile(r"Bearer +(?P<token>\S+) *", re.IGNORECASE)
+_STORE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class TokenParts:
+    """A token split into its public id and its secret (never printed)."""
+
+    id: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly created token: the only moment its full text exists outside the client."""
+
+    id: str
+    role: Role
+    store_id: str | None
+    token: str = field(repr=False)
+
+
+def parse_token(text: str) -> TokenParts | None:
+    """Split ``ct_<id>_<secret>``; ``None`` when ``text`` is not shaped like a token."""
+    match = _TOKEN.fullmatch(text)
+    return TokenParts(match["id"], match["secret"]) if match else None
+
+
+def token_hash(secret_key: bytes, token: str) -> str:
+    """The stored form of a token: HMAC-SHA256 under the server secret, hex."""
+    return hmac.new(secret_key, b"cardtrail-api-token\0" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def actor_id(token_id: str) -> str:
+    """The ``actor.id`` that events record for a token."""
+    return f"tok_{token_id}"
+
+
+def create_token(
+    engine: Engine, secret_key: bytes, role: str, store_id: str | None = None
+) -> IssuedToken:
+    """Create a token for ``role`` (a store token is bound to ``store_id``) and store its hash.
+
+    Raises ``ValueError`` for an unknown role, a store token without a store, or a store id
+    on another role.
+    """
+    if role not in TOKEN_ROLES:
+        raise ValueError(f"unknown role {role!r}, want one of {', '.join(TOKEN_ROLES)}")
+    if (role == "store") != (store_id is not None):
+        raise ValueError("a store token needs --store, and only a store token takes one")
+    if store_id is not None and not _STORE_ID.fullmatch(store_id):
+        raise ValueError(f"malformed store id {store_id!r}")
+    token_id = secrets.token_hex(6)
+    token = f"ct_{token_id}_{secrets.token_hex(20)}"
+    with write_transaction(engine) as conn:
+        conn.execute(
+            api_tokens.insert().values(
+                id=token_id,
+                role=role,
+                store_id=store_id,
+                secret_hash=token_hash(secret_key, token),
+                created_at=datetime.now(UTC),
+            )
+        )
+    return IssuedToken(id=token_id, role=role, store_id=store_id, token=token)  # type: ignore[arg-type]
+
+
+def revoke_token(engine: Engine, token_id: str) -> bool:
+    """Revoke a token by its id (``tok_`` prefix allowed); False if no live token has it."""
+    token_id = token_id.removeprefix("tok_")
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    return result.rowcount == 1
+
+
+def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor:
+    """The actor of an ``Authorization: Bearer ct_…`` header, or :class:`Unauthorized`.
+
+    Every failure gives the same answer, so a caller learns nothing about which tokens exist.
+    """
+    match = _BEARER.fullmatch(header or "")
+    parts = parse_token(match["token"]) if match else None
+    if parts is None:
+        raise Unauthorized("send Authorization: Bearer <token>")
+    with read_transaction(engine) as conn:
+        row = conn.execute(
+            sa.select(api_tokens.c.role, api_tokens.c.store_id, api_tokens.c.secret_hash).where(
+                api_tokens.c.id == parts.id, api_tokens.c.revoked_at.is_(None)
+            )
+        ).first()
+    expected = row.secret_hash if row else "0" * 64
+    presented = token_hash(secret_key, f"ct_{parts.id}_{parts.secret}")
+    if not hmac.compare_digest(expected, presented) or row is None:
+        raise Unauthorized("the token is unknown or revoked")
+    return Actor(row.role, actor_id(parts.id), store_id=row.store_id)
+
+
+class RateLimiter:
+    """A fixed-window request counter per token, in this process.
+
+    ``limit`` requests per ``window`` seconds; each worker process counts on its own, so
+    the effective limit behind N workers is N times higher.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str) -> None:
+        """Count one request for ``key``; raise :class:`RateLimited` past the limit."""
+        now = self._clock()
+        with self._lock:
+            start, count = self._counts.get(key, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            if count >= self.limit:
+                retry_after = max(1, int(start + self.window - now + 0.999))
+                raise RateLimited(
+                    f"more than {self.limit} requests in {self.window:g} s", retry_after=retry_after
+                )
+            self._counts[key] = (start, count + 1)
+            if len(self._counts) > 10_000:
+                # Forget closed windows so that the table cannot grow without bound.
+                self._counts = {
+                    k: v for k, v in self._counts.items() if now - v[0] < self.window
+                }
+
+
+DEFAULT_RATE_LIMIT = (1000, 10.0)
+"""Requests per token per window (seconds); app config ``API_RATE_LIMIT`` (None: off)."""
+
+
+def _rate_limiter() -> RateLimiter | None:
+    app = current_app
+    limiter = app.extensions.get("cardtrail_rate_limiter")
+    setting = app.config.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+    if setting is None:
+        return None
+    if limiter is None or (limiter.limit, limiter.window) != tuple(setting):
+        limiter = RateLimiter(int(setting[0]), float(setting[1]))
+        app.extensions["cardtrail_rate_limiter"] = limiter
+    return limiter
+
+
+def current_token() -> str | None:
+    """The bearer token text of the current request (only for keying its own records)."""
+    match = _BEARER.fullmatch(request.headers.get("Authorization", ""))
+    return match["token"] if match else None
+
+
+def require(*roles: Role) -> Actor:
+    """Authenticate the current request and check its role; returns the :class:`Actor`.
+
+    Raises :class:`Unauthorized` (no or bad token), :class:`Forbidden` (role not in
+    ``roles``) or :class:`RateLimited`.
+    """
+    from ledger_service.app import runtime
+
+    rt = runtime()
+    actor = authenticate(rt.engine, rt.secret_key, request.headers.get("Authorization"))
+    limiter = _rate_limiter()
+    if limiter is not None:
+        limiter.hit(actor.id)
+    if actor.role not in roles:
+        raise Forbidden(f"a {actor.role} token cannot do this; allowed: {', '.join(roles)}")
+    g.actor = actor
+    return actor
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def roles_required(*roles: Role) -> Callable[[F], F]:
+    """Decorator form of :func:`require` for views that do not need the actor itself."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            require(*roles)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
