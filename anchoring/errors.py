@@ -42,6 +42,22 @@ class ChainUnavailable(AnchoringError):
     """The chain's JSON-RPC endpoint cannot be reached or answers with errors."""
 
 
+class BundleError(VerificationError, ValueError):
+    """A proof bundle is malformed: unknown format, missing members or wrong types."""
+
+
+class TreeSizeError(Error, ValueError):
+    """A tree size or leaf index that the stored log cannot answer for.
+
+    Raised for negative or non-integer values, sizes beyond the log's current size,
+    leaf indices outside the tree, and size pairs that no consistency proof links.
+    """
+
+
+class LogIntegrityError(Error):
+    """The stored log lacks a leaf or node that its size requires: run the audit."""
+
+
 class KeystoreError(Error):
     """The anchoring keystore is missing, unreadable or cannot be decrypted.
 

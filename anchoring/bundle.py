@@ -1,0 +1,398 @@
+"""Proof bundles: one card's events, their inclusion proofs and the anchored checkpoint.
+
+A bundle (format ``cardtrail-bundle/1``, see ``docs/bundle-format.md``) lets anyone with a
+chain RPC endpoint check a card's history without trusting the server that produced it.
+:func:`verify_bundle` runs one named check per rule and never raises for a bad bundle: the
+:class:`BundleReport` says which check failed and why. Apart from the ``root_at`` callable
+(which asks the chain), everything here is pure.
+
+    >>> from anchoring.bundle import verify_bundle
+    >>> report = verify_bundle({"format": "something else"}, root_at=lambda size: b"")
+    >>> report.ok, report.checks[0].name
+    (False, 'format')
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+from anchoring import merkle
+from anchoring.errors import BundleError, Error, VerificationError
+
+FORMAT = "cardtrail-bundle/1"
+ZERO_HASH = "0" * 64
+# Integers beyond 2^53 - 1 lose precision in JavaScript, so the browser's canonical JSON
+# would differ from ours: such a bundle cannot be verified the same way everywhere.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+RootAt = Callable[[int], bytes]
+"""Asks the chain for ``rootAt(tree_size)``; returns 32 zero bytes if never anchored."""
+
+
+# --- the bundle, parsed -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BundleCheckpoint:
+    """The anchored checkpoint the bundle's proofs lead to, and where it was anchored."""
+
+    tree_size: int
+    root: bytes
+    chain_id: int
+    contract: str
+    tx_hash: str | None
+    block_number: int | None
+
+
+@dataclass(frozen=True)
+class BundleEvent:
+    """One event: the exact object whose canonical JSON is the leaf, and its proof.
+
+    ``inclusion_proof`` is None for a pending event (recorded, not yet anchored).
+    """
+
+    leaf_index: int
+    event: Mapping[str, Any]
+    leaf_input: bytes
+    inclusion_proof: tuple[bytes, ...] | None
+
+    @property
+    def seq(self) -> Any:
+        """The event's position in its card's history, as the event states it."""
+        return self.event.get("seq")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A parsed ``cardtrail-bundle/1`` document."""
+
+    card_number: str
+    card_salt: bytes
+    checkpoint: BundleCheckpoint | None
+    events: tuple[BundleEvent, ...]
+    pending: tuple[BundleEvent, ...]
+
+    @property
+    def all_events(self) -> tuple[BundleEvent, ...]:
+        """Proven events followed by pending ones: the card's whole history."""
+        return self.events + self.pending
+
+
+def _require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise BundleError(f"{where} has no {key!r}")
+    value = obj[key]
+    # bool is an int in Python, but never a valid count or index here.
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise BundleError(f"{where}.{key} must be {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in _as_tuple(kind)).replace("NoneType", "null")
+
+
+def _hex_hash(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
+        raise BundleError(f"{where} must be 64 lowercase hex digits")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise BundleError(f"{where} must be 64 lowercase hex digits") from None
+
+
+def _check_json_values(value: Any, where: str) -> None:
+    """Refuse values that canonicalise differently in other languages (floats, huge ints)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise BundleError(f"{where} is an integer beyond 2^53-1")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json_values(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_values(item, f"{where}.{key}")
+        return
+    raise BundleError(f"{where} is a {type(value).__name__}; events hold no such values")
+
+
+def _parse_event(raw: Any, where: str, proven: bool) -> BundleEvent:
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where} must be an object")
+    leaf_index = _require(raw, "leaf_index", int, where)
+    event = _require(raw, "event", dict, where)
+    _check_json_values(event, f"{where}.event")
+    if event.get("leaf_index") != leaf_index:
+        raise BundleError(f"{where}.leaf_index {leaf_index} differs from the event's own")
+    proof: tuple[bytes, ...] | None = None
+    if proven:
+        hashes = _require(raw, "inclusion_proof", list, where)
+        proof = tuple(_hex_hash(h, f"{where}.inclusion_proof[{i}]") for i, h in enumerate(hashes))
+    return BundleEvent(leaf_index, event, rfc8785.dumps(event), proof)
+
+
+def _parse_checkpoint(raw: Any) -> BundleCheckpoint | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise BundleError("checkpoint must be an object or null")
+    tree_size = _require(raw, "tree_size", int, "checkpoint")
+    if tree_size < 0:
+        raise BundleError("checkpoint.tree_size must not be negative")
+    contract = _require(raw, "contract", str, "checkpoint")
+    if not (contract.startswith("0x") and len(contract) == 42):
+        raise BundleError("checkpoint.contract must be a 0x-prefixed 20-byte address")
+    return BundleCheckpoint(
+        tree_size=tree_size,
+        root=_hex_hash(raw.get("root"), "checkpoint.root"),
+        chain_id=_require(raw, "chain_id", int, "checkpoint"),
+        contract=contract,
+        tx_hash=raw.get("tx_hash") if isinstance(raw.get("tx_hash"), str) else None,
+        block_number=raw.get("block_number") if isinstance(raw.get("block_number"), int) else None,
+    )
+
+
+def parse_bundle(raw: Any) -> Bundle:
+    """Parse a bundle document (as loaded from JSON); raise :class:`BundleError` if malformed."""
+    if not isinstance(raw, dict):
+        raise BundleError("a bundle must be a JSON object")
+    if raw.get("format") != FORMAT:
+        raise BundleError(f"unknown format {str(raw.get('format'))[:40]!r}, want {FORMAT!r}")
+    card_number = _require(raw, "card_number", str, "bundle")
+    salt_hex = _require(raw, "card_salt", str, "bundle")
+    try:
+        salt = bytes.fromhex(salt_hex)
+    except ValueError:
+        raise BundleError("bundle.card_salt must be hex") from None
+    checkpoint = _parse_checkpoint(raw.get("checkpoint"))
+    events = _require(raw, "events", list, "bundle")
+    pending = _require(raw, "pending", list, "bundle")
+    if events and checkpoint is None:
+        raise BundleError("bundle has proven events but no checkpoint")
+    parsed = Bundle(
+        card_number=card_number,
+        card_salt=salt,
+        checkpoint=checkpoint,
+        events=tuple(_parse_event(e, f"events[{i}]", True) for i, e in enumerate(events)),
+        pending=tuple(_parse_event(e, f"pending[{i}]", False) for i, e in enumerate(pending)),
+    )
+    if not parsed.all_events:
+        raise BundleError("bundle holds no events")
+    return parsed
+
+
+# --- the checks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one rule: its name, whether it holds, and why (or why not)."""
+
+    name: str
+    ok: bool
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        """``{"name", "ok", "reason"}``."""
+        return {"name": self.name, "ok": self.ok, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """Every check that was run on a bundle, in order. It verifies only if all hold."""
+
+    checks: tuple[Check, ...]
+    bundle: Bundle | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every check holds."""
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        """The checks that failed, in order."""
+        return tuple(c for c in self.checks if not c.ok)
+
+    def check(self, name: str) -> Check:
+        """The check called ``name``; KeyError if it was not run."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, object]:
+        """``{"ok", "card_number", "checks": [...]}``."""
+        return {
+            "ok": self.ok,
+            "card_number": self.bundle.card_number if self.bundle else None,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def card_commitment(card_salt: bytes, card_number: str) -> str:
+    """The ``card`` member of every event: SHA-256(card_salt || card_number), hex."""
+    return hashlib.sha256(card_salt + card_number.encode("ascii", "replace")).hexdigest()
+
+
+def check_card(bundle: Bundle, expected: str) -> Check:
+    """The bundle is about the card the verifier asked about."""
+    if bundle.card_number == expected:
+        return Check("card", True, f"bundle is for card {expected}")
+    return Check("card", False, f"bundle is for card {bundle.card_number}, not {expected}")
+
+
+def check_commitment(bundle: Bundle) -> Check:
+    """Every event's ``card`` is SHA-256(card_salt || card_number)."""
+    want = card_commitment(bundle.card_salt, bundle.card_number)
+    for item in bundle.all_events:
+        if item.event.get("card") != want:
+            return Check(
+                "commitment",
+                False,
+                f"event at leaf {item.leaf_index} belongs to another card "
+                f"(card {str(item.event.get('card'))[:16]}…, want {want[:16]}…)",
+            )
+    return Check("commitment", True, f"all {len(bundle.all_events)} events commit to this card")
+
+
+def check_chain(bundle: Bundle) -> Check:
+    """``seq`` runs 0, 1, 2… and each ``prev_event_hash`` is the hash of the previous leaf."""
+    previous: BundleEvent | None = None
+    history = bundle.all_events
+    for want_seq, item in enumerate(history):
+        seq = item.seq
+        if seq != want_seq:
+            if any(earlier.seq == seq for earlier in history[:want_seq]):
+                return Check("chain", False, f"seq {seq!r} is given twice")
+            if any(later.seq == want_seq for later in history[want_seq + 1:]):
+                return Check("chain", False, f"events out of order: seq {seq!r} comes before "
+                                             f"seq {want_seq}")
+            if isinstance(seq, int) and not isinstance(seq, bool) and seq > want_seq:
+                missing = f"seq {want_seq}" if seq == want_seq + 1 else f"seq {want_seq}–{seq - 1}"
+                return Check("chain", False, f"event {missing} is missing (next is seq {seq})")
+            return Check("chain", False, f"event at leaf {item.leaf_index} has seq {seq!r}, "
+                                         f"want {want_seq}")
+        want_prev = hashlib.sha256(previous.leaf_input).hexdigest() if previous else ZERO_HASH
+        if item.event.get("prev_event_hash") != want_prev:
+            what = f"hash of seq {want_seq - 1}" if previous else "64 zeros for the first event"
+            return Check("chain", False,
+                         f"seq {want_seq}: prev_event_hash is not the {what}")
+        if previous and item.leaf_index <= previous.leaf_index:
+            return Check("chain", False, f"seq {want_seq} is at leaf {item.leaf_index}, "
+                                         f"not after seq {want_seq - 1} (leaf {previous.leaf_index})")
+        previous = item
+    return Check("chain", True, f"seq 0–{len(history) - 1} linked by prev_event_hash")
+
+
+def check_inclusion(item: BundleEvent, checkpoint: BundleCheckpoint) -> Check:
+    """The event's leaf and inclusion proof lead to the checkpoint's root."""
+    name = f"inclusion[{item.leaf_index}]"
+    leaf = merkle.hash_leaf(item.leaf_input)
+    try:
+        merkle.verify_inclusion(
+            item.leaf_index, checkpoint.tree_size, leaf, item.inclusion_proof or (),
+            checkpoint.root,
+        )
+    except VerificationError as exc:
+        return Check(name, False, f"seq {item.seq} ({item.event.get('type')}): {exc}")
+    return Check(name, True, f"seq {item.seq} ({item.event.get('type')}) is leaf "
+                             f"{item.leaf_index} of the tree of size {checkpoint.tree_size}")
+
+
+def check_pending(bundle: Bundle) -> Check:
+    """Pending events are newer than the checkpoint (else they should carry a proof)."""
+    size = bundle.checkpoint.tree_size if bundle.checkpoint else 0
+    for item in bundle.pending:
+        if item.leaf_index < size:
+            return Check("pending", False, f"event at leaf {item.leaf_index} is inside the "
+                                           f"anchored tree of size {size} but has no proof")
+    if not bundle.pending:
+        return Check("pending", True, "no pending events")
+    return Check("pending", True, f"{len(bundle.pending)} event(s) recorded after the "
+                                  f"checkpoint, not anchored yet (not proven)")
+
+
+def check_network(checkpoint: BundleCheckpoint, chain_id: int) -> Check:
+    """The checkpoint names the chain the verifier asks."""
+    if checkpoint.chain_id == chain_id:
+        return Check("network", True, f"RPC endpoint serves chain {chain_id}")
+    return Check("network", False, f"bundle was anchored on chain {checkpoint.chain_id}, "
+                                   f"the RPC endpoint serves chain {chain_id}")
+
+
+def check_anchor(checkpoint: BundleCheckpoint | None, root_at: RootAt) -> Check:
+    """The contract returns the checkpoint's root from ``rootAt(tree_size)``."""
+    if checkpoint is None:
+        return Check("anchor", False, "no checkpoint: none of these events is anchored yet")
+    try:
+        on_chain = root_at(checkpoint.tree_size)
+    except Error as exc:
+        return Check("anchor", False, f"could not ask the chain: {exc}")
+    if on_chain == checkpoint.root:
+        return Check("anchor", True, f"contract {checkpoint.contract} holds root "
+                                     f"{checkpoint.root.hex()[:16]}… for size {checkpoint.tree_size}")
+    if on_chain == bytes(32):
+        return Check("anchor", False, f"contract {checkpoint.contract} has no root for "
+                                      f"size {checkpoint.tree_size}")
+    return Check("anchor", False, f"contract holds root {on_chain.hex()[:16]}… for size "
+                                  f"{checkpoint.tree_size}, bundle says {checkpoint.root.hex()[:16]}…")
+
+
+def verify_bundle(
+    bundle: Mapping[str, Any] | Bundle,
+    root_at: RootAt,
+    chain_id: int | None = None,
+    card_number: str | None = None,
+) -> BundleReport:
+    """Run every check on ``bundle`` and report each one.
+
+    ``root_at`` asks the contract named in the bundle; ``chain_id`` is the chain the RPC
+    endpoint serves (checked against the bundle's when given); ``card_number`` is the card
+    the verifier asked about (checked against the bundle's when given). The chain is only
+    asked when the bundle names the chain being asked.
+    """
+    if isinstance(bundle, Bundle):
+        parsed = bundle
+    else:
+        try:
+            parsed = parse_bundle(bundle)
+        except BundleError as exc:
+            return BundleReport((Check("format", False, str(exc)),))
+    checks = [Check("format", True, f"{FORMAT}: {len(parsed.events)} proven, "
+                                    f"{len(parsed.pending)} pending")]
+    if card_number is not None:
+        checks.append(check_card(parsed, card_number))
+    checks += [check_commitment(parsed), check_chain(parsed), check_pending(parsed)]
+    checkpoint = parsed.checkpoint
+    if checkpoint is not None:
+        checks += [check_inclusion(item, checkpoint) for item in parsed.events]
+    if checkpoint is not None and chain_id is not None:
+        network = check_network(checkpoint, chain_id)
+        checks.append(network)
+        if not network.ok:
+            checks.append(Check("anchor", False, "not asked: the RPC endpoint serves another chain"))
+            return BundleReport(tuple(checks), parsed)
+    checks.append(check_anchor(checkpoint, root_at))
+    return BundleReport(tuple(checks), parsed)
+
+
+def summarise(report: BundleReport) -> Sequence[str]:
+    """A readable report, one line per check, for people and terminals."""
+    lines = [f"{'PASS' if c.ok else 'FAIL'}  {c.name:<16} {c.reason}" for c in report.checks]
+    verdict = "bundle verifies" if report.ok else f"bundle does NOT verify " \
+              f"({len(report.failures)} failed check(s))"
+    return [*lines, verdict]
