@@ -1,0 +1,410 @@
+"""The verifiable log stored in the database: an RFC 9162 Merkle tree.
+
+The tree is kept as the hash of every complete subtree (:mod:`anchoring.schema`), so a
+root at any past size, an inclusion proof and a consistency proof each need only the
+O(log n) subtrees that :mod:`anchoring.merkle` names for it, fetched in one query.
+Appending reads the tree's right edge once per batch and inserts about one node per leaf.
+
+:class:`MerkleLog` works on the caller's connection, inside the caller's transaction:
+
+    >>> from anchoring.db import create_engine, write_transaction, read_transaction
+    >>> from anchoring.schema import metadata
+    >>> engine = create_engine("sqlite:///:memory:")
+    >>> metadata.create_all(engine)
+    >>> with write_transaction(engine) as conn:
+    ...     log = MerkleLog(conn)
+    ...     size = log.lock_head()
+    ...     log.append([b"issued", b"claimed", b"redeemed"])
+    0
+    >>> with read_transaction(engine) as conn:
+    ...     log = MerkleLog(conn)
+    ...     log.inclusion_proof(1, 3).verify(log.root(3))
+    ...     log.consistency_proof(1, 3).verify(log.root(1), log.root(3))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from anchoring import merkle
+from anchoring.errors import LogIntegrityError, TreeSizeError
+from anchoring.schema import log_head, log_leaves, log_nodes
+from anchoring.types import Checkpoint, ConsistencyProof, InclusionProof
+
+Node = tuple[int, int]
+"""A complete subtree as ``(level, index)``; level 0 is a leaf."""
+
+_HEAD_ID = 1
+# Bound on the parameters of one IN list: SQLite allows 32766 per statement.
+_IN_CHUNK = 5_000
+
+_select_size = sa.select(log_head.c.tree_size).where(log_head.c.id == _HEAD_ID)
+
+_select_leaf = sa.select(log_leaves.c.leaf_input).where(
+    log_leaves.c.leaf_index == sa.bindparam("index")
+)
+
+
+@dataclass(frozen=True)
+class LogDivergence:
+    """The first stored leaf or node that does not match what its inputs recompute to.
+
+    ``what`` is ``"leaf"`` (a leaf hash differs from the hash of the stored input),
+    ``"node"`` (a subtree hash differs from the hash of its two stored children) or
+    ``"missing"`` (the log's size requires a leaf or node that is not stored; ``stored``
+    is then None). ``level`` 0 is a leaf, ``index`` counts within the level.
+    """
+
+    what: str
+    level: int
+    index: int
+    stored: bytes | None
+    recomputed: bytes | None
+
+
+def _whole(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TreeSizeError(f"{what} must be an integer, got {type(value).__name__}")
+    return value
+
+
+def _ranges_to_nodes(ranges: Iterable[merkle.Range]) -> list[list[Node]]:
+    return [merkle.perfect_subtrees(start, end) for start, end in ranges]
+
+
+@functools.lru_cache(maxsize=512)
+def _fetch_statement(leaves: int, inner: int) -> sa.Executable:
+    """One query for ``leaves`` leaf hashes and ``inner`` node hashes, by bound keys.
+
+    Nodes are matched as ``(level = ? AND node_index = ?) OR …``: SQLite turns that into
+    one primary-key search per node, where a row-value ``IN`` would scan the table.
+    Statements are built once per shape; proofs of similar trees share them.
+    """
+    queries = []
+    if leaves:
+        keys = [sa.bindparam(f"i{n}") for n in range(leaves)]
+        cols = log_leaves.c
+        queries.append(
+            sa.select(sa.literal(0).label("level"), cols.leaf_index, cols.leaf_hash).where(
+                cols.leaf_index.in_(keys)
+            )
+        )
+    if inner:
+        cols = log_nodes.c
+        match = [
+            sa.and_(cols.level == sa.bindparam(f"l{n}"), cols.node_index == sa.bindparam(f"n{n}"))
+            for n in range(inner)
+        ]
+        queries.append(sa.select(cols.level, cols.node_index, cols.hash).where(sa.or_(*match)))
+    return queries[0] if len(queries) == 1 else sa.union_all(*queries)
+
+
+class MerkleLog:
+    """The log as stored on one connection; every method runs in the caller's transaction.
+
+    Writers call :meth:`lock_head` first (inside ``anchoring.db.write_transaction``) so that
+    leaf indices are handed out one writer at a time, without gaps or duplicates.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # --- the head ------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of leaves in the log, as this transaction sees it."""
+        size = self._conn.execute(_select_size).scalar()
+        return 0 if size is None else int(size)
+
+    def lock_head(self) -> int:
+        """Take the writers' lock on the log head and return the log's size.
+
+        On PostgreSQL this is ``SELECT … FOR UPDATE`` on the head row, held until the
+        transaction ends; on SQLite the ``BEGIN IMMEDIATE`` of a write transaction already
+        holds the database's only write lock. The head row is created on first use.
+        """
+        locking = _select_size.with_for_update()
+        size = self._conn.execute(locking).scalar()
+        if size is None:
+            self._conn.execute(self._insert_head_if_absent())
+            size = self._conn.execute(locking).scalar_one()
+        return int(size)
+
+    def _insert_head_if_absent(self) -> sa.Executable:
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        # Two first writers may race to create the row: the loser waits, then skips.
+        return (
+            dialect.insert(log_head)
+            .values(id=_HEAD_ID, tree_size=0)
+            .on_conflict_do_nothing(index_elements=[log_head.c.id])
+        )
+
+    # --- writing -------------------------------------------------------------------
+
+    def append(self, leaf_inputs: Sequence[bytes]) -> int:
+        """Append leaves in order and return the index of the first one.
+
+        Takes the head lock (see :meth:`lock_head`) if the caller has not already. Costs
+        one read of the tree's right edge plus bulk inserts of the new leaves and the
+        complete subtrees they finish: about one node per leaf.
+        """
+        size = self.lock_head()
+        inputs = [self._leaf_bytes(i, value) for i, value in enumerate(leaf_inputs)]
+        if not inputs:
+            return size
+        edge = merkle.perfect_subtrees(0, size)
+        known = self._fetch(edge, size)
+        # The right edge as a stack of (level, hash), largest subtree at the bottom: each
+        # new leaf merges with equal-sized subtrees on top, like carrying in binary.
+        stack = [(level, known[(level, index)]) for level, index in edge]
+        leaves: list[dict[str, object]] = []
+        nodes: list[dict[str, object]] = []
+        for offset, data in enumerate(inputs):
+            index = size + offset
+            node = merkle.hash_leaf(data)
+            leaves.append({"leaf_index": index, "leaf_input": data, "leaf_hash": node})
+            level = 0
+            while stack and stack[-1][0] == level:
+                node = merkle.hash_children(stack.pop()[1], node)
+                level += 1
+                index >>= 1
+                nodes.append({"level": level, "node_index": index, "hash": node})
+            stack.append((level, node))
+        self._conn.execute(sa.insert(log_leaves), leaves)
+        if nodes:
+            self._conn.execute(sa.insert(log_nodes), nodes)
+        self._conn.execute(
+            sa.update(log_head)
+            .where(log_head.c.id == _HEAD_ID)
+            .values(tree_size=size + len(inputs))
+        )
+        return size
+
+    @staticmethod
+    def _leaf_bytes(position: int, value: object) -> bytes:
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"leaf input {position} must be bytes, got {type(value).__name__}")
+        return bytes(value)
+
+    # --- reading subtrees ----------------------------------------------------------
+
+    def _fetch(self, wanted: Collection[Node], tree_size: int) -> dict[Node, bytes]:
+        """Fetch the hashes of complete subtrees (level 0 = leaves) in one query.
+
+        ``tree_size`` is the size the caller needs: when a subtree is missing because the
+        log is smaller, that is the caller's error (TreeSizeError), otherwise the store is
+        damaged (LogIntegrityError).
+        """
+        if not wanted:
+            return {}
+        leaves = sorted({index for level, index in wanted if level == 0})
+        inner = sorted({(level, index) for level, index in wanted if level > 0})
+        params = {f"i{n}": index for n, index in enumerate(leaves)}
+        for n, (level, index) in enumerate(inner):
+            params[f"l{n}"], params[f"n{n}"] = level, index
+        query = _fetch_statement(len(leaves), len(inner))
+        rows = self._conn.execute(query, params)
+        found = {(level, index): bytes(value) for level, index, value in rows}
+        if len(found) < len(leaves) + len(inner):
+            self._missing(next(n for n in sorted(wanted) if n not in found), tree_size)
+        return found
+
+    def _missing(self, node: Node, tree_size: int) -> None:
+        size = self.size()
+        if tree_size > size:
+            raise TreeSizeError(f"tree size {tree_size} is beyond the log's size {size}")
+        level, index = node
+        raise LogIntegrityError(
+            f"the log of size {size} lacks its subtree at level {level}, index {index}"
+        )
+
+    def _check_size(self, tree_size: int | None) -> int:
+        """The current size for None; otherwise ``tree_size`` once it is a valid size."""
+        size = self.size()
+        if tree_size is None:
+            return size
+        _whole(tree_size, "tree size")
+        if not 0 <= tree_size <= size:
+            raise TreeSizeError(f"tree size {tree_size} is not in [0, {size}] (the log's size)")
+        return tree_size
+
+    # --- roots and proofs ----------------------------------------------------------
+
+    def root(self, tree_size: int | None = None) -> bytes:
+        """The Merkle root at ``tree_size`` (default: now); any past size works."""
+        size = self._check_size(tree_size)
+        parts = merkle.perfect_subtrees(0, size)
+        hashes = self._fetch(parts, size)
+        return merkle.fold_subtrees([hashes[part] for part in parts])
+
+    def checkpoint(self, tree_size: int | None = None) -> Checkpoint:
+        """The tree head at ``tree_size`` (default: now)."""
+        size = self._check_size(tree_size)
+        return Checkpoint(size, self.root(size))
+
+    def inclusion_proof(self, leaf_index: int, tree_size: int) -> InclusionProof:
+        """Prove that leaf ``leaf_index`` is in the tree of ``tree_size`` leaves."""
+        _whole(leaf_index, "leaf index")
+        _whole(tree_size, "tree size")
+        if not 0 <= leaf_index < tree_size:
+            raise TreeSizeError(
+                f"leaf index {leaf_index} is outside a tree of size {tree_size}: "
+                f"want 0 <= leaf index < tree size"
+            )
+        groups = _ranges_to_nodes(merkle.inclusion_proof_ranges(leaf_index, tree_size))
+        leaf = (0, leaf_index)
+        hashes = self._fetch({leaf, *(n for group in groups for n in group)}, tree_size)
+        proof = tuple(merkle.fold_subtrees([hashes[n] for n in group]) for group in groups)
+        return InclusionProof(leaf_index, tree_size, hashes[leaf], proof)
+
+    def consistency_proof(self, size1: int, size2: int) -> ConsistencyProof:
+        """Prove that the tree of ``size2`` leaves extends the tree of ``size1`` leaves."""
+        _whole(size1, "first size")
+        _whole(size2, "second size")
+        if not 1 <= size1 <= size2:
+            raise TreeSizeError(
+                f"no consistency proof exists from size {size1} to size {size2}: "
+                f"want 1 <= first size <= second size"
+            )
+        if size1 == size2:
+            self._check_size(size2)
+            return ConsistencyProof(size1, size2, ())
+        groups = _ranges_to_nodes(merkle.consistency_proof_ranges(size1, size2))
+        hashes = self._fetch({n for group in groups for n in group}, size2)
+        proof = tuple(merkle.fold_subtrees([hashes[n] for n in group]) for group in groups)
+        return ConsistencyProof(size1, size2, proof)
+
+    # --- leaves --------------------------------------------------------------------
+
+    def leaf_input(self, index: int) -> bytes:
+        """The input bytes of leaf ``index``."""
+        _whole(index, "leaf index")
+        value = None
+        if index >= 0:
+            value = self._conn.execute(_select_leaf, {"index": index}).scalar()
+        if value is None:
+            self._missing_leaf(index)
+        return bytes(value)
+
+    def leaf_inputs(self, indices: Iterable[int]) -> dict[int, bytes]:
+        """The input bytes of several leaves, by index."""
+        wanted = sorted({_whole(i, "leaf index") for i in indices})
+        found: dict[int, bytes] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            query = sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_input).where(
+                log_leaves.c.leaf_index.in_(chunk)
+            )
+            found.update((i, bytes(v)) for i, v in self._conn.execute(query))
+        if len(found) < len(wanted):
+            self._missing_leaf(next(i for i in wanted if i not in found))
+        return found
+
+    def _missing_leaf(self, index: int) -> None:
+        size = self.size()
+        if not 0 <= index < size:
+            raise TreeSizeError(f"leaf index {index} is not in [0, {size}) (the log's size)")
+        raise LogIntegrityError(f"the log of size {size} lacks leaf {index}")
+
+    def iter_leaves(
+        self, start: int = 0, end: int | None = None, batch: int = 10_000
+    ) -> Iterator[tuple[int, bytes, bytes]]:
+        """Yield ``(index, input, stored leaf hash)`` for leaves ``[start, end)`` in order.
+
+        ``end`` defaults to the current size. Reads ``batch`` rows per query.
+        """
+        for rows in self._leaf_batches(start, end, batch):
+            yield from rows
+
+    def _leaf_batches(
+        self, start: int, end: int | None, batch: int
+    ) -> Iterator[list[tuple[int, bytes, bytes]]]:
+        end = self._check_size(end)
+        _whole(start, "start")
+        if not 0 <= start <= end:
+            raise TreeSizeError(f"start {start} is not in [0, {end}] (the end)")
+        if _whole(batch, "batch") < 1:
+            raise TreeSizeError(f"batch must be at least 1, got {batch}")
+        cols = log_leaves.c
+        query = (
+            sa.select(cols.leaf_index, cols.leaf_input, cols.leaf_hash)
+            .where(cols.leaf_index >= sa.bindparam("lo"), cols.leaf_index < end)
+            .order_by(cols.leaf_index)
+            .limit(batch)
+        )
+        while start < end:
+            rows = [(i, bytes(d), bytes(h)) for i, d, h in self._conn.execute(query, {"lo": start})]
+            if not rows:
+                return
+            yield rows
+            start = rows[-1][0] + 1
+
+    def _node_stream(self, level: int, count: int, batch: int) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(index, hash)`` of the stored nodes at ``level`` below ``count``, in order."""
+        cols = log_nodes.c
+        query = (
+            sa.select(cols.node_index, cols.hash)
+            .where(cols.level == level, cols.node_index >= sa.bindparam("lo"))
+            .where(cols.node_index < count)
+            .order_by(cols.node_index)
+            .limit(batch)
+        )
+        start = 0
+        while start < count:
+            rows = self._conn.execute(query, {"lo": start}).all()
+            if not rows:
+                return
+            for index, value in rows:
+                yield index, bytes(value)
+            start = rows[-1][0] + 1
+
+    # --- audit ---------------------------------------------------------------------
+
+    def audit(
+        self, progress: Callable[[int], None] | None = None, batch: int = 10_000
+    ) -> LogDivergence | None:
+        """Recompute every leaf hash and every stored subtree; return the first divergence.
+
+        Streams the leaves in order and checks each complete subtree as soon as its last
+        leaf is read, against its two stored children, so every row is read once. Returns
+        None when the log is intact. ``progress``, if given, receives the number of leaves
+        checked after each batch (they add up to the log's size).
+        """
+        size = self.size()
+        streams: dict[int, Iterator[tuple[int, bytes]]] = {}
+        # carry[level]: the stored hash of the last complete left child at that level.
+        carry: dict[int, bytes] = {}
+        expected = 0
+        for rows in self._leaf_batches(0, size, batch):
+            for index, data, stored in rows:
+                if index != expected:
+                    return LogDivergence("missing", 0, expected, None, None)
+                recomputed = merkle.hash_leaf(data)
+                if recomputed != stored:
+                    return LogDivergence("leaf", 0, index, stored, recomputed)
+                expected += 1
+                node, level = stored, 0
+                while index & 1:
+                    index >>= 1
+                    level += 1
+                    recomputed = merkle.hash_children(carry[level - 1], node)
+                    if level not in streams:
+                        streams[level] = self._node_stream(level, size >> level, batch)
+                    found = next(streams[level], None)
+                    if found is None or found[0] != index:
+                        return LogDivergence("missing", level, index, None, recomputed)
+                    node = found[1]
+                    if node != recomputed:
+                        return LogDivergence("node", level, index, node, recomputed)
+                carry[level] = node
+            if progress is not None:
+                progress(len(rows))
+        if expected != size:
+            return LogDivergence("missing", 0, expected, None, None)
+        return None
