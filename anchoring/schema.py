@@ -121,3 +121,75 @@ anchor_transactions = sa.Table(
     ),
 )
 sa.Index("anchor_transactions_by_status", anchor_transactions.c.status)
+
+# --- The chain side (anchoring/checkpoints.py): where the log was anchored, and how. ---
+# Chain values are 0x-hex strings (addresses 42 chars, hashes 66); roots are plain hex.
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("contract", sa.String(42), nullable=False),
+    sa.Column("deployer", sa.String(42), nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),
+    sa.Column("block_number", sa.BigInteger, nullable=False),
+    sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
+    # A retired deployment's contract is gone (the chain was reset) or was replaced.
+    sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("retired_reason", sa.String(200), nullable=True),
+    sa.UniqueConstraint("chain_id", "contract", name="deployments_chain_contract"),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployments.id"), nullable=False),
+    sa.Column("tree_size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),
+    sa.Column("block_number", sa.BigInteger, nullable=False),
+    sa.Column("block_hash", sa.String(66), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    # Orphaned: its block left the canonical chain (reorg) or the chain was reset.
+    sa.Column("orphaned_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("orphan_reason", sa.String(200), nullable=True),
+    sa.CheckConstraint("status IN ('anchored', 'orphaned')", name="checkpoints_status"),
+    sa.CheckConstraint("tree_size > 0", name="checkpoints_tree_size_positive"),
+)
+# Never two valid checkpoints for one size; an orphaned one may be anchored again.
+sa.Index(
+    "checkpoints_one_anchored_per_size",
+    checkpoints.c.deployment_id,
+    checkpoints.c.tree_size,
+    unique=True,
+    sqlite_where=checkpoints.c.status == "anchored",
+    postgresql_where=checkpoints.c.status == "anchored",
+)
+
+anchor_transactions = sa.Table(
+    "anchor_transactions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployments.id"), nullable=False),
+    sa.Column("tree_size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False, unique=True),
+    sa.Column("max_fee_per_gas", sa.BigInteger, nullable=True),
+    sa.Column("max_priority_fee_per_gas", sa.BigInteger, nullable=True),
+    sa.Column("gas_price", sa.BigInteger, nullable=True),
+    # Written as 'pending' before the transaction is sent, so a crash in between leaves a
+    # record to reconcile; then 'mined', 'failed' (reverted), 'replaced' (a higher-fee
+    # resend with the same nonce) or 'dropped' (its nonce was used by another transaction).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint(
+        "status IN ('pending', 'mined', 'failed', 'replaced', 'dropped')",
+        name="anchor_transactions_status",
+    ),
+)
+sa.Index("anchor_transactions_by_status", anchor_transactions.c.status)
