@@ -15,6 +15,7 @@ chain RPC endpoint check a card's history without trusting the server that produ
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,9 +63,9 @@ class BundleEvent:
     inclusion_proof: tuple[bytes, ...] | None
 
     @property
-    def seq(self) -> Any:
+    def seq(self) -> int:
         """The event's position in its card's history, as the event states it."""
-        return self.event.get("seq")
+        return int(self.event["seq"])
 
 
 @dataclass(frozen=True)
@@ -83,40 +84,57 @@ class Bundle:
         return self.events + self.pending
 
 
-def _require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in obj:
-        raise BundleError(f"{where} has no {key!r}")
-    value = obj[key]
-    # bool is an int in Python, but never a valid count or index here.
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-        raise BundleError(f"{where}.{key} must be {_kind_name(kind)}, got {type(value).__name__}")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_SALT = re.compile(r"(?:[0-9a-f]{2})+")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_CARD_NUMBER = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+def _int(value: Any) -> int | None:
+    """The value as a JSON integer, or None.
+
+    JavaScript cannot tell ``1`` from ``1.0``, so integral floats count as integers here
+    too: both verifiers must accept and refuse the same bundles.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and abs(value) <= MAX_SAFE_INTEGER:
+        return value
+    return None
+
+
+def _require_int(obj: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> int:
+    value = _int(obj.get(key))
+    if value is None or value < minimum:
+        raise BundleError(f"{where}.{key} must be an integer ≥ {minimum}")
     return value
 
 
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+def _require(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = obj.get(key)
+    if not isinstance(value, kind):
+        raise BundleError(f"{where}.{key} must be {_JSON_NAMES[kind]}")
+    return value
 
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    return " or ".join(k.__name__ for k in _as_tuple(kind)).replace("NoneType", "null")
+_JSON_NAMES = {str: "a string", list: "an array", dict: "an object"}
 
 
 def _hex_hash(value: Any, where: str) -> bytes:
-    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
         raise BundleError(f"{where} must be 64 lowercase hex digits")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise BundleError(f"{where} must be 64 lowercase hex digits") from None
+    return bytes.fromhex(value)
 
 
 def _check_json_values(value: Any, where: str) -> None:
     """Refuse values that canonicalise differently in other languages (floats, huge ints)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
-    if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise BundleError(f"{where} is an integer beyond 2^53-1")
+    if isinstance(value, int | float):
+        if _int(value) is None:
+            raise BundleError(f"{where} is not an integer within ±(2^53-1)")
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
@@ -132,11 +150,12 @@ def _check_json_values(value: Any, where: str) -> None:
 def _parse_event(raw: Any, where: str, proven: bool) -> BundleEvent:
     if not isinstance(raw, dict):
         raise BundleError(f"{where} must be an object")
-    leaf_index = _require(raw, "leaf_index", int, where)
+    leaf_index = _require_int(raw, "leaf_index", where)
     event = _require(raw, "event", dict, where)
     _check_json_values(event, f"{where}.event")
-    if event.get("leaf_index") != leaf_index:
+    if _int(event.get("leaf_index")) != leaf_index:
         raise BundleError(f"{where}.leaf_index {leaf_index} differs from the event's own")
+    _require_int(event, "seq", f"{where}.event")
     proof: tuple[bytes, ...] | None = None
     if proven:
         hashes = _require(raw, "inclusion_proof", list, where)
@@ -149,19 +168,17 @@ def _parse_checkpoint(raw: Any) -> BundleCheckpoint | None:
         return None
     if not isinstance(raw, dict):
         raise BundleError("checkpoint must be an object or null")
-    tree_size = _require(raw, "tree_size", int, "checkpoint")
-    if tree_size < 0:
-        raise BundleError("checkpoint.tree_size must not be negative")
-    contract = _require(raw, "contract", str, "checkpoint")
-    if not (contract.startswith("0x") and len(contract) == 42):
+    contract = raw.get("contract")
+    if not isinstance(contract, str) or not _ADDRESS.fullmatch(contract):
         raise BundleError("checkpoint.contract must be a 0x-prefixed 20-byte address")
+    tx_hash, block = raw.get("tx_hash"), _int(raw.get("block_number"))
     return BundleCheckpoint(
-        tree_size=tree_size,
+        tree_size=_require_int(raw, "tree_size", "checkpoint"),
         root=_hex_hash(raw.get("root"), "checkpoint.root"),
-        chain_id=_require(raw, "chain_id", int, "checkpoint"),
+        chain_id=_require_int(raw, "chain_id", "checkpoint", minimum=1),
         contract=contract,
-        tx_hash=raw.get("tx_hash") if isinstance(raw.get("tx_hash"), str) else None,
-        block_number=raw.get("block_number") if isinstance(raw.get("block_number"), int) else None,
+        tx_hash=tx_hash if isinstance(tx_hash, str) else None,
+        block_number=block,
     )
 
 
@@ -171,12 +188,12 @@ def parse_bundle(raw: Any) -> Bundle:
         raise BundleError("a bundle must be a JSON object")
     if raw.get("format") != FORMAT:
         raise BundleError(f"unknown format {str(raw.get('format'))[:40]!r}, want {FORMAT!r}")
-    card_number = _require(raw, "card_number", str, "bundle")
-    salt_hex = _require(raw, "card_salt", str, "bundle")
-    try:
-        salt = bytes.fromhex(salt_hex)
-    except ValueError:
-        raise BundleError("bundle.card_salt must be hex") from None
+    card_number = raw.get("card_number")
+    if not isinstance(card_number, str) or not _CARD_NUMBER.fullmatch(card_number):
+        raise BundleError("bundle.card_number must be 1–64 printable ASCII characters")
+    salt = raw.get("card_salt")
+    if not isinstance(salt, str) or not _SALT.fullmatch(salt):
+        raise BundleError("bundle.card_salt must be lowercase hex")
     checkpoint = _parse_checkpoint(raw.get("checkpoint"))
     events = _require(raw, "events", list, "bundle")
     pending = _require(raw, "pending", list, "bundle")
@@ -184,7 +201,7 @@ def parse_bundle(raw: Any) -> Bundle:
         raise BundleError("bundle has proven events but no checkpoint")
     parsed = Bundle(
         card_number=card_number,
-        card_salt=salt,
+        card_salt=bytes.fromhex(salt),
         checkpoint=checkpoint,
         events=tuple(_parse_event(e, f"events[{i}]", True) for i, e in enumerate(events)),
         pending=tuple(_parse_event(e, f"pending[{i}]", False) for i, e in enumerate(pending)),
@@ -245,7 +262,7 @@ class BundleReport:
 
 def card_commitment(card_salt: bytes, card_number: str) -> str:
     """The ``card`` member of every event: SHA-256(card_salt || card_number), hex."""
-    return hashlib.sha256(card_salt + card_number.encode("ascii", "replace")).hexdigest()
+    return hashlib.sha256(card_salt + card_number.encode("ascii")).hexdigest()
 
 
 def check_card(bundle: Bundle, expected: str) -> Check:
@@ -276,16 +293,14 @@ def check_chain(bundle: Bundle) -> Check:
     for want_seq, item in enumerate(history):
         seq = item.seq
         if seq != want_seq:
-            if any(earlier.seq == seq for earlier in history[:want_seq]):
-                return Check("chain", False, f"seq {seq!r} is given twice")
+            # Earlier events sit at seq 0…want_seq-1, so a smaller seq is a repeat.
+            if seq < want_seq:
+                return Check("chain", False, f"seq {seq} is given twice")
             if any(later.seq == want_seq for later in history[want_seq + 1:]):
-                return Check("chain", False, f"events out of order: seq {seq!r} comes before "
+                return Check("chain", False, f"events out of order: seq {seq} comes before "
                                              f"seq {want_seq}")
-            if isinstance(seq, int) and not isinstance(seq, bool) and seq > want_seq:
-                missing = f"seq {want_seq}" if seq == want_seq + 1 else f"seq {want_seq}–{seq - 1}"
-                return Check("chain", False, f"event {missing} is missing (next is seq {seq})")
-            return Check("chain", False, f"event at leaf {item.leaf_index} has seq {seq!r}, "
-                                         f"want {want_seq}")
+            missing = f"seq {want_seq}" if seq == want_seq + 1 else f"seq {want_seq}–{seq - 1}"
+            return Check("chain", False, f"event {missing} is missing (next is seq {seq})")
         want_prev = hashlib.sha256(previous.leaf_input).hexdigest() if previous else ZERO_HASH
         if item.event.get("prev_event_hash") != want_prev:
             what = f"hash of seq {want_seq - 1}" if previous else "64 zeros for the first event"

@@ -1,0 +1,572 @@
+/*
+ * CardTrail's in-browser verifier: checks a card's proof bundle with nothing but WebCrypto
+ * and a chain RPC endpoint the visitor chooses, so the visitor need not trust our server.
+ *
+ * It runs the same checks, under the same names, as anchoring/bundle.py (the auditor's
+ * `cardtrail verify`); tests/portal/test_verify_js.py holds both to the same case files.
+ * Plain script, no dependencies: in a page it wires itself to #verifier; under Node it
+ * exports its functions.
+ */
+(function (root) {
+  "use strict";
+
+  var FORMAT = "cardtrail-bundle/1";
+  var ZERO_HASH = "0".repeat(64);
+  var ZERO_ROOT = "0".repeat(64);
+  var HASH_RE = /^[0-9a-f]{64}$/;
+  var SALT_RE = /^(?:[0-9a-f]{2})+$/;
+  var ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+  var CARD_NUMBER_RE = /^[\x21-\x7e]{1,64}$/;
+
+  function BundleError(message) {
+    this.name = "BundleError";
+    this.message = message;
+  }
+  BundleError.prototype = Object.create(Error.prototype);
+
+  function ProofError(message) {
+    this.name = "ProofError";
+    this.message = message;
+  }
+  ProofError.prototype = Object.create(Error.prototype);
+
+  // --- RFC 8785 canonical JSON -------------------------------------------------------
+
+  function isObject(value) {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  }
+
+  /** RFC 8785 (JCS) text of a JSON value made of integers, strings, bools, null, arrays
+   *  and objects. Object keys sort by UTF-16 code units, which is what Array.sort does;
+   *  JSON.stringify already escapes strings exactly as JCS asks. */
+  function canonicalize(value) {
+    if (value === null || typeof value === "boolean") return String(value);
+    if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) throw new BundleError("not an integer within ±(2^53-1)");
+      return JSON.stringify(value);
+    }
+    if (typeof value === "string") return JSON.stringify(value);
+    if (Array.isArray(value)) return "[" + value.map(canonicalize).join(",") + "]";
+    if (isObject(value)) {
+      var keys = Object.keys(value).sort();
+      return "{" + keys.map(function (k) {
+        return JSON.stringify(k) + ":" + canonicalize(value[k]);
+      }).join(",") + "}";
+    }
+    throw new BundleError("unsupported value of type " + typeof value);
+  }
+
+  // --- hashing (WebCrypto) and RFC 9162 ------------------------------------------------
+
+  var encoder = new TextEncoder();
+
+  function toHex(bytes) {
+    var out = "";
+    for (var i = 0; i < bytes.length; i++) out += bytes[i].toString(16).padStart(2, "0");
+    return out;
+  }
+
+  function fromHex(hex) {
+    var out = new Uint8Array(hex.length / 2);
+    for (var i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return out;
+  }
+
+  function concat(parts) {
+    var size = parts.reduce(function (n, p) { return n + p.length; }, 0);
+    var out = new Uint8Array(size);
+    var at = 0;
+    parts.forEach(function (p) { out.set(p, at); at += p.length; });
+    return out;
+  }
+
+  async function sha256(bytes) {
+    return new Uint8Array(await root.crypto.subtle.digest("SHA-256", bytes));
+  }
+
+  async function hashLeaf(leafInput) {
+    return sha256(concat([new Uint8Array([0]), leafInput]));
+  }
+
+  async function hashChildren(left, right) {
+    return sha256(concat([new Uint8Array([1]), left, right]));
+  }
+
+  function bitLength(n) {
+    // Tree sizes stay below 2^53, beyond 32-bit operators: use arithmetic, not bit ops.
+    var bits = 0;
+    while (n > 0) { bits += 1; n = Math.floor(n / 2); }
+    return bits;
+  }
+
+  function bit(n, level) {
+    return Math.floor(n / Math.pow(2, level)) % 2;
+  }
+
+  function xorBitLength(a, b) {
+    // bit_length(a XOR b), for integers beyond 32 bits.
+    var len = 0;
+    for (var level = 0; Math.pow(2, level) <= Math.max(a, b); level++) {
+      if (bit(a, level) !== bit(b, level)) len = level + 1;
+    }
+    return len;
+  }
+
+  function popcount(n) {
+    var count = 0;
+    while (n > 0) { count += n % 2; n = Math.floor(n / 2); }
+    return count;
+  }
+
+  /** The root an inclusion proof leads to (RFC 9162 §2.1.3.2), as hex. */
+  async function rootFromInclusionProof(leafIndex, treeSize, leafHash, proof) {
+    if (!(leafIndex >= 0 && leafIndex < treeSize)) {
+      throw new ProofError("leaf index " + leafIndex + " is outside a tree of size " + treeSize);
+    }
+    var inner = xorBitLength(leafIndex, treeSize - 1);
+    var border = popcount(Math.floor(leafIndex / Math.pow(2, inner)));
+    if (proof.length !== inner + border) {
+      throw new ProofError("wrong proof size " + proof.length + ", want " + (inner + border));
+    }
+    var node = leafHash;
+    for (var level = 0; level < inner; level++) {
+      var sibling = fromHex(proof[level]);
+      node = bit(leafIndex, level) ? await hashChildren(sibling, node)
+                                    : await hashChildren(node, sibling);
+    }
+    for (var i = inner; i < proof.length; i++) node = await hashChildren(fromHex(proof[i]), node);
+    return toHex(node);
+  }
+
+  // --- the bundle, parsed (the same rules as anchoring/bundle.py) ------------------------
+
+  function requireInt(obj, key, where, minimum) {
+    var value = obj[key];
+    if (!Number.isSafeInteger(value) || value < (minimum || 0)) {
+      throw new BundleError(where + "." + key + " must be an integer ≥ " + (minimum || 0));
+    }
+    return value;
+  }
+
+  function requireHash(value, where) {
+    if (typeof value !== "string" || !HASH_RE.test(value)) {
+      throw new BundleError(where + " must be 64 lowercase hex digits");
+    }
+    return value;
+  }
+
+  function checkJsonValues(value, where) {
+    if (value === null || typeof value === "boolean" || typeof value === "string") return;
+    if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) {
+        throw new BundleError(where + " is not an integer within ±(2^53-1)");
+      }
+      return;
+    }
+    if (Array.isArray(value)) {
+      value.forEach(function (item, i) { checkJsonValues(item, where + "[" + i + "]"); });
+      return;
+    }
+    if (isObject(value)) {
+      Object.keys(value).forEach(function (k) { checkJsonValues(value[k], where + "." + k); });
+      return;
+    }
+    throw new BundleError(where + " holds an unsupported value");
+  }
+
+  function parseEvent(raw, where, proven) {
+    if (!isObject(raw)) throw new BundleError(where + " must be an object");
+    var leafIndex = requireInt(raw, "leaf_index", where);
+    if (!isObject(raw.event)) throw new BundleError(where + ".event must be an object");
+    var event = raw.event;
+    checkJsonValues(event, where + ".event");
+    if (event.leaf_index !== leafIndex) {
+      throw new BundleError(where + ".leaf_index " + leafIndex + " differs from the event's own");
+    }
+    requireInt(event, "seq", where + ".event");
+    var proof = null;
+    if (proven) {
+      if (!Array.isArray(raw.inclusion_proof)) {
+        throw new BundleError(where + ".inclusion_proof must be an array");
+      }
+      proof = raw.inclusion_proof.map(function (h, i) {
+        return requireHash(h, where + ".inclusion_proof[" + i + "]");
+      });
+    }
+    var leafInput = encoder.encode(canonicalize(event));
+    return { leafIndex: leafIndex, event: event, seq: event.seq, leafInput: leafInput, proof: proof };
+  }
+
+  function parseCheckpoint(raw) {
+    if (raw === null || raw === undefined) return null;
+    if (!isObject(raw)) throw new BundleError("checkpoint must be an object or null");
+    if (typeof raw.contract !== "string" || !ADDRESS_RE.test(raw.contract)) {
+      throw new BundleError("checkpoint.contract must be a 0x-prefixed 20-byte address");
+    }
+    return {
+      treeSize: requireInt(raw, "tree_size", "checkpoint"),
+      root: requireHash(raw.root, "checkpoint.root"),
+      chainId: requireInt(raw, "chain_id", "checkpoint", 1),
+      contract: raw.contract,
+      txHash: typeof raw.tx_hash === "string" ? raw.tx_hash : null,
+      blockNumber: Number.isSafeInteger(raw.block_number) ? raw.block_number : null,
+    };
+  }
+
+  /** Parse a bundle (already JSON-decoded); throws BundleError when it is malformed. */
+  function parseBundle(raw) {
+    if (!isObject(raw)) throw new BundleError("a bundle must be a JSON object");
+    if (raw.format !== FORMAT) {
+      throw new BundleError("unknown format " + JSON.stringify(String(raw.format).slice(0, 40)) +
+                            ", want " + JSON.stringify(FORMAT));
+    }
+    if (typeof raw.card_number !== "string" || !CARD_NUMBER_RE.test(raw.card_number)) {
+      throw new BundleError("bundle.card_number must be 1–64 printable ASCII characters");
+    }
+    if (typeof raw.card_salt !== "string" || !SALT_RE.test(raw.card_salt)) {
+      throw new BundleError("bundle.card_salt must be lowercase hex");
+    }
+    var checkpoint = parseCheckpoint(raw.checkpoint);
+    if (!Array.isArray(raw.events)) throw new BundleError("bundle.events must be an array");
+    if (!Array.isArray(raw.pending)) throw new BundleError("bundle.pending must be an array");
+    if (raw.events.length && checkpoint === null) {
+      throw new BundleError("bundle has proven events but no checkpoint");
+    }
+    var events = raw.events.map(function (e, i) { return parseEvent(e, "events[" + i + "]", true); });
+    var pending = raw.pending.map(function (e, i) { return parseEvent(e, "pending[" + i + "]", false); });
+    if (!events.length && !pending.length) throw new BundleError("bundle holds no events");
+    return {
+      cardNumber: raw.card_number,
+      cardSalt: raw.card_salt,
+      checkpoint: checkpoint,
+      events: events,
+      pending: pending,
+      all: events.concat(pending),
+    };
+  }
+
+  // --- the checks --------------------------------------------------------------------
+
+  function check(name, ok, reason) {
+    return { name: name, ok: ok, reason: reason };
+  }
+
+  function short(hex) {
+    return String(hex).slice(0, 16) + "…";
+  }
+
+  async function cardCommitment(saltHex, cardNumber) {
+    return toHex(await sha256(concat([fromHex(saltHex), encoder.encode(cardNumber)])));
+  }
+
+  async function checkCommitment(bundle) {
+    var want = await cardCommitment(bundle.cardSalt, bundle.cardNumber);
+    for (var i = 0; i < bundle.all.length; i++) {
+      var item = bundle.all[i];
+      if (item.event.card !== want) {
+        return check("commitment", false, "event at leaf " + item.leafIndex +
+                     " belongs to another card (card " + short(item.event.card) +
+                     ", want " + short(want) + ")");
+      }
+    }
+    return check("commitment", true, "all " + bundle.all.length + " events commit to this card");
+  }
+
+  async function checkChain(bundle) {
+    var history = bundle.all;
+    var previous = null;
+    for (var want = 0; want < history.length; want++) {
+      var item = history[want];
+      var seq = item.seq;
+      if (seq !== want) {
+        if (seq < want) return check("chain", false, "seq " + seq + " is given twice");
+        var later = history.slice(want + 1).some(function (e) { return e.seq === want; });
+        if (later) {
+          return check("chain", false, "events out of order: seq " + seq +
+                       " comes before seq " + want);
+        }
+        var missing = seq === want + 1 ? "seq " + want : "seq " + want + "–" + (seq - 1);
+        return check("chain", false, "event " + missing + " is missing (next is seq " + seq + ")");
+      }
+      var wantPrev = previous ? toHex(await sha256(previous.leafInput)) : ZERO_HASH;
+      if (item.event.prev_event_hash !== wantPrev) {
+        var what = previous ? "hash of seq " + (want - 1) : "64 zeros for the first event";
+        return check("chain", false, "seq " + want + ": prev_event_hash is not the " + what);
+      }
+      if (previous && item.leafIndex <= previous.leafIndex) {
+        return check("chain", false, "seq " + want + " is at leaf " + item.leafIndex +
+                     ", not after seq " + (want - 1) + " (leaf " + previous.leafIndex + ")");
+      }
+      previous = item;
+    }
+    return check("chain", true, "seq 0–" + (history.length - 1) + " linked by prev_event_hash");
+  }
+
+  function checkPending(bundle) {
+    var size = bundle.checkpoint ? bundle.checkpoint.treeSize : 0;
+    for (var i = 0; i < bundle.pending.length; i++) {
+      if (bundle.pending[i].leafIndex < size) {
+        return check("pending", false, "event at leaf " + bundle.pending[i].leafIndex +
+                     " is inside the anchored tree of size " + size + " but has no proof");
+      }
+    }
+    if (!bundle.pending.length) return check("pending", true, "no pending events");
+    return check("pending", true, bundle.pending.length + " event(s) recorded after the " +
+                 "checkpoint, not anchored yet (not proven)");
+  }
+
+  async function checkInclusion(item, checkpoint) {
+    var name = "inclusion[" + item.leafIndex + "]";
+    var label = "seq " + item.seq + " (" + item.event.type + ")";
+    try {
+      var leaf = await hashLeaf(item.leafInput);
+      var calculated = await rootFromInclusionProof(item.leafIndex, checkpoint.treeSize, leaf,
+                                                    item.proof);
+      if (calculated !== checkpoint.root) {
+        return check(name, false, label + ": calculated root " + calculated +
+                     " does not match expected root " + checkpoint.root);
+      }
+    } catch (err) {
+      return check(name, false, label + ": " + err.message);
+    }
+    return check(name, true, label + " is leaf " + item.leafIndex + " of the tree of size " +
+                 checkpoint.treeSize);
+  }
+
+  async function checkAnchor(checkpoint, rootAt) {
+    if (!checkpoint) {
+      return check("anchor", false, "no checkpoint: none of these events is anchored yet");
+    }
+    var onChain;
+    try {
+      onChain = await rootAt(checkpoint.treeSize);
+    } catch (err) {
+      return check("anchor", false, "could not ask the chain: " + err.message);
+    }
+    if (onChain === checkpoint.root) {
+      return check("anchor", true, "contract " + checkpoint.contract + " holds root " +
+                   short(checkpoint.root) + " for size " + checkpoint.treeSize);
+    }
+    if (onChain === ZERO_ROOT) {
+      return check("anchor", false, "contract " + checkpoint.contract + " has no root for size " +
+                   checkpoint.treeSize);
+    }
+    return check("anchor", false, "contract holds root " + short(onChain) + " for size " +
+                 checkpoint.treeSize + ", bundle says " + short(checkpoint.root));
+  }
+
+  /**
+   * Run every check on a bundle. `rootAt(size)` resolves to the contract's root as 64 hex
+   * digits; `options.chainId` is the RPC endpoint's chain id, or an async function giving
+   * it; `options.cardNumber` the card the visitor asked about. Resolves to
+   * {ok, checks: [{name, ok, reason}], bundle}.
+   */
+  async function verifyBundle(raw, rootAt, options) {
+    options = options || {};
+    var bundle;
+    try {
+      bundle = parseBundle(raw);
+    } catch (err) {
+      if (!(err instanceof BundleError)) throw err;
+      return finish([check("format", false, err.message)], null);
+    }
+    var checks = [check("format", true, FORMAT + ": " + bundle.events.length + " proven, " +
+                        bundle.pending.length + " pending")];
+    if (options.cardNumber !== undefined && options.cardNumber !== null) {
+      checks.push(bundle.cardNumber === options.cardNumber
+        ? check("card", true, "bundle is for card " + options.cardNumber)
+        : check("card", false, "bundle is for card " + bundle.cardNumber + ", not " +
+                options.cardNumber));
+    }
+    checks.push(await checkCommitment(bundle));
+    checks.push(await checkChain(bundle));
+    checks.push(checkPending(bundle));
+    var checkpoint = bundle.checkpoint;
+    if (checkpoint) {
+      for (var i = 0; i < bundle.events.length; i++) {
+        checks.push(await checkInclusion(bundle.events[i], checkpoint));
+      }
+    }
+    if (checkpoint && options.chainId !== undefined && options.chainId !== null) {
+      var chainId;
+      try {
+        chainId = typeof options.chainId === "function" ? await options.chainId() : options.chainId;
+      } catch (err) {
+        checks.push(check("network", false, "could not ask the chain: " + err.message));
+        checks.push(check("anchor", false, "not asked: the RPC endpoint did not answer"));
+        return finish(checks, bundle);
+      }
+      if (chainId !== checkpoint.chainId) {
+        checks.push(check("network", false, "bundle was anchored on chain " + checkpoint.chainId +
+                          ", the RPC endpoint serves chain " + chainId));
+        checks.push(check("anchor", false, "not asked: the RPC endpoint serves another chain"));
+        return finish(checks, bundle);
+      }
+      checks.push(check("network", true, "RPC endpoint serves chain " + chainId));
+    }
+    checks.push(await checkAnchor(checkpoint, rootAt));
+    return finish(checks, bundle);
+  }
+
+  function finish(checks, bundle) {
+    return {
+      ok: checks.length > 0 && checks.every(function (c) { return c.ok; }),
+      checks: checks,
+      bundle: bundle,
+    };
+  }
+
+  // --- the chain, by JSON-RPC ----------------------------------------------------------
+
+  /** `rootAt(uint64)` call data: the 4-byte selector (computed server side, WebCrypto has
+   *  no keccak) and the size as one 32-byte big-endian word. */
+  function encodeRootAt(selector, treeSize) {
+    return selector + treeSize.toString(16).padStart(64, "0");
+  }
+
+  async function rpc(url, method, params) {
+    var response;
+    try {
+      response = await root.fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: method, params: params }),
+      });
+    } catch (err) {
+      throw new Error(url + " cannot be reached (" + err.message + ")");
+    }
+    if (!response.ok) throw new Error(url + " answered HTTP " + response.status);
+    var body = await response.json();
+    if (body.error) throw new Error(method + " failed: " + String(body.error.message).slice(0, 200));
+    return body.result;
+  }
+
+  /** A chain client for one RPC URL and contract: chainId() and rootAt(size). */
+  function chainClient(url, contract, selector) {
+    return {
+      chainId: async function () {
+        var result = await rpc(url, "eth_chainId", []);
+        return parseInt(result, 16);
+      },
+      rootAt: async function (treeSize) {
+        var result = await rpc(url, "eth_call",
+          [{ to: contract, data: encodeRootAt(selector, treeSize) }, "latest"]);
+        if (typeof result !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(result)) {
+          throw new Error("no LedgerAnchor contract answers at " + contract);
+        }
+        return result.slice(2).toLowerCase();
+      },
+    };
+  }
+
+  // --- the page ------------------------------------------------------------------------
+
+  var LABELS = {
+    format: "Bundle format",
+    card: "Card number",
+    commitment: "Card commitment",
+    chain: "History chain (nothing left out)",
+    pending: "Pending events",
+    network: "Chain network",
+    anchor: "Root anchored on chain",
+  };
+
+  function labelFor(name) {
+    var m = /^inclusion\[(\d+)\]$/.exec(name);
+    return m ? "Event in the log (leaf " + m[1] + ")" : (LABELS[name] || name);
+  }
+
+  function render(panel, result) {
+    var doc = panel.ownerDocument;
+    var list = panel.querySelector("#checks");
+    list.textContent = "";
+    result.checks.forEach(function (c) {
+      var row = doc.createElement("li");
+      row.className = "check " + (c.ok ? "pass" : "fail");
+      row.setAttribute("data-check", c.name);
+      row.setAttribute("data-ok", String(c.ok));
+      var mark = doc.createElement("span");
+      mark.className = "mark";
+      mark.textContent = c.ok ? "✔" : "✘";
+      var label = doc.createElement("strong");
+      label.textContent = labelFor(c.name);
+      var reason = doc.createElement("span");
+      reason.className = "reason";
+      reason.textContent = c.reason;
+      row.append(mark, " ", label, " — ", reason);
+      list.appendChild(row);
+    });
+    var verdict = panel.querySelector("#verdict");
+    verdict.className = "verdict " + (result.ok ? "pass" : "fail");
+    verdict.setAttribute("data-ok", String(result.ok));
+    verdict.textContent = result.ok
+      ? "Verified in your browser: every proven event is in the log anchored on chain."
+      : "Verification FAILED: " + result.checks.filter(function (c) { return !c.ok; })
+          .map(function (c) { return labelFor(c.name); }).join(", ") + ".";
+  }
+
+  async function runPage(panel) {
+    var verdict = panel.querySelector("#verdict");
+    verdict.className = "verdict running";
+    verdict.removeAttribute("data-ok");
+    verdict.textContent = "Verifying in your browser…";
+    panel.querySelector("#checks").textContent = "";
+    var rpcUrl = panel.querySelector("#rpc-url").value.trim();
+    var raw;
+    try {
+      var response = await root.fetch(panel.getAttribute("data-bundle-url"),
+                                       { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      raw = await response.json();
+    } catch (err) {
+      render(panel, finish([check("format", false, "could not fetch the bundle: " + err.message)], null));
+      return;
+    }
+    var contract = raw && raw.checkpoint && raw.checkpoint.contract;
+    var client = chainClient(rpcUrl, contract, panel.getAttribute("data-root-at-selector"));
+    var result = await verifyBundle(raw, client.rootAt, {
+      chainId: client.chainId,
+      cardNumber: panel.getAttribute("data-card-number"),
+    });
+    render(panel, result);
+  }
+
+  function wire(doc) {
+    var panel = doc.getElementById("verifier");
+    if (!panel) return;
+    panel.hidden = false;
+    panel.querySelector("#rpc-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      runPage(panel);
+    });
+    runPage(panel);
+  }
+
+  var api = {
+    FORMAT: FORMAT,
+    BundleError: BundleError,
+    canonicalize: canonicalize,
+    sha256: sha256,
+    toHex: toHex,
+    hashLeaf: hashLeaf,
+    rootFromInclusionProof: rootFromInclusionProof,
+    cardCommitment: cardCommitment,
+    parseBundle: parseBundle,
+    verifyBundle: verifyBundle,
+    encodeRootAt: encodeRootAt,
+    chainClient: chainClient,
+  };
+
+  if (typeof module !== "undefined" && module.exports) {
+    module.exports = api;
+  } else {
+    root.CardTrailVerify = api;
+    if (root.document) {
+      if (root.document.readyState === "loading") {
+        root.document.addEventListener("DOMContentLoaded", function () { wire(root.document); });
+      } else {
+        wire(root.document);
+      }
+    }
+  }
+})(typeof window !== "undefined" ? window : globalThis);

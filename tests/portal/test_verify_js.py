@@ -1,0 +1,66 @@
+"""verify.js (the visitor's browser) and anchoring.bundle (the auditor's CLI) agree on every
+bundle case in tests/anchoring/bundles: same checks, same verdicts, same reasons where the
+rule is the same."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from anchoring.bundle import verify_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = sorted((ROOT / "tests" / "anchoring" / "bundles").glob("*.json"))
+NODE = shutil.which("node")
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+@pytest.fixture(scope="module")
+def js_results() -> dict:
+    """verify.js's report for every case, from one Node process."""
+    out = subprocess.run(
+        [NODE, str(ROOT / "tests" / "portal" / "run_verify_js.js"), *map(str, CASES)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    roots = case["chain"]["roots"]
+    report = verify_bundle(
+        case["bundle"],
+        lambda size: bytes.fromhex(roots.get(str(size), "00" * 32)),
+        chain_id=case["chain"]["chain_id"],
+        card_number=case["card_number"],
+    )
+    js = js_results[path.stem]
+    python_checks = [(c.name, c.ok) for c in report.checks]
+    assert [(c["name"], c["ok"]) for c in js["checks"]] == python_checks
+    assert js["ok"] is report.ok is case["want"]["ok"]
+    if report.ok or "format" in {c.name for c in report.failures}:
+        return
+    # Outside parsing, both verifiers word their reasons the same way.
+    assert [c["reason"] for c in js["checks"]] == [c.reason for c in report.checks]
+
+
+def test_js_canonical_json_matches_rfc8785_on_awkward_strings():
+    import rfc8785
+
+    value = {"b": [1, -2, 0, True, None], "a": "tab\t\"q\" \\ \u2028 \u0001 \u007f é 😀",
+             "😀": 1, "\uffff": 2, "é": {"z": {}, "A": []}}
+    script = (
+        "const v=require(process.argv[1]);"
+        "process.stdout.write(v.canonicalize(JSON.parse(process.argv[2])))"
+    )
+    out = subprocess.run(
+        [NODE, "-e", script, str(ROOT / "portal" / "static" / "verify.js"), json.dumps(value)],
+        capture_output=True, timeout=30, check=True,
+    )
+    assert out.stdout == rfc8785.dumps(value)
