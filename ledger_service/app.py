@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from anchoring.db import create_engine
-from ledger_service import db
+from ledger_service import db, problems
 from ledger_service.config import Settings
 
 
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
     db.upgrade(engine)
     app.extensions["cardtrail"] = Runtime(settings=settings, engine=engine, secret_key=secret)
     _register_blueprints(app)
+    problems.register(app)
     return app
 
 

@@ -149,6 +149,14 @@ class ValidationFailed(LedgerError):
     title = "Invalid request"
 
 
+class InvalidCardNumber(ValidationFailed):
+    """Malformed card number (wrong length, bad character or check character)."""
+
+    code = "INVALID_CARD_NUMBER"
+    status = 422
+    title = "Malformed card number"
+
+
 class IdempotencyMismatch(LedgerError):
     """Idempotency key reused with another request."""
 
@@ -179,3 +187,11 @@ class NotAnchored(LedgerError):
     code = "NOT_ANCHORED"
     status = 404
     title = "No anchored checkpoint yet"
+
+
+class IdempotencyInProgress(LedgerError):
+    """The first request with this idempotency key is still running."""
+
+    code = "IDEMPOTENCY_IN_PROGRESS"
+    status = 409
+    title = "A request with this idempotency key is in progress"

@@ -1,0 +1,112 @@
+"""How a merchant API route runs: authenticate, authorise, validate, de-duplicate, answer.
+
+:func:`command` wraps a POST view in the fixed order that keeps bad input from writing
+anything: token and role first, then the ``Idempotency-Key`` header, then the body (size
+and schema), and only then the idempotency reservation and the command itself.
+:func:`query` does the first two steps for GET views. Both attach the route's
+:class:`~ledger_service.openapi.Operation`, so the document is written where the route is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from ledger_service import auth, idempotency, problems, schemas
+from ledger_service.app import runtime
+from ledger_service.errors import LedgerError
+from ledger_service.openapi import Operation, operation
+
+JSON = "application/json"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def dumps(document: Any) -> bytes:
+    """Response bytes: compact UTF-8 JSON; datetimes as RFC 3339 UTC, bytes as hex."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=_default).encode()
+
+
+def _store() -> idempotency.IdempotencyStore:
+    app = current_app
+    store = app.extensions.get("cardtrail_idempotency")
+    if store is None:
+        rt = runtime()
+        store = idempotency.IdempotencyStore(rt.engine, rt.secret_key)
+        app.extensions["cardtrail_idempotency"] = store
+    return store
+
+
+def query(
+    bp: Blueprint, rule: str, spec: Operation
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Register a GET view ``fn(actor, **path) -> JSON document`` for ``spec.roles``."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def view(**path: Any) -> Response:
+            actor = auth.require(*spec.roles)
+            return Response(dumps(fn(actor, **path)), status=spec.status, mimetype=JSON)
+
+        bp.add_url_rule(rule, view_func=operation(spec)(view), methods=["GET"])
+        return view
+
+    return register
+
+
+def command(
+    bp: Blueprint, rule: str, spec: Operation
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Register a POST view ``fn(actor, body, **path) -> JSON document`` for ``spec.roles``.
+
+    ``body`` is the parsed ``spec.request`` model. Answers — successes and refusals alike
+    — are kept under the request's idempotency key and replayed for a retry.
+    """
+    spec = Operation(**{**spec.__dict__, "idempotent": True})
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def view(**path: Any) -> Response:
+            actor = auth.require(*spec.roles)
+            key = idempotency.check_key(request.headers.get(idempotency.HEADER))
+            raw = request.get_data(cache=False)
+            body = schemas.parse(spec.request, raw)
+
+            def execute() -> tuple[int, bytes]:
+                try:
+                    return spec.status, dumps(fn(actor, body, **path))
+                except LedgerError as exc:
+                    doc = problems.problem_document(
+                        exc.status, exc.code, exc.title, exc.detail, **exc.extra
+                    )
+                    return exc.status, dumps(doc)
+
+            outcome = _store().run(
+                actor.id,
+                auth.current_token() or "",
+                key,
+                idempotency.fingerprint(request.method, request.path, raw),
+                execute,
+            )
+            mimetype = JSON if outcome.status < 400 else problems.PROBLEM_JSON
+            response = Response(outcome.body, status=outcome.status, mimetype=mimetype)
+            if outcome.replayed:
+                response.headers["Idempotent-Replayed"] = "true"
+            return response
+
+        bp.add_url_rule(rule, view_func=operation(spec)(view), methods=["POST"])
+        return view
+
+    return register
+

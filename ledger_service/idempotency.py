@@ -1,0 +1,204 @@
+"""Idempotency keys: a retried POST gets the first answer instead of a second execution.
+
+Every POST of the API carries an ``Idempotency-Key`` header. Records are kept per
+(token, key) with a fingerprint of the request (method, path and the exact body bytes):
+
+* first use: the key is reserved (a row with no status yet), the command runs, and its
+  response — success or refusal — is stored;
+* same key, same request: the stored status and body are returned (``Idempotent-Replayed:
+  true``); while the first request still runs, the second one waits for its answer;
+* same key, another request: ``IDEMPOTENCY_MISMATCH``.
+
+The reservation is an insert on the primary key, so of two identical requests racing,
+exactly one executes, on SQLite and PostgreSQL alike. If the command fails unexpectedly
+the reservation is released so that a retry can run it. A process that dies between
+executing and storing leaves the key reserved: retries then get
+``IDEMPOTENCY_IN_PROGRESS`` rather than a second execution (at most once beats twice for
+a ledger).
+
+Stored responses can hold redemption codes (issuance, transfer), so they are encrypted
+(AES-256-GCM) under a key derived from the server secret *and the caller's token*: neither
+a copy of the database nor the database plus the server secret reveals them.
+
+    >>> from ledger_service.idempotency import fingerprint
+    >>> len(fingerprint("POST", "/api/v1/stores", b"{}"))
+    64
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from Crypto.Cipher import AES
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from anchoring.db import is_postgres, read_transaction, write_transaction
+from ledger_service.errors import IdempotencyInProgress, IdempotencyMismatch, ValidationFailed
+from ledger_service.schema import idempotency_keys
+
+HEADER = "Idempotency-Key"
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(KEY_PATTERN)
+_NONCE = 12
+_TAG = 16
+
+
+def check_key(value: str | None) -> str:
+    """The idempotency key of a request, or :class:`ValidationFailed` (missing, malformed)."""
+    if value is None:
+        raise ValidationFailed(
+            f"every POST needs an {HEADER} header",
+            errors=[{"loc": f"header.{HEADER}", "message": "required"}],
+        )
+    if not _KEY.fullmatch(value):
+        raise ValidationFailed(
+            f"{HEADER} must be 1 to 255 visible ASCII characters",
+            errors=[{"loc": f"header.{HEADER}", "message": "1 to 255 visible ASCII characters"}],
+        )
+    return value
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What must be equal for a replay: method, path and the exact body bytes (hex SHA-256)."""
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A response as sent: status and JSON body bytes; ``replayed`` when it was stored."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+class IdempotencyStore:
+    """Reserve, complete and replay idempotency records on one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        secret_key: bytes,
+        wait: float = 30.0,
+        poll: float = 0.02,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self._secret_key = secret_key
+        self.wait = wait
+        self.poll = poll
+        self._clock = clock
+
+    def run(
+        self,
+        token_id: str,
+        token: str,
+        key: str,
+        request_hash: str,
+        execute: Callable[[], tuple[int, bytes]],
+    ) -> Outcome:
+        """Execute ``execute`` once per (token, key), or return the stored outcome.
+
+        ``execute`` returns (status, body) for every answer that should be replayed,
+        refusals included; an exception from it releases the key and propagates.
+        """
+        deadline = time.monotonic() + self.wait
+        while not self._reserve(token_id, key, request_hash):
+            with read_transaction(self.engine) as conn:
+                row = conn.execute(
+                    sa.select(
+                        idempotency_keys.c.request_hash,
+                        idempotency_keys.c.status,
+                        idempotency_keys.c.response,
+                    ).where(idempotency_keys.c.token_id == token_id, idempotency_keys.c.key == key)
+                ).first()
+            if row is None:
+                continue  # the first request failed and released the key: take it
+            if row.request_hash != request_hash:
+                raise IdempotencyMismatch(
+                    f"this {HEADER} was used for another request; use a new key for a new request"
+                )
+            if row.status is not None:
+                body = self._open(token, token_id, key, row.status, row.response)
+                return Outcome(row.status, body, replayed=True)
+            if time.monotonic() > deadline:
+                raise IdempotencyInProgress(
+                    "the first request with this key has not finished; retry later"
+                )
+            time.sleep(self.poll)
+        try:
+            status, body = execute()
+        except BaseException:
+            self._release(token_id, key)
+            raise
+        sealed = self._seal(token, token_id, key, status, body)
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                idempotency_keys.update()
+                .where(idempotency_keys.c.token_id == token_id, idempotency_keys.c.key == key)
+                .values(status=status, response=sealed)
+            )
+        return Outcome(status, body)
+
+    def _reserve(self, token_id: str, key: str, request_hash: str) -> bool:
+        with write_transaction(self.engine) as conn:
+            statement = _insert(conn).values(
+                token_id=token_id, key=key, request_hash=request_hash, created_at=self._clock()
+            )
+            result = conn.execute(statement.on_conflict_do_nothing())
+        return result.rowcount == 1
+
+    def _release(self, token_id: str, key: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                idempotency_keys.delete().where(
+                    idempotency_keys.c.token_id == token_id,
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.status.is_(None),
+                )
+            )
+
+    def _cipher_key(self, token: str, key: str) -> bytes:
+        material = b"cardtrail-idempotency\0" + token.encode() + b"\0" + key.encode()
+        return hmac.new(self._secret_key, material, hashlib.sha256).digest()
+
+    @staticmethod
+    def _aad(token_id: str, key: str, status: int) -> bytes:
+        return f"{token_id}\0{key}\0{status}".encode()
+
+    def _seal(self, token: str, token_id: str, key: str, status: int, body: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE)
+        cipher = AES.new(self._cipher_key(token, key), AES.MODE_GCM, nonce=nonce)
+        cipher.update(self._aad(token_id, key, status))
+        ciphertext, tag = cipher.encrypt_and_digest(body)
+        return nonce + tag + ciphertext
+
+    def _open(self, token: str, token_id: str, key: str, status: int, sealed: bytes) -> bytes:
+        nonce, tag, ciphertext = sealed[:_NONCE], sealed[_NONCE : _NONCE + _TAG], sealed[_NONCE + _TAG :]
+        cipher = AES.new(self._cipher_key(token, key), AES.MODE_GCM, nonce=nonce)
+        cipher.update(self._aad(token_id, key, status))
+        try:
+            return cipher.decrypt_and_verify(ciphertext, tag)
+        except ValueError:
+            # Only a changed server secret or an edited row gets here.
+            raise IdempotencyMismatch(
+                f"the stored answer for this {HEADER} cannot be read; use a new key"
+            ) from None
+
+
+def _insert(conn: Connection) -> postgresql.Insert | sqlite.Insert:
+    dialect = postgresql if is_postgres(conn) else sqlite
+    return dialect.insert(idempotency_keys)
