@@ -14,7 +14,6 @@ the database alone cannot be turned back into working tokens.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import re
@@ -24,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, request
@@ -211,20 +209,3 @@ def require(*roles: Role) -> Actor:
         raise Forbidden(f"a {actor.role} token cannot do this; allowed: {', '.join(roles)}")
     g.actor = actor
     return actor
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def roles_required(*roles: Role) -> Callable[[F], F]:
-    """Decorator form of :func:`require` for views that do not need the actor itself."""
-
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            require(*roles)
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
