@@ -37,3 +37,7 @@ def main() -> None:
 from ledger_service.auth_cli import token_command  # noqa: E402
 
 main.add_command(token_command)
+
+from anchoring.verify_cli import verify_command  # noqa: E402
+
+main.add_command(verify_command)

@@ -1,0 +1,125 @@
+"""``cardtrail verify`` on the in-process chain (eth-tester): the bundle cases, through the CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from web3 import EthereumTesterProvider, Web3
+
+from anchoring import contract, verify_cli
+from anchoring.chain import AnchorReader
+from anchoring.node import free_port
+
+CASES = Path(__file__).resolve().parent / "bundles"
+VALID = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
+ANCHORED = {int(size): root for size, root in VALID["chain"]["roots"].items()}
+
+
+@pytest.fixture(scope="module")
+def chain():
+    """eth-tester with LedgerAnchor deployed and the valid case's checkpoint anchored."""
+    w3 = Web3(EthereumTesterProvider())
+    owner = w3.eth.accounts[0]
+    factory = w3.eth.contract(abi=contract.ABI, bytecode=contract.BYTECODE)
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": owner}))
+    anchor = w3.eth.contract(address=receipt.contractAddress, abi=contract.ABI)
+    for size, root in ANCHORED.items():
+        tx = anchor.functions.anchor(size, bytes.fromhex(root), []).transact({"from": owner})
+        w3.eth.wait_for_transaction_receipt(tx)
+    return w3, receipt.contractAddress
+
+
+@pytest.fixture
+def run(chain, monkeypatch, tmp_path):
+    """Run ``cardtrail verify`` on a bundle against the eth-tester chain."""
+    w3, _ = chain
+    monkeypatch.setattr(verify_cli, "AnchorReader", lambda rpc, address: AnchorReader(w3, address))
+
+    def invoke(bundle: dict, *args: str):
+        path = tmp_path / "bundle.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        return CliRunner().invoke(verify_cli.verify_command, [str(path), "--rpc", "http://x", *args])
+
+    return invoke
+
+
+def _on_this_chain(case: dict, chain) -> dict:
+    """The case's bundle, pointed at the deployed contract (and its chain, unless the case
+    is about a wrong chain)."""
+    w3, address = chain
+    bundle = copy.deepcopy(case["bundle"])
+    if isinstance(bundle.get("checkpoint"), dict):
+        bundle["checkpoint"]["contract"] = address
+        if case["chain"]["chain_id"] == bundle["checkpoint"]["chain_id"]:
+            bundle["checkpoint"]["chain_id"] = w3.eth.chain_id
+    return bundle
+
+
+CHAIN_CASES = [
+    p for p in sorted(CASES.glob("*.json"))
+    if json.loads(p.read_text(encoding="utf-8"))["chain"]["roots"] == VALID["chain"]["roots"]
+]
+
+
+@pytest.mark.parametrize("path", CHAIN_CASES, ids=lambda p: p.stem)
+def test_cli_verdict_and_failed_checks_match_the_case(path: Path, chain, run):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    args = ["--json"] + (["--card", case["card_number"]] if case["card_number"] else [])
+    result = run(_on_this_chain(case, chain), *args)
+    report = json.loads(result.output)
+    assert result.exit_code == (0 if case["want"]["ok"] else 1), result.output
+    assert [c["name"] for c in report["checks"] if not c["ok"]] == case["want"]["failed"]
+
+
+def test_readable_report_names_each_check_and_the_verdict(chain, run):
+    result = run(_on_this_chain(VALID, chain))
+    assert result.exit_code == 0, result.output
+    assert "PASS  anchor" in result.output and "bundle verifies" in result.output
+    assert f"checkpoint  size {next(iter(ANCHORED))}" in result.output
+
+
+def test_removed_middle_event_is_reported_with_its_reason(chain, run):
+    case = json.loads((CASES / "removed-middle-event.json").read_text(encoding="utf-8"))
+    result = run(_on_this_chain(case, chain))
+    assert result.exit_code == 1
+    assert "FAIL  chain" in result.output and "seq 1 is missing" in result.output
+    assert "bundle does NOT verify" in result.output
+
+
+def test_unreachable_rpc_fails_the_anchor_check(tmp_path):
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(VALID["bundle"]), encoding="utf-8")
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = CliRunner().invoke(verify_cli.verify_command, [str(path), "--rpc", url])
+    assert result.exit_code == 1
+    assert "FAIL  anchor" in result.output and "could not ask the chain" in result.output
+
+
+def test_case_file_instead_of_a_bundle_fails_the_format_check():
+    result = CliRunner().invoke(
+        verify_cli.verify_command, [str(CASES / "valid.json"), "--rpc", "http://x"]
+    )
+    assert result.exit_code == 1 and "FAIL  format" in result.output
+
+
+def test_a_file_that_is_not_json_is_a_usage_error(tmp_path):
+    path = tmp_path / "bundle.json"
+    path.write_text("{not json")
+    result = CliRunner().invoke(verify_cli.verify_command, [str(path), "--rpc", "http://x"])
+    assert result.exit_code == 2 and "is not JSON" in result.output
+
+
+def test_verifier_imports_neither_flask_nor_the_ledger_service():
+    code = (
+        "import sys, anchoring.verify_cli;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('flask', 'ledger_service', 'portal', 'sqlalchemy')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
