@@ -63,10 +63,10 @@ deployments = sa.Table(
     sa.Column("tx_hash", sa.String(66), nullable=False),
     sa.Column("block_number", sa.BigInteger, nullable=False),
     sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
-    # A retired deployment's contract is gone (the chain was reset) or was replaced.
+    # A retired deployment's contract is gone (the chain was reset) or was replaced. The
+    # same address may come back: a reset chain gives the same deployer the same nonce.
     sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("retired_reason", sa.String(200), nullable=True),
-    sa.UniqueConstraint("chain_id", "contract", name="deployments_chain_contract"),
 )
 
 checkpoints = sa.Table(

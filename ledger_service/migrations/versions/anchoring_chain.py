@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("retired_reason", sa.String(200), nullable=True),
-        sa.UniqueConstraint("chain_id", "contract", name="deployments_chain_contract"),
     )
     op.create_table(
         "checkpoints",
