@@ -1,7 +1,172 @@
-"""The auditors' blueprint: the chain in use, anchored checkpoints and log proofs."""
+"""The auditors' blueprint: the chain in use, anchored checkpoints and log proofs.
+
+Everything here is public: the log holds only commitments and hashes (every event carries
+a random nonce), and auditors should not need an account to check a merchant. Proofs are
+rate-limited per client address like the other public lookups.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from anchoring import checkpoints
+from anchoring.db import read_transaction
+from anchoring.errors import TreeSizeError
+from anchoring.log import MerkleLog
+from ledger_service.app import runtime
+from ledger_service.errors import NotAnchored, ValidationFailed
+from ledger_service.openapi import Operation, operation
+from portal import models
+from portal.security import limit_public
 
 bp = Blueprint("auditor", __name__, url_prefix="/api/v1")
+
+_ANCHORED = "the checkpoints this server recorded as anchored by the current deployment"
+
+
+def _json(document: Any) -> Response:
+    return Response(json.dumps(document, separators=(",", ":")), mimetype="application/json")
+
+
+def _int_arg(name: str, minimum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        raise ValidationFailed(f"query parameter {name} is required",
+                               errors=[{"loc": f"query.{name}", "message": "required"}])
+    if not raw.isdigit() or len(raw) > 16 or int(raw) < minimum:
+        raise ValidationFailed(
+            f"query parameter {name} must be an integer ≥ {minimum}, got {raw[:20]!r}",
+            errors=[{"loc": f"query.{name}", "message": f"integer ≥ {minimum}"}],
+        )
+    return int(raw)
+
+
+def _size_query(description: str, minimum: int) -> dict[str, Any]:
+    return {"required": True, "description": description,
+            "schema": {"type": "integer", "minimum": minimum}}
+
+
+@bp.get("/chain")
+@operation(
+    Operation(
+        "The chain and contract the log is anchored to",
+        description="`rpc_url` is the endpoint the public pages suggest to browsers; "
+        "any endpoint of the same chain will do. Nulls before the first deployment.",
+        tags=("auditor",),
+        response=models.ChainInfo,
+    )
+)
+def chain() -> Response:
+    """The chain id, the contract address and the RPC URL browsers are told to use."""
+    rt = runtime()
+    with read_transaction(rt.engine) as conn:
+        deployment = checkpoints.current_deployment(conn)
+    return _json({
+        "chain_id": deployment.chain_id if deployment else None,
+        "contract": deployment.contract if deployment else None,
+        "rpc_url": rt.settings.browser_rpc_url,
+    })
+
+
+@bp.get("/log/checkpoints")
+@operation(
+    Operation(
+        "Anchored checkpoints",
+        description=f"Every one of {_ANCHORED}, smallest tree first.",
+        tags=("auditor",),
+        response=models.CheckpointList,
+    )
+)
+def checkpoint_list() -> Response:
+    """Every anchored checkpoint of the current deployment."""
+    with read_transaction(runtime().engine) as conn:
+        found = checkpoints.anchored_checkpoints(conn)
+    return _json({"checkpoints": [c.to_json() for c in found]})
+
+
+@bp.get("/log/checkpoints/latest")
+@operation(
+    Operation(
+        "The latest anchored checkpoint",
+        description=f"The newest of {_ANCHORED}.",
+        tags=("auditor",),
+        response=models.AnchoredCheckpointInfo,
+        errors=("NOT_ANCHORED",),
+    )
+)
+def checkpoint_latest() -> Response:
+    """The newest anchored checkpoint, or NOT_ANCHORED."""
+    with read_transaction(runtime().engine) as conn:
+        latest = checkpoints.latest_anchored(conn)
+    if latest is None:
+        raise NotAnchored("no checkpoint has been anchored yet")
+    return _json(latest.to_json())
+
+
+@bp.get("/log/proofs/inclusion")
+@operation(
+    Operation(
+        "Inclusion proof of a leaf",
+        description="RFC 9162 §2.1.3 proof that leaf `leaf_index` is in the tree of "
+        "`tree_size` leaves, with that tree's root. Hashes are lowercase hex.",
+        tags=("auditor",),
+        response=models.InclusionProofReply,
+        errors=("VALIDATION_FAILED", "RATE_LIMITED"),
+        query={
+            "leaf_index": _size_query("The leaf (0-based).", 0),
+            "tree_size": _size_query("The tree size; at most the log's size.", 1),
+        },
+    )
+)
+def inclusion() -> Response:
+    """An inclusion proof from the stored tree."""
+    limit_public()
+    leaf_index, tree_size = _int_arg("leaf_index", 0), _int_arg("tree_size", 1)
+    if leaf_index >= tree_size:
+        raise ValidationFailed(f"leaf_index {leaf_index} is not below tree_size {tree_size}",
+                               errors=[{"loc": "query.leaf_index", "message": "< tree_size"}])
+    with read_transaction(runtime().engine) as conn:
+        log = MerkleLog(conn)
+        try:
+            proof = log.inclusion_proof(leaf_index, tree_size)
+            root = log.root(tree_size)
+        except TreeSizeError as exc:
+            raise ValidationFailed(str(exc), errors=[{"loc": "query.tree_size",
+                                                      "message": "beyond the log"}]) from None
+    return _json({**proof.to_json(), "root": root.hex()})
+
+
+@bp.get("/log/proofs/consistency")
+@operation(
+    Operation(
+        "Consistency proof between two tree sizes",
+        description="RFC 9162 §2.1.4 proof that the tree of `second` leaves extends the "
+        "tree of `first` leaves, with both roots.",
+        tags=("auditor",),
+        response=models.ConsistencyProofReply,
+        errors=("VALIDATION_FAILED", "RATE_LIMITED"),
+        query={
+            "first": _size_query("The older tree size.", 1),
+            "second": _size_query("The newer tree size; at most the log's size.", 1),
+        },
+    )
+)
+def consistency() -> Response:
+    """A consistency proof from the stored tree."""
+    limit_public()
+    first, second = _int_arg("first", 1), _int_arg("second", 1)
+    if first > second:
+        raise ValidationFailed(f"first {first} is larger than second {second}",
+                               errors=[{"loc": "query.first", "message": "≤ second"}])
+    with read_transaction(runtime().engine) as conn:
+        log = MerkleLog(conn)
+        try:
+            proof = log.consistency_proof(first, second)
+            roots = log.root(first), log.root(second)
+        except TreeSizeError as exc:
+            raise ValidationFailed(str(exc), errors=[{"loc": "query.second",
+                                                      "message": "beyond the log"}]) from None
+    return _json({**proof.to_json(), "first_root": roots[0].hex(), "second_root": roots[1].hex()})

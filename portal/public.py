@@ -1,7 +1,182 @@
-"""The consumers' blueprint: card pages, the in-browser verifier and the public card JSON."""
+"""The consumers' blueprint: card pages, the in-browser verifier and the public card JSON.
+
+Anyone holding a card number may see its story and verify it; nobody learns anything
+about a number they do not hold: every kind of "no" gets the same not-found answer.
+Lookups are rate-limited per client address and per card (:mod:`portal.security`).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+import json
 
-bp = Blueprint("public", __name__, template_folder="templates", static_folder="static")
+import segno
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+
+from ledger_service.app import runtime
+from ledger_service.domain.numbers import (
+    CardNumberError,
+    format_card_number,
+    normalize_card_number,
+)
+from ledger_service.errors import CardNotFound, InvalidCardNumber, RateLimited
+from ledger_service.openapi import Operation, operation
+from ledger_service.problems import from_ledger_error
+from portal import models
+from portal.bundles import NOT_FOUND, ROOT_AT_SELECTOR, CardPage, load_card
+from portal.security import limit_public
+
+bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/assets")
+
+_NUMBER = {"number": "The card number (spaces, dashes and lower case are accepted)."}
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@bp.app_template_filter("card_number")
+def _card_number_filter(number: str) -> str:
+    return format_card_number(number)
+
+
+@bp.errorhandler(RateLimited)
+def _rate_limited(error: RateLimited) -> Response:
+    if request.path.startswith("/api/"):
+        return from_ledger_error(error)
+    retry = str(error.extra.get("retry_after", 60))
+    body = render_template("public/rate_limited.html", retry_after=retry)
+    return Response(body, status=429, headers={"Retry-After": retry})
+
+
+def _load(number: str) -> CardPage:
+    rt = runtime()
+    issuer = current_app.config.get("ISSUER_NAME", "the merchant")
+    return load_card(rt.engine, rt.secret_key, number, issuer)
+
+
+def _not_found(message: str | None = None) -> tuple[str, int, dict[str, str]]:
+    page = render_template("public/not_found.html", status=NOT_FOUND, message=message)
+    return page, 404, _NO_STORE
+
+
+@bp.get("/")
+def home() -> str:
+    """The front page: one field, the card number."""
+    return render_template("public/home.html", error=None, value="")
+
+
+@bp.get("/lookup")
+def lookup() -> Response | tuple[str, int]:
+    """The home page's form: normalise the number and go to its page, or say what is wrong."""
+    limit_public()
+    text = request.args.get("number", "")[:100]
+    try:
+        number = normalize_card_number(text)
+    except CardNumberError as exc:
+        return render_template("public/home.html", error=str(exc), value=text), 422
+    return redirect(url_for(".card", number=number), 303)
+
+
+@bp.get("/c/<number>")
+def card(number: str) -> tuple[str, int, dict[str, str]]:
+    """A card's story, its status and the in-browser verifier."""
+    try:
+        number = normalize_card_number(number)
+    except CardNumberError as exc:
+        return _not_found(f"This is not a valid card number: {exc}.")
+    limit_public(number)
+    try:
+        page = _load(number)
+    except CardNotFound:
+        return _not_found()
+    body = render_template(
+        "public/card.html",
+        page=page,
+        bundle_url=url_for(".bundle", number=number),
+        json_url=url_for(".card_json", number=number),
+        qr_url=url_for(".qr", number=number),
+        rpc_url=runtime().settings.browser_rpc_url,
+        selector=ROOT_AT_SELECTOR,
+    )
+    return body, 200, _NO_STORE
+
+
+def public_url(number: str) -> str:
+    """The card page's absolute URL (``PUBLIC_BASE_URL`` when the app sits behind a proxy)."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(".card", number=number)
+    return url_for(".card", number=number, _external=True)
+
+
+@bp.get("/c/<number>/qr.svg")
+def qr(number: str) -> Response | tuple[str, int, dict[str, str]]:
+    """A QR code of the card page's URL, to print on cards and bottles."""
+    try:
+        number = normalize_card_number(number)
+    except CardNumberError:
+        return _not_found()
+    limit_public()
+    out = io.BytesIO()
+    segno.make(public_url(number), error="m").save(
+        out, kind="svg", scale=4, border=2, xmldecl=False, title=f"CardTrail {number}"
+    )
+    return Response(out.getvalue(), mimetype="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _json(document: object) -> Response:
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, mimetype="application/json", headers=_NO_STORE)
+
+
+def _public_number(number: str) -> str:
+    try:
+        number = normalize_card_number(number)
+    except CardNumberError as exc:
+        raise InvalidCardNumber(str(exc)) from None
+    limit_public(number)
+    return number
+
+
+@bp.get("/api/v1/public/cards/<number>")
+@operation(
+    Operation(
+        "A card's status and events (public)",
+        description="What anyone holding the card number may see: the status and every "
+        "event, with store names and whether it is anchored yet; no holder data. Unknown "
+        "numbers all get the same CARD_NOT_FOUND.",
+        tags=("public",),
+        response=models.PublicCard,
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED"),
+        parameters=_NUMBER,
+    )
+)
+def card_json(number: str) -> Response:
+    """The public card JSON."""
+    return _json(_load(_public_number(number)).public_json())
+
+
+@bp.get("/api/v1/public/cards/<number>/bundle")
+@operation(
+    Operation(
+        "A card's proof bundle (public)",
+        description="The card's events with inclusion proofs against the latest anchored "
+        "checkpoint, newer events under `pending` (docs/bundle-format.md). Verify it with "
+        "`cardtrail verify BUNDLE.json --rpc URL`. `?download=1` sends it as a file.",
+        tags=("public",),
+        response=models.ProofBundle,
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED"),
+        parameters=_NUMBER,
+        query={"download": {"required": False, "schema": {"type": "string", "enum": ["1"]},
+                            "description": "Send as an attachment."}},
+    )
+)
+def bundle(number: str) -> Response:
+    """The card's proof bundle."""
+    number = _public_number(number)
+    response = _json(_load(number).bundle)
+    if request.args.get("download") == "1":
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="cardtrail-bundle-{number}.json"'
+        )
+    return response

@@ -1,0 +1,229 @@
+"""What the public pages show about a card, computed once per request outside the views.
+
+:func:`load_card` reads the card's history, proves every event that the latest anchored
+checkpoint covers (the rest are *pending*), assembles the ``cardtrail-bundle/1`` document
+and runs the same checks as the auditor's verifier against the checkpoints this server
+has recorded as anchored — which is what the page shows visitors without JavaScript, and
+says is not an independent check.
+
+    >>> status_of("REDEEMED").key, status_of("ISSUED").key
+    ('used', 'unused')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import function_signature_to_4byte_selector
+from sqlalchemy.engine import Engine
+
+from anchoring import checkpoints
+from anchoring.bundle import FORMAT, BundleReport, verify_bundle
+from anchoring.db import read_transaction
+from anchoring.log import MerkleLog
+from anchoring.types import AnchoredCheckpoint
+from ledger_service.actor import SYSTEM
+from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
+from ledger_service.service import CardHistory, Ledger
+
+ROOT_AT_SELECTOR = "0x" + function_signature_to_4byte_selector("rootAt(uint64)").hex()
+"""The 4-byte selector of ``rootAt(uint64)``: the browser has SHA-256 but no keccak."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """The card's status in one word (``key``) and in a sentence for people."""
+
+    key: str
+    label: str
+    detail: str
+
+
+_STATUS = {
+    "unused": Status("unused", "Genuine and unused",
+                     "This card was issued by the merchant and has not been used."),
+    "pickup": Status("used", "Used — pickup in progress",
+                     "The goods of this card have been requested; it cannot be used again."),
+    "used": Status("used", "Used", "This card has already been redeemed or picked up."),
+    "blocked": Status("blocked", "Blocked",
+                      "The merchant has blocked this card for now; do not accept it."),
+    "voided": Status("voided", "Voided", "The merchant voided this card; it has no value."),
+    "expired": Status("expired", "Expired", "This card has expired."),
+}
+
+NOT_FOUND = Status("not_found", "Not found",
+                   "No card with this number can be shown. Check the number on the card.")
+
+
+def status_of(state: str) -> Status:
+    """The public status of a card in ``state`` (a :class:`CardState` value)."""
+    card_state = CardState(state)
+    if card_state in UNUSED:
+        return _STATUS["unused"]
+    if card_state in PICKUP_IN_PROGRESS:
+        return _STATUS["pickup"]
+    if card_state in USED:
+        return _STATUS["used"]
+    return _STATUS[card_state.value.lower()]
+
+
+_LABELS = {
+    "ISSUED": "Issued",
+    "CLAIMED": "Claimed by a holder",
+    "TRANSFERRED": "Given to a new holder",
+    "PICKUP_REQUESTED": "Pickup requested",
+    "PICKUP_READY": "Ready for pickup",
+    "PICKUP_SHIPPED": "Shipped",
+    "PICKUP_COMPLETED": "Pickup completed",
+    "REDEEMED": "Redeemed",
+    "BLOCKED": "Blocked by the merchant",
+    "UNBLOCKED": "Unblocked by the merchant",
+    "VOIDED": "Voided by the merchant",
+    "EXPIRED": "Expired",
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One event as the public page shows it: no holder data, store by name."""
+
+    seq: int
+    leaf_index: int
+    type: str
+    label: str
+    occurred_at: str
+    store_id: str | None
+    store_name: str | None
+    detail: str
+    pending: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The event in the public card JSON."""
+        return {
+            "seq": self.seq,
+            "leaf_index": self.leaf_index,
+            "type": self.type,
+            "occurred_at": self.occurred_at,
+            "store_id": self.store_id,
+            "store_name": self.store_name,
+            "pending": self.pending,
+        }
+
+
+def _detail(event: dict[str, Any], issuer: str) -> str:
+    data = event.get("data") or {}
+    kind = event.get("type")
+    if kind == "ISSUED":
+        parts = [f"by {issuer}"]
+        if data.get("product"):
+            parts.append(str(data["product"]))
+        if data.get("face_value") is not None and data.get("currency"):
+            parts.append(f"{data['face_value'] / 100:.2f} {data['currency']}")
+        if data.get("expires_at"):
+            parts.append(f"valid until {data['expires_at']}")
+        return " · ".join(parts)
+    if kind == "PICKUP_REQUESTED":
+        return "to collect in store" if data.get("mode") == "store" else "for delivery"
+    return ""
+
+
+@dataclass(frozen=True)
+class CardPage:
+    """Everything the card page, the card JSON and the bundle route need about one card."""
+
+    history: CardHistory
+    status: Status
+    timeline: tuple[TimelineEntry, ...]
+    bundle: dict[str, Any]
+    checkpoint: AnchoredCheckpoint | None
+    server_report: BundleReport
+
+    @property
+    def pickup_steps(self) -> tuple[tuple[str, bool], ...]:
+        """The latest pickup's progress, requested → ready/shipped → completed."""
+        kinds = [e.type for e in self.timeline]
+        if "PICKUP_REQUESTED" not in kinds:
+            return ()
+        after = kinds[len(kinds) - 1 - kinds[::-1].index("PICKUP_REQUESTED"):]
+        middle = "PICKUP_SHIPPED" if "PICKUP_SHIPPED" in after else "PICKUP_READY"
+        steps = ("PICKUP_REQUESTED", middle, "PICKUP_COMPLETED")
+        return tuple((_LABELS[s], s in after) for s in steps)
+
+    def public_json(self) -> dict[str, Any]:
+        """``GET /api/v1/public/cards/<number>``: status and events, no holder data."""
+        cp = self.checkpoint
+        return {
+            "card_number": self.history.card_number,
+            "status": self.status.key,
+            "status_label": self.status.label,
+            "events": [e.to_json() for e in self.timeline],
+            "checkpoint": None if cp is None else {
+                "tree_size": cp.checkpoint.tree_size,
+                "root": cp.checkpoint.root.hex(),
+                "chain_id": cp.chain_id,
+                "contract": cp.contract,
+            },
+        }
+
+
+def build_bundle(
+    history: CardHistory, log: MerkleLog, anchored: AnchoredCheckpoint | None
+) -> dict[str, Any]:
+    """The ``cardtrail-bundle/1`` document: events under the checkpoint proven, the rest pending."""
+    size = anchored.checkpoint.tree_size if anchored else 0
+    proven = [e for e in history.events if e.leaf_index < size]
+    pending = [e for e in history.events if e.leaf_index >= size]
+    return {
+        "format": FORMAT,
+        "card_number": history.card_number,
+        "card_salt": history.card_salt.hex(),
+        "checkpoint": anchored.to_json() if anchored else None,
+        "events": [
+            {
+                "leaf_index": e.leaf_index,
+                "event": e.event,
+                "inclusion_proof": [
+                    h.hex() for h in log.inclusion_proof(e.leaf_index, size).hashes
+                ],
+            }
+            for e in proven
+        ],
+        "pending": [{"leaf_index": e.leaf_index, "event": e.event} for e in pending],
+    }
+
+
+def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> CardPage:
+    """Everything about the card ``number`` (normalised); raises CardNotFound if there is none."""
+    ledger = Ledger(engine, secret_key)
+    history = ledger.card_history(number)
+    stores = {s["id"]: s["name"] for s in ledger.list_stores(SYSTEM)}
+    with read_transaction(engine) as conn:
+        anchored = checkpoints.latest_anchored(conn)
+        recorded = {
+            a.checkpoint.tree_size: a.checkpoint.root for a in checkpoints.anchored_checkpoints(conn)
+        }
+        bundle = build_bundle(history, MerkleLog(conn), anchored)
+    size = anchored.checkpoint.tree_size if anchored else 0
+    timeline = tuple(
+        TimelineEntry(
+            seq=e.event["seq"],
+            leaf_index=e.leaf_index,
+            type=e.event["type"],
+            label=_LABELS.get(e.event["type"], e.event["type"]),
+            occurred_at=e.event["occurred_at"],
+            store_id=e.event.get("store_id"),
+            store_name=stores.get(e.event.get("store_id")) if e.event.get("store_id") else None,
+            detail=_detail(e.event, issuer),
+            pending=e.leaf_index >= size,
+        )
+        for e in history.events
+    )
+    # What this server can check: the proofs against the roots it recorded as anchored.
+    server_report = verify_bundle(
+        bundle,
+        lambda tree_size: recorded.get(tree_size, bytes(32)),
+        chain_id=anchored.chain_id if anchored else None,
+        card_number=history.card_number,
+    )
+    return CardPage(history, status_of(history.state), timeline, bundle, anchored, server_report)

@@ -1,0 +1,117 @@
+"""Response headers every page carries, and the per-client rate limits of the public pages.
+
+The Content-Security-Policy allows scripts and styles only from this origin (no inline
+code: the verifier reads its inputs from data attributes), and lets the page's JavaScript
+talk to this server, the configured chain RPC endpoint and any HTTPS endpoint a visitor
+prefers (plus any local port when the configured node is local, for developers).
+
+    >>> connect_sources("http://127.0.0.1:8545")
+    "'self' http://127.0.0.1:8545 https: http://127.0.0.1:* http://localhost:*"
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, request
+
+from ledger_service.auth import RateLimiter
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+DEFAULT_IP_LIMIT = (60, 60.0)
+"""Public lookups (pages, card JSON, bundles) per client address per window (seconds);
+app config ``PUBLIC_RATE_LIMIT_PER_IP`` (None: off)."""
+
+DEFAULT_CARD_LIMIT = (120, 60.0)
+"""Public lookups of one card number, from all clients together, per window (seconds);
+app config ``PUBLIC_RATE_LIMIT_PER_CARD`` (None: off)."""
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def connect_sources(rpc_url: str) -> str:
+    """The CSP ``connect-src`` sources for a deployment whose browsers ask ``rpc_url``."""
+    sources = ["'self'"]
+    origin = _origin(rpc_url)
+    if origin:
+        sources.append(origin)
+    sources.append("https:")
+    if urlsplit(rpc_url).hostname in _LOCAL_HOSTS:
+        sources += ["http://127.0.0.1:*", "http://localhost:*"]
+    return " ".join(dict.fromkeys(sources))
+
+
+def content_security_policy(rpc_url: str) -> str:
+    """The page's Content-Security-Policy."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src {connect_sources(rpc_url)}",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ]
+    )
+
+
+def _set_headers(response: Response) -> Response:
+    from ledger_service.app import runtime
+
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy", content_security_policy(runtime().settings.browser_rpc_url)
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    # Card numbers are in page URLs: never hand them to the RPC endpoint or other sites.
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Add the security headers to every response of ``app``."""
+    app.after_request(_set_headers)
+
+
+def _limiter(name: str, default: tuple[int, float]) -> RateLimiter | None:
+    setting = current_app.config.get(name, default)
+    if setting is None:
+        return None
+    limiters = current_app.extensions.setdefault("cardtrail_public_limiters", {})
+    limiter = limiters.get(name)
+    if limiter is None or (limiter.limit, limiter.window) != tuple(setting):
+        limiter = limiters[name] = RateLimiter(int(setting[0]), float(setting[1]))
+    return limiter
+
+
+def client_address() -> str:
+    """The client's address as this server sees it (a proxy in front must set it right)."""
+    return request.remote_addr or "unknown"
+
+
+def limit_public(card_number: str | None = None) -> None:
+    """Count one public lookup; raise :class:`~ledger_service.errors.RateLimited` (with ``retry_after``) past a limit.
+
+    Both limits are counted: per client address, and per card number so that many
+    addresses together cannot hammer one card either.
+    """
+    per_ip = _limiter("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_IP_LIMIT)
+    if per_ip is not None:
+        per_ip.hit("ip:" + client_address())
+    per_card = _limiter("PUBLIC_RATE_LIMIT_PER_CARD", DEFAULT_CARD_LIMIT)
+    if card_number is not None and per_card is not None:
+        per_card.hit("card:" + card_number)
+
