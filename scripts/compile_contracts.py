@@ -78,7 +78,9 @@ def standard_input(source: str, settings: dict[str, Any]) -> dict[str, Any]:
         "settings": {
             **settings,
             "outputSelection": {
-                SOURCE_NAME: {CONTRACT_NAME: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+                SOURCE_NAME: {
+                    CONTRACT_NAME: ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]
+                }
             },
         },
     }

@@ -84,7 +84,9 @@ def factory(w3, abi):
 @pytest.fixture(scope="module")
 def deployed(w3, factory, deployer):
     """One deployment per module, shared through snapshots."""
-    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": deployer}))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        factory.constructor().transact({"from": deployer})
+    )
     return w3.eth.contract(address=receipt.contractAddress, abi=factory.abi)
 
 

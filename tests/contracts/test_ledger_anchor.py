@@ -24,7 +24,9 @@ def _leaves(n: int, tag: bytes = b"") -> list[bytes]:
 
 
 def _flip_bit(value: bytes, bit: int) -> bytes:
-    return bytes(b ^ (1 << (bit % 8)) if i == bit // 8 % len(value) else b for i, b in enumerate(value))
+    return bytes(
+        b ^ (1 << (bit % 8)) if i == bit // 8 % len(value) else b for i, b in enumerate(value)
+    )
 
 
 def _anchor_sequence(ledger_anchor, transact, deployer, leaves, sizes):
@@ -94,7 +96,9 @@ def test_admin_grants_then_revokes_the_anchorer_role(
     (revoked,) = ledger_anchor.events.RoleRevoked().process_receipt(receipt)
     assert revoked.args == {"role": contract.ANCHORER_ROLE, "account": stranger, "sender": deployer}
     assert not ledger_anchor.functions.hasRole(contract.ANCHORER_ROLE, stranger).call()
-    call = ledger_anchor.functions.anchor(2, merkle.root(leaves), merkle.consistency_proof(leaves, 1))
+    call = ledger_anchor.functions.anchor(
+        2, merkle.root(leaves), merkle.consistency_proof(leaves, 1)
+    )
     assert attempt(call, stranger).error[0] == "LedgerAnchorUnauthorizedAccount"
 
 
@@ -183,9 +187,7 @@ def test_zero_root_is_refused(ledger_anchor, attempt, deployer):
 
 
 @pytest.mark.parametrize("size", [8, 5], ids=["same-size", "smaller-size"])
-def test_tree_size_that_does_not_grow_is_refused(
-    ledger_anchor, attempt, transact, deployer, size
-):
+def test_tree_size_that_does_not_grow_is_refused(ledger_anchor, attempt, transact, deployer, size):
     leaves = _leaves(8)
     transact(ledger_anchor.functions.anchor(8, merkle.root(leaves), []), deployer)
     call = ledger_anchor.functions.anchor(size, merkle.root(leaves[:size]), [])
