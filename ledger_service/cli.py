@@ -41,3 +41,8 @@ main.add_command(token_command)
 from anchoring.verify_cli import verify_command  # noqa: E402
 
 main.add_command(verify_command)
+
+from ledger_service.run import deploy_command, up_command  # noqa: E402
+
+main.add_command(up_command)
+main.add_command(deploy_command)

@@ -1,6 +1,6 @@
 """Deployments of the anchor contract, anchored checkpoints and anchoring transactions.
 
-Revision ID: anchoring_chain_1
+Revision ID: anchoring_chain_0001
 Revises:
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "anchoring_chain_1"
+revision = "anchoring_chain_0001"
 down_revision = None
 branch_labels = ("anchoring_chain",)
 depends_on = None

@@ -1,0 +1,255 @@
+"""``cardtrail up`` (run everything) and ``cardtrail deploy`` (put LedgerAnchor on a chain).
+
+``up`` with no CHAIN_RPC_URL starts anvil on 127.0.0.1 with its chain kept in the data
+directory, deploys LedgerAnchor if needed, runs the anchoring worker and serves the web
+app; Ctrl-C (or SIGTERM) stops the web server, then the worker, then the node, in that
+order, so the node writes its state after the last anchor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+from sqlalchemy.engine import Engine
+from web3 import Web3
+
+from anchoring import chain
+from anchoring import checkpoints as cp
+from anchoring.db import create_engine, read_transaction, write_transaction
+from anchoring.errors import Error as AnchoringPackageError
+from anchoring.keys import AnchorKey, resolve_key
+from anchoring.node import LocalNode, start_anvil
+from anchoring.worker import Worker, WorkerConfig, WorkerLock, deploy_contract, ensure_deployment
+from ledger_service import db
+from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.config import Settings
+
+logger = logging.getLogger("cardtrail")
+
+CHAIN_DIR = "chain"
+ANVIL_STATE = "anvil-state.json"
+
+
+def anchor_key(settings: Settings) -> AnchorKey:
+    """The anchoring key the settings call for (dev keystore only in development)."""
+    return resolve_key(
+        keystore=settings.anchor_keystore,
+        password=settings.anchor_keystore_password,
+        data_dir=settings.data_dir,
+        dev_mode=settings.dev_mode,
+    )
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    """The worker's pacing from ANCHOR_INTERVAL, ANCHOR_MAX_PENDING, ANCHOR_CONFIRMATIONS."""
+    return WorkerConfig(
+        interval=settings.anchor_interval,
+        max_pending=settings.anchor_max_pending,
+        confirmations=settings.anchor_confirmations,
+        dev_mode=settings.dev_mode,
+    )
+
+
+def connect_chain(settings: Settings, key: AnchorKey) -> Web3:
+    """A Web3 on the deployment's chain; in development the key is funded on the local node."""
+    w3 = chain.connect(settings.rpc_url)
+    try:
+        w3.eth.chain_id
+    except Exception:
+        hint = "start it with `cardtrail up`" if settings.dev_mode else "check CHAIN_RPC_URL"
+        raise click.ClickException(f"cannot reach the chain at {settings.rpc_url}: {hint}") from None
+    if settings.dev_mode:
+        chain.fund_dev_account(w3, key.address)
+    return w3
+
+
+def start_local_node(settings: Settings) -> LocalNode:
+    """anvil on 127.0.0.1:--chain-port, its chain kept in ``<data dir>/chain``."""
+    chain_dir = settings.data_dir / CHAIN_DIR
+    return start_anvil(
+        settings.chain_port,
+        state_path=chain_dir / ANVIL_STATE,
+        log_path=chain_dir / "anvil.log",
+    )
+
+
+# --- cardtrail deploy --------------------------------------------------------------------
+
+
+@click.command("deploy")
+@data_dir_option
+@click.option(
+    "--redeploy",
+    is_flag=True,
+    help="Deploy a new contract even if one is recorded; the old one's checkpoints are "
+    "marked orphaned and the log is anchored afresh.",
+)
+@click.option(
+    "--grant",
+    "grantees",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Also grant the anchorer role to ADDRESS (repeatable).",
+)
+def deploy_command(data_dir: Path | None, redeploy: bool, grantees: tuple[str, ...]) -> None:
+    """Deploy LedgerAnchor with the anchoring key and record chain id and address."""
+    settings = load_settings(data_dir)
+    engine = create_engine(settings.database_url)
+    try:
+        db.upgrade(engine)
+        key = anchor_key(settings)
+        w3 = connect_chain(settings, key)
+        deployment = _deploy(engine, w3, key, settings, redeploy)
+        client = chain.AnchorClient(w3, deployment.contract, key)
+        for account in (key.address, *grantees):
+            if not client.has_anchorer_role(account):
+                tx_hash = client.grant_anchorer(account)
+                click.echo(f"granted the anchorer role to {account} (tx {tx_hash})")
+    except AnchoringPackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"chain id  {deployment.chain_id}")
+    click.echo(f"contract  {deployment.contract}")
+    click.echo(f"anchorer  {key.address}")
+
+
+def _deploy(engine: Engine, w3: Web3, key: AnchorKey, settings: Settings, redeploy: bool) -> cp.Deployment:
+    if redeploy:
+        with write_transaction(engine) as conn:
+            current = cp.current_deployment(conn)
+            if current is not None:
+                cp.retire_deployment(conn, current, "replaced by `cardtrail deploy --redeploy`")
+        deployment = deploy_contract(engine, w3, key)
+        click.echo(f"deployed LedgerAnchor at {deployment.contract} (tx {deployment.tx_hash})")
+        return deployment
+    with read_transaction(engine) as conn:
+        before = cp.current_deployment(conn)
+    deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
+    if before is not None and before.id == deployment.id:
+        click.echo(f"LedgerAnchor already deployed at {deployment.contract}")
+    else:
+        click.echo(f"deployed LedgerAnchor at {deployment.contract} (tx {deployment.tx_hash})")
+    return deployment
+
+
+# --- cardtrail up ------------------------------------------------------------------------
+
+
+def _seed_demo(app: object) -> None:
+    # The demo data belongs to the console; until its module exists, say so plainly.
+    if importlib.util.find_spec("ledger_service.demo") is None:
+        click.echo("--demo: demo data is not available in this version yet; starting without it.")
+        return
+    from ledger_service import demo  # type: ignore[attr-defined]
+
+    demo.seed(app)
+
+
+@click.command("up")
+@data_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web app listens on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Web app port.")
+@click.option(
+    "--chain-port",
+    default=8545,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the local node on 127.0.0.1 (only without CHAIN_RPC_URL).",
+)
+@click.option("--demo", is_flag=True, help="Seed demo stores, cards and events on a fresh data directory.")
+def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, demo: bool) -> None:
+    """Run CardTrail: local chain (unless CHAIN_RPC_URL), anchoring worker and web app."""
+    from werkzeug.serving import make_server
+
+    from ledger_service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = dataclasses.replace(load_settings(data_dir), chain_port=chain_port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    node: LocalNode | None = None
+    try:
+        if settings.dev_mode:
+            node = start_local_node(settings)
+        app = create_app(settings)
+        engine = app.extensions["cardtrail"].engine
+        key = anchor_key(settings)
+        w3 = connect_chain(settings, key)
+        deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
+        worker = Worker(engine, w3, key, worker_config(settings))
+        lock = WorkerLock(engine)
+        lock.acquire()
+    except AnchoringPackageError as exc:
+        if node is not None:
+            node.stop()
+        raise click.ClickException(str(exc)) from None
+    except BaseException:
+        if node is not None:
+            node.stop()
+        raise
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = None
+    worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchoring-worker")
+    try:
+        if demo:
+            _seed_demo(app)
+        server = make_server(host, port, app, threaded=True)
+        web_thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+        worker_thread.start()
+        web_thread.start()
+        _banner(settings, server.server_port, host, deployment, node)
+        while not stop.wait(0.5):
+            if not worker_thread.is_alive():
+                break
+    finally:
+        if server is not None:
+            server.shutdown()
+        stop.set()
+        if worker_thread.ident is not None:
+            worker_thread.join()
+        lock.release()
+        engine.dispose()
+        if node is not None:
+            node.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if worker.error is not None:
+        raise click.ClickException(f"anchoring stopped: {worker.error}")
+    click.echo("CardTrail stopped.")
+
+
+def _banner(
+    settings: Settings,
+    port: int,
+    host: str,
+    deployment: cp.Deployment,
+    node: LocalNode | None,
+) -> None:
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    chain_note = f"local anvil, state in {settings.data_dir / CHAIN_DIR}" if node else "CHAIN_RPC_URL"
+    lines = [
+        "",
+        "CardTrail is running",
+        f"  web app    http://{shown_host}:{port}/",
+        f"  chain      {settings.rpc_url} ({chain_note})",
+        f"  chain id   {deployment.chain_id}",
+        f"  contract   {deployment.contract}",
+        f"  data dir   {settings.data_dir}",
+        f"  anchoring  every {settings.anchor_interval:g} s, "
+        f"{settings.anchor_confirmations} confirmation(s)",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    click.echo("\n".join(lines))
