@@ -1,0 +1,74 @@
+"""Fixtures for the portal tests: a Ledger on the app's database and a recorded anchor.
+
+Cards are made through the real :class:`~ledger_service.service.Ledger`. "Anchoring" here
+records a deployment and a checkpoint of the log's real root in the database, as the
+worker would after a confirmed transaction, without a chain; tests that need the chain
+itself (the browser test) deploy on a real node.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from anchoring import checkpoints
+from anchoring.db import write_transaction
+from anchoring.log import MerkleLog
+from anchoring.types import AnchoredCheckpoint
+from ledger_service.actor import Actor
+from ledger_service.service import Ledger
+
+HQ = Actor("hq", "tok_hq_test")
+CONTRACT = "0x" + "5f" * 20
+
+
+class MillisecondClock:
+    """A clock that ticks one second per call, at millisecond precision like the events."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+
+    def __call__(self) -> datetime:
+        start = datetime(2026, 11, 24, 6, 17, 10, 123000, tzinfo=UTC)
+        return start + timedelta(seconds=next(self._ticks))
+
+
+@dataclass
+class Cards:
+    """Makes cards and moves them through their life on the app's database."""
+
+    ledger: Ledger
+    engine: object
+
+    def store(self, store_id: str = "S1", name: str = "Shanghai Nanjing Road") -> str:
+        self.ledger.create_store(HQ, store_id, name, "east")
+        return store_id
+
+    def issue(self, product: str = "Moutai 53% 500ml", **extra) -> tuple[str, str]:
+        """A new card: (number, redemption code)."""
+        issued = self.ledger.issue_cards(HQ, "B-TEST", [{"product": product, **extra}])
+        card = issued["cards"][0]
+        return card["card_number"], card["redemption_code"]
+
+    def anchor(self, chain_id: int = 31337, contract: str = CONTRACT) -> AnchoredCheckpoint:
+        """Record the log's current head as anchored (as the worker does after confirming)."""
+        with write_transaction(self.engine) as conn:
+            deployment = checkpoints.current_deployment(conn) or checkpoints.record_deployment(
+                conn, chain_id, contract, "0x" + "de" * 20, "0x" + "01" * 32, 1
+            )
+            head = MerkleLog(conn).checkpoint()
+            checkpoints.record_checkpoint(
+                conn, deployment, head, "0x" + head.root.hex(), 2 + head.tree_size,
+                "0x" + head.root[::-1].hex(),
+            )
+            return checkpoints.latest_anchored(conn)
+
+
+@pytest.fixture
+def cards(app) -> Cards:
+    """A :class:`Cards` helper on the app's database (SQLite, then PostgreSQL)."""
+    rt = app.extensions["cardtrail"]
+    return Cards(Ledger(rt.engine, rt.secret_key, clock=MillisecondClock()), rt.engine)

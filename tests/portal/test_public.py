@@ -1,0 +1,160 @@
+"""The consumers' pages and public JSON, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ledger_service.actor import Actor
+from ledger_service.domain.numbers import check_character, format_card_number
+
+HQ = Actor("hq", "tok_hq_test")
+
+
+def test_home_page_has_one_card_number_field(client):
+    page = client.get("/").get_data(as_text=True)
+    assert len(re.findall(r"<input\b", page)) == 1 and 'name="number"' in page
+
+
+def test_lookup_normalises_spaces_dashes_and_lower_case(client, cards):
+    number, _ = cards.issue()
+    typed = format_card_number(number).lower().replace("-", " - ")
+    response = client.get("/lookup", query_string={"number": typed})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/c/{number}")
+
+
+def test_lookup_with_a_typo_says_so_and_escapes_the_input(client, cards):
+    number, _ = cards.issue()
+    # A transposition of two different characters is always caught by the check character.
+    i = next(i for i in range(15) if number[i] != number[i + 1])
+    swapped = number[:i] + number[i + 1] + number[i] + number[i + 2:]
+    response = client.get("/lookup", query_string={"number": swapped})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "probably a typo" in page
+    evil = client.get("/lookup", query_string={"number": '"><script>alert(1)</script>'})
+    assert "<script>alert(1)" not in evil.get_data(as_text=True)
+    assert "&lt;script&gt;" in evil.get_data(as_text=True)
+
+
+def test_unknown_and_malformed_numbers_get_the_same_not_found(client, cards):
+    number, _ = cards.issue()
+    # Same check character, different body: a valid-looking number nobody issued.
+    body = number[1:16] + number[0]
+    unknown = body + check_character(body)
+    pages = [client.get(f"/c/{n}") for n in (unknown, "NOT-A-NUMBER")]
+    assert [p.status_code for p in pages] == [404, 404]
+    for page in pages:
+        assert 'data-status="not_found"' in page.get_data(as_text=True)
+    api = client.get(f"/api/v1/public/cards/{unknown}")
+    assert api.status_code == 404 and api.json["code"] == "CARD_NOT_FOUND"
+
+
+def test_genuine_unused_card_page_shows_story_status_qr_and_verifier(client, cards):
+    number, _ = cards.issue(product="Longjing tea gift box")
+    cards.anchor()
+    page = client.get(f"/c/{number.lower()}").get_data(as_text=True)
+    assert 'data-status="unused"' in page and "Genuine and unused" in page
+    assert "Longjing tea gift box" in page and 'data-type="ISSUED"' in page
+    assert f'src="/c/{number}/qr.svg"' in page
+    assert f'data-bundle-url="/api/v1/public/cards/{number}/bundle"' in page
+    assert re.search(r'data-root-at-selector="0x[0-9a-f]{8}"', page)
+    assert "<noscript>" in page and "not an independent check" in page
+    assert '<script src="/assets/verify.js">' in page
+
+
+def test_redeemed_card_is_used_and_names_the_store(client, cards):
+    store = cards.store("S7", "Beijing <Wangfujing> & Co")
+    number, code = cards.issue()
+    cards.ledger.redeem(HQ, number, code, store_id=store)
+    cards.anchor()
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    assert 'data-status="used"' in page
+    assert "at Beijing &lt;Wangfujing&gt; &amp; Co" in page
+    body = client.get(f"/api/v1/public/cards/{number}").json
+    assert body["status"] == "used"
+    assert body["events"][-1]["type"] == "REDEEMED"
+    assert body["events"][-1]["store_name"] == "Beijing <Wangfujing> & Co"
+
+
+def test_pickup_progress_is_shown_step_by_step(client, cards):
+    store = cards.store()
+    number, code = cards.issue()
+    cards.ledger.claim(HQ, number, "holder-1")
+    pickup = cards.ledger.request_pickup(HQ, number, "store", code, store_id=store)
+    cards.ledger.pickup_ready(HQ, pickup["pickup_id"])
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    steps = re.findall(r'<li class="(done|todo)">([^<]+)</li>', page)
+    assert steps == [("done", "Pickup requested"), ("done", "Ready for pickup"),
+                     ("todo", "Pickup completed")]
+    assert 'data-status="used"' in page
+
+
+@pytest.mark.parametrize(("command", "status"), [("void", "voided"), ("block", "blocked")])
+def test_voided_and_blocked_cards_say_so(client, cards, command, status):
+    number, _ = cards.issue()
+    getattr(cards.ledger, command)(HQ, number, "reported stolen")
+    assert client.get(f"/api/v1/public/cards/{number}").json["status"] == status
+
+
+def test_events_after_the_checkpoint_are_marked_pending(client, cards):
+    number, _ = cards.issue()
+    cards.anchor()
+    cards.ledger.claim(HQ, number, "holder-1")
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    issued = re.search(r'<li class="event (\w+)" data-type="ISSUED"', page)
+    claimed = re.search(r'<li class="event (\w+)" data-type="CLAIMED"', page)
+    assert issued[1] == "anchored" and claimed[1] == "pending"
+    assert [e["pending"] for e in client.get(f"/api/v1/public/cards/{number}").json["events"]] \
+        == [False, True]
+
+
+def test_public_json_holds_no_holder_data(client, cards):
+    number, _ = cards.issue(holder_ref="alice@example.com")
+    body = client.get(f"/api/v1/public/cards/{number}")
+    text = body.get_data(as_text=True)
+    assert body.status_code == 200 and "alice" not in text
+    assert set(body.json) >= {"card_number", "status", "events"}
+    assert set(body.json["events"][0]) == {"seq", "leaf_index", "type", "occurred_at",
+                                          "store_id", "store_name", "pending"}
+
+
+def test_qr_code_encodes_the_card_page_url(client, cards):
+    number, _ = cards.issue()
+    response = client.get(f"/c/{number.lower()}/qr.svg")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.data.startswith(b"<svg") and number.encode() in response.data
+
+
+def test_security_headers_and_csp_admit_the_rpc_url(client):
+    headers = client.get("/").headers
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    connect = re.search(r"connect-src ([^;]+)", csp)[1].split()
+    assert "http://127.0.0.1:8545" in connect
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in csp
+
+
+def test_lookups_past_the_per_client_limit_get_429_with_retry_after(app, client, cards):
+    number, _ = cards.issue()
+    app.config["PUBLIC_RATE_LIMIT_PER_IP"] = (3, 60.0)
+    answers = [client.get(f"/c/{number}") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    page = client.get(f"/c/{number}")
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) >= 1
+    api = client.get(f"/api/v1/public/cards/{number}/bundle")
+    assert api.status_code == 429 and api.mimetype == "application/problem+json"
+    assert api.json["code"] == "RATE_LIMITED" and "Retry-After" in api.headers
+    other = client.get(f"/c/{number}", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200
+
+
+def test_one_card_is_limited_across_clients(app, client, cards):
+    number, _ = cards.issue()
+    app.config["PUBLIC_RATE_LIMIT_PER_CARD"] = (2, 60.0)
+    codes = [client.get(f"/api/v1/public/cards/{number}",
+                        environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
