@@ -85,6 +85,8 @@ contract LedgerAnchor {
         _grant(ANCHORER_ROLE, msg.sender);
     }
 
+    /// @dev Requirements:
+    /// - the caller holds `role`, else {LedgerAnchorUnauthorizedAccount}.
     modifier onlyRole(bytes32 role) {
         if (!_members[role][msg.sender]) {
             revert LedgerAnchorUnauthorizedAccount(msg.sender, role);

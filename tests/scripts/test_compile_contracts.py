@@ -52,7 +52,9 @@ def test_committed_artifact_names_the_pinned_compiler(committed):
     assert config["settings"]["metadata"] == {"bytecodeHash": "none"}
 
 
-def test_check_mode_reports_a_stale_artifact(tmp_path, monkeypatch, capsys):
+def test_check_mode_reports_a_stale_artifact(tmp_path, monkeypatch, capsys, committed):
+    # The comparison is under test here, not the compiler (the test above covers it).
+    monkeypatch.setattr(compile_contracts, "build_artifact", lambda: committed)
     stale = tmp_path / "LedgerAnchor.json"
     stale.write_text("{}\n")
     monkeypatch.setattr(compile_contracts, "ARTIFACT", stale)
@@ -60,6 +62,9 @@ def test_check_mode_reports_a_stale_artifact(tmp_path, monkeypatch, capsys):
     assert compile_contracts.main(["--check"]) == 1
     assert "stale" in capsys.readouterr().out
     assert stale.read_text() == "{}\n"
+
+    stale.write_text(compile_contracts.render(committed))
+    assert compile_contracts.main(["--check"]) == 0
 
 
 @pytest.mark.node
