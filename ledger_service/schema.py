@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from anchoring.schema import LeafIndex
+
 metadata = sa.MetaData()
 
 # --- API tokens and idempotency records (branch ``ledger_auth``) ---
@@ -40,4 +42,125 @@ idempotency_keys = sa.Table(
     sa.Column("response", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("idempotency_keys_created_at", "created_at"),
+)
+
+# --- Stores, cards and their events (branch ``ledger_core``) ---
+# Times are stored in UTC. Card numbers are the normalised 17 characters.
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("number", sa.String(17), primary_key=True),
+    # The event commitment's salt; handed out with the card's history to number holders.
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    # HMAC-SHA256 of the redemption code under the server secret (never the code).
+    sa.Column("code_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    # The state a BLOCKED card returns to when unblocked.
+    sa.Column("blocked_from", sa.String(24), nullable=True),
+    sa.Column("product", sa.String(200), nullable=False),
+    sa.Column("face_value", sa.BigInteger, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    # JSON lists of store ids and regions; both empty: valid in every store of the chain.
+    sa.Column("allowed_stores", sa.Text, nullable=False),
+    sa.Column("allowed_regions", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("holder_ref", sa.String(200), nullable=True),
+    # The card's last event: its seq and the SHA-256 of its leaf input (next prev_event_hash).
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("last_event_hash", sa.String(64), nullable=False),
+    sa.Column("batch_ref", sa.String(200), nullable=False),
+    # batch_ref + row key of an import: re-running the same file issues nothing twice.
+    sa.Column("import_key", sa.String(401), nullable=True),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Wrong-code lockout (ledger_service.domain.lockout).
+    sa.Column("code_failures", sa.Integer, nullable=False),
+    sa.Column("code_locks", sa.Integer, nullable=False),
+    sa.Column("code_locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("import_key", name="cards_import_key"),
+    sa.Index("cards_state", "state"),
+    sa.Index("cards_expires_at", "expires_at"),
+    sa.Index("cards_batch_ref", "batch_ref"),
+)
+
+# One row per log event of a card, for lookups and dashboards; the event itself (the exact
+# JSON) is the leaf input in log_leaves at the same leaf_index.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("leaf_index", LeafIndex, primary_key=True, autoincrement=False),
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(24), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("store_id", sa.String(64), sa.ForeignKey("stores.id"), nullable=True),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    # A second event with the same seq would be a lost update: the database refuses it.
+    sa.UniqueConstraint("card_number", "seq", name="events_card_seq"),
+    sa.Index("events_store_occurred", "store_id", "occurred_at"),
+    sa.Index("events_type_occurred", "type", "occurred_at"),
+)
+
+pickups = sa.Table(
+    "pickups",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("store_id", sa.String(64), sa.ForeignKey("stores.id"), nullable=True),
+    # The merchant's reference to a delivery address; the address itself stays with them.
+    sa.Column("address_ref", sa.String(200), nullable=True),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("mode IN ('store', 'delivery')", name="pickups_mode"),
+    sa.Index("pickups_card", "card_number"),
+    sa.Index("pickups_store_state", "store_id", "state"),
+)
+
+# Every wrong or locked-out redemption code, for the anomaly view. Never a log event.
+code_failures = sa.Table(
+    "code_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("command", sa.String(32), nullable=False),
+    # "wrong": a wrong code; "locked": any code while the card's code was locked.
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("store_id", sa.String(64), nullable=True),
+    sa.Index("code_failures_card_at", "card_number", "at"),
+    sa.Index("code_failures_at", "at"),
+)
+
+# What the console flags: attempts on used, blocked or unknown cards, refused other-store
+# attempts, wrong-code lockouts, redemption bursts at one store. Never a log event.
+anomalies = sa.Table(
+    "anomalies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # Not a foreign key: an attempt on a number that was never issued is an anomaly too.
+    sa.Column("card_number", sa.String(17), nullable=True),
+    sa.Column("store_id", sa.String(64), nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Index("anomalies_at", "at"),
+    sa.Index("anomalies_kind_at", "kind", "at"),
 )

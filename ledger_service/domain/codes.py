@@ -1,0 +1,58 @@
+"""Redemption codes: the secret half of a card, shown once and stored as a keyed hash.
+
+A code is 12 symbols of Crockford's base 32 (60 bits from :mod:`secrets`), printed as
+three groups of four. Reading it back forgives case, separators and the usual look-alikes
+(O→0, I/L→1). The database keeps only HMAC-SHA256 under the server secret, which lives
+outside the database, so a stolen database cannot be searched offline for codes.
+
+    >>> from ledger_service.domain.codes import code_hash, code_matches, normalize_code
+    >>> key = bytes(32)
+    >>> stored = code_hash(key, "7K3M-Q9ZD-X2HF")
+    >>> code_matches(key, "7k3m q9zd x2hf", stored), code_matches(key, "7K3M-Q9ZD-X2HE", stored)
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+LENGTH = 12
+BITS = LENGTH * 5
+_TRANSLATE = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
+# Domain separation: the same server secret also keys API token hashes.
+_HASH_CONTEXT = b"cardtrail/redemption-code/v1\x00"
+
+
+def generate_code() -> str:
+    """A fresh redemption code in display form (``XXXX-XXXX-XXXX``)."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
+
+
+def normalize_code(text: str) -> str | None:
+    """The canonical 12 symbols of ``text``, or None when it cannot be a code."""
+    if not isinstance(text, str):
+        return None
+    code = text.upper().translate(_TRANSLATE)
+    if len(code) != LENGTH or any(ch not in ALPHABET for ch in code):
+        return None
+    return code
+
+
+def code_hash(secret_key: bytes, code: str) -> bytes:
+    """The keyed hash stored for ``code`` (any accepted spelling of it)."""
+    canonical = normalize_code(code)
+    if canonical is None:
+        raise ValueError("not a redemption code")
+    return hmac.new(secret_key, _HASH_CONTEXT + canonical.encode("ascii"), hashlib.sha256).digest()
+
+
+def code_matches(secret_key: bytes, text: str, stored_hash: bytes) -> bool:
+    """Whether ``text`` is the code behind ``stored_hash``, compared in constant time."""
+    canonical = normalize_code(text)
+    if canonical is None:
+        return False
+    return hmac.compare_digest(code_hash(secret_key, canonical), stored_hash)

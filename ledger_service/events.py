@@ -1,0 +1,140 @@
+"""Log events: the exact JSON object of each event and its canonical leaf input.
+
+The leaf input is the RFC 8785 (JCS) serialisation of the event, so anyone — the auditor's
+verifier, a browser — recomputes the same bytes from the parsed object. Events hold only
+ints, strings, bools, null, lists and objects: no floats, whose canonical form differs
+between implementations in practice.
+
+    >>> from datetime import UTC, datetime
+    >>> from ledger_service.events import build_event, card_commitment, leaf_input
+    >>> event = build_event(
+    ...     leaf_index=0, card=card_commitment(bytes(16), "23456789ABCDEFGH8"), seq=0,
+    ...     type="ISSUED", occurred_at=datetime(2026, 11, 24, 6, 17, 10, 123456, tzinfo=UTC),
+    ...     recorded_at=datetime(2026, 11, 24, 6, 17, 10, 123456, tzinfo=UTC),
+    ...     actor={"role": "hq", "id": "tok_1"}, store_id=None, data={}, prev_event_hash=GENESIS,
+    ...     nonce="00" * 16)
+    >>> event["occurred_at"]
+    '2026-11-24T06:17:10.123Z'
+    >>> leaf_input(event)[:24]
+    b'{"actor":{"id":"tok_1","'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+GENESIS = "0" * 64
+"""``prev_event_hash`` of a card's first event."""
+
+EVENT_KEYS = frozenset(
+    {
+        "leaf_index",
+        "card",
+        "seq",
+        "type",
+        "occurred_at",
+        "recorded_at",
+        "actor",
+        "store_id",
+        "data",
+        "prev_event_hash",
+        "nonce",
+    }
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and ``Z``: ``2026-11-24T06:17:10.123Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def card_commitment(card_salt: bytes, card_number: str) -> str:
+    """The event's ``card``: SHA-256(card_salt || normalised card number), hex."""
+    return hashlib.sha256(card_salt + card_number.encode("ascii")).hexdigest()
+
+
+def new_nonce() -> str:
+    """16 random bytes, hex: published event hashes cannot be reversed by guessing."""
+    return secrets.token_hex(16)
+
+
+def build_event(
+    *,
+    leaf_index: int,
+    card: str,
+    seq: int,
+    type: str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    actor: Mapping[str, str],
+    store_id: str | None,
+    data: Mapping[str, Any],
+    prev_event_hash: str,
+    nonce: str,
+) -> dict[str, Any]:
+    """The event object whose canonical JSON becomes leaf ``leaf_index`` of the log."""
+    return {
+        "leaf_index": leaf_index,
+        "card": card,
+        "seq": seq,
+        "type": str(type),
+        "occurred_at": format_timestamp(occurred_at),
+        "recorded_at": format_timestamp(recorded_at),
+        "actor": {"role": actor["role"], "id": actor["id"]},
+        "store_id": store_id,
+        "data": dict(data),
+        "prev_event_hash": prev_event_hash,
+        "nonce": nonce,
+    }
+
+
+def leaf_input(event: Mapping[str, Any]) -> bytes:
+    """The event's leaf input: its RFC 8785 canonical JSON, UTF-8.
+
+    For the values events may hold — ASCII keys, strings, ints within ±(2^53 − 1), bools,
+    null, lists, objects — RFC 8785 output equals ``json.dumps`` with sorted keys, compact
+    separators and raw UTF-8 (tests compare the two on random events). ``json`` is about
+    six times faster than the ``rfc8785`` package, which bulk issuance needs; anything
+    outside that domain is refused rather than serialised differently.
+    """
+    _check_canonical_domain(event)
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _check_canonical_domain(value: object) -> None:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is beyond ±(2^53 - 1), which JSON cannot carry")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise ValueError(f"event keys must be ASCII strings, got {key!r}")
+            _check_canonical_domain(item)
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_canonical_domain(item)
+        return
+    raise ValueError(f"events cannot hold {type(value).__name__} values")
+
+
+def event_hash(leaf: bytes) -> str:
+    """SHA-256 of a leaf input, hex: the next event's ``prev_event_hash``."""
+    return hashlib.sha256(leaf).hexdigest()
