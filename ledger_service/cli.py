@@ -46,3 +46,7 @@ from ledger_service.run import deploy_command, up_command  # noqa: E402
 
 main.add_command(up_command)
 main.add_command(deploy_command)
+
+from ledger_service.audit_cli import audit_command  # noqa: E402
+
+main.add_command(audit_command)

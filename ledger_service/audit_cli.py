@@ -1,0 +1,44 @@
+"""``cardtrail audit``: the command around :func:`ledger_service.audit.run_audit`.
+
+Exit status: 0 when everything holds, 1 on a divergence, 2 when the chain could not be
+asked (the audit is then incomplete).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from anchoring.chain import AnchorReader
+from anchoring.db import create_engine
+from ledger_service import db
+from ledger_service.audit import run_audit
+from ledger_service.cli import data_dir_option, load_settings
+
+
+@click.command("audit")
+@click.option("--rpc", "rpc_url", default=None, metavar="URL",
+              help="Chain endpoint to check checkpoints against [default: the configured one].")
+@data_dir_option
+def audit_command(rpc_url: str | None, data_dir: Path | None) -> None:
+    """Re-verify the log, the events and cards tables, and the checkpoints on chain.
+
+    Reports the first divergence of each pass; exits 0 when everything holds, 1 on a
+    divergence, 2 when the chain could not be asked.
+    """
+    settings = load_settings(data_dir)
+    engine = create_engine(settings.database_url)
+    try:
+        db.upgrade(engine)
+        url = rpc_url or settings.rpc_url
+        result = run_audit(engine, lambda contract: AnchorReader(url, contract))
+    finally:
+        engine.dispose()
+    for name, found in result.findings:
+        click.echo(f"{'OK  ' if found is None else 'FAIL'}  {name}" + (f": {found}" if found else ""))
+    if result.chain_error:
+        click.echo(f"FAIL  checkpoints: could not ask the chain at {url}: {result.chain_error}")
+        raise SystemExit(2)
+    click.echo("audit passed" if result.ok else "audit FAILED: divergence found")
+    raise SystemExit(0 if result.ok else 1)

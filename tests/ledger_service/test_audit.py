@@ -1,0 +1,184 @@
+"""``cardtrail audit``: a single altered byte anywhere in the events table is found, and
+checkpoints are held to the stored tree and to the chain."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from anchoring import checkpoints
+from anchoring.db import write_transaction
+from anchoring.errors import ChainUnavailable
+from anchoring.log import MerkleLog
+from anchoring.schema import log_leaves, log_nodes
+from ledger_service import audit, db
+from ledger_service.actor import Actor
+from ledger_service.cli import main
+from ledger_service.schema import cards, events
+from ledger_service.service import Ledger
+
+HQ = Actor("hq", "tok_hq_audit")
+SECRET = b"k" * 32
+
+
+def _clock():
+    ticks = itertools.count()
+    start = datetime(2026, 11, 24, 6, 17, 10, 123000, tzinfo=UTC)
+    return lambda: start + timedelta(seconds=next(ticks))
+
+
+class Chain:
+    """A stand-in for the contract: answers rootAt from what the test says was anchored."""
+
+    def __init__(self):
+        self.roots: dict[int, bytes] = {}
+        self.down = False
+
+    def reader(self, contract: str):
+        return self
+
+    def root_at(self, size: int) -> bytes:
+        if self.down:
+            raise ChainUnavailable("eth_call: connection refused")
+        return self.roots.get(size, bytes(32))
+
+
+@pytest.fixture
+def ledger_db(engine):
+    """A database with two stores, three cards and their lives, anchored once."""
+    db.upgrade(engine)
+    ledger = Ledger(engine, SECRET, clock=_clock())
+    ledger.create_store(HQ, "S1", "Shanghai", "east")
+    ledger.create_store(HQ, "S2", "Beijing", "north")
+    issued = ledger.issue_cards(HQ, "B1", [{"product": "tea"}, {"product": "wine"},
+                                           {"product": "cake"}])["cards"]
+    (a, code_a), (b, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued]
+    ledger.claim(HQ, a, "holder-a")
+    ledger.redeem(HQ, c, code_c, store_id="S2")
+    pickup = ledger.request_pickup(HQ, a, "store", code_a, store_id="S1")
+    ledger.pickup_ready(HQ, pickup["pickup_id"])
+    chain = Chain()
+    with write_transaction(engine) as conn:
+        deployment = checkpoints.record_deployment(conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20,
+                                                   "0x" + "01" * 32, 1)
+        head = MerkleLog(conn).checkpoint()
+        checkpoints.record_checkpoint(conn, deployment, head, "0x" + "02" * 32, 3, "0x" + "03" * 32)
+    chain.roots[head.tree_size] = head.root
+    return engine, chain
+
+
+def _run(engine, chain) -> audit.AuditResult:
+    return audit.run_audit(engine, chain.reader, show_progress=False)
+
+
+def _failed(result: audit.AuditResult) -> dict[str, str]:
+    return {name: str(found) for name, found in result.findings if found is not None}
+
+
+def test_intact_database_passes_every_pass(ledger_db):
+    engine, chain = ledger_db
+    result = _run(engine, chain)
+    assert result.ok and [n for n, _ in result.findings] == [
+        "leaves and nodes", "events table", "cards table", "checkpoints"]
+
+
+def _alter(value):
+    """The smallest change of a stored value: one character, one unit, one microsecond."""
+    if isinstance(value, datetime):
+        return value + timedelta(microseconds=1)
+    if isinstance(value, int):
+        return value + 1
+    return value[:-1] + ("A" if value[-1] != "A" else "B")
+
+
+# Every column of the events table: a byte changed there must show.
+@pytest.mark.parametrize("column", [c.name for c in events.columns])
+def test_an_altered_byte_in_any_events_column_is_found(ledger_db, column):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        # The newest event of card A: its seq can grow without colliding.
+        row = conn.execute(sa.select(events).order_by(events.c.leaf_index.desc())).first()
+        value = getattr(row, column)
+        if column == "card_number":  # a foreign key: point it at another real card
+            new = conn.execute(sa.select(cards.c.number).where(cards.c.number != value)).scalar()
+        elif column == "store_id":
+            new = "S2" if value == "S1" else "S1"
+        elif column == "leaf_index":
+            new = value + 100
+        else:
+            new = _alter(value)
+        conn.execute(events.update().where(events.c.leaf_index == row.leaf_index)
+                     .values({column: new}))
+    failed = _failed(_run(engine, chain))
+    assert list(failed) == ["events table"], failed
+
+
+def test_an_altered_byte_in_a_stored_leaf_is_found(ledger_db):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        data = conn.execute(sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 2)).scalar_one()
+        data = bytes(data).replace(b'"cake"', b'"cakf"')
+        conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 2).values(leaf_input=data))
+    failed = _failed(_run(engine, chain))
+    assert failed["leaves and nodes"] == ("tree: leaf 2: stored leaf hash is not the hash of the "
+                                          "stored leaf input")
+
+
+def test_an_altered_node_is_found(ledger_db):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        node = conn.execute(sa.select(log_nodes).where(log_nodes.c.level == 1)).first()
+        conn.execute(log_nodes.update().where(log_nodes.c.level == 1,
+                                              log_nodes.c.node_index == node.node_index)
+                     .values(hash=bytes(32)))
+    assert "node at level 1" in _failed(_run(engine, chain))["leaves and nodes"]
+
+
+def test_cards_table_must_match_the_last_event(ledger_db):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        number = conn.execute(sa.select(cards.c.number).limit(1)).scalar()
+        conn.execute(cards.update().where(cards.c.number == number)
+                     .values(last_event_hash="0" * 64))
+    assert list(_failed(_run(engine, chain))) == ["cards table"]
+
+
+def test_checkpoint_that_the_chain_does_not_hold_is_a_divergence(ledger_db):
+    engine, chain = ledger_db
+    size = next(iter(chain.roots))
+    chain.roots[size] = b"\x01" * 32
+    assert "the contract holds 0101" in _failed(_run(engine, chain))["checkpoints"]
+    chain.roots.clear()
+    assert "never anchored" in _failed(_run(engine, chain))["checkpoints"]
+
+
+def test_unreachable_chain_makes_the_audit_incomplete(ledger_db):
+    engine, chain = ledger_db
+    chain.down = True
+    result = _run(engine, chain)
+    assert not result.ok and "connection refused" in result.chain_error
+
+
+def test_command_exit_codes(ledger_db, monkeypatch, tmp_path):
+    engine, chain = ledger_db
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    # Through the real command group (which loads ledger_service.audit_cli).
+    monkeypatch.setattr("ledger_service.audit_cli.AnchorReader", lambda url, contract: chain)
+    args = ["audit", "--data-dir", str(tmp_path / "data"), "--rpc", "http://x"]
+    ok = CliRunner().invoke(main, args)
+    assert ok.exit_code == 0, ok.output
+    assert "audit passed" in ok.output
+    with engine.begin() as conn:
+        conn.execute(events.update().where(events.c.leaf_index == 0).values(type="VOIDED"))
+    bad = CliRunner().invoke(main, args)
+    assert bad.exit_code == 1
+    assert "FAIL  events table: events: leaf_index 0: column type" in bad.output
+    chain.down = True
+    with engine.begin() as conn:
+        conn.execute(events.update().where(events.c.leaf_index == 0).values(type="ISSUED"))
+    down = CliRunner().invoke(main, args)
+    assert down.exit_code == 2 and "could not ask the chain" in down.output
