@@ -1,7 +1,431 @@
-"""The merchants' console (``/console``): headquarters dashboards and store counters."""
+"""The merchants' console (``/console``): headquarters dashboards and store counters.
+
+Staff sign in with an API token (``cardtrail token create``); the session cookie (signed,
+HttpOnly, SameSite=Lax) keeps the token's id and role, never the token, and every request
+checks that the token is still live, so revoking it ends the session. Every POST carries
+the session's CSRF token. Headquarters sees every store and may issue cards and unlock
+codes; store staff see and act only for their own store; auditors read.
+
+Views only render: the numbers come from :mod:`portal.dashboard` and every change goes
+through :class:`ledger_service.service.Ledger`, so each accepted action is one log event.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import hmac
+import io
+import re
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from anchoring.db import read_transaction
+from ledger_service import errors
+from ledger_service.actor import Actor
+from ledger_service.app import runtime
+from ledger_service.auth import authenticate
+from ledger_service.domain.cards import FIELDS
+from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
+from ledger_service.schema import api_tokens
+from ledger_service.service import Ledger
+from portal import dashboard
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+SESSION_KEY = "console"
+CSRF_KEY = "console_csrf"
+SESSION_HOURS = 12
+"""A console session ends this many hours after sign-in, whatever the browser keeps."""
+DASHBOARD_DAYS = (7, 14, 30)
+CSV_LIST_SEPARATOR = re.compile(r"[;|]")
+_URL_NUMBER = re.compile(r"/c/([^/?#\s]+)")
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --- pure helpers ----------------------------------------------------------------------
+
+
+def scanned_number(text: str) -> str:
+    """A card number from whatever a scanner or a person typed: the number with any
+    separators, or a card page URL (``…/c/<number>``). Raises CardNumberError."""
+    match = _URL_NUMBER.search(text)
+    raw = match.group(1) if match else text
+    return normalize_card_number(_NOT_ALNUM.sub("", raw[:200]))
+
+
+def cards_from_csv(text: str) -> list[dict[str, Any]]:
+    """The card dicts of an issuance CSV: a header row naming
+    :data:`~ledger_service.domain.cards.FIELDS`, lists separated by ``;`` or ``|``.
+
+    Only the shape is checked here; the ledger checks the values (and names each bad row).
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in reader.fieldnames or []]
+    if "product" not in header:
+        raise errors.ValidationFailed("the CSV needs a header row with at least a product column")
+    unknown = sorted(set(header) - FIELDS)
+    if unknown:
+        raise errors.ValidationFailed(
+            f"unknown column {unknown[0]!r}; known: {', '.join(sorted(FIELDS))}"
+        )
+    reader.fieldnames = header
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        card: dict[str, Any] = {}
+        for name, value in row.items():
+            if name is None:
+                raise errors.ValidationFailed(f"line {line} has more cells than the header")
+            value = (value or "").strip()
+            if not value:
+                continue
+            if name == "face_value":
+                if not value.isdigit():
+                    raise errors.ValidationFailed(
+                        f"line {line}: face_value must be a whole number of minor units"
+                    )
+                card[name] = int(value)
+            elif name in ("allowed_stores", "allowed_regions"):
+                card[name] = [v.strip() for v in CSV_LIST_SEPARATOR.split(value) if v.strip()]
+            else:
+                card[name] = value
+        if card:
+            rows.append(card)
+    return rows
+
+
+def issued_csv(result: dict[str, Any]) -> str:
+    """The new cards of an issuance as CSV: number, redemption code, row key, leaf index."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["card_number", "display_number", "redemption_code", "row_key", "leaf_index"])
+    for card in result["cards"]:
+        writer.writerow(
+            [
+                card["card_number"],
+                format_card_number(card["card_number"]),
+                card["redemption_code"],
+                card.get("row_key", ""),
+                card["leaf_index"],
+            ]
+        )
+    return out.getvalue()
+
+
+# --- session, CSRF and roles ------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use)."""
+    token = session.get(CSRF_KEY)
+    if token is None:
+        token = session[CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"csrf_token": csrf_token}
+
+
+def _live_actor() -> Actor | None:
+    """The signed-in actor, if the session is fresh and its token still live."""
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict) or time.time() - data.get("since", 0) > SESSION_HOURS * 3600:
+        return None
+    with read_transaction(runtime().engine) as conn:
+        row = conn.execute(
+            sa.select(api_tokens.c.role, api_tokens.c.store_id).where(
+                api_tokens.c.id == data.get("token_id"), api_tokens.c.revoked_at.is_(None)
+            )
+        ).first()
+    if row is None:
+        return None
+    return Actor(row.role, f"tok_{data['token_id']}", store_id=row.store_id)
+
+
+@bp.before_request
+def _guard() -> Response | None:
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        expected = session.get(CSRF_KEY)
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            return _page(
+                "console/error.html",
+                400,
+                message="The form has expired. Reload the page and try again.",
+            )
+    if request.endpoint in ("console.login", "console.index"):
+        return None
+    actor = _live_actor()
+    if actor is None:
+        session.pop(SESSION_KEY, None)
+        return redirect(url_for(".login", next=request.full_path.rstrip("?")), 303)
+    g.console_actor = actor
+    return None
+
+
+def actor() -> Actor:
+    """The signed-in actor of this console request."""
+    return g.console_actor
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Let only ``allowed`` roles into a view; the others get a 403 page."""
+
+    def wrap(view: F) -> F:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if actor().role not in allowed:
+                return _page("console/error.html", 403, message="Your role cannot open this page.")
+            return view(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap
+
+
+def _page(template: str, status: int = 200, **context: Any) -> Response:
+    response = Response(render_template(template, **context), status=status)
+    # Console pages show card numbers, codes and merchant data: never cache them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _home_for(who: Actor) -> str:
+    return url_for(".counter") if who.role == "store" else url_for(".dashboard_view")
+
+
+def ledger() -> Ledger:
+    """The application's :class:`Ledger` (shared with the API: it keeps no request state)."""
+    found = current_app.extensions.get("cardtrail_ledger")
+    if found is None:
+        rt = runtime()
+        found = current_app.extensions.setdefault(
+            "cardtrail_ledger", Ledger(rt.engine, rt.secret_key)
+        )
+    return found
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- sign in and out --------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Response:
+    """Send a visitor to their home: the counter (store staff) or the dashboard."""
+    who = _live_actor()
+    return redirect(_home_for(who) if who else url_for(".login"), 303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    """Sign in with an API token; the session remembers the token's id, not the token."""
+    next_url = request.values.get("next", "")
+    if request.method == "GET":
+        return _page("console/login.html", next_url=next_url, error=None)
+    rt = runtime()
+    token = request.form.get("token", "").strip()
+    try:
+        who = authenticate(rt.engine, rt.secret_key, f"Bearer {token}")
+    except errors.Unauthorized:
+        return _page(
+            "console/login.html", 401, next_url=next_url, error="That token is unknown or revoked."
+        )
+    # A fresh session at sign-in: nothing an attacker planted before survives it.
+    session.clear()
+    session[SESSION_KEY] = {"token_id": who.id.removeprefix("tok_"), "since": int(time.time())}
+    csrf_token()
+    safe_next = next_url if next_url.startswith("/console/") and "//" not in next_url else ""
+    return redirect(safe_next or _home_for(who), 303)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the session."""
+    session.clear()
+    return redirect(url_for(".login"), 303)
+
+
+# --- headquarters and auditors ------------------------------------------------------------
+
+
+@bp.get("/dashboard")
+@roles("hq", "auditor")
+def dashboard_view() -> Response:
+    """Issued, picked up and redeemed per store and day; pickups, expiring cards, anomalies."""
+    days = request.args.get("days", 14, type=int)
+    days = days if days in DASHBOARD_DAYS else 14
+    now = _now()
+    with read_transaction(runtime().engine) as conn:
+        names = dashboard.store_names(conn)
+        act = dashboard.activity(conn, now, days)
+        context = {
+            "names": names,
+            "activity": act,
+            "stores": act.by_store(names),
+            "chart": dashboard.daily_chart(act),
+            "rates": dashboard.pickup_rates(conn),
+            "expiring": dashboard.expiring_cards(conn, now),
+            "anomalies": dashboard.anomaly_report(conn, now),
+            "locked": dashboard.locked_codes(conn, now),
+            "states": dashboard.state_counts(conn),
+        }
+    return _page("console/dashboard.html", days=days, day_choices=DASHBOARD_DAYS, **context)
+
+
+@bp.get("/cards")
+@roles("hq", "auditor")
+def card_lookup() -> Response:
+    """Everything about one card: fields, state, code lock, pickups and every event."""
+    text = request.args.get("number", "").strip()
+    if not text:
+        return _page("console/card.html", card=None, error=None, value="")
+    try:
+        number = scanned_number(text)
+        card = ledger().get_card(actor(), number)
+    except CardNumberError as exc:
+        return _page("console/card.html", 422, card=None, error=str(exc), value=text)
+    except errors.LedgerError as exc:
+        return _page("console/card.html", exc.status, card=None, error=exc.detail, value=text)
+    with read_transaction(runtime().engine) as conn:
+        names = dashboard.store_names(conn)
+    return _page("console/card.html", card=card, names=names, error=None, value=number)
+
+
+@bp.post("/cards/<number>/unlock")
+@roles("hq")
+def unlock(number: str) -> Response:
+    """Headquarters lifts a card's wrong-code lock."""
+    try:
+        done = ledger().unlock_code(actor(), number)
+    except errors.LedgerError as exc:
+        return _page("console/error.html", exc.status, message=exc.detail)
+    return redirect(url_for(".card_lookup", number=done["card_number"], unlocked=1), 303)
+
+
+@bp.route("/issue", methods=["GET", "POST"])
+@roles("hq")
+def issue() -> Response:
+    """Issue a batch of cards from a CSV; the answer is a CSV with the new codes, once."""
+    if request.method == "GET":
+        return _page("console/issue.html", error=None, problems=(), batch_ref="")
+    batch_ref = request.form.get("batch_ref", "").strip()
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise errors.ValidationFailed("choose a CSV file")
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.ValidationFailed("the CSV must be UTF-8") from None
+        result = ledger().issue_cards(actor(), batch_ref, cards_from_csv(text))
+    except errors.LedgerError as exc:
+        return _page(
+            "console/issue.html",
+            exc.status,
+            error=exc.detail,
+            problems=exc.extra.get("errors", ())[:50],
+            batch_ref=batch_ref,
+        )
+    safe_ref = re.sub(r"[^A-Za-z0-9_.-]", "_", batch_ref)[:60] or "batch"
+    response = Response(issued_csv(result), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="issued-{safe_ref}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Cards-Issued"] = str(len(result["cards"]))
+    response.headers["X-Cards-Skipped"] = str(len(result["skipped"]))
+    return response
+
+
+# --- store counter ------------------------------------------------------------------------
+
+
+def _counter(status: int = 200, **context: Any) -> Response:
+    who = actor()
+    now = _now()
+    with read_transaction(runtime().engine) as conn:
+        names = dashboard.store_names(conn)
+        pending = dashboard.pending_pickups(conn, who.store_id)  # type: ignore[arg-type]
+        today = dashboard.activity(conn, now, 1, store_id=who.store_id)
+    context.setdefault("result", None)
+    context.setdefault("error", None)
+    context.setdefault("card", None)
+    context.setdefault("number", "")
+    context.setdefault("notice", None)
+    return _page(
+        "console/counter.html",
+        status,
+        store_name=names.get(who.store_id, who.store_id),  # type: ignore[arg-type]
+        pending=pending,
+        today=today,
+        **context,
+    )
+
+
+@bp.get("/counter")
+@roles("store")
+def counter() -> Response:
+    """The store's counter: redeem a card, hand over pickups."""
+    done = {"ready": "Pickup marked ready.", "complete": "Pickup handed over."}
+    return _counter(notice=done.get(request.args.get("done", "")))
+
+
+@bp.post("/counter/redeem")
+@roles("store")
+def counter_redeem() -> Response:
+    """Redeem at this store. Without a code, show the card and ask for its code."""
+    text = request.form.get("number", "")
+    code = request.form.get("code", "").strip()
+    try:
+        number = scanned_number(text)
+    except CardNumberError as exc:
+        return _counter(422, error=str(exc))
+    if not code:
+        try:
+            card = ledger().get_card(actor(), number)
+        except errors.LedgerError as exc:
+            return _counter(exc.status, error=exc.detail)
+        return _counter(card=card, number=number)
+    try:
+        result = ledger().redeem(actor(), number, code)
+    except errors.LedgerError as exc:
+        left = exc.extra.get("attempts_left")
+        detail = exc.detail + (f" ({left} attempts left)" if left is not None else "")
+        return _counter(exc.status, error=detail)
+    return _counter(result=result)
+
+
+@bp.post("/pickups/<pickup_id>/<step>")
+@roles("store")
+def pickup_step(pickup_id: str, step: str) -> Response:
+    """Mark one of this store's pickups ready, or handed over."""
+    steps = {"ready": ledger().pickup_ready, "complete": ledger().pickup_complete}
+    if step not in steps:
+        abort(404)
+    try:
+        steps[step](actor(), pickup_id)
+    except errors.LedgerError as exc:
+        return _counter(exc.status, error=exc.detail)
+    return redirect(url_for(".counter", done=step), 303)
