@@ -511,7 +511,7 @@ class Worker:
                 if not due and not failures and self.config.max_pending > 0:
                     due = self.pending_events() >= self.config.max_pending
                 if not due:
-                    stop.wait(tick)
+                    stop.wait(max(0.01, min(tick, next_step - self.clock())))
                     continue
                 try:
                     result = self.step()
@@ -524,8 +524,15 @@ class Worker:
                 if failures:
                     logger.info("chain reachable again after %d failed attempts", failures)
                 failures = 0
-                pause = self.config.poll if result.busy else self.config.interval
-                next_step = self.clock() + pause
+                now = self.clock()
+                if result.busy:
+                    next_step = now + self.config.poll
+                else:
+                    # Anchor every ANCHOR_INTERVAL counted from the last anchor, not
+                    # interval + confirmation time.
+                    next_step = now + self.config.interval
+                    if self._last_anchor_at + self.config.interval > now:
+                        next_step = self._last_anchor_at + self.config.interval
         except AnchoringError as exc:
             self.error = exc
             logger.error("anchoring stopped: %s", exc)
