@@ -50,3 +50,8 @@ main.add_command(deploy_command)
 from ledger_service.audit_cli import audit_command  # noqa: E402
 
 main.add_command(audit_command)
+
+from ledger_service.imports import expire_command, import_cards_command  # noqa: E402
+
+main.add_command(import_cards_command)
+main.add_command(expire_command)
