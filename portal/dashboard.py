@@ -147,7 +147,7 @@ def activity(
 
 def store_names(conn: Connection) -> dict[str, str]:
     """Every store's name by id."""
-    return dict(conn.execute(sa.select(stores.c.id, stores.c.name)).tuples().all())
+    return dict(conn.execute(sa.select(stores.c.id, stores.c.name)).all())
 
 
 # --- pickups ------------------------------------------------------------------------------
@@ -335,9 +335,7 @@ def anomaly_report(
             sa.select(anomalies.c.kind, sa.func.count())
             .where(anomalies.c.at >= start)
             .group_by(anomalies.c.kind)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     recent = [
         AnomalyRow(
@@ -477,4 +475,4 @@ def daily_chart(act: Activity, store_id: str | None = None) -> Chart:
 def state_counts(conn: Connection) -> dict[str, int]:
     """Cards per state (read through the ``state`` index)."""
     query = sa.select(cards.c.state, sa.func.count()).group_by(cards.c.state)
-    return dict(conn.execute(query).tuples().all())
+    return dict(conn.execute(query).all())
