@@ -57,7 +57,7 @@ def ledger(app) -> Ledger:
 @pytest.fixture
 def tokens(app, ledger) -> dict[str, str]:
     rt = app.extensions["cardtrail"]
-    make = lambda role, store=None: create_token(rt.engine, rt.secret_key, role, store).token  # noqa: E731
+    make = lambda role, store=None: create_token(rt.engine, rt.secret_key, role, store).token
     return {
         "hq": make("hq"),
         "auditor": make("auditor"),
@@ -91,7 +91,7 @@ def log_size(app) -> int:
 
 
 def cell(html: str, row_attr: str, cls: str) -> int:
-    row = re.search(rf"<tr {row_attr}>(.*?)</tr>", html, re.S)
+    row = re.search(rf"<tr {row_attr}>(.*?)</tr>", html, re.DOTALL)
     assert row, f"no row {row_attr}"
     return int(re.search(rf'class="num {cls}">(\d+)<', row.group(1)).group(1))
 

@@ -190,7 +190,7 @@ def test_anomaly_report_counts_kinds_in_the_window(engine, ledger, clock):
         everything = dashboard.anomaly_report(conn, clock.now, since=timedelta(days=30))
     assert report.counts == {"used_card_attempt": 1}
     assert everything.counts == {"used_card_attempt": 2, "other_store_attempt": 1}
-    assert [a.kind for a in everything.recent][0] == "used_card_attempt"
+    assert everything.recent[0].kind == "used_card_attempt"
     assert everything.recent[0].store_id == "S2"
 
 
