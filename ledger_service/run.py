@@ -101,6 +101,7 @@ def start_local_node(settings: Settings) -> LocalNode:
 def deploy_command(data_dir: Path | None, redeploy: bool, grantees: tuple[str, ...]) -> None:
     """Deploy LedgerAnchor with the anchoring key and record chain id and address."""
     settings = load_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     try:
         db.upgrade(engine)

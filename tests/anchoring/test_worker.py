@@ -7,6 +7,7 @@ contract's latest checkpoint equals the log's head.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -275,3 +276,13 @@ def test_only_one_worker_holds_the_lock(db, tmp_path):
             WorkerLock(db, tmp_path / "w.lock").acquire()
     with WorkerLock(db, tmp_path / "w.lock"):
         pass
+
+
+def test_worker_logs_name_transactions_but_never_the_key(db, chain, caplog):
+    _, w3, key = chain
+    append(db, 2)
+    with caplog.at_level(logging.DEBUG):
+        run_until_idle(Worker(db, w3, key, NOW))
+    secret = key._account.key.hex().removeprefix("0x")
+    assert "sent anchor of tree size 2" in caplog.text
+    assert secret not in caplog.text.lower()
