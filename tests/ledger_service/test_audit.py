@@ -56,7 +56,7 @@ def ledger_db(engine):
     ledger.create_store(HQ, "S2", "Beijing", "north")
     issued = ledger.issue_cards(HQ, "B1", [{"product": "tea"}, {"product": "wine"},
                                            {"product": "cake"}])["cards"]
-    (a, code_a), (b, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued]
+    (a, code_a), (_, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued]
     ledger.claim(HQ, a, "holder-a")
     ledger.redeem(HQ, c, code_c, store_id="S2")
     pickup = ledger.request_pickup(HQ, a, "store", code_a, store_id="S1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from anchoring import merkle
-
 from ledger_service.actor import Actor
 
 HQ = Actor("hq", "tok_hq_test")
