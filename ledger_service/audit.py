@@ -107,7 +107,12 @@ def _row_mismatch(row: Any, salt: bytes | None, event: dict[str, Any]) -> str | 
     }
     for column, (in_leaf, in_row) in expected.items():
         if in_leaf != in_row:
-            return f"column {column} does not match the logged event"
+            hint = ""
+            if isinstance(in_row, datetime) and in_row.replace(
+                microsecond=in_row.microsecond // 1000 * 1000
+            ) == in_leaf:
+                hint = " (it differs below the millisecond, which events do not record)"
+            return f"column {column} does not match the logged event{hint}"
     return None
 
 
@@ -136,7 +141,9 @@ def audit_events(
     for row in _event_rows(conn):
         leaf = next(leaves, None)
         if leaf is None or leaf[0] > row.leaf_index:
-            return Divergence("events", f"leaf_index {row.leaf_index}", "no such leaf in the log"), last
+            return Divergence(
+                "events", f"leaf_index {row.leaf_index}", "no such leaf in the log"
+            ), last
         if leaf[0] < row.leaf_index:
             return Divergence("events", f"leaf {leaf[0]}", "no events row for this leaf"), last
         data = bytes(leaf[1])
@@ -146,14 +153,17 @@ def audit_events(
         except (ValueError, TypeError):
             event, canonical = None, False
         if not canonical or not isinstance(event, dict):
-            return Divergence("events", f"leaf {row.leaf_index}", "leaf input is not canonical JSON"), last
+            return Divergence(
+                "events", f"leaf {row.leaf_index}", "leaf input is not canonical JSON"
+            ), last
         mismatch = _row_mismatch(row, None if row.salt is None else bytes(row.salt), event)
         if mismatch:
             return Divergence("events", f"leaf_index {row.leaf_index}", mismatch), last
         seq, prev = last.get(row.card_number, (-1, GENESIS))
         if row.seq != seq + 1 or event.get("prev_event_hash") != prev:
             return Divergence(
-                "events", f"leaf_index {row.leaf_index}",
+                "events",
+                f"leaf_index {row.leaf_index}",
                 f"card's event seq {row.seq} does not follow seq {seq} by prev_event_hash",
             ), last
         last[row.card_number] = (row.seq, event_hash(data))
@@ -173,12 +183,16 @@ def audit_events(
 
 def audit_cards(conn: Connection, last: dict[str, tuple[int, str]]) -> Divergence | None:
     """Each card's seq and last_event_hash are those of its last logged event."""
-    rows = conn.execute(sa.select(cards.c.number, cards.c.seq, cards.c.last_event_hash)
-                        .order_by(cards.c.number))
+    rows = conn.execute(
+        sa.select(cards.c.number, cards.c.seq, cards.c.last_event_hash).order_by(cards.c.number)
+    )
     for row in rows:
         if last.get(row.number) != (row.seq, row.last_event_hash):
-            return Divergence("cards", f"card {row.number}",
-                              "seq or last_event_hash does not match its last logged event")
+            return Divergence(
+                "cards",
+                f"card {row.number}",
+                "seq or last_event_hash does not match its last logged event",
+            )
     return None
 
 
@@ -240,8 +254,14 @@ def run_audit(engine: Engine, reader: ReaderFactory, show_progress: bool = True)
         n_checkpoints = len(checkpoints.anchored_checkpoints(conn))
 
         def bar(total: int, what: str) -> tqdm:
-            return tqdm(total=total, desc=what, unit=" rows", disable=not show_progress,
-                        leave=True, dynamic_ncols=True)
+            return tqdm(
+                total=total,
+                desc=what,
+                unit=" rows",
+                disable=not show_progress,
+                leave=True,
+                dynamic_ncols=True,
+            )
 
         with bar(size, "leaves and nodes") as b:
             findings.append(("leaves and nodes", audit_tree(conn, b.update)))

@@ -433,7 +433,10 @@
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: method, params: params }),
       });
     } catch (err) {
-      throw new Error(url + " cannot be reached (" + err.message + ")");
+      // A browser blocks plain-http endpoints that the page's security policy does not
+      // list, with the same error as an unreachable one: say so.
+      throw new Error(url + " cannot be reached (" + err.message + "); this page admits " +
+                      "https:// endpoints and the one it suggested");
     }
     if (!response.ok) throw new Error(url + " answered HTTP " + response.status);
     var body = await response.json();
