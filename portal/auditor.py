@@ -8,6 +8,7 @@ rate-limited per client address like the other public lookups.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -24,6 +25,7 @@ from portal.security import limit_public
 
 bp = Blueprint("auditor", __name__, url_prefix="/api/v1")
 
+_DIGITS = re.compile(r"[0-9]{1,16}")
 _ANCHORED = "the checkpoints this server recorded as anchored by the current deployment"
 
 
@@ -36,7 +38,8 @@ def _int_arg(name: str, minimum: int) -> int:
     if raw is None or raw == "":
         raise ValidationFailed(f"query parameter {name} is required",
                                errors=[{"loc": f"query.{name}", "message": "required"}])
-    if not raw.isdigit() or len(raw) > 16 or int(raw) < minimum:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not _DIGITS.fullmatch(raw) or int(raw) < minimum:
         raise ValidationFailed(
             f"query parameter {name} must be an integer ≥ {minimum}, got {raw[:20]!r}",
             errors=[{"loc": f"query.{name}", "message": f"integer ≥ {minimum}"}],

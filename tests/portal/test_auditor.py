@@ -73,6 +73,7 @@ def test_consistency_proof_links_two_checkpoints(client, cards):
         ("inclusion", {"tree_size": 1}),
         ("inclusion", {"leaf_index": "x", "tree_size": 1}),
         ("inclusion", {"leaf_index": -1, "tree_size": 1}),
+        ("inclusion", {"leaf_index": "²", "tree_size": 1}),
         ("inclusion", {"leaf_index": 1, "tree_size": 1}),
         ("inclusion", {"leaf_index": 0, "tree_size": 99}),
         ("consistency", {"first": 0, "second": 1}),
