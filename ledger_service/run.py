@@ -9,14 +9,15 @@ order, so the node writes its state after the last anchor.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import click
+from flask import Flask
 from sqlalchemy.engine import Engine
 from web3 import Web3
 
@@ -144,14 +145,14 @@ def _deploy(engine: Engine, w3: Web3, key: AnchorKey, settings: Settings, redepl
 # --- cardtrail up ------------------------------------------------------------------------
 
 
-def _seed_demo(app: object) -> None:
-    # The demo data belongs to the console; until its module exists, say so plainly.
-    if importlib.util.find_spec("ledger_service.demo") is None:
-        click.echo("--demo: demo data is not available in this version yet; starting without it.")
-        return
-    from ledger_service import demo  # type: ignore[attr-defined]
+def _seed_demo(app: Flask) -> Callable[[str], str]:
+    """Seed the demo merchant (once per data directory); returns the lines to print for it
+    once the web app's URL is known."""
+    from ledger_service import demo as demo_data
 
-    demo.seed(app)
+    click.echo("--demo: seeding the demo merchant (once per data directory)...")
+    summary = demo_data.seed_app(app)
+    return lambda base_url: demo_data.announce(app, summary, base_url)
 
 
 @click.command("up")
@@ -204,13 +205,16 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     server = None
     worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchoring-worker")
     try:
-        if demo:
-            _seed_demo(app)
+        announce_demo = _seed_demo(app) if demo else None
         server = make_server(host, port, app, threaded=True)
         web_thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         worker_thread.start()
         web_thread.start()
         _banner(settings, server.server_port, host, deployment, node)
+        if announce_demo is not None:
+            shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            click.echo(announce_demo(f"http://{shown_host}:{server.server_port}/") + "\n")
+            click.get_text_stream("stdout").flush()
         while not stop.wait(0.5):
             if not worker_thread.is_alive():
                 break
