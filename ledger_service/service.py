@@ -1063,6 +1063,10 @@ class Ledger:
                 .where(pickups.c.card_number == number)
                 .order_by(pickups.c.requested_at)
             ).all()
+        if actor.role == "store":
+            # Store staff see only their own store's pickups: another store's, and the
+            # delivery addresses, are none of their business.
+            pickup_rows = [p for p in pickup_rows if p.store_id == actor.store_id]
         locked = lockout.locked_for(_lock_state(row), self._now())
         return {
             "card_number": number,

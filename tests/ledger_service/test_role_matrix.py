@@ -1,0 +1,249 @@
+"""Every ``/api/v1`` endpoint × every kind of caller → the status it must get.
+
+Callers: no token, headquarters, the staff of store A (S1), the staff of store B (S2), an
+auditor, a revoked headquarters token and a malformed token. Each cell runs on fresh state
+(its own card or pickup), so a success in one cell cannot turn the next into a conflict.
+A refused cell must leave the log as it was. The test prints the matrix it checked.
+
+Runs on SQLite and PostgreSQL (``app`` follows ``db_url``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from anchoring import checkpoints
+from anchoring.db import write_transaction
+from anchoring.log import MerkleLog
+from ledger_service.auth import create_token, revoke_token
+from ledger_service.openapi import api_routes
+
+CALLERS = ("none", "hq", "store A", "store B", "auditor", "revoked", "malformed")
+UNAUTH = {"none": 401, "revoked": 401, "malformed": 401}
+PUBLIC = {who: 200 for who in CALLERS}
+
+_serial = itertools.count()
+
+
+def merchant(hq: int, store_a: int, store_b: int, auditor: int) -> dict[str, int]:
+    """Expected statuses of a route that needs a token."""
+    return {"hq": hq, "store A": store_a, "store B": store_b, "auditor": auditor, **UNAUTH}
+
+
+@dataclass
+class World:
+    """Fresh cards and pickups for each cell, made by headquarters."""
+
+    api: Any  # the ``api`` fixture's client (tests/ledger_service/conftest.py)
+
+    def card(self, *, claimed: bool = True, **spec: Any) -> tuple[str, str]:
+        body = {"batch_ref": f"RM-{next(_serial)}", "cards": [{"product": "Tea", **spec}]}
+        response = self.api.post("/cards", body)
+        assert response.status_code == 201, response.get_json()
+        card = response.get_json()["cards"][0]
+        if claimed:
+            claim = self.api.post(f"/cards/{card['card_number']}/claim", {"holder_ref": "crm-7"})
+            assert claim.status_code == 200, claim.get_json()
+        return card["card_number"], card["redemption_code"]
+
+    def blocked(self) -> str:
+        number, _ = self.card()
+        assert self.api.post(f"/cards/{number}/block", {"reason": "lost"}).status_code == 200
+        return number
+
+    def pickup(self, mode: str = "store", ready: bool = False) -> str:
+        """A pickup of a fresh card: at store A, or for delivery."""
+        number, code = self.card()
+        body = {"mode": "store", "store_id": "S1", "redemption_code": code}
+        if mode == "delivery":
+            body = {"mode": "delivery", "redemption_code": code, "address_ref": "addr-1"}
+        response = self.api.post(f"/cards/{number}/pickups", body)
+        assert response.status_code == 201, response.get_json()
+        pid = response.get_json()["pickup_id"]
+        if ready:
+            assert self.api.post(f"/pickups/{pid}/ready").status_code == 200
+        return pid
+
+
+Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (None for GET)
+
+
+def _issue(w: World) -> Request:
+    return "POST", "/cards", {"batch_ref": f"RM-{next(_serial)}", "cards": [{"product": "Tea"}]}
+
+
+def _store(w: World) -> Request:
+    return "POST", "/stores", {"store_id": f"N{next(_serial)}", "name": "New", "region": "east"}
+
+
+def _on_card(action: str, body: Callable[[str], dict[str, Any]], **card: Any) -> Callable[[World], Request]:
+    def make(w: World) -> Request:
+        number, code = w.card(**card)
+        return "POST", f"/cards/{number}/{action}", body(code)
+
+    return make
+
+
+def _unblock(w: World) -> Request:
+    return "POST", f"/cards/{w.blocked()}/unblock", {"reason": "found"}
+
+
+def _step(step: str, mode: str = "store", ready: bool = False) -> Callable[[World], Request]:
+    def make(w: World) -> Request:
+        return "POST", f"/pickups/{w.pickup(mode, ready)}/{step}", {}
+
+    return make
+
+
+def _get(path: str | Callable[[World], str]) -> Callable[[World], Request]:
+    def make(w: World) -> Request:
+        return "GET", path(w) if callable(path) else path, None
+
+    return make
+
+
+def _card_path(suffix: str = "", prefix: str = "/cards/") -> Callable[[World], str]:
+    return lambda w: prefix + w.card(claimed=False)[0] + suffix
+
+
+# (route as in the OpenAPI document, method) → how to make the request, expected statuses.
+MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]] = {
+    ("/api/v1/stores", "post"): (_store, merchant(201, 403, 403, 403)),
+    ("/api/v1/stores", "get"): (_get("/stores"), merchant(200, 200, 200, 200)),
+    ("/api/v1/cards", "post"): (_issue, merchant(201, 403, 403, 403)),
+    ("/api/v1/cards/{number}", "get"): (_get(_card_path()), merchant(200, 200, 200, 200)),
+    ("/api/v1/cards/{number}/claim", "post"): (
+        _on_card("claim", lambda c: {"holder_ref": "crm-8"}, claimed=False),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/transfer", "post"): (
+        _on_card("transfer", lambda c: {"redemption_code": c, "to_holder_ref": "crm-9"}),
+        merchant(200, 403, 403, 403),
+    ),
+    # Every caller names store A: store B's staff may not act for it.
+    ("/api/v1/cards/{number}/redeem", "post"): (
+        _on_card("redeem", lambda c: {"redemption_code": c, "store_id": "S1"}),
+        merchant(200, 200, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/block", "post"): (
+        _on_card("block", lambda c: {"reason": "stolen"}),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/unblock", "post"): (_unblock, merchant(200, 403, 403, 403)),
+    ("/api/v1/cards/{number}/void", "post"): (
+        _on_card("void", lambda c: {"reason": "misprint"}),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/pickups", "post"): (
+        _on_card("pickups", lambda c: {"mode": "store", "store_id": "S1", "redemption_code": c}),
+        merchant(201, 403, 403, 403),
+    ),
+    # The pickups below are all at store A.
+    ("/api/v1/pickups/{id}/ready", "post"): (_step("ready"), merchant(200, 200, 403, 403)),
+    ("/api/v1/pickups/{id}/ship", "post"): (
+        _step("ship", mode="delivery"),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/pickups/{id}/complete", "post"): (
+        _step("complete", ready=True),
+        merchant(200, 200, 403, 403),
+    ),
+    ("/api/v1/openapi.json", "get"): (_get("/openapi.json"), PUBLIC),
+    ("/api/v1/public/cards/{number}", "get"): (_get(_card_path(prefix="/public/cards/")), PUBLIC),
+    ("/api/v1/public/cards/{number}/bundle", "get"): (
+        _get(_card_path("/bundle", prefix="/public/cards/")),
+        PUBLIC,
+    ),
+    ("/api/v1/chain", "get"): (_get("/chain"), PUBLIC),
+    ("/api/v1/log/checkpoints", "get"): (_get("/log/checkpoints"), PUBLIC),
+    ("/api/v1/log/checkpoints/latest", "get"): (_get("/log/checkpoints/latest"), PUBLIC),
+    ("/api/v1/log/proofs/inclusion", "get"): (
+        _get("/log/proofs/inclusion?leaf_index=0&tree_size=1"),
+        PUBLIC,
+    ),
+    ("/api/v1/log/proofs/consistency", "get"): (
+        _get("/log/proofs/consistency?first=1&second=2"),
+        PUBLIC,
+    ),
+}
+
+
+@pytest.fixture
+def callers(app, api) -> dict[str, str | None]:
+    """The Authorization token each caller sends (None: no header)."""
+    rt = app.extensions["cardtrail"]
+    revoked = create_token(rt.engine, rt.secret_key, "hq")
+    assert revoke_token(rt.engine, revoked.id)
+    return {
+        "none": None,
+        "hq": api.tokens["hq"],
+        "store A": api.tokens["S1"],
+        "store B": api.tokens["S2"],
+        "auditor": api.tokens["auditor"],
+        "revoked": revoked.token,
+        "malformed": "ct_" + "z" * 12 + "_" + "0" * 40,
+    }
+
+
+def _anchor_head(engine) -> None:
+    # As the worker records a confirmed anchor, so that the auditors' routes have something
+    # to prove against (no chain needed for their HTTP status).
+    with write_transaction(engine) as conn:
+        deployment = checkpoints.record_deployment(
+            conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
+        head = MerkleLog(conn).checkpoint()
+        checkpoints.record_checkpoint(
+            conn, deployment, head, "0x" + head.root.hex(), 2, "0x" + "02" * 32
+        )
+
+
+def test_matrix_covers_every_api_route(app):
+    routes = {(path, method) for path, method, _ in api_routes(app)}
+    assert routes == set(MATRIX), "a route was added or removed: extend the matrix"
+
+
+def test_every_route_answers_each_caller_as_its_role_allows(app, api, callers, log_size, capsys):
+    world = World(api)
+    world.card()  # two leaves at least, for the consistency proof
+    _anchor_head(app.extensions["cardtrail"].engine)
+    wrong: list[str] = []
+    table: list[tuple[str, list[str]]] = []
+    for (path, method), (make, expected) in MATRIX.items():
+        row = []
+        for who in CALLERS:
+            verb, url, body = make(world)
+            before = log_size()
+            if verb == "GET":
+                response = api.get(url, who=callers[who])
+            else:
+                response = api.post(url, body, who=callers[who])
+            got = response.status_code
+            row.append(str(got) if got == expected[who] else f"{got}≠{expected[who]}")
+            if got != expected[who]:
+                wrong.append(f"{method.upper()} {path} as {who}: {got}, want {expected[who]}")
+            if got >= 400 and log_size() != before:
+                wrong.append(f"{method.upper()} {path} as {who}: refused ({got}) but wrote to the log")
+        table.append((f"{method.upper():4} {path}", row))
+    with capsys.disabled():
+        width = max(len(name) for name, _ in table)
+        print(f"\n{'route':{width}}  " + "  ".join(f"{c:>9}" for c in CALLERS))
+        for name, row in table:
+            print(f"{name:{width}}  " + "  ".join(f"{c:>9}" for c in row))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_store_staff_never_see_another_stores_pickups(api):
+    number, code = World(api).card(allowed_stores=["S1", "S2"])
+    body = {"mode": "store", "store_id": "S1", "redemption_code": code}
+    pid = api.post(f"/cards/{number}/pickups", body).get_json()["pickup_id"]
+    seen = {
+        who: [p["pickup_id"] for p in api.get(f"/cards/{number}", who=who).get_json()["pickups"]]
+        for who in ("hq", "auditor", "S1", "S2")
+    }
+    assert seen == {"hq": [pid], "auditor": [pid], "S1": [pid], "S2": []}
