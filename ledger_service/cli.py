@@ -55,3 +55,7 @@ from ledger_service.imports import expire_command, import_cards_command  # noqa:
 
 main.add_command(import_cards_command)
 main.add_command(expire_command)
+
+from ledger_service.worker_cli import worker_command  # noqa: E402
+
+main.add_command(worker_command)

@@ -1,0 +1,51 @@
+"""The WSGI entry point for gunicorn (docs/production.md)::
+
+    gunicorn --workers 4 --bind 127.0.0.1:8000 'ledger_service.wsgi:app'
+
+Settings come from the environment (CARDTRAIL_DATA_DIR, DATABASE_URL, CHAIN_RPC_URL, …).
+Behind a reverse proxy that terminates TLS, set CARDTRAIL_PROXY_HOPS to the number of
+proxies in front, so that rate limits count the visitor's address (X-Forwarded-For) and
+HSTS is sent over HTTPS (X-Forwarded-Proto). Without it the forwarded headers are ignored:
+trusting them from a client that talks to gunicorn directly would let anyone pick the
+address the per-client limits count.
+
+    >>> from ledger_service.wsgi import proxy_hops
+    >>> proxy_hops({}), proxy_hops({"CARDTRAIL_PROXY_HOPS": "1"})
+    (0, 1)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ledger_service.app import create_app
+from ledger_service.config import ConfigError, Settings
+
+PROXY_HOPS = "CARDTRAIL_PROXY_HOPS"
+
+
+def proxy_hops(environ: Mapping[str, str]) -> int:
+    """How many reverse proxies in front set X-Forwarded-* (CARDTRAIL_PROXY_HOPS, default 0)."""
+    raw = environ.get(PROXY_HOPS, "").strip() or "0"
+    if not raw.isdigit():
+        raise ConfigError(f"{PROXY_HOPS} must be a whole number of proxies, got {raw!r}")
+    return int(raw)
+
+
+def build_app(environ: Mapping[str, str] | None = None) -> Flask:
+    """The application configured from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    application = create_app(Settings.from_env(environ=env))
+    hops = proxy_hops(env)
+    if hops:
+        wrapped: Any = ProxyFix(application.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        application.wsgi_app = wrapped  # type: ignore[method-assign]
+    return application
+
+
+app = build_app()
