@@ -1,7 +1,8 @@
 """Bringing a database to the current schema with Alembic.
 
-Two migration branches share one history table: ``anchoring`` (the log and its
-checkpoints) and ``ledger`` (cards, events, stores, tokens); ``upgrade`` takes both heads.
+Each owner of tables has its own migration root (``anchoring_log``, ``anchoring_chain``,
+``ledger_core``, ``ledger_auth``, ``ledger_devices``), all in one history table;
+``upgrade`` takes every head, so the roots evolve independently.
 """
 
 from __future__ import annotations
