@@ -34,6 +34,15 @@ def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -
     return value
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a CardTrail process needs to know about its deployment."""
@@ -49,6 +58,7 @@ class Settings:
     secret_key_file: Path | None = None
     chain_port: int = 8545
     public_rpc_url: str | None = None
+    require_store_signatures: bool = False
 
     @classmethod
     def from_env(
@@ -78,6 +88,7 @@ class Settings:
             anchor_keystore_password=password,
             secret_key_file=Path(secret_file) if secret_file else None,
             public_rpc_url=env.get("CARDTRAIL_PUBLIC_RPC_URL") or None,
+            require_store_signatures=_flag(env, "CARDTRAIL_REQUIRE_STORE_SIGNATURES"),
         )
 
     @property

@@ -195,3 +195,75 @@ class IdempotencyInProgress(LedgerError):
     code = "IDEMPOTENCY_IN_PROGRESS"
     status = 409
     title = "A request with this idempotency key is in progress"
+
+
+class SignatureRequired(LedgerError):
+    """This deployment requires store actions to be signed by a registered device key."""
+
+    code = "SIGNATURE_REQUIRED"
+    status = 403
+    title = "Device signature required"
+
+
+class SignatureInvalid(LedgerError):
+    """The device signature is malformed or was not made by the key it names."""
+
+    code = "SIGNATURE_INVALID"
+    status = 403
+    title = "Invalid device signature"
+
+
+class SignatureReplayed(LedgerError):
+    """The device already used this client id for another command."""
+
+    code = "SIGNATURE_REPLAYED"
+    status = 409
+    title = "Device signature replayed"
+
+
+class SignatureExpired(LedgerError):
+    """The signed time lies outside the window the service accepts."""
+
+    code = "SIGNATURE_EXPIRED"
+    status = 403
+    title = "Device signature outside its time window"
+
+
+class DeviceKeyUnknown(LedgerError):
+    """The signing key is not registered for any store."""
+
+    code = "DEVICE_KEY_UNKNOWN"
+    status = 403
+    title = "Unknown device key"
+
+
+class DeviceKeyWrongStore(DeviceKeyUnknown):
+    """The signing key belongs to another store than the one acting."""
+
+    code = "DEVICE_KEY_WRONG_STORE"
+    status = 403
+    title = "Device key of another store"
+
+
+class DeviceKeyRevoked(LedgerError):
+    """The signing key was revoked."""
+
+    code = "DEVICE_KEY_REVOKED"
+    status = 403
+    title = "Device key revoked"
+
+
+class DeviceKeyExists(LedgerError):
+    """The address is already registered (keys are never reused, even after revocation)."""
+
+    code = "DEVICE_KEY_EXISTS"
+    status = 409
+    title = "Device key already registered"
+
+
+class DeviceKeyNotFound(LedgerError):
+    """No such key is registered for this store."""
+
+    code = "DEVICE_KEY_NOT_FOUND"
+    status = 404
+    title = "Device key not found"

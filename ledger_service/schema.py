@@ -164,3 +164,43 @@ anomalies = sa.Table(
     sa.Index("anomalies_at", "at"),
     sa.Index("anomalies_kind_at", "kind", "at"),
 )
+
+# --- Store device keys and the signed commands they made (branch ``ledger_devices``) ---
+
+# Ethereum addresses (checksummed, 0x…) that may sign store commands. A revoked key stays
+# here for good, so that an address can never be registered again. No foreign key to
+# stores: the roots upgrade in no fixed order (the registry checks the store exists).
+store_keys = sa.Table(
+    "store_keys",
+    metadata,
+    sa.Column("address", sa.String(42), primary_key=True),
+    sa.Column("store_id", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("registered_by", sa.String(64), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("store_keys_store", "store_id"),
+)
+
+# Every client id a device key has used, with the command's outcome: a replay is refused,
+# and a store client re-sending its queue gets the first answer back. Refusals are kept
+# only for validly signed commands, so nobody can burn another device's client ids.
+device_commands = sa.Table(
+    "device_commands",
+    metadata,
+    sa.Column("signer", sa.String(42), primary_key=True),
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("store_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(24), nullable=False),
+    sa.Column("card_number", sa.String(17), nullable=True),
+    sa.Column("signature", sa.String(132), nullable=False),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+    # "accepted" (with leaf_index and state) or "refused" (with code and detail).
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("leaf_index", LeafIndex, nullable=True),
+    sa.Column("state", sa.String(24), nullable=True),
+    sa.Column("code", sa.String(48), nullable=True),
+    sa.Column("detail", sa.String(500), nullable=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("outcome IN ('accepted', 'refused')", name="device_commands_outcome"),
+)

@@ -630,8 +630,9 @@ class Ledger:
                     now,
                     **_lock_values(lockout.record_success(_lock_state(row))),
                 )
-                self._record_signature(conn, signed, number, "redeem", at, "", now,
-                                       leaf_index, draft.state.value)
+                self._record_signature(
+                    conn, signed, number, "redeem", at, "", now, leaf_index, draft.state.value
+                )
                 if at:
                     self._note_burst(conn, actor, at, now)
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
@@ -835,9 +836,17 @@ class Ledger:
                 draft = decide(_card(row), step(pickup.id, pickup.mode, store), now)
                 draft = devices.signed_draft(draft, signed) if signed else draft
                 leaf_index = self._apply(conn, log, size, row, draft, actor, now)
-                self._record_signature(conn, signed, pickup.card_number, action,
-                                       pickup.store_id, pickup.id, now, leaf_index,
-                                       draft.state.value)
+                self._record_signature(
+                    conn,
+                    signed,
+                    pickup.card_number,
+                    action,
+                    pickup.store_id,
+                    pickup.id,
+                    now,
+                    leaf_index,
+                    draft.state.value,
+                )
                 conn.execute(
                     sa.update(pickups)
                     .where(pickups.c.id == pickup.id)
