@@ -392,7 +392,9 @@ class AnchorClient(AnchorReader):
                 if "nonce too low" in message or "nonce has already been used" in message:
                     raise NonceConsumed(f"nonce {signed.nonce} is already used") from None
                 if "underpriced" in message or "replacement" in message:
-                    raise FeeTooLow(f"replacement for nonce {signed.nonce} pays too little") from None
+                    raise FeeTooLow(
+                        f"replacement for nonce {signed.nonce} pays too little"
+                    ) from None
                 raise
 
     def receipt(self, tx_hash: str) -> Receipt | None:
@@ -423,7 +425,9 @@ class AnchorClient(AnchorReader):
 
     def grant_anchorer(self, account: str, fees: Fees | None = None, timeout: float = 120) -> str:
         """Grant the anchorer role to ``account`` (the key must be an admin); returns the tx hash."""
-        call = self.contract.functions.grantRole(contract.ANCHORER_ROLE, to_checksum_address(account))
+        call = self.contract.functions.grantRole(
+            contract.ANCHORER_ROLE, to_checksum_address(account)
+        )
         with _rpc("grantRole"):
             try:
                 gas = call.estimate_gas({"from": self.key.address})
@@ -445,6 +449,12 @@ class AnchorClient(AnchorReader):
         if not receipt["status"]:
             raise TransactionFailed(f"grantRole transaction {_hex(signed.hash)} reverted")
         return _hex(signed.hash)
+
+
+def ping(w3: Web3) -> int:
+    """The chain id of ``w3``'s node; ChainUnavailable if it cannot be reached."""
+    with _rpc("eth_chainId"):
+        return int(w3.eth.chain_id)
 
 
 def current_fees(w3: Web3) -> Fees:
@@ -498,7 +508,9 @@ def _send_and_wait(w3: Web3, raw: bytes, tx_hash: str, timeout: float) -> Any:
         try:
             return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)  # type: ignore[arg-type]
         except TimeExhausted:
-            raise ChainUnavailable(f"transaction {tx_hash} not mined after {timeout:.0f} s") from None
+            raise ChainUnavailable(
+                f"transaction {tx_hash} not mined after {timeout:.0f} s"
+            ) from None
 
 
 def deploy(w3: Web3, key: AnchorKey, fees: Fees | None = None, timeout: float = 120) -> Deployed:
@@ -548,4 +560,3 @@ def fund_dev_account(w3: Web3, address: str, wei: int = 10**21) -> None:
         except ChainUnavailable as exc:
             last = exc
     raise ChainUnavailable(f"cannot fund {address} on this node: {last}")
-

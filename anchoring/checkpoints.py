@@ -277,7 +277,9 @@ def record_checkpoint(
             recorded_at=now or utc_now(),
         )
     ).inserted_primary_key[0]
-    return _record_from_row(conn.execute(_checkpoint_query().where(checkpoints.c.id == new_id)).one())
+    return _record_from_row(
+        conn.execute(_checkpoint_query().where(checkpoints.c.id == new_id)).one()
+    )
 
 
 def orphan_checkpoint(
@@ -371,7 +373,9 @@ def record_transaction(
             created_at=now or utc_now(),
         )
     ).inserted_primary_key[0]
-    row = conn.execute(sa.select(anchor_transactions).where(anchor_transactions.c.id == new_id)).one()
+    row = conn.execute(
+        sa.select(anchor_transactions).where(anchor_transactions.c.id == new_id)
+    ).one()
     return _tx_from_row(row)
 
 

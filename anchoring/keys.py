@@ -101,7 +101,9 @@ def load_keystore(path: Path, password: str) -> AnchorKey:
     except ValueError:
         # eth-keyfile says "MAC mismatch" for a wrong password; the cause is dropped so
         # that no traceback carries key material from the decryption frames.
-        raise KeystoreError(f"cannot decrypt keystore {path}: wrong password or corrupt file") from None
+        raise KeystoreError(
+            f"cannot decrypt keystore {path}: wrong password or corrupt file"
+        ) from None
     except (KeyError, TypeError):
         raise KeystoreError(f"keystore {path} is not an eth-account keystore") from None
     return AnchorKey(Account.from_key(private_key))
@@ -113,7 +115,9 @@ def dev_keystore(data_dir: Path) -> AnchorKey:
     password_file = data_dir / DEV_PASSWORD
     if not password_file.exists():
         if keystore.exists():
-            raise KeystoreError(f"{keystore} exists but its password file {password_file} is missing")
+            raise KeystoreError(
+                f"{keystore} exists but its password file {password_file} is missing"
+            )
         try:
             _write_private(password_file, secrets.token_urlsafe(32))
         except FileExistsError:
@@ -144,5 +148,7 @@ def resolve_key(
             )
         return load_keystore(keystore, password)
     if not dev_mode:
-        raise KeystoreError("CHAIN_RPC_URL is set, so ANCHOR_KEYSTORE must name the anchoring keystore")
+        raise KeystoreError(
+            "CHAIN_RPC_URL is set, so ANCHOR_KEYSTORE must name the anchoring keystore"
+        )
     return dev_keystore(data_dir)

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 from anchoring.errors import AnchoringError
 
@@ -134,7 +135,7 @@ class LocalNode:
         except OSError:
             return ""
 
-    def __enter__(self) -> LocalNode:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

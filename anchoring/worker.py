@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from sqlalchemy.engine import Connection, Engine
 from web3 import Web3
@@ -156,7 +157,7 @@ class WorkerLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> WorkerLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
@@ -328,7 +329,10 @@ class Worker:
                     f"the contract holds a checkpoint of size {chain_checkpoint.tree_size} "
                     f"but the log has only {size} events: wrong database or contract?"
                 )
-            if chain_checkpoint.tree_size and log.root(chain_checkpoint.tree_size) != chain_checkpoint.root:
+            if (
+                chain_checkpoint.tree_size
+                and log.root(chain_checkpoint.tree_size) != chain_checkpoint.root
+            ):
                 raise ChainDiverged(
                     f"the contract's root at size {chain_checkpoint.tree_size} is not this "
                     "log's root at that size"
@@ -358,7 +362,12 @@ class Worker:
                         "head of this log"
                     )
                 cp.record_checkpoint(
-                    conn, deployment, event.checkpoint, event.tx_hash, event.block_number, event.block_hash
+                    conn,
+                    deployment,
+                    event.checkpoint,
+                    event.tx_hash,
+                    event.block_number,
+                    event.block_hash,
                 )
             recorded_sizes.add(event.checkpoint.tree_size)
             added += 1
@@ -386,7 +395,9 @@ class Worker:
                 break
         if mined is not None:
             tx, receipt = mined
-            if receipt.succeeded and not confirmed(receipt.block_number, head, self.config.confirmations):
+            if receipt.succeeded and not confirmed(
+                receipt.block_number, head, self.config.confirmations
+            ):
                 return StepResult("confirming", busy=True, detail=tx.tx_hash)
             with write_transaction(self.engine) as conn:
                 for other in open_txs:
@@ -407,7 +418,9 @@ class Worker:
             return None
         newest = open_txs[-1]
         age = (cp.utc_now() - newest.created_at).total_seconds()
-        patience = self.config.stuck_after if client.is_known(newest.tx_hash) else self.config.drop_grace
+        patience = (
+            self.config.stuck_after if client.is_known(newest.tx_hash) else self.config.drop_grace
+        )
         if age < patience:
             return StepResult("waiting", busy=True, detail=newest.tx_hash)
         return self._resend(client, deployment, newest)
@@ -546,7 +559,9 @@ class Worker:
         lock = lock or WorkerLock(self.engine)
         stop = threading.Event()
         with lock:
-            thread = threading.Thread(target=self.run, args=(stop,), name="anchoring-worker", daemon=True)
+            thread = threading.Thread(
+                target=self.run, args=(stop,), name="anchoring-worker", daemon=True
+            )
             thread.start()
             try:
                 yield stop

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -62,10 +63,12 @@ def connect_chain(settings: Settings, key: AnchorKey) -> Web3:
     """A Web3 on the deployment's chain; in development the key is funded on the local node."""
     w3 = chain.connect(settings.rpc_url)
     try:
-        w3.eth.chain_id
-    except Exception:
+        chain.ping(w3)
+    except chain.ChainUnavailable:
         hint = "start it with `cardtrail up`" if settings.dev_mode else "check CHAIN_RPC_URL"
-        raise click.ClickException(f"cannot reach the chain at {settings.rpc_url}: {hint}") from None
+        raise click.ClickException(
+            f"cannot reach the chain at {settings.rpc_url}: {hint}"
+        ) from None
     if settings.dev_mode:
         chain.fund_dev_account(w3, key.address)
     return w3
@@ -123,7 +126,9 @@ def deploy_command(data_dir: Path | None, redeploy: bool, grantees: tuple[str, .
     click.echo(f"anchorer  {key.address}")
 
 
-def _deploy(engine: Engine, w3: Web3, key: AnchorKey, settings: Settings, redeploy: bool) -> cp.Deployment:
+def _deploy(
+    engine: Engine, w3: Web3, key: AnchorKey, settings: Settings, redeploy: bool
+) -> cp.Deployment:
     if redeploy:
         with write_transaction(engine) as conn:
             current = cp.current_deployment(conn)
@@ -157,8 +162,12 @@ def _seed_demo(app: Flask) -> Callable[[str], str]:
 
 @click.command("up")
 @data_dir_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web app listens on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Web app port.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the web app listens on."
+)
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Web app port."
+)
 @click.option(
     "--chain-port",
     default=8545,
@@ -166,14 +175,18 @@ def _seed_demo(app: Flask) -> Callable[[str], str]:
     type=click.IntRange(1, 65535),
     help="Port of the local node on 127.0.0.1 (only without CHAIN_RPC_URL).",
 )
-@click.option("--demo", is_flag=True, help="Seed demo stores, cards and events on a fresh data directory.")
+@click.option(
+    "--demo", is_flag=True, help="Seed demo stores, cards and events on a fresh data directory."
+)
 def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, demo: bool) -> None:
     """Run CardTrail: local chain (unless CHAIN_RPC_URL), anchoring worker and web app."""
     from werkzeug.serving import make_server
 
     from ledger_service.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = dataclasses.replace(load_settings(data_dir), chain_port=chain_port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -243,7 +256,9 @@ def _banner(
     node: LocalNode | None,
 ) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    chain_note = f"local anvil, state in {settings.data_dir / CHAIN_DIR}" if node else "CHAIN_RPC_URL"
+    chain_note = (
+        f"local anvil, state in {settings.data_dir / CHAIN_DIR}" if node else "CHAIN_RPC_URL"
+    )
     lines = [
         "",
         "CardTrail is running",
@@ -252,9 +267,12 @@ def _banner(
         f"  chain id   {deployment.chain_id}",
         f"  contract   {deployment.contract}",
         f"  data dir   {settings.data_dir}",
-        f"  anchoring  every {settings.anchor_interval:g} s, "
-        f"{settings.anchor_confirmations} confirmation(s)",
+        (
+            f"  anchoring  every {settings.anchor_interval:g} s, "
+            f"{settings.anchor_confirmations} confirmation(s)"
+        ),
         "Press Ctrl-C to stop.",
         "",
     ]
     click.echo("\n".join(lines))
+    sys.stdout.flush()  # shown at once even when stdout is a file or a pipe

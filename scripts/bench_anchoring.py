@@ -22,14 +22,14 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anchoring import checkpoints as cp  # noqa: E402
-from anchoring.chain import AnchorClient, connect, fund_dev_account  # noqa: E402
-from anchoring.db import create_engine, read_transaction, write_transaction  # noqa: E402
-from anchoring.keys import AnchorKey  # noqa: E402
-from anchoring.log import MerkleLog  # noqa: E402
-from anchoring.node import free_port, start_anvil  # noqa: E402
-from anchoring.schema import metadata  # noqa: E402
-from anchoring.worker import Worker, WorkerConfig  # noqa: E402
+from anchoring import checkpoints as cp
+from anchoring.chain import AnchorClient, connect, fund_dev_account
+from anchoring.db import create_engine, read_transaction, write_transaction
+from anchoring.keys import AnchorKey
+from anchoring.log import MerkleLog
+from anchoring.node import free_port, start_anvil
+from anchoring.schema import metadata
+from anchoring.worker import Worker, WorkerConfig
 
 
 def percentile(values: list[float], p: float) -> float:

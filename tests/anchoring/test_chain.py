@@ -40,7 +40,9 @@ def client():
 
 
 def anchor(client: AnchorClient, checkpoint: Checkpoint, proof=()):
-    signed = client.sign_anchor(checkpoint, list(proof), client.confirmed_nonce(), client.suggested_fees())
+    signed = client.sign_anchor(
+        checkpoint, list(proof), client.confirmed_nonce(), client.suggested_fees()
+    )
     client.send(signed)
     return signed, client.receipt(signed.tx_hash)
 
@@ -66,7 +68,11 @@ def test_missing_priority_fee_suggestion_uses_one_gwei():
 
 @pytest.mark.parametrize(
     "fees",
-    [Fees(max_fee_per_gas=1000, max_priority_fee_per_gas=100), Fees(gas_price=1000), Fees(gas_price=1)],
+    [
+        Fees(max_fee_per_gas=1000, max_priority_fee_per_gas=100),
+        Fees(gas_price=1000),
+        Fees(gas_price=1),
+    ],
 )
 def test_a_bumped_replacement_pays_at_least_ten_percent_more_on_every_price(fees):
     bumped = fees.bumped()

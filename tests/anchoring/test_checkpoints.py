@@ -79,8 +79,13 @@ def test_the_database_refuses_two_anchored_rows_for_one_size(db):
         d = _deploy(conn)
         cp.record_checkpoint(conn, d, _cp(3), _hash(10), 5, _hash(11))
     row = {
-        "deployment_id": d.id, "tree_size": 3, "root": "00" * 32, "tx_hash": _hash(20),
-        "block_number": 9, "block_hash": _hash(21), "status": "anchored",
+        "deployment_id": d.id,
+        "tree_size": 3,
+        "root": "00" * 32,
+        "tx_hash": _hash(20),
+        "block_number": 9,
+        "block_hash": _hash(21),
+        "status": "anchored",
         "recorded_at": cp.utc_now(),
     }
     with pytest.raises(sa.exc.IntegrityError), write_transaction(db) as conn:
@@ -134,7 +139,13 @@ def test_transactions_are_pending_until_settled(db):
     with write_transaction(db) as conn:
         d = _deploy(conn)
         tx = cp.record_transaction(
-            conn, d, _cp(4), 2, _hash(40), max_fee_per_gas=3_000_000_000, max_priority_fee_per_gas=10**9
+            conn,
+            d,
+            _cp(4),
+            2,
+            _hash(40),
+            max_fee_per_gas=3_000_000_000,
+            max_priority_fee_per_gas=10**9,
         )
     with read_transaction(db) as conn:
         (pending,) = cp.open_transactions(conn, d)

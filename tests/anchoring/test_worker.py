@@ -14,7 +14,7 @@ import pytest
 from chainkit import fund, funded_key, inprocess_chain
 
 from anchoring import checkpoints as cp
-from anchoring.chain import AnchorClient
+from anchoring.chain import AnchorClient, AnchorReader
 from anchoring.db import read_transaction, write_transaction
 from anchoring.errors import ChainDiverged, ContractMissing, WorkerBusy
 from anchoring.log import MerkleLog
@@ -61,7 +61,7 @@ def log_head(engine) -> Checkpoint:
 def contract_latest(engine, w3) -> Checkpoint:
     with read_transaction(engine) as conn:
         deployment = cp.current_deployment(conn)
-    return AnchorClient(w3, deployment.contract, None).latest_checkpoint()
+    return AnchorReader(w3, deployment.contract).latest_checkpoint()
 
 
 def assert_promises_hold(engine, w3) -> None:
@@ -270,10 +270,9 @@ def test_the_loop_anchors_in_the_background_and_stops_on_request(db, chain):
 
 
 def test_only_one_worker_holds_the_lock(db, tmp_path):
-    first = WorkerLock(db, tmp_path / "w.lock")
-    with first:
-        with pytest.raises(WorkerBusy):
-            WorkerLock(db, tmp_path / "w.lock").acquire()
+    with WorkerLock(db, tmp_path / "w.lock"), pytest.raises(WorkerBusy):
+        WorkerLock(db, tmp_path / "w.lock").acquire()
+    # Released on exit: the next worker gets it.
     with WorkerLock(db, tmp_path / "w.lock"):
         pass
 

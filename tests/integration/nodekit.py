@@ -48,8 +48,11 @@ class FaultProxy:
                     return
                 request = json.loads(body)
                 if mode == "error":
-                    answer = {"jsonrpc": "2.0", "id": request.get("id"),
-                              "error": {"code": -32603, "message": "injected node failure"}}
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": request.get("id"),
+                        "error": {"code": -32603, "message": "injected node failure"},
+                    }
                     return self._reply(json.dumps(answer).encode())
                 if mode == "drop_send" and request.get("method") == "eth_sendRawTransaction":
                     raw = bytes.fromhex(request["params"][0].removeprefix("0x"))

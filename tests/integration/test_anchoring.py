@@ -26,8 +26,13 @@ from anchoring.worker import Worker, WorkerConfig, ensure_deployment
 pytestmark = pytest.mark.node
 
 FAST = WorkerConfig(
-    interval=0.2, max_pending=0, confirmations=1, poll=0.05, max_backoff=0.5,
-    drop_grace=0.5, stuck_after=30,
+    interval=0.2,
+    max_pending=0,
+    confirmations=1,
+    poll=0.05,
+    max_backoff=0.5,
+    drop_grace=0.5,
+    stuck_after=30,
 )
 NOW = dataclasses.replace(FAST, interval=0)
 
@@ -65,13 +70,17 @@ def test_appended_events_are_anchored_within_seconds(node, key, db):
     with worker.running():
         for batch in (3, 1, 5):
             size = append(db, batch)
-            assert wait_until(lambda: anchored_size(db) == size, 5), f"size {size} not anchored"
+            assert wait_until(lambda size=size: anchored_size(db) == size, 5), (
+                f"{size} not anchored"
+            )
     assert worker.error is None
     assert_promises_hold(db, node.direct_url)
 
 
 @pytest.mark.parametrize("fault", ["down", "error"])
-def test_node_away_keeps_accepting_events_and_anchors_the_backlog_in_one_checkpoint(node, key, db, fault):
+def test_node_away_keeps_accepting_events_and_anchors_the_backlog_in_one_checkpoint(
+    node, key, db, fault
+):
     worker = Worker(db, connect(node.proxy.url), key, FAST)
     append(db, 2)
     with worker.running():
@@ -141,7 +150,10 @@ def test_stuck_transaction_is_replaced_with_the_same_nonce_and_a_higher_fee(node
     first, second = transactions(db)
     assert (first.status, second.status, first.nonce) == ("replaced", "mined", second.nonce)
     assert _price(second) > _price(first)
-    assert AnchorClient(w3, cp.current_deployment(db.connect()).contract, key).receipt(first.tx_hash) is None
+    assert (
+        AnchorClient(w3, cp.current_deployment(db.connect()).contract, key).receipt(first.tx_hash)
+        is None
+    )
     assert_promises_hold(db, node.direct_url)
 
 
@@ -202,6 +214,7 @@ def test_worker_killed_between_sending_and_recording_reconciles_on_restart(node,
         [sys.executable, "-c", KILLED_WORKER, str(db.url), node.direct_url, str(keystore)],
         timeout=60,
         capture_output=True,
+        check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     assert anchored_size(db) == 0
