@@ -37,13 +37,16 @@ from flask import (
     url_for,
 )
 
+# ledger_service.imports and ledger_service.cli import each other: loading the CLI first
+# lets ledger_service.imports finish initialising when the console imports it.
+import ledger_service.cli  # noqa: F401
 from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
 from ledger_service.app import runtime
 from ledger_service.auth import authenticate
-from ledger_service.domain.cards import FIELDS
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
+from ledger_service.imports import ImportFileError, read_rows
 from ledger_service.schema import api_tokens
 from ledger_service.service import Ledger
 from portal import dashboard
@@ -55,7 +58,6 @@ CSRF_KEY = "console_csrf"
 SESSION_HOURS = 12
 """A console session ends this many hours after sign-in, whatever the browser keeps."""
 DASHBOARD_DAYS = (7, 14, 30)
-CSV_LIST_SEPARATOR = re.compile(r"[;|]")
 _URL_NUMBER = re.compile(r"/c/([^/?#\s]+)")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -71,46 +73,6 @@ def scanned_number(text: str) -> str:
     match = _URL_NUMBER.search(text)
     raw = match.group(1) if match else text
     return normalize_card_number(_NOT_ALNUM.sub("", raw[:200]))
-
-
-def cards_from_csv(text: str) -> list[dict[str, Any]]:
-    """The card dicts of an issuance CSV: a header row naming
-    :data:`~ledger_service.domain.cards.FIELDS`, lists separated by ``;`` or ``|``.
-
-    Only the shape is checked here; the ledger checks the values (and names each bad row).
-    """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
-    if "product" not in header:
-        raise errors.ValidationFailed("the CSV needs a header row with at least a product column")
-    unknown = sorted(set(header) - FIELDS)
-    if unknown:
-        raise errors.ValidationFailed(
-            f"unknown column {unknown[0]!r}; known: {', '.join(sorted(FIELDS))}"
-        )
-    reader.fieldnames = header
-    rows = []
-    for line, row in enumerate(reader, start=2):
-        card: dict[str, Any] = {}
-        for name, value in row.items():
-            if name is None:
-                raise errors.ValidationFailed(f"line {line} has more cells than the header")
-            value = (value or "").strip()
-            if not value:
-                continue
-            if name == "face_value":
-                if not value.isdigit():
-                    raise errors.ValidationFailed(
-                        f"line {line}: face_value must be a whole number of minor units"
-                    )
-                card[name] = int(value)
-            elif name in ("allowed_stores", "allowed_regions"):
-                card[name] = [v.strip() for v in CSV_LIST_SEPARATOR.split(value) if v.strip()]
-            else:
-                card[name] = value
-        if card:
-            rows.append(card)
-    return rows
 
 
 def issued_csv(result: dict[str, Any]) -> str:
@@ -329,25 +291,35 @@ def unlock(number: str) -> Response:
 @bp.route("/issue", methods=["GET", "POST"])
 @roles("hq")
 def issue() -> Response:
-    """Issue a batch of cards from a CSV; the answer is a CSV with the new codes, once."""
+    """Issue a batch of cards from a CSV (the columns of ``cardtrail import-cards``, read by
+    the same code); the answer is a CSV with the new codes, shown this once."""
     if request.method == "GET":
         return _page("console/issue.html", error=None, problems=(), batch_ref="")
     batch_ref = request.form.get("batch_ref", "").strip()
     upload = request.files.get("file")
+    lines: list[int] = []
     try:
         if upload is None or not upload.filename:
             raise errors.ValidationFailed("choose a CSV file")
         try:
-            text = upload.read().decode("utf-8")
+            text = upload.read().decode("utf-8-sig")
+            rows = list(read_rows(io.StringIO(text, newline="")))
         except UnicodeDecodeError:
             raise errors.ValidationFailed("the CSV must be UTF-8") from None
-        result = ledger().issue_cards(actor(), batch_ref, cards_from_csv(text))
+        except (ImportFileError, csv.Error) as exc:
+            raise errors.ValidationFailed(str(exc)) from None
+        lines = [line for line, _ in rows]
+        result = ledger().issue_cards(actor(), batch_ref, [card for _, card in rows])
     except errors.LedgerError as exc:
+        problems = [
+            {"line": lines[p["index"]] if p["index"] < len(lines) else None, "detail": p["detail"]}
+            for p in exc.extra.get("errors", ())[:50]
+        ]
         return _page(
             "console/issue.html",
             exc.status,
             error=exc.detail,
-            problems=exc.extra.get("errors", ())[:50],
+            problems=problems,
             batch_ref=batch_ref,
         )
     safe_ref = re.sub(r"[^A-Za-z0-9_.-]", "_", batch_ref)[:60] or "batch"

@@ -374,6 +374,14 @@ def test_card_lookup_of_a_typo_says_what_is_wrong(app, tokens):
     assert "never use 0" in response.get_data(as_text=True)
 
 
+def upload(console: Console, batch_ref: str, body: bytes):
+    return console.post(
+        "/console/issue",
+        {"batch_ref": batch_ref, "file": (io.BytesIO(body), "cards.csv")},
+        content_type="multipart/form-data",
+    )
+
+
 def _csv(rows: list[dict[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
@@ -427,21 +435,24 @@ def test_csv_upload_issues_cards_and_returns_their_codes_once(app, ledger, token
     assert log_size(app) == size + 4
 
 
-def test_csv_with_a_bad_row_issues_nothing_and_names_the_row(app, ledger, tokens):
+def test_csv_with_a_bad_row_issues_nothing_and_names_its_line(app, ledger, tokens):
     rows = [
-        {"product": "Good", "face_value": "100", "currency": "CNY"},
-        {"product": "Bad", "face_value": "100", "currency": "cny"},
+        {"row_key": "a", "product": "Good", "face_value": "100", "currency": "CNY"},
+        {"row_key": "b", "product": "Bad", "face_value": "100", "currency": "cny"},
     ]
     console = console_as(app, tokens, "hq")
     size = log_size(app)
-    response = console.post(
-        "/console/issue",
-        {"batch_ref": "B", "file": (io.BytesIO(_csv(rows)), "cards.csv")},
-        content_type="multipart/form-data",
-    )
+    response = upload(console, "B", _csv(rows))
     assert response.status_code == 422
-    assert "row 2" in response.get_data(as_text=True)
+    assert "line 3: currency" in response.get_data(as_text=True)
     assert log_size(app) == size
+
+
+def test_csv_without_row_keys_is_refused(app, ledger, tokens):
+    console = console_as(app, tokens, "hq")
+    response = upload(console, "B", b"product\nTea\n")
+    assert response.status_code == 422
+    assert "row_key" in response.get_data(as_text=True)
 
 
 def test_csv_upload_needs_csrf(app, ledger, tokens):

@@ -1,4 +1,4 @@
-"""The console's pure helpers: reading scanned card numbers and issuance CSVs."""
+"""The console's pure helpers: reading scanned card numbers, writing the issued-codes CSV."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import io
 import pytest
 
 from ledger_service.domain.numbers import CardNumberError, format_card_number, generate_card_number
-from ledger_service.errors import ValidationFailed
-from portal.console import cards_from_csv, issued_csv, scanned_number
+from portal.console import issued_csv, scanned_number
 
 NUMBER = generate_card_number()
 
@@ -37,40 +36,6 @@ def test_scanned_number_with_a_typo_is_refused():
         typo = NUMBER[:-1] + ("2" if NUMBER[-1] != "2" else "3")
     with pytest.raises(CardNumberError):
         scanned_number(typo)
-
-
-def test_csv_rows_become_card_dicts():
-    text = (
-        "\ufeffrow_key,product,face_value,currency,allowed_stores,allowed_regions,expires_at\r\n"
-        "a1,岭泉 53° 500ml,128000,CNY,S1; S2,,2030-01-01T00:00:00Z\r\n"
-        "a2,Gift box,,,,north|east,\r\n"
-        ",,,,,,\r\n"
-    )
-    assert cards_from_csv(text) == [
-        {
-            "row_key": "a1",
-            "product": "岭泉 53° 500ml",
-            "face_value": 128000,
-            "currency": "CNY",
-            "allowed_stores": ["S1", "S2"],
-            "expires_at": "2030-01-01T00:00:00Z",
-        },
-        {"row_key": "a2", "product": "Gift box", "allowed_regions": ["north", "east"]},
-    ]
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("name,price\nTea,1\n", "product column"),
-        ("product,colour\nTea,red\n", "unknown column 'colour'"),
-        ("product,face_value\nTea,12.50\n", "line 2: face_value"),
-        ("product\nTea,extra\n", "line 2 has more cells"),
-    ],
-)
-def test_malformed_csv_is_refused_with_the_reason(text, message):
-    with pytest.raises(ValidationFailed, match=message):
-        cards_from_csv(text)
 
 
 def test_issued_csv_lists_number_code_and_leaf():
