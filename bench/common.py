@@ -247,3 +247,20 @@ def per_second(value: float) -> str:
 def ratio(value: float) -> str:
     """A ratio with two significant decimals."""
     return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
+
+
+def script(name: str) -> Any:
+    """Import ``scripts/<name>.py`` (the scripts folder is not a package) as a module."""
+    import importlib.util
+
+    module_name = f"cardtrail_scripts_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no script {name}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: dataclasses look their module up in sys.modules.
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
