@@ -21,6 +21,7 @@ between implementations in practice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -54,6 +55,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds and ``Z``: ``2026-11-24T06:17:10.123Z``."""
     if moment.tzinfo is None:
@@ -116,23 +118,25 @@ def leaf_input(event: Mapping[str, Any]) -> bytes:
 
 
 def _check_canonical_domain(value: object) -> None:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    # Exact type tests: this runs for every value of every event of a bulk issue.
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
         return
-    if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
+    if kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
             raise ValueError(f"integer {value} is beyond ±(2^53 - 1), which JSON cannot carry")
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
+    elif kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii():
                 raise ValueError(f"event keys must be ASCII strings, got {key!r}")
             _check_canonical_domain(item)
-        return
-    if isinstance(value, list | tuple):
-        for item in value:
+    elif kind is list or kind is tuple:
+        for item in value:  # type: ignore[attr-defined]
             _check_canonical_domain(item)
-        return
-    raise ValueError(f"events cannot hold {type(value).__name__} values")
+    else:
+        raise ValueError(
+            f"events cannot hold {kind.__name__} values (str, int, bool, None, list, dict)"
+        )
 
 
 def event_hash(leaf: bytes) -> str:

@@ -28,8 +28,9 @@ _HASH_CONTEXT = b"cardtrail/redemption-code/v1\x00"
 
 def generate_code() -> str:
     """A fresh redemption code in display form (``XXXX-XXXX-XXXX``)."""
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
+    value = secrets.randbits(BITS)
+    raw = "".join(ALPHABET[(value >> shift) & 31] for shift in range(0, BITS, 5))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def normalize_code(text: str) -> str | None:
@@ -47,7 +48,7 @@ def code_hash(secret_key: bytes, code: str) -> bytes:
     canonical = normalize_code(code)
     if canonical is None:
         raise ValueError("not a redemption code")
-    return hmac.new(secret_key, _HASH_CONTEXT + canonical.encode("ascii"), hashlib.sha256).digest()
+    return hmac.digest(secret_key, _HASH_CONTEXT + canonical.encode("ascii"), hashlib.sha256)
 
 
 def code_matches(secret_key: bytes, text: str, stored_hash: bytes) -> bool:

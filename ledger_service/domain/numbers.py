@@ -41,10 +41,20 @@ def check_character(body: str) -> str:
     return ALPHABET[-total % _MODULUS]
 
 
+_BODIES = _MODULUS**BODY_LENGTH
+
+
 def generate_card_number() -> str:
     """A fresh random card number (about 79 bits), normalised form."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
-    return body + check_character(body)
+    # One uniform draw spelled out in base 31: a tenth of the cost of 16 secrets.choice().
+    value = secrets.randbelow(_BODIES)
+    symbols = []
+    total = 0
+    for weight in range(LENGTH, 1, -1):
+        value, digit = divmod(value, _MODULUS)
+        symbols.append(ALPHABET[digit])
+        total += weight * digit
+    return "".join(symbols) + ALPHABET[-total % _MODULUS]
 
 
 def normalize_card_number(text: str) -> str:
