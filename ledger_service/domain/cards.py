@@ -82,7 +82,8 @@ def timestamp(value: object, name: str) -> datetime | None:
             raise ValueError(f"{name} is not an RFC 3339 timestamp: {value!r}") from None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError(f"{name} must be a timestamp with a UTC offset, e.g. 2027-01-31T23:59:59Z")
-    return value.astimezone(UTC)
+    # Events carry milliseconds: a finer stored time would differ from the logged one.
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _names(value: object, name: str, check: Any) -> tuple[str, ...]:
