@@ -65,9 +65,9 @@ def create_app(settings: Settings | None = None, test_config: Mapping[str, Any] 
 
 def _register_blueprints(app: Flask) -> None:
     # Imported here so that importing the factory stays cheap for the CLI.
-    from ledger_service import api
+    from ledger_service import api, devices_api
     from portal import auditor, console, public, security
 
-    for blueprint in (api.bp, public.bp, auditor.bp, console.bp):
+    for blueprint in (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp):
         app.register_blueprint(blueprint)
     security.init_app(app)

@@ -145,7 +145,9 @@ class _Builder:
             op["parameters"] = params
         if spec.request is not None:
             op["requestBody"] = {
-                "required": spec.request is not schemas.Empty,
+                "required": not (
+                    isinstance(spec.request, type) and issubclass(spec.request, schemas.Empty)
+                ),
                 "content": {"application/json": {"schema": self.schema(spec.request)}},
             }
         ok: dict[str, Any] = {"description": spec.summary}

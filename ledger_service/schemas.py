@@ -28,6 +28,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from ledger_service.errors import ValidationFailed
@@ -120,6 +121,7 @@ class Redeem(Body):
     """Use the card at the calling store (the store token's own)."""
 
     redemption_code: RedemptionCode
+    signature: DeviceSignature | None = None
 
 
 class WithReason(Body):
@@ -149,6 +151,23 @@ PickupRequest = Annotated[StorePickup | DeliveryPickup, Field(discriminator="mod
 
 class Empty(Body):
     """No members: the command is fully named by its URL."""
+
+
+class DeviceSignature(Body):
+    """A store device's EIP-712 signature over the command (see ledger_service.devices)."""
+
+    signer: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+    client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
+    signed_at: Annotated[
+        str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+    ]
+
+
+class PickupStep(Empty):
+    """A store's pickup step; the body may be empty, or carry a device signature."""
+
+    signature: DeviceSignature | None = None
 
 
 class Reply(BaseModel):
@@ -243,6 +262,70 @@ class Problem(Reply):
     retry_after: int | None = None
 
 
+class RegisterKey(Body):
+    """A device key (an Ethereum address) that may sign the store's commands."""
+
+    address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    label: Name | None = None
+
+
+class DeviceKey(Reply):
+    """A store's device key; a revoked key stays listed with ``revoked_at``."""
+
+    address: str
+    store_id: str
+    label: str | None
+    registered_at: str
+    revoked_at: str | None
+    active: bool
+
+
+class DeviceKeyList(Reply):
+    """A store's device keys, oldest first."""
+
+    keys: list[DeviceKey]
+
+
+class SyncItem(Body):
+    """One signed command a store client queued: a redemption or a pickup step."""
+
+    action: Literal["redeem", "pickup_ready", "pickup_complete"]
+    card_number: _text(64) | None = None
+    redemption_code: Annotated[RedemptionCode | None, Field(repr=False)] = None
+    pickup_id: _text(32) | None = None
+    signature: DeviceSignature
+
+    @model_validator(mode="after")
+    def _members_fit_action(self) -> SyncItem:
+        if self.action == "redeem":
+            if self.card_number is None or self.redemption_code is None or self.pickup_id:
+                raise ValueError("redeem takes card_number and redemption_code, no pickup_id")
+        elif self.pickup_id is None or self.card_number or self.redemption_code:
+            raise ValueError(f"{self.action} takes pickup_id only")
+        return self
+
+
+class SyncBatch(Body):
+    """Queued commands in the order the store made them (1 to 500)."""
+
+    items: Annotated[list[SyncItem], Field(min_length=1, max_length=500)]
+
+
+class SyncResult(Reply):
+    """What became of one item: ``accepted`` (state, leaf_index) or ``refused`` (code,
+    detail). ``replayed``: the service had already decided this client id."""
+
+    client_id: str | None
+    status: Literal["accepted", "refused"]
+    replayed: bool
+
+
+class SyncResults(Reply):
+    """One result per item, in the order sent."""
+
+    results: list[SyncResult]
+
+
 M = TypeVar("M")
 
 
@@ -253,7 +336,7 @@ def parse(model: type[M] | Any, raw: bytes) -> M:
     """
     adapter = _adapter(model)
     try:
-        return adapter.validate_json((raw or b"{}") if model is Empty else raw)  # type: ignore[no-any-return]
+        return adapter.validate_json((raw or b"{}") if _may_be_empty(model) else raw)  # type: ignore[no-any-return]
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if any(e["type"] == "json_invalid" for e in errors):
@@ -265,6 +348,10 @@ def parse(model: type[M] | Any, raw: bytes) -> M:
             "the request body does not match the schema",
             errors=[{"loc": _loc(e["loc"]), "message": e["msg"]} for e in errors],
         ) from None
+
+
+def _may_be_empty(model: Any) -> bool:
+    return isinstance(model, type) and issubclass(model, Empty)
 
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}

@@ -1,0 +1,280 @@
+"""The device-key routes, signed store commands over HTTP and POST /api/v1/sync (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eth_account import Account
+
+from ledger_service import devices
+from ledger_service.actor import Actor
+from ledger_service.app import create_app
+from ledger_service.auth import create_token
+from ledger_service.config import Settings
+from ledger_service.schema import device_commands
+
+KEY1 = Account.from_key(bytes([11] * 32))
+KEY2 = Account.from_key(bytes([12] * 32))
+STRANGER = Account.from_key(bytes([13] * 32))
+HQ = Actor("hq", "tok_test")
+
+
+def stamp(ago: timedelta = timedelta(0)) -> str:
+    return devices.timestamp(datetime.now(UTC) - ago)
+
+
+def sign(key, number, action="redeem", store="S1", pickup="", ago=timedelta(0), client_id=None):
+    cmd = devices.StoreCommand(
+        number, action, store, pickup, stamp(ago), client_id or "c-" + secrets.token_hex(8)
+    )
+    return devices.sign(cmd, key.key).to_json()
+
+
+@pytest.fixture
+def keyed(api):
+    """The api with KEY1 registered for S1 and KEY2 for S2."""
+    for store_id, key in (("S1", KEY1), ("S2", KEY2)):
+        response = api.post(f"/stores/{store_id}/keys", {"address": key.address, "label": "till"})
+        assert response.status_code == 201, response.get_json()
+    return api
+
+
+def issue(api, count: int = 1) -> list[tuple[str, str]]:
+    response = api.post(
+        "/cards", {"batch_ref": "B-" + secrets.token_hex(4), "cards": [{"product": "Tea"}] * count}
+    )
+    assert response.status_code == 201, response.get_json()
+    return [(c["card_number"], c["redemption_code"]) for c in response.get_json()["cards"]]
+
+
+def redeem_item(number, code, key=KEY1, **kw):
+    return {
+        "action": "redeem",
+        "card_number": number,
+        "redemption_code": code,
+        "signature": sign(key, number, **kw),
+    }
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def test_headquarters_registers_and_a_store_lists_its_own_keys(keyed):
+    own = keyed.get("/stores/S1/keys", who="S1")
+    assert own.status_code == 200
+    [key] = own.get_json()["keys"]
+    assert key["address"] == KEY1.address and key["active"] is True and key["label"] == "till"
+    assert keyed.get("/stores/S2/keys", who="S1").get_json()["code"] == "FORBIDDEN"
+    assert keyed.get("/stores/S2/keys", who="auditor").status_code == 200
+
+
+def test_a_store_token_cannot_register_or_revoke(keyed):
+    assert keyed.post("/stores/S1/keys", {"address": STRANGER.address}, who="S1").status_code == 403
+    assert keyed.post(f"/stores/S1/keys/{KEY1.address}/revoke", who="S1").status_code == 403
+
+
+def test_an_address_cannot_be_registered_twice(keyed):
+    response = keyed.post("/stores/S2/keys", {"address": KEY1.address.lower()})
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "DEVICE_KEY_EXISTS"
+
+
+def test_revoking_a_key_shows_in_the_list(keyed):
+    response = keyed.post(f"/stores/S1/keys/{KEY1.address}/revoke")
+    assert response.status_code == 200 and response.get_json()["active"] is False
+    [key] = keyed.get("/stores/S1/keys").get_json()["keys"]
+    assert key["revoked_at"] is not None
+    missing = keyed.post(f"/stores/S2/keys/{KEY1.address}/revoke")
+    assert missing.get_json()["code"] == "DEVICE_KEY_NOT_FOUND"
+
+
+# --- signed commands on the online routes ------------------------------------------------
+
+
+def test_a_signed_online_redemption_logs_its_device(keyed):
+    [(number, code)] = issue(keyed)
+    signature = sign(KEY1, number)
+    response = keyed.post(
+        f"/cards/{number}/redeem", {"redemption_code": code, "signature": signature}, who="S1"
+    )
+    assert response.status_code == 200, response.get_json()
+    event = keyed.get(f"/cards/{number}").get_json()["events"][-1]
+    assert event["data"] == signature
+
+
+@pytest.mark.parametrize(
+    "make, code, status",
+    [
+        (lambda n: {**sign(STRANGER, n), "signer": KEY1.address}, "SIGNATURE_INVALID", 403),
+        (lambda n: sign(STRANGER, n), "DEVICE_KEY_UNKNOWN", 403),
+        (lambda n: sign(KEY2, n, store="S1"), "DEVICE_KEY_WRONG_STORE", 403),
+        (lambda n: sign(KEY1, n, ago=timedelta(days=8)), "SIGNATURE_EXPIRED", 403),
+    ],
+    ids=["forged", "unknown-key", "other-stores-key", "stale"],
+)
+def test_bad_signatures_are_refused_with_their_code(keyed, log_size, make, code, status):
+    [(number, redemption)] = issue(keyed)
+    size = log_size()
+    response = keyed.post(
+        f"/cards/{number}/redeem",
+        {"redemption_code": redemption, "signature": make(number)},
+        who="S1",
+    )
+    assert (response.status_code, response.get_json()["code"]) == (status, code)
+    assert log_size() == size
+
+
+def test_a_replayed_signature_is_refused(keyed):
+    (first, code1), (second, code2) = issue(keyed, 2)
+    body = {"redemption_code": code1, "signature": sign(KEY1, first, client_id="c-replayed")}
+    assert keyed.post(f"/cards/{first}/redeem", body, who="S1").status_code == 200
+    again = {"redemption_code": code2, "signature": sign(KEY1, second, client_id="c-replayed")}
+    response = keyed.post(f"/cards/{second}/redeem", again, who="S1")
+    assert (response.status_code, response.get_json()["code"]) == (409, "SIGNATURE_REPLAYED")
+
+
+def test_a_revoked_key_is_refused(keyed):
+    [(number, code)] = issue(keyed)
+    keyed.post(f"/stores/S1/keys/{KEY1.address}/revoke")
+    response = keyed.post(
+        f"/cards/{number}/redeem",
+        {"redemption_code": code, "signature": sign(KEY1, number)},
+        who="S1",
+    )
+    assert response.get_json()["code"] == "DEVICE_KEY_REVOKED"
+
+
+def test_signed_pickup_steps_over_http(keyed):
+    [(number, code)] = issue(keyed)
+    keyed.post(f"/cards/{number}/claim", {"holder_ref": "h-1"})
+    pickup = keyed.post(
+        f"/cards/{number}/pickups", {"mode": "store", "store_id": "S1", "redemption_code": code}
+    )
+    pickup_id = pickup.get_json()["pickup_id"]
+    ready = keyed.post(
+        f"/pickups/{pickup_id}/ready",
+        {"signature": sign(KEY1, number, "pickup_ready", pickup=pickup_id)},
+        who="S1",
+    )
+    assert ready.status_code == 200, ready.get_json()
+    # An empty body still works when signatures are optional.
+    assert keyed.post(f"/pickups/{pickup_id}/complete", who="S1").status_code == 200
+    events = keyed.get(f"/cards/{number}").get_json()["events"]
+    assert events[-2]["data"]["signer"] == KEY1.address
+    assert "signer" not in events[-1]["data"]
+
+
+# --- sync ------------------------------------------------------------------------------
+
+
+def sync(api, items, key=None):
+    return api.post("/sync", {"items": items}, who="S1", key=key)
+
+
+def test_sync_lands_items_in_order_and_exactly_once(keyed, log_size, count_rows):
+    cards = issue(keyed, 3)
+    items = [
+        redeem_item(n, c, ago=timedelta(hours=2, minutes=-i)) for i, (n, c) in enumerate(cards)
+    ]
+    first = sync(keyed, items)
+    assert first.status_code == 200, first.get_json()
+    results = first.get_json()["results"]
+    assert [r["status"] for r in results] == ["accepted"] * 3
+    leaves = [r["leaf_index"] for r in results]
+    assert leaves == sorted(leaves) and len(set(leaves)) == 3
+    size = log_size()
+    # The client lost the answer and sends everything again (a new request, new key).
+    again = sync(keyed, items).get_json()["results"]
+    assert [r["leaf_index"] for r in again] == leaves
+    assert all(r["replayed"] for r in again)
+    assert log_size() == size
+    assert count_rows(device_commands) == 3
+    events = [keyed.get(f"/cards/{n}").get_json()["events"][-1] for n, _ in cards]
+    assert [e["occurred_at"] for e in events] == [i["signature"]["signed_at"] for i in items]
+    assert all(e["recorded_at"] > e["occurred_at"] for e in events)
+
+
+def test_a_card_used_online_meanwhile_is_refused_and_flagged(keyed, app):
+    (used, code1), (fresh, code2) = issue(keyed, 2)
+    items = [
+        redeem_item(used, code1, ago=timedelta(hours=1)),
+        redeem_item(fresh, code2, ago=timedelta(minutes=59)),
+    ]
+    online = keyed.post(f"/cards/{used}/redeem", {"redemption_code": code1}, who="S2")
+    assert online.status_code == 200
+    results = sync(keyed, items).get_json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [
+        ("refused", "CARD_ALREADY_USED"),
+        ("accepted", None),
+    ]
+    from ledger_service.devices_api import ledger
+
+    with app.app_context():
+        flagged = ledger().anomalies(HQ, kind="offline_conflict")
+    assert [(a["card_number"], a["store_id"]) for a in flagged] == [(used, "S1")]
+    # Re-sent: the same refusal comes back, and the console is not told twice.
+    again = sync(keyed, items).get_json()["results"]
+    assert again[0]["status"] == "refused" and again[0]["replayed"] is True
+    with app.app_context():
+        assert len(ledger().anomalies(HQ, kind="offline_conflict")) == 1
+
+
+def test_a_forged_sync_item_does_not_burn_the_client_id(keyed):
+    [(number, code)] = issue(keyed)
+    good = redeem_item(number, code, client_id="c-not-burnt")
+    forged = {**good, "signature": {**good["signature"], "signer": STRANGER.address}}
+    refused = sync(keyed, [forged]).get_json()["results"][0]
+    assert (refused["status"], refused["code"]) == ("refused", "SIGNATURE_INVALID")
+    assert sync(keyed, [good]).get_json()["results"][0]["status"] == "accepted"
+
+
+def test_a_client_id_reused_for_another_command_is_a_replay(keyed):
+    (first, code1), (second, code2) = issue(keyed, 2)
+    sync(keyed, [redeem_item(first, code1, client_id="c-used-once")])
+    result = sync(keyed, [redeem_item(second, code2, client_id="c-used-once")]).get_json()
+    assert result["results"][0]["code"] == "SIGNATURE_REPLAYED"
+
+
+def test_sync_is_for_store_tokens_and_checks_its_items(keyed):
+    [(number, code)] = issue(keyed)
+    assert keyed.post("/sync", {"items": [redeem_item(number, code)]}).status_code == 403
+    bad = {"action": "pickup_ready", "card_number": number, "signature": sign(KEY1, number)}
+    response = sync(keyed, [bad])
+    assert response.status_code == 422 and response.get_json()["code"] == "VALIDATION_FAILED"
+
+
+def test_the_openapi_document_describes_keys_and_sync(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert set(paths["/api/v1/stores/{store_id}/keys"]) == {"get", "post"}
+    assert "post" in paths["/api/v1/stores/{store_id}/keys/{address}/revoke"]
+    assert "post" in paths["/api/v1/sync"]
+    redeem = paths["/api/v1/cards/{number}/redeem"]["post"]
+    assert "SIGNATURE_INVALID" in redeem["responses"]["403"]["description"]
+
+
+def test_a_deployment_can_require_store_signatures(tmp_path, db_url, api):
+    settings = Settings.from_env(
+        tmp_path / "strict",
+        environ={"DATABASE_URL": db_url, "CARDTRAIL_REQUIRE_STORE_SIGNATURES": "1"},
+    )
+    strict = create_app(settings, {"TESTING": True})
+    try:
+        rt = strict.extensions["cardtrail"]
+        tokens = {
+            "hq": create_token(rt.engine, rt.secret_key, "hq").token,
+            "S1": create_token(rt.engine, rt.secret_key, "store", "S1").token,
+        }
+        # The conftest's JSON client class, pointed at the strict app.
+        api = type(api)(strict.test_client(), tokens)
+        api.post("/stores", {"store_id": "S1", "name": "One", "region": "north"})
+        api.post("/stores/S1/keys", {"address": KEY1.address})
+        (plain, code1), (signed, code2) = issue(api, 2)
+        refused = api.post(f"/cards/{plain}/redeem", {"redemption_code": code1}, who="S1")
+        assert (refused.status_code, refused.get_json()["code"]) == (403, "SIGNATURE_REQUIRED")
+        body = {"redemption_code": code2, "signature": sign(KEY1, signed)}
+        assert api.post(f"/cards/{signed}/redeem", body, who="S1").status_code == 200
+    finally:
+        strict.extensions["cardtrail"].engine.dispose()
