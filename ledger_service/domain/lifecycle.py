@@ -66,7 +66,6 @@ class EventType(StrEnum):
 
 
 USED = frozenset({CardState.PICKUP_COMPLETED, CardState.REDEEMED})
-FINAL = USED | {CardState.VOIDED, CardState.EXPIRED}
 PICKUP_IN_PROGRESS = frozenset(
     {CardState.PICKUP_REQUESTED, CardState.PICKUP_READY, CardState.PICKUP_SHIPPED}
 )
