@@ -119,9 +119,10 @@ def test_pickup_rates_per_store_and_delivery(engine, ledger):
     assert [r.store_id for r in only_s1] == ["S1"]
 
 
-def test_pending_pickups_are_the_stores_own_open_ones(engine, ledger):
+def test_pending_pickups_are_the_stores_own_open_ones(engine, ledger, clock):
     cards = issue(ledger, 4)
     waiting = pickup(ledger, *cards[0], "S1")
+    clock.now += timedelta(minutes=1)
     ready = pickup(ledger, *cards[1], "S1")
     ledger.pickup_ready(S1, ready)
     finished = pickup(ledger, *cards[2], "S1")
