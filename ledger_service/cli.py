@@ -59,3 +59,7 @@ main.add_command(expire_command)
 from ledger_service.worker_cli import worker_command  # noqa: E402
 
 main.add_command(worker_command)
+
+from ledger_service.store_client import store_client_command  # noqa: E402
+
+main.add_command(store_client_command)

@@ -41,7 +41,7 @@ from ledger_service import errors
 from ledger_service.actor import Actor
 from ledger_service.domain.lifecycle import EventDraft
 from ledger_service.events import format_timestamp, utc_now
-from ledger_service.schema import device_commands, store_keys, stores
+from ledger_service.schema import cards, device_commands, store_keys, stores
 
 DOMAIN: dict[str, Any] = {"name": "CardTrail", "version": "1"}
 """The EIP-712 domain. No chainId: device signatures never go on chain."""
@@ -73,8 +73,6 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a device clock may run."""
 MAX_OFFLINE = timedelta(days=7)
 """How long a store client may hold a signed command before the service takes it."""
-OFFLINE_AFTER = timedelta(minutes=1)
-"""A signed command this much older than its arrival was made offline."""
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 SIGNATURE_MEMBERS = ("signer", "signature", "client_id", "signed_at")
@@ -226,16 +224,18 @@ def signed_draft(draft: EventDraft, signature: DeviceSignature) -> EventDraft:
     )
 
 
-def anomaly_kind(kind: str, signature: DeviceSignature | None, now: datetime) -> str:
-    """The console's kind for a refused use: a signed command made offline that lost to a
-    use elsewhere is an ``offline_conflict``."""
-    if (
-        kind == "used_card_attempt"
-        and signature is not None
-        and signature.signed_time < now - OFFLINE_AFTER
-    ):
-        return "offline_conflict"
-    return kind
+def anomaly_kind(
+    kind: str, signature: DeviceSignature | None, conn: Connection, number: str
+) -> str:
+    """The console's kind for a refused use: a signed command that a device made before
+    the card's winning use reached the ledger is an ``offline_conflict``."""
+    if kind != "used_card_attempt" or signature is None:
+        return kind
+    used_at = conn.execute(sa.select(cards.c.updated_at).where(cards.c.number == number)).scalar()
+    if used_at is None:
+        return kind
+    used_at = used_at if used_at.tzinfo else used_at.replace(tzinfo=UTC)
+    return "offline_conflict" if signature.signed_time < used_at else kind
 
 
 def anomaly_detail(detail: str, signature: DeviceSignature | None) -> str:

@@ -979,9 +979,9 @@ class Ledger:
             kind = next((k for cls, k in _ANOMALY_KINDS.items() if isinstance(exc, cls)), None)
             if kind is not None:
                 now = self._now()
-                kind = devices.anomaly_kind(kind, signed, now)
                 detail = devices.anomaly_detail(exc.detail, signed)
                 with write_transaction(self._engine) as conn:
+                    kind = devices.anomaly_kind(kind, signed, conn, number)
                     self._anomaly(conn, kind, actor, number, store_id, detail, now)
             raise
 

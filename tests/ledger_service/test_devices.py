@@ -125,16 +125,6 @@ def test_the_time_window_refuses_future_and_stale_signatures(clock):
         devices.check_window(now - devices.MAX_OFFLINE - timedelta(seconds=1), now)
 
 
-def test_only_an_old_signed_conflict_is_an_offline_conflict(clock):
-    now = clock.now
-    old = devices.sign(command(time=devices.timestamp(now - timedelta(hours=1))), KEY1.key)
-    fresh = devices.sign(command(time=devices.timestamp(now)), KEY1.key)
-    assert devices.anomaly_kind("used_card_attempt", old, now) == "offline_conflict"
-    assert devices.anomaly_kind("used_card_attempt", fresh, now) == "used_card_attempt"
-    assert devices.anomaly_kind("used_card_attempt", None, now) == "used_card_attempt"
-    assert devices.anomaly_kind("blocked_card_attempt", old, now) == "blocked_card_attempt"
-
-
 # --- the registry ----------------------------------------------------------------------
 
 
@@ -350,6 +340,18 @@ def test_an_offline_redemption_of_a_used_card_is_an_offline_conflict(ledger, reg
     [anomaly] = ledger.anomalies(HQ, kind="offline_conflict")
     assert anomaly["card_number"] == number and anomaly["store_id"] == "S1"
     assert KEY1.address in anomaly["detail"] and offline in anomaly["detail"]
+
+
+def test_a_device_trying_a_card_used_before_it_signed_is_no_offline_conflict(
+    ledger, registry, clock
+):
+    number, code = issue(ledger)
+    ledger.redeem(STORE2, number, code)
+    clock.advance(minutes=5)
+    late = devices.timestamp(clock.now)
+    with pytest.raises(errors.CardAlreadyUsed):
+        ledger.redeem(STORE1, number, code, signature=signed_redeem(KEY1, number, when=late))
+    assert [a["kind"] for a in ledger.anomalies(HQ)] == ["used_card_attempt"]
 
 
 def test_signed_pickup_steps_name_the_pickup(ledger, registry):

@@ -1,0 +1,224 @@
+"""cardtrail store-client against a real server on 127.0.0.1: redemptions queue while the
+server is stopped, and land exactly once, in order, when it is back on the same database."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from ledger_service import store_client
+from ledger_service.actor import Actor
+from ledger_service.app import create_app
+from ledger_service.auth import create_token
+from ledger_service.cli import main
+from ledger_service.devices_api import ledger
+from ledger_service.store_client import Offline, Queue, StoreClient
+
+HQ = Actor("hq", "tok_test")
+PASSWORD = "counter password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """The CardTrail app served on a fixed local port; stop() cuts the network."""
+
+    settings: object
+    port: int
+    app: object = None
+    _server: object = None
+    _thread: object = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        # A fresh app on the same database, as after a restart.
+        self.app = create_app(self.settings, {"TESTING": True})
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+        self.app.extensions["cardtrail"].engine.dispose()
+
+    def call(self, method: str, path: str, token: str, body=None, key=None):
+        client = self.app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return client.open(f"/api/v1{path}", method=method, json=body, headers=headers)
+
+
+@pytest.fixture
+def server(settings):
+    srv = Server(settings, free_port())
+    srv.start()
+    yield srv
+    if srv._thread.is_alive():
+        srv.stop()
+
+
+@pytest.fixture
+def setup(server, tmp_path):
+    """Stores S1 and S2, tokens, four cards, and a keygen'd S1 device registered by hq."""
+    rt = server.app.extensions["cardtrail"]
+    hq = create_token(rt.engine, rt.secret_key, "hq").token
+    s1 = create_token(rt.engine, rt.secret_key, "store", "S1").token
+    s2 = create_token(rt.engine, rt.secret_key, "store", "S2").token
+    for n, store in enumerate(("S1", "S2")):
+        body = {"store_id": store, "name": store, "region": "north"}
+        assert server.call("POST", "/stores", hq, body, key=f"st-{n}").status_code == 201
+    issued = server.call(
+        "POST", "/cards", hq, {"batch_ref": "B1", "cards": [{"product": "Tea"}] * 4}, key="iss"
+    )
+    cards = [(c["card_number"], c["redemption_code"]) for c in issued.get_json()["cards"]]
+    home = tmp_path / "counter"
+    env = {
+        "CARDTRAIL_STORE_HOME": str(home),
+        "CARDTRAIL_SERVER_URL": server.url,
+        "CARDTRAIL_STORE_TOKEN": s1,
+        "CARDTRAIL_STORE_KEY_PASSWORD": PASSWORD,
+    }
+    runner = CliRunner()
+    made = runner.invoke(
+        main, ["store-client", "keygen", "--store", "S1", "--kdf-work", "1024"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    address = made.stdout.strip().splitlines()[0]
+    registered = server.call("POST", "/stores/S1/keys", hq, {"address": address}, key="key")
+    assert registered.status_code == 201
+    return {
+        "hq": hq,
+        "S1": s1,
+        "S2": s2,
+        "cards": cards,
+        "env": env,
+        "home": home,
+        "address": address,
+        "runner": runner,
+    }
+
+
+def cli(setup, *args):
+    return setup["runner"].invoke(main, ["store-client", *args], env=setup["env"])
+
+
+def card_events(server, setup, number):
+    return server.call("GET", f"/cards/{number}", setup["hq"]).get_json()["events"]
+
+
+def test_queued_redemptions_land_once_in_order_and_a_card_used_meanwhile_is_refused(server, setup):
+    cards = setup["cards"]
+    server.stop()
+    for number, code in cards[:3]:
+        queued = cli(setup, "redeem", number, code)
+        assert queued.exit_code == 0, queued.output
+        assert queued.output.startswith("queued ")
+    offline = cli(setup, "sync")
+    assert offline.exit_code == 2 and "3 still waiting" in offline.output
+
+    server.start()
+    # While the counter was offline, the second card was redeemed at another store.
+    used, used_code = cards[1]
+    online = server.call(
+        "POST", f"/cards/{used}/redeem", setup["S2"], {"redemption_code": used_code}, key="online"
+    )
+    assert online.status_code == 200
+    synced = cli(setup, "sync")
+    assert synced.exit_code == 0, synced.output
+    lines = synced.output.splitlines()
+    assert lines[0].startswith("accepted ") and cards[0][0] in lines[0]
+    assert lines[1].startswith("REFUSED ") and "CARD_ALREADY_USED" in lines[1]
+    assert lines[2].startswith("accepted ") and cards[2][0] in lines[2]
+
+    first, third = (card_events(server, setup, cards[i][0])[-1] for i in (0, 2))
+    assert first["leaf_index"] < third["leaf_index"]
+    assert first["occurred_at"] < third["occurred_at"] < first["recorded_at"]
+    assert first["data"]["signer"] == third["data"]["signer"] == setup["address"]
+    assert [e["type"] for e in card_events(server, setup, used)][-1] == "REDEEMED"
+    assert card_events(server, setup, used)[-1]["store_id"] == "S2"
+    with server.app.app_context():
+        flagged = ledger().anomalies(HQ, kind="offline_conflict")
+    assert [(a["card_number"], a["store_id"]) for a in flagged] == [(used, "S1")]
+
+    status = cli(setup, "status")
+    assert "waiting 0, accepted 2, refused 1" in status.output
+    assert "CARD_ALREADY_USED" in status.output
+
+
+def test_a_lost_answer_is_resent_without_a_second_event(server, setup):
+    (number, code), *_ = setup["cards"]
+    assert cli(setup, "redeem", number, code).output.startswith("accepted ")
+    events = len(card_events(server, setup, number))
+    # The answer never reached the counter: put the item back to pending and resend.
+    queue_db = sqlite3.connect(setup["home"] / store_client.QUEUE)
+    with queue_db:
+        item = json.loads(queue_db.execute("SELECT item FROM queue").fetchone()[0])
+        item["redemption_code"] = code
+        queue_db.execute(
+            "UPDATE queue SET state='pending', result=NULL, item=?", (json.dumps(item),)
+        )
+    queue_db.close()
+    again = cli(setup, "sync")
+    assert "already decided" in again.output and again.output.startswith("accepted ")
+    assert len(card_events(server, setup, number)) == events
+
+
+def test_queued_commands_survive_a_crash_and_codes_go_once_decided(tmp_path):
+    path = tmp_path / "q.db"
+    queue = Queue(path)
+    item = {
+        "action": "redeem",
+        "card_number": "X",
+        "redemption_code": "SECRET-1",
+        "signature": {"client_id": "c-crash-0001"},
+    }
+    from ledger_service.events import utc_now
+
+    queue.add(item, utc_now())
+    # No close(): the process dies here. A new process opens the same file.
+    reopened = Queue(path)
+    [waiting] = reopened.pending()
+    assert waiting.item == item and "SECRET" not in repr(waiting)
+    reopened.settle([{"client_id": "c-crash-0001", "status": "accepted"}], utc_now())
+    assert reopened.pending() == []
+    assert b"SECRET-1" not in b"".join(line.encode() for line in sqlite3.connect(path).iterdump())
+    reopened.close()
+    queue.close()
+
+
+def test_an_unreachable_service_leaves_items_queued(tmp_path):
+    def down(url, body, headers):
+        raise Offline("connection refused")
+
+    key = store_client.DeviceKey(bytes([21] * 32))
+    client = StoreClient(
+        Queue(tmp_path / "q.db"), key, "S1", "http://127.0.0.1:9", "tok", transport=down
+    )
+    client_id, report = client.redeem("23456789ABCDEFGH8", "CODE")
+    assert report.offline and report.pending == 1 and report.results == []
+    assert [q.client_id for q in client.queue.pending()] == [client_id]
+    assert key.address in repr(client) and "15" * 32 not in repr(key)
+
+
+def test_a_wrong_keystore_password_is_refused(setup):
+    env = {**setup["env"], "CARDTRAIL_STORE_KEY_PASSWORD": "not it"}
+    result = setup["runner"].invoke(main, ["store-client", "sync"], env=env)
+    assert result.exit_code == 1 and "wrong password" in result.output
