@@ -19,7 +19,7 @@ from ledger_service.domain.codes import generate_code
 from ledger_service.domain.numbers import format_card_number
 from ledger_service.schema import events
 from ledger_service.service import Ledger
-from portal.console import CSRF_KEY
+from portal.console import CSRF_KEY, SESSION_HOURS, SESSION_KEY
 
 HQ = Actor("hq", "tok_console_test")
 
@@ -131,6 +131,15 @@ def test_pages_need_a_session(client, tokens):
 def test_revoked_token_ends_the_session(app, tokens):
     console = console_as(app, tokens, "hq")
     revoke_token(app.extensions["cardtrail"].engine, tokens["hq"].split("_")[1])
+    assert console.get("/console/dashboard").status_code == 303
+
+
+def test_session_ends_after_its_hours(app, tokens):
+    console = console_as(app, tokens, "hq")
+    with console.client.session_transaction() as session:
+        data = dict(session[SESSION_KEY])
+        data["since"] -= SESSION_HOURS * 3600 + 1
+        session[SESSION_KEY] = data
     assert console.get("/console/dashboard").status_code == 303
 
 
