@@ -39,13 +39,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20, help="how long to append events")
-    parser.add_argument("--rate", type=float, default=20, help="events per second")
-    parser.add_argument("--interval", type=float, default=1.0, help="ANCHOR_INTERVAL in seconds")
-    args = parser.parse_args()
+def measure(seconds: float, rate: float, interval: float) -> tuple[int, list[float], list[int]]:
+    """Append ``rate`` events/s for ``seconds`` under a worker anchoring every ``interval``.
 
+    Returns the number of events appended, each anchored event's latency (seconds from
+    its commit to the recorded checkpoint) and the gas of each mined ``anchor``
+    transaction. ``bench/`` calls it too.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="cardtrail-bench-"))
     node = start_anvil(free_port(), log_path=workdir / "anvil.log")
     engine = create_engine(f"sqlite:///{workdir / 'bench.db'}")
@@ -53,7 +53,7 @@ def main() -> None:
     w3 = connect(node.url)
     key = AnchorKey(Account.create())
     fund_dev_account(w3, key.address)
-    worker = Worker(engine, w3, key, WorkerConfig(interval=args.interval, max_pending=0))
+    worker = Worker(engine, w3, key, WorkerConfig(interval=interval, max_pending=0))
 
     appended_at: dict[int, float] = {}
     anchored_at: dict[int, float] = {}
@@ -75,10 +75,10 @@ def main() -> None:
     try:
         with worker.running():
             watcher.start()
-            period = 1 / args.rate
+            period = 1 / rate
             start = time.monotonic()
             count = 0
-            while time.monotonic() - start < args.seconds:
+            while time.monotonic() - start < seconds:
                 with write_transaction(engine) as conn:
                     log = MerkleLog(conn)
                     index = log.lock_head()
@@ -98,7 +98,18 @@ def main() -> None:
         engine.dispose()
 
     latencies = [anchored_at[i] - appended_at[i] for i in appended_at if i in anchored_at]
-    print(f"events appended        {len(appended_at)} at {args.rate:g}/s for {args.seconds:g} s")
+    return len(appended_at), latencies, gas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20, help="how long to append events")
+    parser.add_argument("--rate", type=float, default=20, help="events per second")
+    parser.add_argument("--interval", type=float, default=1.0, help="ANCHOR_INTERVAL in seconds")
+    args = parser.parse_args()
+
+    appended, latencies, gas = measure(args.seconds, args.rate, args.interval)
+    print(f"events appended        {appended} at {args.rate:g}/s for {args.seconds:g} s")
     print(f"events anchored        {len(latencies)}")
     print(f"ANCHOR_INTERVAL        {args.interval:g} s, 1 confirmation, anvil automine")
     print(f"latency p50            {percentile(latencies, 50):.3f} s")
