@@ -1,7 +1,307 @@
-"""The merchant JSON API (``/api/v1``): issuance, lifecycle commands, stores and pickups."""
+"""The merchant JSON API (``/api/v1``): issuance, lifecycle commands, stores and pickups.
+
+Roles at the edge: ``hq`` may do everything, ``auditor`` may read everything, ``store``
+acts only for the store its token is bound to (redeem, pickups at that store). Rules that
+depend on the card — where it may be used, whether it is still usable — are the
+:class:`~ledger_service.service.Ledger`'s, which raises the typed refusals that
+:mod:`ledger_service.problems` turns into problem documents.
+
+Every POST needs an ``Idempotency-Key`` header: a missing or malformed one is refused
+with 422 ``VALIDATION_FAILED`` before anything runs (see :mod:`ledger_service.idempotency`).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+
+from ledger_service import schemas
+from ledger_service.actor import Actor, Role
+from ledger_service.app import runtime
+from ledger_service.endpoint import command, dumps, query
+from ledger_service.openapi import Operation, build_document, operation
+from ledger_service.service import Ledger
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+READERS: tuple[Role, ...] = ("hq", "auditor", "store")
+_CARD = {"number": "The card number (separators and lower case are accepted)."}
+_PICKUP = {"id": "The pickup id returned when the pickup was requested."}
+_USE_ERRORS = (
+    "INVALID_CARD_NUMBER",
+    "CARD_NOT_FOUND",
+    "CARD_ALREADY_USED",
+    "CARD_VOIDED",
+    "CARD_EXPIRED",
+    "CARD_BLOCKED",
+    "INVALID_TRANSITION",
+)
+_CODE_ERRORS = ("INVALID_CODE", "CODE_LOCKED")
+SIGNATURE_ERRORS = (
+    "SIGNATURE_REQUIRED",
+    "SIGNATURE_INVALID",
+    "SIGNATURE_REPLAYED",
+    "SIGNATURE_EXPIRED",
+    "DEVICE_KEY_UNKNOWN",
+    "DEVICE_KEY_WRONG_STORE",
+    "DEVICE_KEY_REVOKED",
+)
+
+
+def ledger() -> Ledger:
+    """The application's :class:`Ledger` (one per app: it holds no per-request state)."""
+    app = current_app
+    instance = app.extensions.get("cardtrail_ledger")
+    if instance is None:
+        rt = runtime()
+        instance = app.extensions["cardtrail_ledger"] = Ledger(
+            rt.engine,
+            rt.secret_key,
+            require_signatures=rt.settings.require_store_signatures,
+        )
+    return instance
+
+
+def _store_out(store: dict[str, Any]) -> dict[str, Any]:
+    # The API names a store's id as its requests do.
+    out = {"store_id": store["id"]}
+    out.update((k, v) for k, v in store.items() if k != "id")
+    return out
+
+
+# --- stores -----------------------------------------------------------------------------
+
+
+@command(
+    bp,
+    "/stores",
+    Operation(
+        "Create a store",
+        tags=("stores",),
+        roles=("hq",),
+        request=schemas.CreateStore,
+        response=schemas.Store,
+        status=201,
+        errors=("STORE_EXISTS",),
+    ),
+)
+def create_store(actor: Actor, body: schemas.CreateStore) -> Any:
+    """Create a store."""
+    return _store_out(ledger().create_store(actor, body.store_id, body.name, body.region))
+
+
+@query(
+    bp,
+    "/stores",
+    Operation("List the stores", tags=("stores",), roles=READERS, response=schemas.StoreList),
+)
+def list_stores(actor: Actor) -> Any:
+    """List the stores."""
+    return {"stores": [_store_out(store) for store in ledger().list_stores(actor)]}
+
+
+# --- cards ------------------------------------------------------------------------------
+
+
+@command(
+    bp,
+    "/cards",
+    Operation(
+        "Issue a batch of cards",
+        "1 to 10,000 cards in one transaction, one ISSUED event each. The redemption codes "
+        "appear only in this response (and in its idempotent replay).",
+        tags=("cards",),
+        roles=("hq",),
+        request=schemas.IssueCards,
+        response=schemas.IssuedBatch,
+        status=201,
+        errors=("STORE_NOT_FOUND",),
+    ),
+)
+def issue_cards(actor: Actor, body: schemas.IssueCards) -> Any:
+    """Issue a batch of cards."""
+    cards = [card.model_dump(exclude_none=True) for card in body.cards]
+    return ledger().issue_cards(actor, body.batch_ref, cards)
+
+
+@query(
+    bp,
+    "/cards/<number>",
+    Operation(
+        "A card and its events (merchant view)",
+        tags=("cards",),
+        roles=READERS,
+        response=schemas.CardView,
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND"),
+        parameters=_CARD,
+    ),
+)
+def get_card(actor: Actor, number: str) -> Any:
+    """A card and its events."""
+    return ledger().get_card(actor, number)
+
+
+@command(
+    bp,
+    "/cards/<number>/claim",
+    Operation(
+        "Claim a card for its first holder",
+        tags=("cards",),
+        roles=("hq",),
+        request=schemas.Claim,
+        response=schemas.CardState,
+        errors=_USE_ERRORS,
+        parameters=_CARD,
+    ),
+)
+def claim(actor: Actor, body: schemas.Claim, number: str) -> Any:
+    """Claim a card."""
+    return ledger().claim(actor, number, body.holder_ref)
+
+
+@command(
+    bp,
+    "/cards/<number>/transfer",
+    Operation(
+        "Transfer a card to another holder",
+        "The card gets a new redemption code, returned only in this response; the old one "
+        "stops working.",
+        tags=("cards",),
+        roles=("hq",),
+        request=schemas.Transfer,
+        response=schemas.Transferred,
+        errors=_USE_ERRORS + _CODE_ERRORS,
+        parameters=_CARD,
+    ),
+)
+def transfer(actor: Actor, body: schemas.Transfer, number: str) -> Any:
+    """Transfer a card."""
+    return ledger().transfer(actor, number, body.redemption_code, body.to_holder_ref)
+
+
+@command(
+    bp,
+    "/cards/<number>/redeem",
+    Operation(
+        "Redeem a card at the calling store",
+        "A store token redeems at its own store (a store_id naming another store is "
+        "refused with STORE_NOT_ALLOWED); headquarters may name the store or none. A card "
+        "is used at most once, however many requests race for it.",
+        tags=("cards",),
+        roles=("store", "hq"),
+        request=schemas.Redeem,
+        response=schemas.CardState,
+        errors=_USE_ERRORS
+        + _CODE_ERRORS
+        + SIGNATURE_ERRORS
+        + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
+        parameters=_CARD,
+    ),
+)
+def redeem(actor: Actor, body: schemas.Redeem, number: str) -> Any:
+    """Redeem a card."""
+    signature = body.signature.model_dump() if body.signature else None
+    return ledger().redeem(
+        actor, number, body.redemption_code, store_id=body.store_id, signature=signature
+    )
+
+
+def _reasoned(name: str, summary: str) -> None:
+    def view(actor: Actor, body: schemas.WithReason, number: str) -> Any:
+        return getattr(ledger(), name)(actor, number, body.reason)
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = summary
+    spec = Operation(
+        summary,
+        tags=("cards",),
+        roles=("hq",),
+        request=schemas.WithReason,
+        response=schemas.CardState,
+        errors=_USE_ERRORS,
+        parameters=_CARD,
+    )
+    command(bp, f"/cards/<number>/{name}", spec)(view)
+
+
+_reasoned("block", "Block a card (it keeps its state until unblocked)")
+_reasoned("unblock", "Unblock a card")
+_reasoned("void", "Void a card for good")
+
+
+# --- pickups ----------------------------------------------------------------------------
+
+
+@command(
+    bp,
+    "/cards/<number>/pickups",
+    Operation(
+        "Request a pickup: collect at a store or have it delivered",
+        tags=("pickups",),
+        roles=("hq",),
+        request=schemas.PickupRequest,
+        response=schemas.Pickup,
+        status=201,
+        errors=_USE_ERRORS + _CODE_ERRORS + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
+        parameters=_CARD,
+    ),
+)
+def request_pickup(
+    actor: Actor, body: schemas.StorePickup | schemas.DeliveryPickup, number: str
+) -> Any:
+    """Request a pickup."""
+    if isinstance(body, schemas.StorePickup):
+        return ledger().request_pickup(
+            actor, number, "store", body.redemption_code, store_id=body.store_id
+        )
+    return ledger().request_pickup(
+        actor, number, "delivery", body.redemption_code, address_ref=body.address_ref
+    )
+
+
+def _pickup_step(name: str, roles: tuple[Role, ...], summary: str) -> None:
+    # A store's own steps may carry a device signature; shipping is headquarters' alone.
+    signed = "store" in roles
+
+    def view(actor: Actor, body: schemas.PickupStep, id: str) -> Any:
+        if not signed:
+            return getattr(ledger(), f"pickup_{name}")(actor, id)
+        signature = body.signature.model_dump() if body.signature else None
+        return getattr(ledger(), f"pickup_{name}")(actor, id, signature=signature)
+
+    view.__name__ = view.__qualname__ = f"pickup_{name}"
+    view.__doc__ = summary
+    spec = Operation(
+        summary,
+        tags=("pickups",),
+        roles=roles,
+        request=schemas.PickupStep if signed else schemas.Empty,
+        response=schemas.Pickup,
+        errors=("PICKUP_NOT_FOUND", "INVALID_TRANSITION", "STORE_NOT_ALLOWED")
+        + (SIGNATURE_ERRORS if signed else ()),
+        parameters=_PICKUP,
+    )
+    command(bp, f"/pickups/<id>/{name}", spec)(view)
+
+
+_pickup_step("ready", ("hq", "store"), "Mark a store pickup ready to collect")
+_pickup_step("ship", ("hq",), "Mark a delivery shipped")
+_pickup_step("complete", ("hq", "store"), "Complete a pickup")
+
+
+# --- the document -----------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+@operation(
+    Operation(
+        "This OpenAPI 3.1 document",
+        tags=("meta",),
+        response=None,
+        content_type="application/json",
+    )
+)
+def openapi_json() -> Response:
+    """The OpenAPI document of every route under /api/v1."""
+    return Response(dumps(build_document(current_app)), mimetype="application/json")

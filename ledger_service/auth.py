@@ -65,7 +65,9 @@ def parse_token(text: str) -> TokenParts | None:
 
 def token_hash(secret_key: bytes, token: str) -> str:
     """The stored form of a token: HMAC-SHA256 under the server secret, hex."""
-    return hmac.new(secret_key, b"cardtrail-api-token\0" + token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret_key, b"cardtrail-api-token\0" + token.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def actor_id(token_id: str) -> str:
@@ -165,9 +167,7 @@ class RateLimiter:
             self._counts[key] = (start, count + 1)
             if len(self._counts) > 10_000:
                 # Forget closed windows so that the table cannot grow without bound.
-                self._counts = {
-                    k: v for k, v in self._counts.items() if now - v[0] < self.window
-                }
+                self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
 
 
 DEFAULT_RATE_LIMIT = (1000, 10.0)

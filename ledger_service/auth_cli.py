@@ -38,7 +38,9 @@ def token_command() -> None:
 
 
 @token_command.command("create")
-@click.option("--role", type=click.Choice(TOKEN_ROLES), required=True, help="What the token may do.")
+@click.option(
+    "--role", type=click.Choice(TOKEN_ROLES), required=True, help="What the token may do."
+)
 @click.option("--store", "store_id", default=None, help="The store a store token acts for.")
 @data_dir_option
 def token_create(role: str, store_id: str | None, data_dir: Path | None) -> None:
@@ -49,7 +51,9 @@ def token_create(role: str, store_id: str | None, data_dir: Path | None) -> None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     scope = f" for store {issued.store_id}" if issued.store_id else ""
-    click.echo(f"Created {issued.role} token {issued.id}{scope}; copy it now, it is not shown again:")
+    click.echo(
+        f"Created {issued.role} token {issued.id}{scope}; copy it now, it is not shown again:"
+    )
     click.echo(issued.token)
 
 

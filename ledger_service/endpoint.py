@@ -35,7 +35,9 @@ def _default(value: Any) -> Any:
 
 def dumps(document: Any) -> bytes:
     """Response bytes: compact UTF-8 JSON; datetimes as RFC 3339 UTC, bytes as hex."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=_default).encode()
+    return json.dumps(
+        document, ensure_ascii=False, separators=(",", ":"), default=_default
+    ).encode()
 
 
 def _store() -> idempotency.IdempotencyStore:
@@ -101,6 +103,10 @@ def command(
             )
             mimetype = JSON if outcome.status < 400 else problems.PROBLEM_JSON
             response = Response(outcome.body, status=outcome.status, mimetype=mimetype)
+            if outcome.status >= 400:
+                retry_after = json.loads(outcome.body).get("retry_after")
+                if retry_after is not None:
+                    response.headers["Retry-After"] = str(retry_after)
             if outcome.replayed:
                 response.headers["Idempotent-Replayed"] = "true"
             return response
@@ -109,4 +115,3 @@ def command(
         return view
 
     return register
-

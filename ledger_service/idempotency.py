@@ -158,8 +158,10 @@ class IdempotencyStore:
             statement = _insert(conn).values(
                 token_id=token_id, key=key, request_hash=request_hash, created_at=self._clock()
             )
-            result = conn.execute(statement.on_conflict_do_nothing())
-        return result.rowcount == 1
+            inserted = conn.execute(
+                statement.on_conflict_do_nothing().returning(idempotency_keys.c.token_id)
+            ).first()
+        return inserted is not None
 
     def _release(self, token_id: str, key: str) -> None:
         with write_transaction(self.engine) as conn:
@@ -187,7 +189,11 @@ class IdempotencyStore:
         return nonce + tag + ciphertext
 
     def _open(self, token: str, token_id: str, key: str, status: int, sealed: bytes) -> bytes:
-        nonce, tag, ciphertext = sealed[:_NONCE], sealed[_NONCE : _NONCE + _TAG], sealed[_NONCE + _TAG :]
+        nonce, tag, ciphertext = (
+            sealed[:_NONCE],
+            sealed[_NONCE : _NONCE + _TAG],
+            sealed[_NONCE + _TAG :],
+        )
         cipher = AES.new(self._cipher_key(token, key), AES.MODE_GCM, nonce=nonce)
         cipher.update(self._aad(token_id, key, status))
         try:

@@ -43,17 +43,28 @@ def problem_type(code: str) -> str:
     return "urn:cardtrail:problem:" + code.lower().replace("_", "-")
 
 
-def problem_document(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem_document(
+    status: int, code: str, title: str, detail: str, **extra: Any
+) -> dict[str, Any]:
     """The JSON members of a problem; ``extra`` members never replace the standard ones."""
     doc: dict[str, Any] = {
-        "type": problem_type(code), "title": title, "status": status, "code": code, "detail": detail
+        "type": problem_type(code),
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
     }
     doc.update((k, v) for k, v in extra.items() if v is not None and k not in doc)
     return doc
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     """A complete ``application/problem+json`` response."""
     body = json.dumps(problem_document(status, code, title, detail, **extra), ensure_ascii=False)
@@ -96,7 +107,9 @@ def _handle_http(error: HTTPException) -> Response | HTTPException:
 def _handle_unexpected(error: Exception) -> Response:
     # Logged in full for operators; the client learns only that it was not its fault.
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    return problem_response(500, "INTERNAL_ERROR", "Internal server error", "the request could not be completed")
+    return problem_response(
+        500, "INTERNAL_ERROR", "Internal server error", "the request could not be completed"
+    )
 
 
 def register(app: Flask) -> None:

@@ -96,11 +96,17 @@ class CardSpec(Body):
     expires_at: Timestamp | None = None
     holder_ref: Ref | None = None
 
+    @model_validator(mode="after")
+    def _value_has_currency(self) -> CardSpec:
+        if (self.face_value is None) != (self.currency is None):
+            raise ValueError("face_value and currency come together, or neither")
+        return self
+
 
 class IssueCards(Body):
     """A batch of 1 to 10,000 cards, issued in one transaction."""
 
-    batch_ref: Ref | None = None
+    batch_ref: Ref
     cards: Annotated[list[CardSpec], Field(min_length=1, max_length=MAX_CARDS_PER_BATCH)]
 
 
@@ -118,9 +124,10 @@ class Transfer(Body):
 
 
 class Redeem(Body):
-    """Use the card at the calling store (the store token's own)."""
+    """Use the card at a store: a store token's own; headquarters may name one."""
 
     redemption_code: RedemptionCode
+    store_id: StoreId | None = None
     signature: DeviceSignature | None = None
 
 
@@ -201,7 +208,7 @@ class IssuedCard(Reply):
 class IssuedBatch(Reply):
     """The cards of a batch, in the order requested."""
 
-    batch_ref: str | None
+    batch_ref: str
     cards: list[IssuedCard]
 
 
@@ -243,11 +250,8 @@ class Pickup(Reply):
     leaf_index: int
 
 
-class ValidationErrorItem(BaseModel):
-    """One reason a request was refused."""
-
-    loc: str
-    message: str
+class ValidationErrorItem(Reply):
+    """One reason a request was refused: where (``loc`` or ``index``) and why."""
 
 
 class Problem(Reply):
@@ -384,4 +388,3 @@ def _loc(parts: tuple[int | str, ...]) -> str:
 def json_schema(model: Any, ref_template: str) -> dict[str, Any]:
     """The JSON Schema (2020-12, as OpenAPI 3.1 uses) of ``model`` with named references."""
     return _adapter(model).json_schema(ref_template=ref_template)
-
