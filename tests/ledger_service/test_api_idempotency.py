@@ -1,0 +1,162 @@
+"""Idempotency keys: replay, mismatch, per-token scope, encrypted storage, races."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+
+from anchoring.db import read_transaction
+from ledger_service.auth import create_token
+from ledger_service.schema import idempotency_keys
+from ledger_service.service import Ledger
+
+ISSUE = {"batch_ref": "B1", "cards": [{"product": "Tea"}, {"product": "Coffee"}]}
+
+
+def test_same_key_and_body_replays_the_first_answer(api, log_size):
+    before = log_size()
+    first = api.post("/cards", ISSUE, key="issue-1")
+    again = api.post("/cards", ISSUE, key="issue-1")
+    assert first.status_code == again.status_code == 201
+    assert again.get_data() == first.get_data()
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert log_size() == before + 2, "the batch was issued once"
+
+
+def test_same_key_with_another_body_or_path_is_a_mismatch(api, log_size):
+    assert api.post("/cards", ISSUE, key="k").status_code == 201
+    size = log_size()
+    other = {"batch_ref": "B1", "cards": [{"product": "Tea"}]}
+    for response in (
+        api.post("/cards", other, key="k"),
+        api.post("/stores", {"store_id": "S3", "name": "n", "region": "r"}, key="k"),
+    ):
+        assert response.status_code == 422
+        assert response.get_json()["code"] == "IDEMPOTENCY_MISMATCH"
+    assert log_size() == size
+
+
+def test_keys_belong_to_their_token(app, api):
+    rt = app.extensions["cardtrail"]
+    api.tokens["hq2"] = create_token(rt.engine, rt.secret_key, "hq").token
+    body = {"store_id": "S3", "name": "n", "region": "r"}
+    assert api.post("/stores", body, key="shared").status_code == 201
+    # The same key from another token is a new request: it runs, and finds the store.
+    other = api.post("/stores", body, who="hq2", key="shared")
+    assert other.get_json()["code"] == "STORE_EXISTS"
+    assert "Idempotent-Replayed" not in other.headers
+
+
+def test_refusal_is_replayed_without_running_again(api):
+    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()["cards"]
+    number = card["card_number"]
+    wrong = "2222-2222-2222" if card["redemption_code"] != "2222-2222-2222" else "3333-3333-3333"
+    first = api.post(f"/cards/{number}/redeem", {"redemption_code": wrong}, who="S1", key="r1")
+    again = api.post(f"/cards/{number}/redeem", {"redemption_code": wrong}, who="S1", key="r1")
+    assert first.get_json()["code"] == again.get_json()["code"] == "INVALID_CODE"
+    assert again.get_data() == first.get_data()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert api.get(f"/cards/{number}").get_json()["code_failures"] == 1
+
+
+def test_stored_answers_are_encrypted(app, api):
+    cards = api.post("/cards", ISSUE, key="secret-batch").get_json()["cards"]
+    with read_transaction(app.extensions["cardtrail"].engine) as conn:
+        stored = conn.execute(
+            sa.select(idempotency_keys.c.response).where(idempotency_keys.c.key == "secret-batch")
+        ).scalar_one()
+    stored = bytes(stored)
+    for card in cards:
+        assert card["redemption_code"].encode() not in stored
+        assert card["card_number"].encode() not in stored
+
+
+def test_unexpected_failure_releases_the_key(api, monkeypatch):
+    real = Ledger.create_store
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "create_store", flaky)
+    body = {"store_id": "S3", "name": "n", "region": "r"}
+    assert api.post("/stores", body, key="s3").status_code == 500
+    retried = api.post("/stores", body, key="s3")
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
+    assert len(calls) == 2
+
+
+def _blocking_create_store(monkeypatch, release: threading.Event):
+    real = Ledger.create_store
+    entered = threading.Event()
+
+    def blocked(self, *args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "create_store", blocked)
+    return entered
+
+
+def test_second_request_waits_for_the_first_and_replays_it(app, api, monkeypatch):
+    release = threading.Event()
+    entered = _blocking_create_store(monkeypatch, release)
+    body = {"store_id": "S3", "name": "n", "region": "r"}
+    results = {}
+    worker = threading.Thread(target=lambda: results.update(first=api.post("/stores", body, key="slow")))
+    worker.start()
+    assert entered.wait(10)
+    threading.Timer(0.3, release.set).start()
+    second = type(api)(app.test_client(), api.tokens).post("/stores", body, key="slow")
+    worker.join(10)
+    assert results["first"].status_code == second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.get_data() == results["first"].get_data()
+
+
+def test_a_request_still_running_is_reported_in_progress(app, api, monkeypatch):
+    release = threading.Event()
+    entered = _blocking_create_store(monkeypatch, release)
+    body = {"store_id": "S3", "name": "n", "region": "r"}
+    worker = threading.Thread(target=lambda: api.post("/stores", body, key="stuck"))
+    worker.start()
+    try:
+        assert entered.wait(10)
+        other = type(api)(app.test_client(), api.tokens)
+        app.extensions["cardtrail_idempotency"].wait = 0.2
+        response = other.post("/stores", body, key="stuck")
+        assert response.status_code == 409
+        assert response.get_json()["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    finally:
+        release.set()
+        worker.join(10)
+
+
+def test_identical_requests_racing_execute_once(app, api, log_size):
+    before = log_size()
+    body = {"batch_ref": "race", "cards": [{"product": "Tea"}]}
+    barrier = threading.Barrier(8)
+    responses = []
+
+    def racer():
+        client = type(api)(app.test_client(), api.tokens)
+        barrier.wait()
+        responses.append(client.post("/cards", body, key="race"))
+
+    threads = [threading.Thread(target=racer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [r.status_code for r in responses] == [201] * 8
+    assert len({r.get_data() for r in responses}) == 1
+    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    assert log_size() == before + 1
