@@ -97,6 +97,8 @@ class TimelineEntry:
     store_name: str | None
     detail: str
     pending: bool
+    signer: str | None = None
+    """The store device key that signed the event, as the event names it."""
 
     def to_json(self) -> dict[str, Any]:
         """The event in the public card JSON."""
@@ -200,9 +202,9 @@ def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> Ca
     stores = {s["id"]: s["name"] for s in ledger.list_stores(SYSTEM)}
     with read_transaction(engine) as conn:
         anchored = checkpoints.latest_anchored(conn)
-        recorded = {
-            a.checkpoint.tree_size: a.checkpoint.root for a in checkpoints.anchored_checkpoints(conn)
-        }
+        # The bundle proves against the latest anchored checkpoint only, so that is the one
+        # root the server check needs: reading every checkpoint would grow with the chain.
+        recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
         bundle = build_bundle(history, MerkleLog(conn), anchored)
     size = anchored.checkpoint.tree_size if anchored else 0
     timeline = tuple(
@@ -216,6 +218,7 @@ def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> Ca
             store_name=stores.get(e.event.get("store_id")) if e.event.get("store_id") else None,
             detail=_detail(e.event, issuer),
             pending=e.leaf_index >= size,
+            signer=(e.event.get("data") or {}).get("signer"),
         )
         for e in history.events
     )

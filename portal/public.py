@@ -14,6 +14,7 @@ import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from ledger_service.app import runtime
+from ledger_service.devices import KeyRegistry
 from ledger_service.domain.numbers import (
     CardNumberError,
     format_card_number,
@@ -88,9 +89,15 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
         page = _load(number)
     except CardNotFound:
         return _not_found()
+    # The browser checks each device signature itself; which keys belong to which store
+    # it can only take from this server, and the page says so.
+    signing_stores = {e.store_id for e in page.timeline if e.signer and e.store_id}
+    published = KeyRegistry(runtime().engine).public_keys(signing_stores)
+    device_keys = {store: [k["address"] for k in keys] for store, keys in published.items()}
     body = render_template(
         "public/card.html",
         page=page,
+        device_keys=json.dumps(device_keys, separators=(",", ":")),
         bundle_url=url_for(".bundle", number=number),
         json_url=url_for(".card_json", number=number),
         qr_url=url_for(".qr", number=number),

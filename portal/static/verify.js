@@ -521,6 +521,8 @@
                                        { headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error("HTTP " + response.status);
       raw = await response.json();
+      // signatures.js checks the device signatures of the same events.
+      panel.dispatchEvent(new root.CustomEvent("cardtrail:bundle", { detail: raw }));
     } catch (err) {
       render(panel, finish([check("format", false, "could not fetch the bundle: " + err.message)], null));
       return;
