@@ -9,6 +9,10 @@ HSTS is sent over HTTPS (X-Forwarded-Proto). Without it the forwarded headers ar
 trusting them from a client that talks to gunicorn directly would let anyone pick the
 address the per-client limits count.
 
+Each gunicorn worker builds its own app (and its own database engine). The first start of
+a fresh deployment migrates the database; the workers take turns at that (a lock file in
+the data directory), since concurrent migrations trip over each other.
+
     >>> from ledger_service.wsgi import proxy_hops
     >>> proxy_hops({}), proxy_hops({"CARDTRAIL_PROXY_HOPS": "1"})
     (0, 1)
@@ -16,8 +20,11 @@ address the per-client limits count.
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -37,10 +44,23 @@ def proxy_hops(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+@contextmanager
+def _one_at_a_time(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     """The application configured from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
-    application = create_app(Settings.from_env(environ=env))
+    settings = Settings.from_env(environ=env)
+    with _one_at_a_time(settings.data_dir / "migrate.lock"):
+        application = create_app(settings)
     hops = proxy_hops(env)
     if hops:
         wrapped: Any = ProxyFix(application.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
