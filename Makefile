@@ -44,8 +44,13 @@ compile: install
 gas-report: install
 	$(PY) scripts/gas_report.py
 
+# bench/ side by side with its peers; writes docs/benchmarks.md and bench/results.json.
+# merkletools (a peer) pins pysha3, which no longer builds: installed without it, SHA-256
+# works. Pass BENCH_ARGS=--quick for a small run that checks everything still works.
+BENCH_ARGS ?=
 bench: install
-	$(PY) scripts/bench_proofs.py
+	$(PIP) install --quiet --no-deps 'merkletools==1.0.3'
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv node_modules .pytest_cache .hypothesis

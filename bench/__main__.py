@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     info = common.machine()
     sections: list[Section] = []
     failed = False
-    with tempfile.TemporaryDirectory(prefix="cardtrail-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cardtrail-bench-") as tmp, ExitStack() as resources:
         cfg = Config(
             quick=args.quick,
             runs=args.runs or (3 if args.quick else 5),
             postgres_url=args.postgres or None,
             workdir=Path(tmp),
+            resources=resources,
         )
         for name in args.only:
             common.log(f"== {name}")

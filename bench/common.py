@@ -20,8 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,8 @@ class Config:
     runs: int
     postgres_url: str | None
     workdir: Path
+    resources: ExitStack = field(default_factory=ExitStack)
+    """Servers and engines that live as long as the run (shared by several sections)."""
 
     def size(self, full: int, quick: int) -> int:
         """``full`` in a full run, ``quick`` in a quick one."""
@@ -264,3 +267,32 @@ def script(name: str) -> Any:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str | None]:
+    """A throw-away schema on the PostgreSQL server at ``url``; yields a URL that uses it.
+
+    Yields None when the server does not answer, so that a section can say it skipped.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        except sa.exc.OperationalError:
+            yield None
+            return
+        sep = "&" if "?" in url else "?"
+        try:
+            yield f"{url}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        admin.dispose()
