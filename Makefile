@@ -5,7 +5,7 @@ PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test test-fast bench compile gas-report clean system-deps
+.PHONY: install demo test test-fast bench compile gas-report clean system-deps fuzz load
 
 install: .venv/.installed node_modules/.installed
 
@@ -54,3 +54,17 @@ bench: install
 
 clean:
 	rm -rf .venv node_modules .pytest_cache .hypothesis
+
+# Longer hardening runs (the suite runs both briefly): on SQLite, then on a fresh schema of
+# the PostgreSQL server at HARDENING_POSTGRES (set it empty to skip PostgreSQL).
+HARDENING_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+FUZZ_EXAMPLES ?= 50
+LOAD_SECONDS ?= 60
+LOAD_CLIENTS ?= 16
+fuzz: install
+	$(PY) scripts/fuzz_api.py --examples $(FUZZ_EXAMPLES)
+	$(if $(HARDENING_POSTGRES),$(PY) scripts/fuzz_api.py --examples $(FUZZ_EXAMPLES) --postgres $(HARDENING_POSTGRES))
+
+load: install
+	$(PY) scripts/load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+	$(if $(HARDENING_POSTGRES),$(PY) scripts/load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS) --postgres $(HARDENING_POSTGRES))

@@ -14,7 +14,7 @@ path check. What must hold for every request:
 Run on its own for a longer campaign (``make fuzz``)::
 
     .venv/bin/python scripts/fuzz_api.py --examples 200            # SQLite
-    .venv/bin/python scripts/fuzz_api.py --database-url postgresql+psycopg://…
+    .venv/bin/python scripts/fuzz_api.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 It prints requests and statuses per operation and every failure, and exits 1 on a failure.
 ``tests/ledger_service/test_fuzz_api.py`` runs the same campaign with a few examples.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import itertools
 import sys
 import tempfile
@@ -240,21 +241,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=100,
                         help="examples per operation, caller, mode and path choice [100]")
-    parser.add_argument("--database-url", default=None,
-                        help="an EMPTY database (default: a fresh SQLite file)")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="run on a fresh schema of this PostgreSQL server [fresh SQLite]")
     parser.add_argument("--seed", type=int, default=None,
                         help="derandomise the generation (default: random each run)")
     args = parser.parse_args(argv)
     from ledger_service.app import create_app
     from ledger_service.config import Settings
 
-    with tempfile.TemporaryDirectory(prefix="cardtrail-fuzz-") as tmp:
-        environ = {"DATABASE_URL": args.database_url} if args.database_url else {}
+    from load import fresh_postgres
+
+    with tempfile.TemporaryDirectory(prefix="cardtrail-fuzz-") as tmp, contextlib.ExitStack() as stack:
+        environ = {}
+        if args.postgres:
+            environ["DATABASE_URL"] = stack.enter_context(fresh_postgres(args.postgres))
         app = create_app(Settings.from_env(Path(tmp) / "data", environ=environ))
         try:
             report = campaign(prepare(app), args.examples, args.seed)
         finally:
             app.extensions["cardtrail"].engine.dispose()
+    print(f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     report.print()
     return 1 if report.failures else 0
 

@@ -1,20 +1,21 @@
 """Load test: CardTrail under gunicorn with the production settings, driven by mixed traffic.
 
 Starts gunicorn (``ledger_service.wsgi:app``, the settings of docs/production.md) on a
-free port of 127.0.0.1 on a fresh data directory — SQLite, or an empty PostgreSQL
-database with ``--database-url`` — prepares stores, tokens and a pool of cards, then runs
+free port of 127.0.0.1 on a fresh data directory — SQLite, or PostgreSQL with ``--postgres`` — prepares stores, tokens and a pool of cards, then runs
 ``--clients`` concurrent clients for ``--seconds``:
 
 * 80 % public card lookups (``GET /api/v1/public/cards/<number>``) of issued cards,
 * 15 % redemptions at a store (each card once),
 * 5 % issuance of one card (headquarters).
 
+``--postgres URL`` runs on a fresh schema of that PostgreSQL server instead.
 Visitors come from many addresses (``X-Forwarded-For`` behind ``CARDTRAIL_PROXY_HOPS=1``,
 as behind the documented reverse proxy), so the per-client limits do not throttle the
 run. It prints, per kind and in total: requests, throughput, error rate, p50 and p99
 latency. Only 127.0.0.1 is ever contacted.
 
     .venv/bin/python scripts/load.py --seconds 60 --clients 16        # make load
+    .venv/bin/python scripts/load.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -133,6 +134,26 @@ def serve(data_dir: Path, database_url: str | None = None, **kw: Any) -> Iterato
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def fresh_postgres(server_url: str) -> Iterator[str]:
+    """A URL of a new, empty schema on the PostgreSQL server ``server_url``; dropped after."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"load_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in server_url else "?"
+        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
 
 
 def mint_tokens(data_dir: Path, database_url: str | None, stores: list[str]) -> dict[str, str]:
@@ -361,19 +382,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", type=int, default=None,
                         help="cards issued before the run [enough for the redemptions]")
     parser.add_argument("--stores", type=int, default=4)
-    parser.add_argument("--database-url", default=None, help="an EMPTY database [fresh SQLite]")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="run on a fresh schema of this PostgreSQL server, e.g. "
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test [fresh SQLite]")
     args = parser.parse_args(argv)
+    if args.postgres:
+        with fresh_postgres(args.postgres) as url:
+            return run(args, url)
+    return run(args, None)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> int:
+    """One load run on ``database_url`` (None: a fresh SQLite file)."""
     stores = [f"S{i + 1}" for i in range(args.stores)]
     cards = args.cards or max(500, int(args.seconds * 150))
     with tempfile.TemporaryDirectory(prefix="cardtrail-load-") as tmp:
         data_dir = Path(tmp) / "data"
         log = Path(tmp) / "gunicorn.log"
-        with serve(data_dir, args.database_url, workers=args.workers, threads=args.threads,
+        with serve(data_dir, database_url, workers=args.workers, threads=args.threads,
                    log=log) as server:
-            tokens = mint_tokens(data_dir, args.database_url, stores)
+            tokens = mint_tokens(data_dir, database_url, stores)
             pool = prepare(server, tokens, stores, cards)
             print(f"gunicorn gthread: {args.workers} workers × {args.threads} threads on "
-                  f"{server.url}; database {'PostgreSQL' if args.database_url else 'SQLite'}; "
+                  f"{server.url}; database {'PostgreSQL' if database_url else 'SQLite'}; "
                   f"{cards:,} cards issued; {args.clients} clients for {args.seconds:g} s")
             tallies, wall = drive(server, pool, tokens, stores, args.clients, args.seconds)
         for line in report(tallies, wall):
