@@ -140,8 +140,8 @@ def run(cfg: Config) -> Section:
         cfg,
         sizes,
         queries=100 if cfg.quick else 500,
-        build_budget=20 if cfg.quick else 150,
-        prove_budget=10 if cfg.quick else 60,
+        build_budget=20 if cfg.quick else 90,
+        prove_budget=10 if cfg.quick else 30,
     )
     return _section(sizes, ours, peer)
 
