@@ -252,10 +252,16 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     if not leaf_hashes:
         return EMPTY_ROOT
     level = list(leaf_hashes)
+    # Inlined node hashing: this loop does n-1 hashes and the call per node was a tenth of
+    # its time (bench/: root of 1M leaves against the bare 2n-1 hashlib calls).
+    sha256 = hashlib.sha256
     while len(level) > 1:
         # Pairing left to right and carrying an odd last node up unchanged builds
         # exactly RFC 9162's left-balanced tree.
-        paired = [hash_children(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        pairs = iter(level)
+        paired = [
+            sha256(NODE_HASH_PREFIX + left + right).digest() for left, right in zip(pairs, pairs)
+        ]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired
