@@ -15,9 +15,21 @@ ISSUE_CODES = (
 ).split()
 
 
-@pytest.fixture
-def document(client):
-    response = client.get("/api/v1/openapi.json")
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app for the module: the document depends on the routes, not on the database."""
+    from ledger_service.app import create_app
+    from ledger_service.config import Settings
+
+    directory = tmp_path_factory.mktemp("openapi")
+    application = create_app(Settings.from_env(directory, environ={}), {"TESTING": True})
+    yield application
+    application.extensions["cardtrail"].engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def document(app):
+    response = app.test_client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return response.get_json()
