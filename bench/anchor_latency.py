@@ -49,8 +49,12 @@ def run(cfg: Config) -> Section:
         "latency_p99_s": Stat.of(p99s).to_json(),
         "latency_all_s": latency(every),
         "gas": [
-            {"tree_size": row.tree_size, "from_size": row.from_size,
-             "proof_hashes": row.proof_hashes, "gas_used": row.gas_used}
+            {
+                "tree_size": row.tree_size,
+                "from_size": row.from_size,
+                "proof_hashes": row.proof_hashes,
+                "gas_used": row.gas_used,
+            }
             for row in rows
         ],
     }
@@ -68,21 +72,44 @@ def _section(f: dict[str, Any]) -> Section:
     worst = max(gas, key=lambda row: row["gas_used"])
     latency_table = (
         ["ANCHOR_INTERVAL", "events", "event→anchored p50", "p99", "max"],
-        [[f"{f['interval_s']:g} s", f"{f['anchored']:,} of {f['appended']:,} at {f['rate_per_s']:g}/s",
-          spread(p50, _s), spread(p99, _s), _s(f["latency_all_s"]["max"])]],
+        [
+            [
+                f"{f['interval_s']:g} s",
+                f"{f['anchored']:,} of {f['appended']:,} at {f['rate_per_s']:g}/s",
+                spread(p50, _s),
+                spread(p99, _s),
+                _s(f["latency_all_s"]["max"]),
+            ]
+        ],
     )
     gas_table = (
         ["log size", "anchored from", "proof hashes", "gas used", "target"],
-        [[f"{g['tree_size']:,}", f"{g['from_size']:,}", str(g["proof_hashes"]), f"{g['gas_used']:,}",
-          f"≤ {GAS_TARGET:,}"] for g in gas],
+        [
+            [
+                f"{g['tree_size']:,}",
+                f"{g['from_size']:,}",
+                str(g["proof_hashes"]),
+                f"{g['gas_used']:,}",
+                f"≤ {GAS_TARGET:,}",
+            ]
+            for g in gas
+        ],
     )
     targets = [
-        Target("Event→anchored p99 on anvil at a 1 s interval", _s(p99.median), "≤ 3 s",
-               p99.median <= 3.0, f"p50 {_s(p50.median)}"),
-        Target(f"Gas per checkpoint, worst up to {gas[-1]['tree_size']:,} leaves",
-               f"{worst['gas_used']:,} (at {worst['tree_size']:,})", f"≤ {GAS_TARGET:,}",
-               worst["gas_used"] <= GAS_TARGET,
-               f"at 10: {gas[0]['gas_used']:,}"),
+        Target(
+            "Event→anchored p99 on anvil at a 1 s interval",
+            _s(p99.median),
+            "≤ 3 s",
+            p99.median <= 3.0,
+            f"p50 {_s(p50.median)}",
+        ),
+        Target(
+            f"Gas per checkpoint, worst up to {gas[-1]['tree_size']:,} leaves",
+            f"{worst['gas_used']:,} (at {worst['tree_size']:,})",
+            f"≤ {GAS_TARGET:,}",
+            worst["gas_used"] <= GAS_TARGET,
+            f"at 10: {gas[0]['gas_used']:,}",
+        ),
     ]
     notes = [
         "Latency rounds each start a fresh anvil and SQLite log; p50/p99 are medians over "
@@ -92,5 +119,6 @@ def _section(f: dict[str, Any]) -> Section:
         "grows with log2 of the size, so gas grows by one SHA-256 precompile call and 32 "
         "bytes of calldata per doubling.",
     ]
-    return Section("anchoring", "5. Anchoring: latency and gas", [latency_table, gas_table],
-                   targets, notes, f)
+    return Section(
+        "anchoring", "5. Anchoring: latency and gas", [latency_table, gas_table], targets, notes, f
+    )

@@ -36,15 +36,20 @@ def run(cfg: Config) -> Section:
     for attempt in range(cfg.runs + 1):
         began = time.perf_counter()
         before = os.times()
-        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
-                              timeout=900, check=False)
+        done = subprocess.run(
+            argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+        )
         after = os.times()
         if done.returncode != 0:
             raise RuntimeError(f"cardtrail audit exited {done.returncode}: {done.stdout[-500:]}")
         if attempt:  # the first run is the warm-up (page cache)
             walls.append(time.perf_counter() - began)
-            cpus.append(after.children_user + after.children_system
-                        - before.children_user - before.children_system)
+            cpus.append(
+                after.children_user
+                + after.children_system
+                - before.children_user
+                - before.children_system
+            )
         log(f"audit: run {attempt} took {time.perf_counter() - began:.1f} s")
     rate = Stat.of(walls).rate(pop.events)
     cpu_rate = Stat.of(cpus).rate(pop.events)
@@ -58,12 +63,26 @@ def run(cfg: Config) -> Section:
     }
     table = (
         ["events", "wall time", "events/s", "events per CPU-second"],
-        [[f"{pop.events:,}", spread(Stat.of(walls), lambda s: f"{s:.1f} s"),
-          spread(rate, per_second), spread(cpu_rate, per_second)]],
+        [
+            [
+                f"{pop.events:,}",
+                spread(Stat.of(walls), lambda s: f"{s:.1f} s"),
+                spread(rate, per_second),
+                spread(cpu_rate, per_second),
+            ]
+        ],
     )
-    targets = [Target(f"`cardtrail audit` over {pop.events:,} events", per_second(rate.median),
-                      f"≥ {TARGET:,}/s", rate.median >= TARGET,
-                      f"{per_second(cpu_rate.median)} per CPU-second")]
-    notes = ["The whole command is timed: process start, migration check, the four passes "
-             "and the chain queries; the first run only warms the page cache."]
+    targets = [
+        Target(
+            f"`cardtrail audit` over {pop.events:,} events",
+            per_second(rate.median),
+            f"≥ {TARGET:,}/s",
+            rate.median >= TARGET,
+            f"{per_second(cpu_rate.median)} per CPU-second",
+        )
+    ]
+    notes = [
+        "The whole command is timed: process start, migration check, the four passes "
+        "and the chain queries; the first run only warms the page cache."
+    ]
     return Section("audit", "6. Audit: `cardtrail audit`", [table], targets, notes, figures)

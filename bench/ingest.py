@@ -25,7 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from anchoring.db import create_engine
-from bench.common import Config, Section, Stat, Target, latency, log, per_second, postgres_schema, ratio, script, spread
+from bench.common import (
+    Config,
+    Section,
+    Stat,
+    Target,
+    latency,
+    log,
+    per_second,
+    postgres_schema,
+    ratio,
+    script,
+    spread,
+)
 from bench.http import Deployment, Request, load, prepare, serve
 
 WORKERS = 2 * (os.cpu_count() or 1)
@@ -125,7 +137,9 @@ def _http(cfg: Config, deployment: Deployment) -> dict[str, Any]:
     return {
         "issue_events_per_s": Stat.of(issue_rates).to_json(),
         "redeem_events_per_s": Stat.of(redeem_rates).to_json(),
-        "redeem_latency_ms": {k: v * 1e3 if k != "count" else v for k, v in latency(redeem_latency).items()},
+        "redeem_latency_ms": {
+            k: v * 1e3 if k != "count" else v for k, v in latency(redeem_latency).items()
+        },
     }
 
 
@@ -174,8 +188,14 @@ def _stat(doc: dict[str, float]) -> Stat:
 
 
 def _section(figures: dict[str, Any], cards: int, batch: int) -> Section:
-    header = ["database", f"Ledger direct, batches of {batch:,}", f"HTTP batched ({HTTP_BATCH:,}/request)",
-              "HTTP ÷ direct", f"HTTP single redeems ({REDEEM_CLIENTS} clients)", "redeem p50 / p99"]
+    header = [
+        "database",
+        f"Ledger direct, batches of {batch:,}",
+        f"HTTP batched ({HTTP_BATCH:,}/request)",
+        "HTTP ÷ direct",
+        f"HTTP single redeems ({REDEEM_CLIENTS} clients)",
+        "redeem p50 / p99",
+    ]
     rows, targets = [], []
     for kind, f in figures.items():
         if "skipped" in f:
@@ -186,18 +206,34 @@ def _section(figures: dict[str, Any], cards: int, batch: int) -> Section:
         issue = _stat(f["issue_events_per_s"])
         redeem = _stat(f["redeem_events_per_s"])
         lat = f["redeem_latency_ms"]
-        rows.append([
-            kind,
-            spread(direct, per_second),
-            spread(issue, per_second),
-            ratio(issue.median / direct.median),
-            spread(redeem, per_second),
-            f"{lat['p50']:.1f} ms / {lat['p99']:.1f} ms",
-        ])
-        targets.append(Target(f"Batched issuance over HTTP, {kind} (events/s)", per_second(issue.median),
-                              "≥ 5,000/s", issue.median >= 5_000, f"Ledger direct {per_second(direct.median)}"))
-        targets.append(Target(f"Single redeems over HTTP, {kind} (events/s)", per_second(redeem.median),
-                              "≥ 1,000/s", redeem.median >= 1_000, f"p99 {lat['p99']:.1f} ms"))
+        rows.append(
+            [
+                kind,
+                spread(direct, per_second),
+                spread(issue, per_second),
+                ratio(issue.median / direct.median),
+                spread(redeem, per_second),
+                f"{lat['p50']:.1f} ms / {lat['p99']:.1f} ms",
+            ]
+        )
+        targets.append(
+            Target(
+                f"Batched issuance over HTTP, {kind} (events/s)",
+                per_second(issue.median),
+                "≥ 5,000/s",
+                issue.median >= 5_000,
+                f"Ledger direct {per_second(direct.median)}",
+            )
+        )
+        targets.append(
+            Target(
+                f"Single redeems over HTTP, {kind} (events/s)",
+                per_second(redeem.median),
+                "≥ 1,000/s",
+                redeem.median >= 1_000,
+                f"p99 {lat['p99']:.1f} ms",
+            )
+        )
     notes = [
         f"gunicorn with {WORKERS} gthread workers × 4 threads on 127.0.0.1; the load client "
         "(aiohttp, one process) runs on the same cores, so it takes CPU from the server.",
@@ -207,5 +243,11 @@ def _section(figures: dict[str, Any], cards: int, batch: int) -> Section:
         "SQLite runs with synchronous=FULL (an acknowledged event survives a power cut): "
         "each single redeem waits for its own fsync.",
     ]
-    return Section("ingest", "3. Ingest: events per second through the service", [(header, rows)],
-                   targets, notes, figures)
+    return Section(
+        "ingest",
+        "3. Ingest: events per second through the service",
+        [(header, rows)],
+        targets,
+        notes,
+        figures,
+    )

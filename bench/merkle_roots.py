@@ -176,8 +176,14 @@ def run(cfg: Config) -> Section:
     """Measure every contender at every size; CardTrail and the peers run side by side."""
     sizes = [1_000, 10_000] if cfg.quick else [10_000, 100_000, 1_000_000]
     contenders = [
-        Contender("cardtrail_memory", "CardTrail `anchoring.merkle.root` (in memory)", cardtrail_memory),
-        Contender("cardtrail_stored", "CardTrail `MerkleLog` append + root (SQLite)", StoredLog(cfg.workdir)),
+        Contender(
+            "cardtrail_memory", "CardTrail `anchoring.merkle.root` (in memory)", cardtrail_memory
+        ),
+        Contender(
+            "cardtrail_stored",
+            "CardTrail `MerkleLog` append + root (SQLite)",
+            StoredLog(cfg.workdir),
+        ),
         Contender("pymerkle_memory", "pymerkle `InmemoryTree`", pymerkle_memory),
         Contender("pymerkle_sqlite", "pymerkle `SqliteTree` (SQLite)", PymerkleSqlite(cfg.workdir)),
     ]
@@ -212,11 +218,15 @@ def _section(
     top = sizes[-1]
     names = {"lower_bound": "lower bound: 2n−1 `hashlib.sha256` calls"}
     names.update((c.key, c.name) for c in contenders)
-    header = ["implementation"] + [f"root of {n:,} (wall)" for n in sizes] + [
-        f"CPU at {top:,}",
-        f"appends/s at {top:,}",
-        f"CPU ÷ lower bound at {top:,}",
-    ]
+    header = (
+        ["implementation"]
+        + [f"root of {n:,} (wall)" for n in sizes]
+        + [
+            f"CPU at {top:,}",
+            f"appends/s at {top:,}",
+            f"CPU ÷ lower bound at {top:,}",
+        ]
+    )
     floor = results["lower_bound"][top].cpu.median
     rows = []
     for key, by_size in results.items():
@@ -246,7 +256,8 @@ def _section(
             f"wall {ratio(wall['pymerkle_memory'] / wall['cardtrail_memory'])}",
         ),
         Target(
-            f"Stored log, append + root of {top:,}: pymerkle SqliteTree ÷ CardTrail MerkleLog (wall)",
+            f"Stored log, append + root of {top:,}: pymerkle SqliteTree ÷ CardTrail MerkleLog "
+            "(wall)",
             ratio(wall["pymerkle_sqlite"] / wall["cardtrail_stored"]),
             "≥ 1 (ahead)",
             wall["pymerkle_sqlite"] >= wall["cardtrail_stored"],
@@ -254,16 +265,25 @@ def _section(
         ),
     ]
     if "merkletools" in cpu:
-        targets.append(Target(
-            f"Merkle root of {top:,} leaves: merkletools ÷ CardTrail in memory (CPU)",
-            ratio(cpu["merkletools"] / mem),
-            "≥ 1 (ahead)",
-            cpu["merkletools"] >= mem,
-            f"wall {ratio(wall['merkletools'] / wall['cardtrail_memory'])}",
-        ))
+        targets.append(
+            Target(
+                f"Merkle root of {top:,} leaves: merkletools ÷ CardTrail in memory (CPU)",
+                ratio(cpu["merkletools"] / mem),
+                "≥ 1 (ahead)",
+                cpu["merkletools"] >= mem,
+                f"wall {ratio(wall['merkletools'] / wall['cardtrail_memory'])}",
+            )
+        )
     else:
-        targets.append(Target("Merkle root: merkletools ÷ CardTrail", "—", "≥ 1 (ahead)", None,
-                              "merkletools not installed (`make bench` installs it)"))
+        targets.append(
+            Target(
+                "Merkle root: merkletools ÷ CardTrail",
+                "—",
+                "≥ 1 (ahead)",
+                None,
+                "merkletools not installed (`make bench` installs it)",
+            )
+        )
     notes = [
         "Times are medians of the runs with (min–max); CPU is this process's CPU time, "
         "which on a shared machine is steadier than the wall clock for single-threaded work.",
@@ -286,4 +306,6 @@ def _section(
         }
         for key, by_size in results.items()
     }
-    return Section("merkle", "1. Merkle tree: root of n leaves", [(header, rows)], targets, notes, data)
+    return Section(
+        "merkle", "1. Merkle tree: root of n leaves", [(header, rows)], targets, notes, data
+    )

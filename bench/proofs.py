@@ -124,7 +124,9 @@ def _pymerkle(
                     "reached": built,
                     "build_s": build_s,
                     "proofs": len(wall["inclusion"]),
-                    "wall": {k: _rounds(v, min(cfg.runs, max(1, len(v)))) for k, v in wall.items() if v},
+                    "wall": {
+                        k: _rounds(v, min(cfg.runs, max(1, len(v)))) for k, v in wall.items() if v
+                    },
                 }
                 if built < n:
                     break
@@ -153,8 +155,16 @@ def _ms(stat: dict[str, float]) -> str:
 def _section(
     sizes: list[int], ours: dict[int, dict[str, Any]], peer: dict[int, dict[str, Any]]
 ) -> Section:
-    header = ["proof", "leaves", "CardTrail p50", "CardTrail p99 (wall)", "CardTrail p99 (CPU)",
-              "pymerkle p50", "pymerkle p99", "pymerkle p99 ÷ CardTrail p99"]
+    header = [
+        "proof",
+        "leaves",
+        "CardTrail p50",
+        "CardTrail p99 (wall)",
+        "CardTrail p99 (CPU)",
+        "pymerkle p50",
+        "pymerkle p99",
+        "pymerkle p99 ÷ CardTrail p99",
+    ]
     rows, targets = [], []
     for n in sizes:
         for kind in ("inclusion", "consistency"):
@@ -173,19 +183,34 @@ def _section(
             else:
                 peer_cells = ["not reached in its build budget", "—", "—"]
                 peer_text = "pymerkle: not reached in its build budget"
-            rows.append([kind, f"{n:,}", _ms(mine["wall"][kind]["p50_ms"]), _ms(p99),
-                         _ms(mine["cpu"][kind]["p99_ms"]), *peer_cells])
-            targets.append(Target(
-                f"{kind.capitalize()} proof p99 at {n:,} leaves (SQLite, wall)",
-                f"{p99['median']:.3f} ms (CPU {mine['cpu'][kind]['p99_ms']['median']:.3f} ms)",
-                "≤ 1 ms",
-                p99["median"] <= 1.0,
-                peer_text,
-            ))
+            rows.append(
+                [
+                    kind,
+                    f"{n:,}",
+                    _ms(mine["wall"][kind]["p50_ms"]),
+                    _ms(p99),
+                    _ms(mine["cpu"][kind]["p99_ms"]),
+                    *peer_cells,
+                ]
+            )
+            targets.append(
+                Target(
+                    f"{kind.capitalize()} proof p99 at {n:,} leaves (SQLite, wall)",
+                    f"{p99['median']:.3f} ms (CPU {mine['cpu'][kind]['p99_ms']['median']:.3f} ms)",
+                    "≤ 1 ms",
+                    p99["median"] <= 1.0,
+                    peer_text,
+                )
+            )
     builds = ["log", "leaves", "build time", "database size"]
     build_rows = [
-        ["CardTrail MerkleLog", f"{n:,}", f"{ours[n]['build_s']:.0f} s (growing from the size above)",
-         f"{ours[n]['db_bytes'] / 2**20:,.0f} MiB"] for n in sizes
+        [
+            "CardTrail MerkleLog",
+            f"{n:,}",
+            f"{ours[n]['build_s']:.0f} s (growing from the size above)",
+            f"{ours[n]['db_bytes'] / 2**20:,.0f} MiB",
+        ]
+        for n in sizes
     ] + [
         ["pymerkle SqliteTree", f"{p['reached']:,} (aimed at {n:,})", f"{p['build_s']:.0f} s", "—"]
         for n, p in peer.items()
@@ -206,6 +231,8 @@ def _section(
         [(header, rows), (builds, build_rows)],
         targets,
         notes,
-        {"cardtrail": {str(k): v for k, v in ours.items()},
-         "pymerkle": {str(k): v for k, v in peer.items()}},
+        {
+            "cardtrail": {str(k): v for k, v in ours.items()},
+            "pymerkle": {str(k): v for k, v in peer.items()},
+        },
     )
