@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ledger_service import auth, idempotency, problems, schemas
 from ledger_service.app import runtime
-from ledger_service.errors import LedgerError
+from ledger_service.errors import LedgerError, ValidationFailed
 from ledger_service.openapi import Operation, operation
 
 JSON = "application/json"
@@ -38,6 +39,22 @@ def dumps(document: Any) -> bytes:
     return json.dumps(
         document, ensure_ascii=False, separators=(",", ":"), default=_default
     ).encode()
+
+
+_PATH_VALUE = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+
+
+def check_path(values: dict[str, Any]) -> None:
+    """Refuse path parameters no record can have (control characters, absurd length).
+
+    PostgreSQL cannot even compare a text with NUL in it, so this must come first.
+    """
+    bad = [name for name, value in values.items() if not _PATH_VALUE.fullmatch(str(value))]
+    if bad:
+        raise ValidationFailed(
+            "a path parameter holds control characters or is too long",
+            errors=[{"loc": f"path.{name}", "message": "1 to 256 printable characters"} for name in bad],
+        )
 
 
 def _store() -> idempotency.IdempotencyStore:
@@ -59,6 +76,7 @@ def query(
         @functools.wraps(fn)
         def view(**path: Any) -> Response:
             actor = auth.require(*spec.roles)
+            check_path(path)
             return Response(dumps(fn(actor, **path)), status=spec.status, mimetype=JSON)
 
         bp.add_url_rule(rule, view_func=operation(spec)(view), methods=["GET"])
@@ -81,6 +99,7 @@ def command(
         @functools.wraps(fn)
         def view(**path: Any) -> Response:
             actor = auth.require(*spec.roles)
+            check_path(path)
             key = idempotency.check_key(request.headers.get(idempotency.HEADER))
             raw = request.get_data(cache=False)
             body = schemas.parse(spec.request, raw)

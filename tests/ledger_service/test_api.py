@@ -443,3 +443,12 @@ def test_unexpected_failure_is_a_500_problem_without_internals(app, api, monkeyp
     response = api.get("/stores")
     problem(response, 500, "INTERNAL_ERROR")
     assert "hunter2" not in response.get_data(as_text=True)
+
+
+def test_path_parameters_with_control_characters_are_refused(api, log_size):
+    before = log_size()
+    # PostgreSQL cannot compare text holding NUL: this must stop at the edge, not in the DB.
+    problem(api.post("/pickups/pk%00/ready"), 422, "VALIDATION_FAILED")
+    problem(api.get("/cards/2345%0A6789"), 422, "VALIDATION_FAILED")
+    problem(api.post("/pickups/" + "p" * 300 + "/complete"), 422, "VALIDATION_FAILED")
+    assert log_size() == before
