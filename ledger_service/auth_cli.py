@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from ledger_service import db
 from ledger_service.auth import TOKEN_ROLES, create_token, revoke_token
 from ledger_service.cli import data_dir_option, load_settings
 from ledger_service.config import Settings
+from ledger_service.idempotency import IdempotencyStore
 
 
 @contextmanager
@@ -67,3 +69,17 @@ def token_revoke(token_id: str, data_dir: Path | None) -> None:
     if not revoked:
         raise click.ClickException(f"no live token with id {token_id}")
     click.echo(f"Revoked token {token_id.removeprefix('tok_')}.")
+
+
+@token_command.command("purge-keys")
+@click.option(
+    "--older-than-days", type=click.IntRange(min=1), default=7, show_default=True,
+    help="Keep idempotency records younger than this.",
+)
+@data_dir_option
+def token_purge_keys(older_than_days: int, data_dir: Path | None) -> None:
+    """Forget old idempotency records (their stored answers included)."""
+    with _database(data_dir) as (settings, engine):
+        store = IdempotencyStore(engine, settings.secret_key())
+        removed = store.purge(timedelta(days=older_than_days))
+    click.echo(f"Removed {removed} idempotency records older than {older_than_days} days.")

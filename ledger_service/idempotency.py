@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from Crypto.Cipher import AES
@@ -152,6 +152,21 @@ class IdempotencyStore:
                 .values(status=status, response=sealed)
             )
         return Outcome(status, body)
+
+    def purge(self, older_than: timedelta) -> int:
+        """Forget completed records older than ``older_than``; returns how many.
+
+        A retry after that gets a fresh execution, so keep records longer than any
+        client retries (``cardtrail token purge-keys``, default 7 days).
+        """
+        cutoff = self._clock() - older_than
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                idempotency_keys.delete().where(
+                    idempotency_keys.c.created_at < cutoff, idempotency_keys.c.status.is_not(None)
+                )
+            )
+        return result.rowcount
 
     def _reserve(self, token_id: str, key: str, request_hash: str) -> bool:
         with write_transaction(self.engine) as conn:

@@ -155,3 +155,36 @@ def test_rate_limiter_refuses_past_the_limit_until_the_window_ends():
     limiter.hit("tok_b")  # other tokens have their own budget
     now[0] += 10.0
     limiter.hit("tok_a")
+
+
+def test_cli_purges_old_idempotency_records_only(tmp_path, db_url):
+    from datetime import UTC, datetime, timedelta
+
+    from anchoring.db import create_engine
+    from ledger_service.idempotency import IdempotencyStore
+    from ledger_service.schema import idempotency_keys
+
+    engine = create_engine(db_url)
+    try:
+        db.upgrade(engine)
+        now = datetime.now(UTC)
+        for key, age, status in (("old", 10, 201), ("young", 1, 201), ("running", 10, None)):
+            store = IdempotencyStore(engine, KEY, clock=lambda age=age: now - timedelta(days=age))
+            assert store._reserve("tok_a", key, "h")
+            if status:
+                with engine.begin() as conn:
+                    conn.execute(
+                        idempotency_keys.update()
+                        .where(idempotency_keys.c.key == key)
+                        .values(status=status, response=b"x")
+                    )
+        result = CliRunner().invoke(
+            main, ["token", "purge-keys", "--data-dir", str(tmp_path)], env={"DATABASE_URL": db_url}
+        )
+        assert result.exit_code == 0, result.output
+        assert "Removed 1 " in result.output
+        with engine.connect() as conn:
+            left = set(conn.execute(sa.select(idempotency_keys.c.key)).scalars())
+        assert left == {"young", "running"}
+    finally:
+        engine.dispose()
