@@ -51,6 +51,16 @@ class World:
             assert claim.status_code == 200, claim.get_json()
         return card["card_number"], card["redemption_code"]
 
+    def address(self) -> str:
+        return "0x" + f"{next(_serial):040x}"
+
+    def key(self) -> str:
+        """A device key freshly registered for store A."""
+        address = self.address()
+        response = self.api.post("/stores/S1/keys", {"address": address})
+        assert response.status_code == 201, response.get_json()
+        return address
+
     def blocked(self) -> str:
         number, _ = self.card()
         assert self.api.post(f"/cards/{number}/block", {"reason": "lost"}).status_code == 200
@@ -98,6 +108,24 @@ def _step(step: str, mode: str = "store", ready: bool = False) -> Callable[[Worl
         return "POST", f"/pickups/{w.pickup(mode, ready)}/{step}", {}
 
     return make
+
+
+def _register_key(w: World) -> Request:
+    return "POST", "/stores/S1/keys", {"address": w.address(), "label": "till 1"}
+
+
+def _revoke_key(w: World) -> Request:
+    return "POST", f"/stores/S1/keys/{w.key()}/revoke", {}
+
+
+def _sync(w: World) -> Request:
+    # A well-formed item with a signature nobody made: a store's batch is answered 200
+    # with the item refused; other roles never get that far.
+    number, code = w.card()
+    signature = {"signer": w.address(), "signature": "0x" + "11" * 65,
+                 "client_id": f"till-{next(_serial):08d}", "signed_at": "2026-11-24T06:17:10.123Z"}
+    item = {"action": "redeem", "card_number": number, "redemption_code": code, "signature": signature}
+    return "POST", "/sync", {"items": [item]}
 
 
 def _get(path: str | Callable[[World], str]) -> Callable[[World], Request]:
@@ -153,6 +181,14 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         _step("complete", ready=True),
         merchant(200, 200, 403, 403),
     ),
+    # Device keys of store A; offline sync is for store tokens only.
+    ("/api/v1/stores/{store_id}/keys", "post"): (_register_key, merchant(201, 403, 403, 403)),
+    ("/api/v1/stores/{store_id}/keys", "get"): (_get("/stores/S1/keys"), merchant(200, 200, 403, 200)),
+    ("/api/v1/stores/{store_id}/keys/{address}/revoke", "post"): (
+        _revoke_key,
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/sync", "post"): (_sync, merchant(403, 200, 200, 403)),
     ("/api/v1/openapi.json", "get"): (_get("/openapi.json"), PUBLIC),
     ("/api/v1/public/cards/{number}", "get"): (_get(_card_path(prefix="/public/cards/")), PUBLIC),
     ("/api/v1/public/cards/{number}/bundle", "get"): (
