@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from ledger_service.auth import revoke_token
 from ledger_service.problems import PROBLEM_JSON
 
