@@ -3,21 +3,18 @@
 anvil (node_modules/.bin) runs the chain; the anchoring worker deploys LedgerAnchor and
 anchors the log; the Flask app serves on a free port; Playwright drives Debian's Chromium
 (never a downloaded browser). The page must verify green; after one row of the log's
-table is altered, the same page must turn red on the right check. Screenshots are kept in
-pytest's tmp directory (path printed on failure).
+table is altered, the same page must turn red on the right check. Screenshots are kept
+under artifacts/browser/ (see conftest.py).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from eth_account import Account
-from werkzeug.serving import make_server
 
 from anchoring import chain, checkpoints
 from anchoring.db import read_transaction
@@ -32,17 +29,7 @@ from ledger_service.service import Ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.node]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 HQ = Actor("hq", "tok_browser")
-
-
-def _ms_clock() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +43,13 @@ def anvil(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def portal(tmp_path, anvil) -> Iterator[dict]:
+def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     """The app on a free port, with a card whose two events are anchored on anvil."""
     settings = Settings.from_env(tmp_path / "data", environ={
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}", "CHAIN_RPC_URL": anvil})
     app = create_app(settings)
     rt = app.extensions["cardtrail"]
-    ledger = Ledger(rt.engine, rt.secret_key, clock=_ms_clock)
+    ledger = Ledger(rt.engine, rt.secret_key)
     ledger.create_store(HQ, "S1", "上海南京路店", "east")
     number = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 53% 500ml"}])["cards"][0]["card_number"]
     ledger.claim(HQ, number, "holder-1")
@@ -79,29 +66,10 @@ def portal(tmp_path, anvil) -> Iterator[dict]:
             break
         assert time.monotonic() < deadline, "the worker did not anchor the log"
         time.sleep(0.1)
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "number": number,
-               "engine": rt.engine, "rpc": anvil}
+        yield {"url": serve(app), "number": number, "engine": rt.engine, "rpc": anvil}
     finally:
-        server.shutdown()
-        thread.join(10)
         rt.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Debian's Chromium through Playwright."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def _verify(browser, url: str, shot) -> dict[str, object]:
@@ -123,13 +91,13 @@ def _verify(browser, url: str, shot) -> dict[str, object]:
         page.close()
 
 
-def test_card_verifies_green_then_red_after_a_log_row_is_altered(browser, portal, tmp_path):
+def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, portal, screenshots):
     url = f"{portal['url']}/c/{portal['number']}"
-    green = _verify(browser, url, tmp_path / "verify-green.png")
+    green = _verify(chromium, url, screenshots / "verify-green.png")
     assert green.pop("*console errors*") == [], "the page logged errors (CSP or script)"
     assert set(green) == {"*verdict*", "format", "card", "commitment", "chain", "pending",
                           "inclusion[0]", "inclusion[1]", "network", "anchor"}, green
-    assert all(green.values()), (green, tmp_path)
+    assert all(green.values()), (green, screenshots)
 
     # The card's newest anchored event, rewritten in the database: its proof no longer holds.
     with portal["engine"].begin() as conn:
@@ -137,21 +105,21 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(browser, portal
                             .where(log_leaves.c.leaf_index == 1)).scalar_one()
         conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 1)
                      .values(leaf_input=bytes(leaf).replace(b'"CLAIMED"', b'"VOIDED"')))
-    red = _verify(browser, url, tmp_path / "verify-red.png")
+    red = _verify(chromium, url, screenshots / "verify-red.png")
     red.pop("*console errors*")
     failed = sorted(name for name, ok in red.items() if not ok)
-    assert failed == ["*verdict*", "inclusion[1]"], (red, tmp_path)
+    assert failed == ["*verdict*", "inclusion[1]"], (red, screenshots)
 
 
-def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(browser, portal, tmp_path):
-    page = browser.new_page()
+def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(chromium, portal, screenshots):
+    page = chromium.new_page()
     try:
         page.goto(f"{portal['url']}/c/{portal['number']}")
         page.wait_for_selector("#verdict[data-ok='true']", timeout=30_000)
         page.fill("#rpc-url", f"http://127.0.0.1:{free_port()}")
         page.click("#rpc-form button")
         page.wait_for_selector("#verdict[data-ok='false']", timeout=30_000)
-        page.screenshot(path=str(tmp_path / "verify-wrong-rpc.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "verify-wrong-rpc.png"), full_page=True)
         network = page.query_selector("#checks li[data-check='network']")
         assert network.get_attribute("data-ok") == "false"
         assert "could not ask the chain" in network.inner_text()
