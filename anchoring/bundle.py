@@ -34,6 +34,30 @@ MAX_SAFE_INTEGER = 2**53 - 1
 RootAt = Callable[[int], bytes]
 """Asks the chain for ``rootAt(tree_size)``; returns 32 zero bytes if never anchored."""
 
+# An honest server starts serving a new checkpoint once its worker has seen the anchor
+# confirmed: seconds to a few minutes behind the chain. A bundle that is older than the
+# contract's newest checkpoint by less than this (in chain time) is a warning; by more,
+# the server kept handing out an old bundle and the freshness check fails.
+FRESHNESS_GRACE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class ChainLatest:
+    """What the contract says about checkpoints newer than the bundle's.
+
+    ``tree_size`` is ``latestCheckpoint().treeSize``. ``newer_age`` is how many seconds of
+    chain time (the newest block's timestamp minus the anchoring block's) have passed since
+    the first checkpoint larger than the bundle's was anchored; None when there is none or
+    its ``CheckpointAnchored`` log cannot be found.
+    """
+
+    tree_size: int
+    newer_age: int | None = None
+
+
+LatestAt = Callable[[int], ChainLatest]
+"""Asks the chain for its newest checkpoint, given the bundle's tree size."""
+
 
 # --- the bundle, parsed -----------------------------------------------------------------
 
@@ -221,10 +245,12 @@ class Check:
     name: str
     ok: bool
     reason: str
+    warning: bool = False
+    """True for a check that holds but wants the reader's attention (``ok`` stays True)."""
 
     def to_json(self) -> dict[str, object]:
-        """``{"name", "ok", "reason"}``."""
-        return {"name": self.name, "ok": self.ok, "reason": self.reason}
+        """``{"name", "ok", "warning", "reason"}``."""
+        return {"name": self.name, "ok": self.ok, "warning": self.warning, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -244,6 +270,11 @@ class BundleReport:
         """The checks that failed, in order."""
         return tuple(c for c in self.checks if not c.ok)
 
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        """The checks that hold with a warning (a bundle older than the newest checkpoint)."""
+        return tuple(c for c in self.checks if c.ok and c.warning)
+
     def check(self, name: str) -> Check:
         """The check called ``name``; KeyError if it was not run."""
         for c in self.checks:
@@ -255,6 +286,7 @@ class BundleReport:
         """``{"ok", "card_number", "checks": [...]}``."""
         return {
             "ok": self.ok,
+            "warnings": [c.name for c in self.warnings],
             "card_number": self.bundle.card_number if self.bundle else None,
             "checks": [c.to_json() for c in self.checks],
         }
@@ -367,18 +399,56 @@ def check_anchor(checkpoint: BundleCheckpoint | None, root_at: RootAt) -> Check:
                                   f"{checkpoint.tree_size}, bundle says {checkpoint.root.hex()[:16]}…")
 
 
+def check_freshness(
+    checkpoint: BundleCheckpoint, latest: LatestAt, require_fresh: bool = False
+) -> Check:
+    """The bundle's checkpoint is the contract's newest (see ``FRESHNESS_GRACE_SECONDS``).
+
+    An older one is a warning while the chain moved past it less than the grace period
+    ago (an honest server lags by that much), a failure after that or with
+    ``require_fresh``: such a bundle may leave out the card's later events.
+    """
+    size = checkpoint.tree_size
+    try:
+        head = latest(size)
+    except Error as exc:
+        return Check("freshness", False, f"could not ask the chain for its newest checkpoint: {exc}")
+    if head.tree_size == size:
+        return Check("freshness", True, f"size {size} is the contract's newest checkpoint")
+    if head.tree_size < size:
+        return Check("freshness", False, f"the contract's newest checkpoint is size "
+                                         f"{head.tree_size}, smaller than the bundle's {size}")
+    age = head.newer_age
+    since = "at an unknown time" if age is None else f"{age} s ago"
+    stale = (f"the contract has anchored a newer checkpoint (size {head.tree_size}; the first "
+             f"after size {size} was anchored {since}): this bundle may not show events "
+             f"recorded since")
+    fetch = "fetch a fresh bundle from the card's page"
+    if require_fresh:
+        return Check("freshness", False, f"{stale}; a fresh bundle is required: {fetch}")
+    if age is not None and age > FRESHNESS_GRACE_SECONDS:
+        return Check("freshness", False, f"{stale}; a server still serving it more than "
+                                         f"{FRESHNESS_GRACE_SECONDS} s later is out of date or "
+                                         f"hiding them: {fetch}")
+    return Check("freshness", True, f"{stale}; {fetch}", warning=True)
+
+
 def verify_bundle(
     bundle: Mapping[str, Any] | Bundle,
     root_at: RootAt,
     chain_id: int | None = None,
     card_number: str | None = None,
+    latest: LatestAt | None = None,
+    require_fresh: bool = False,
 ) -> BundleReport:
     """Run every check on ``bundle`` and report each one.
 
     ``root_at`` asks the contract named in the bundle; ``chain_id`` is the chain the RPC
     endpoint serves (checked against the bundle's when given); ``card_number`` is the card
     the verifier asked about (checked against the bundle's when given). The chain is only
-    asked when the bundle names the chain being asked.
+    asked when the bundle names the chain being asked. ``latest`` asks the contract for
+    its newest checkpoint: when given, and the root is anchored, the ``freshness`` check
+    runs (``require_fresh`` turns its warning into a failure).
     """
     if isinstance(bundle, Bundle):
         parsed = bundle
@@ -401,13 +471,27 @@ def verify_bundle(
         if not network.ok:
             checks.append(Check("anchor", False, "not asked: the RPC endpoint serves another chain"))
             return BundleReport(tuple(checks), parsed)
-    checks.append(check_anchor(checkpoint, root_at))
+    anchor = check_anchor(checkpoint, root_at)
+    checks.append(anchor)
+    if anchor.ok and checkpoint is not None and latest is not None:
+        checks.append(check_freshness(checkpoint, latest, require_fresh))
     return BundleReport(tuple(checks), parsed)
+
+
+def _mark(check: Check) -> str:
+    if not check.ok:
+        return "FAIL"
+    return "WARN" if check.warning else "PASS"
 
 
 def summarise(report: BundleReport) -> Sequence[str]:
     """A readable report, one line per check, for people and terminals."""
-    lines = [f"{'PASS' if c.ok else 'FAIL'}  {c.name:<16} {c.reason}" for c in report.checks]
-    verdict = "bundle verifies" if report.ok else f"bundle does NOT verify " \
-              f"({len(report.failures)} failed check(s))"
+    lines = [f"{_mark(c)}  {c.name:<16} {c.reason}" for c in report.checks]
+    if not report.ok:
+        verdict = f"bundle does NOT verify ({len(report.failures)} failed check(s))"
+    elif report.warnings:
+        verdict = ("bundle verifies, but not at the newest checkpoint: it may not show the "
+                   "card's later events")
+    else:
+        verdict = "bundle verifies"
     return [*lines, verdict]

@@ -250,6 +250,11 @@ class AnchorReader:
                 return None
         return _hex(block["hash"])
 
+    def block_timestamp(self, block: int | str = "latest") -> int:
+        """The timestamp (seconds since the epoch) of a block: the chain's own clock."""
+        with _rpc("eth_getBlockByNumber"):
+            return int(self.w3.eth.get_block(block)["timestamp"])
+
     def has_code(self) -> bool:
         """True when there is contract code at the address (False after a chain reset)."""
         with _rpc("eth_getCode"):

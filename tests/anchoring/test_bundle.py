@@ -9,7 +9,9 @@ import pytest
 
 from anchoring.bundle import (
     FORMAT,
+    FRESHNESS_GRACE_SECONDS,
     BundleReport,
+    ChainLatest,
     card_commitment,
     parse_bundle,
     summarise,
@@ -31,20 +33,33 @@ def stub_root_at(case: dict):
     return lambda size: bytes.fromhex(roots.get(str(size), "00" * 32))
 
 
-def run_case(case: dict) -> BundleReport:
+def stub_latest(case: dict):
+    """A ``latest`` that answers with the case's newest checkpoint and its age."""
+    latest = case["chain"]["latest"]
+    return lambda size: ChainLatest(latest["tree_size"], latest["newer_age"])
+
+
+def run_case(case: dict, require_fresh: bool = False) -> BundleReport:
     """Verify a case's bundle the way ``cardtrail verify --card`` would."""
     return verify_bundle(
         case["bundle"],
         stub_root_at(case),
         chain_id=case["chain"]["chain_id"],
         card_number=case["card_number"],
+        latest=stub_latest(case),
+        require_fresh=require_fresh,
     )
+
+
+def load(name: str) -> dict:
+    """The case file ``name``.json."""
+    return json.loads((CASES / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def test_case_folder_holds_the_tampering_cases():
     names = {p.stem for p in load_cases()}
     assert {"valid", "changed-event-field", "swapped-proof-hash", "wrong-checkpoint-root",
-            "removed-middle-event", "bundle-for-another-card"} <= names
+            "removed-middle-event", "bundle-for-another-card", "stale-checkpoint"} <= names
 
 
 @pytest.mark.parametrize("path", load_cases(), ids=lambda p: p.stem)
@@ -53,6 +68,7 @@ def test_bundle_case(path: Path):
     report = run_case(case)
     want = case["want"]
     assert [c.name for c in report.failures] == want["failed"], summarise(report)
+    assert [c.name for c in report.warnings] == want["warnings"], summarise(report)
     assert report.ok is want["ok"]
     for name, text in want["reasons"].items():
         assert text in report.check(name).reason, summarise(report)
@@ -62,7 +78,67 @@ def test_valid_bundle_runs_one_check_per_rule():
     case = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
     names = [c.name for c in run_case(case).checks]
     assert names == ["format", "card", "commitment", "chain", "pending", "inclusion[2]",
-                     "inclusion[5]", "inclusion[6]", "inclusion[9]", "network", "anchor"]
+                     "inclusion[5]", "inclusion[6]", "inclusion[9]", "network", "anchor",
+                     "freshness"]
+
+
+def test_stale_bundle_warns_within_the_grace_period_and_says_what_to_do():
+    report = run_case(load("stale-checkpoint"))
+    assert report.ok and [c.name for c in report.warnings] == ["freshness"]
+    reason = report.check("freshness").reason
+    assert "size 13" in reason and "30 s ago" in reason and "fetch a fresh bundle" in reason
+    assert "not at the newest checkpoint" in summarise(report)[-1]
+    assert any(line.startswith("WARN  freshness") for line in summarise(report))
+    assert report.to_json()["warnings"] == ["freshness"]
+
+
+def test_require_fresh_turns_the_stale_warning_into_a_failure():
+    report = run_case(load("stale-checkpoint"), require_fresh=True)
+    assert [c.name for c in report.failures] == ["freshness"]
+    assert "a fresh bundle is required" in report.check("freshness").reason
+
+
+@pytest.mark.parametrize(("age", "ok"), [(FRESHNESS_GRACE_SECONDS, True),
+                                         (FRESHNESS_GRACE_SECONDS + 1, False), (None, True)])
+def test_staleness_fails_only_past_the_grace_period(age, ok):
+    case = load("stale-checkpoint")
+    report = verify_bundle(case["bundle"], stub_root_at(case), chain_id=31337,
+                           latest=lambda size: ChainLatest(13, age))
+    assert report.ok is ok and report.check("freshness").warning is ok
+    if age is None:
+        assert "at an unknown time" in report.check("freshness").reason
+
+
+def test_freshness_is_asked_with_the_bundle_size_and_only_once_the_root_is_anchored():
+    asked = []
+
+    def latest(size: int) -> ChainLatest:
+        asked.append(size)
+        return ChainLatest(11)
+
+    assert verify_bundle(load("valid")["bundle"], stub_root_at(load("valid")),
+                         latest=latest).ok and asked == [11]
+    case = load("checkpoint-not-on-chain")
+    report = verify_bundle(case["bundle"], stub_root_at(case), latest=latest)
+    assert asked == [11] and "freshness" not in [c.name for c in report.checks]
+
+
+def test_a_chain_whose_newest_checkpoint_is_smaller_fails_freshness():
+    case = load("valid")
+    report = verify_bundle(case["bundle"], stub_root_at(case), latest=lambda size: ChainLatest(7))
+    assert [c.name for c in report.failures] == ["freshness"]
+    assert "smaller than the bundle's 11" in report.check("freshness").reason
+
+
+def test_unreachable_latest_checkpoint_fails_freshness_with_the_reason():
+    case = load("valid")
+
+    def down(size: int) -> ChainLatest:
+        raise ChainUnavailable("eth_call latestCheckpoint: timed out")
+
+    report = verify_bundle(case["bundle"], stub_root_at(case), latest=down)
+    assert [c.name for c in report.failures] == ["freshness"]
+    assert "timed out" in report.check("freshness").reason
 
 
 def test_chain_is_not_asked_about_a_bundle_from_another_chain():

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import rfc8785
 from click.testing import CliRunner
 from web3 import EthereumTesterProvider, Web3
 
-from anchoring import contract, verify_cli
+from anchoring import contract, merkle, verify_cli
+from anchoring.bundle import FRESHNESS_GRACE_SECONDS
 from anchoring.chain import AnchorReader
 from anchoring.node import free_port
 
 CASES = Path(__file__).resolve().parent / "bundles"
 VALID = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
+# The script that writes the cases also knows their whole log, which the stale-bundle
+# tests anchor at several sizes.
+_spec = importlib.util.spec_from_file_location("bundle_cases", CASES / "generate.py")
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
 ANCHORED = {int(size): root for size, root in VALID["chain"]["roots"].items()}
 
 
@@ -75,6 +83,89 @@ def test_cli_verdict_and_failed_checks_match_the_case(path: Path, chain, run):
     report = json.loads(result.output)
     assert result.exit_code == (0 if case["want"]["ok"] else 1), result.output
     assert [c["name"] for c in report["checks"] if not c["ok"]] == case["want"]["failed"]
+
+
+def _deploy_and_anchor(sizes: list[int]):
+    """eth-tester with LedgerAnchor and the case log anchored at ``sizes`` (ascending), one
+    block each; the anchoring block numbers by size."""
+    w3 = Web3(EthereumTesterProvider())
+    owner = w3.eth.accounts[0]
+    factory = w3.eth.contract(abi=contract.ABI, bytecode=contract.BYTECODE)
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": owner}))
+    anchor = w3.eth.contract(address=receipt.contractAddress, abi=contract.ABI)
+    log = generate.build_log()
+    leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(len(log))]
+    blocks, previous = {}, 0
+    for size in sizes:
+        proof = merkle.consistency_proof(leaves[:size], previous) if previous else []
+        tx = anchor.functions.anchor(size, merkle.root(leaves[:size]), proof).transact({"from": owner})
+        blocks[size] = w3.eth.wait_for_transaction_receipt(tx).blockNumber
+        previous = size
+    return w3, receipt.contractAddress, blocks
+
+
+def _time_travel(w3, seconds: int) -> None:
+    """Move the chain's clock on and mine a block, as time passing on a live chain does."""
+    tester = w3.provider.ethereum_tester
+    tester.time_travel(w3.eth.get_block("latest")["timestamp"] + seconds)
+    tester.mine_blocks(1)
+
+
+def _stale_run(monkeypatch, tmp_path, sizes: list[int]):
+    """``cardtrail verify`` on the stale case's bundle (size 11) against a chain at ``sizes``."""
+    w3, address, blocks = _deploy_and_anchor(sizes)
+    monkeypatch.setattr(verify_cli, "AnchorReader", lambda rpc, at: AnchorReader(w3, at))
+    case = json.loads((CASES / "stale-checkpoint.json").read_text(encoding="utf-8"))
+    bundle = copy.deepcopy(case["bundle"])
+    bundle["checkpoint"].update(contract=address, chain_id=w3.eth.chain_id, block_number=blocks[11])
+
+    def invoke(*args: str, block_number: int | None = None):
+        if block_number is not None:
+            bundle["checkpoint"]["block_number"] = block_number
+        path = tmp_path / "stale.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        return CliRunner().invoke(verify_cli.verify_command,
+                                  [str(path), "--rpc", "http://x", "--card", case["card_number"], *args])
+
+    return w3, address, blocks, invoke
+
+
+def test_stale_bundle_on_a_chain_that_just_moved_on_verifies_with_a_warning(monkeypatch, tmp_path):
+    *_, invoke = _stale_run(monkeypatch, tmp_path, [11, 13])
+    result = invoke()
+    assert result.exit_code == 0, result.output
+    assert "WARN  freshness" in result.output and "size 13" in result.output
+    assert "not at the newest checkpoint" in result.output
+    strict = invoke("--require-fresh", "--json")
+    assert strict.exit_code == 1
+    failed = [c["name"] for c in json.loads(strict.output)["checks"] if not c["ok"]]
+    assert failed == ["freshness"]
+
+
+def test_stale_bundle_fails_once_the_chain_moved_on_longer_ago_than_the_grace(monkeypatch, tmp_path):
+    w3, *_, invoke = _stale_run(monkeypatch, tmp_path, [11, 13])
+    _time_travel(w3, FRESHNESS_GRACE_SECONDS + 60)
+    result = invoke("--json")
+    assert result.exit_code == 1, result.output
+    freshness = json.loads(result.output)["checks"][-1]
+    assert freshness["name"] == "freshness" and not freshness["ok"]
+    assert "out of date or hiding them" in freshness["reason"]
+
+
+def test_a_false_block_number_does_not_skip_the_first_newer_checkpoint(monkeypatch, tmp_path):
+    # Size 12 was anchored long ago, 13 just now: a bundle claiming it was anchored in
+    # 13's block must still be measured from 12, the first checkpoint past it.
+    w3, address, _, invoke = _stale_run(monkeypatch, tmp_path, [11, 12])
+    _time_travel(w3, FRESHNESS_GRACE_SECONDS + 60)
+    log = generate.build_log()
+    leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(len(log))]
+    anchor = w3.eth.contract(address=address, abi=contract.ABI)
+    tx = anchor.functions.anchor(13, merkle.root(leaves), merkle.consistency_proof(leaves, 12)
+                                 ).transact({"from": w3.eth.accounts[0]})
+    latest_block = w3.eth.wait_for_transaction_receipt(tx).blockNumber
+    result = invoke("--json", block_number=latest_block)
+    assert result.exit_code == 1, result.output
+    assert "the first after size 11" in json.loads(result.output)["checks"][-1]["reason"]
 
 
 def test_readable_report_names_each_check_and_the_verdict(chain, run):

@@ -2,8 +2,11 @@
 
 Run ``.venv/bin/python tests/anchoring/bundles/generate.py`` after changing the format.
 Everything is deterministic (fixed salts and nonces), so the files only change when this
-script does. Each case holds the bundle, the chain a stub ``root_at`` answers for, the card
-the verifier asked about, and what must happen: which checks fail, and why.
+script does. Each case holds the bundle, the chain the stubs answer for (its chain id, the
+roots ``rootAt`` returns, and what ``latestCheckpoint()`` and the anchoring logs say: the
+newest tree size and ``newer_age``, the chain seconds since the first checkpoint larger
+than the bundle's), the card the verifier asked about, and what must happen: which checks
+fail, which hold with a warning, and why.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ STORY_B = [
     (7, "UNBLOCKED", None, {"reason": "found"}),
 ]
 TREE_SIZE = 11  # anchored; leaf 12 (and the fillers 10, 11) came later
+NEWER_SIZE = 13  # anchored after TREE_SIZE in the "stale" cases: it covers leaf 12
 
 
 def _story(number: str, salt: bytes, story: list) -> list[dict[str, Any]]:
@@ -121,9 +125,9 @@ def make_bundle(number: str, salt: bytes, events: list[dict[str, Any]],
     }
 
 
-def _real_roots(log: dict[int, dict[str, Any]]) -> dict[str, str]:
+def _real_roots(log: dict[int, dict[str, Any]], *sizes: int) -> dict[str, str]:
     leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(len(log))]
-    return {str(TREE_SIZE): merkle.root(leaves[:TREE_SIZE]).hex()}
+    return {str(size): merkle.root(leaves[:size]).hex() for size in sizes or (TREE_SIZE,)}
 
 
 def _flip(hex_hash: str) -> str:
@@ -143,12 +147,17 @@ def cases() -> dict[str, dict[str, Any]]:
 
     def case(name: str, description: str, bundle: dict[str, Any], failed: list[str],
              reasons: dict[str, str] | None = None, card: str | None = CARD_A, chain_id: int = CHAIN_ID,
-             chain_roots: dict[str, str] | None = None) -> None:
+             chain_roots: dict[str, str] | None = None, newer_age: int | None = None,
+             warnings: list[str] | None = None) -> None:
+        chain_roots = roots if chain_roots is None else chain_roots
+        newest = max(map(int, chain_roots), default=0)
         out[name] = {
             "description": description,
             "card_number": card,
-            "chain": {"chain_id": chain_id, "roots": roots if chain_roots is None else chain_roots},
-            "want": {"ok": not failed, "failed": failed, "reasons": reasons or {}},
+            "chain": {"chain_id": chain_id, "roots": chain_roots,
+                      "latest": {"tree_size": newest, "newer_age": newer_age}},
+            "want": {"ok": not failed, "failed": failed, "warnings": warnings or [],
+                     "reasons": reasons or {}},
             "bundle": bundle,
         }
 
@@ -264,6 +273,19 @@ def cases() -> dict[str, dict[str, Any]]:
     b = mutated()
     b["format"] = "cardtrail-bundle/0"
     case("unknown-format", "an unknown format string", b, ["format"], {"format": "unknown format"})
+
+    # A server handing out the genuine bundle of an older checkpoint, the pickup's
+    # completion (leaf 12, anchored since at size 13) left out: every proof is true.
+    stale = mutated()
+    stale["pending"] = []
+    newer_roots = _real_roots(log, TREE_SIZE, NEWER_SIZE)
+    case("stale-checkpoint", "a genuine bundle of the previous checkpoint, served 30 s after "
+         "the chain moved on, its later event left out: a warning", stale, [],
+         {"freshness": f"newer checkpoint (size {NEWER_SIZE}"}, chain_roots=newer_roots,
+         newer_age=30, warnings=["freshness"])
+    case("stale-checkpoint-past-grace", "the same stale bundle served an hour after the "
+         "chain moved on", copy.deepcopy(stale), ["freshness"],
+         {"freshness": "out of date or hiding them"}, chain_roots=newer_roots, newer_age=3600)
 
     b = mutated()
     b["events"][1]["leaf_index"] = 4
