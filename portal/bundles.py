@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
 from sqlalchemy.engine import Engine
 
 from anchoring import checkpoints
@@ -29,6 +29,14 @@ from ledger_service.service import CardHistory, Ledger
 
 ROOT_AT_SELECTOR = "0x" + function_signature_to_4byte_selector("rootAt(uint64)").hex()
 """The 4-byte selector of ``rootAt(uint64)``: the browser has SHA-256 but no keccak."""
+LATEST_CHECKPOINT_SELECTOR = (
+    "0x" + function_signature_to_4byte_selector("latestCheckpoint()").hex()
+)
+"""The 4-byte selector of ``latestCheckpoint()``, for the browser's freshness check."""
+ANCHORED_TOPIC = (
+    "0x" + event_signature_to_log_topic("CheckpointAnchored(uint64,bytes32,uint256)").hex()
+)
+"""The log topic of ``CheckpointAnchored``: when the chain moved past the bundle's checkpoint."""
 
 
 @dataclass(frozen=True)

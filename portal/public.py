@@ -24,7 +24,14 @@ from ledger_service.errors import CardNotFound, InvalidCardNumber, RateLimited
 from ledger_service.openapi import Operation, operation
 from ledger_service.problems import from_ledger_error
 from portal import models
-from portal.bundles import NOT_FOUND, ROOT_AT_SELECTOR, CardPage, load_card
+from portal.bundles import (
+    ANCHORED_TOPIC,
+    LATEST_CHECKPOINT_SELECTOR,
+    NOT_FOUND,
+    ROOT_AT_SELECTOR,
+    CardPage,
+    load_card,
+)
 from portal.security import limit_public
 
 bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
@@ -103,6 +110,8 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
         qr_url=url_for(".qr", number=number),
         rpc_url=runtime().settings.browser_rpc_url,
         selector=ROOT_AT_SELECTOR,
+        latest_selector=LATEST_CHECKPOINT_SELECTOR,
+        anchored_topic=ANCHORED_TOPIC,
     )
     return body, 200, _NO_STORE
 

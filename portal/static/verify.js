@@ -17,6 +17,9 @@
   var SALT_RE = /^(?:[0-9a-f]{2})+$/;
   var ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
   var CARD_NUMBER_RE = /^[\x21-\x7e]{1,64}$/;
+  // The same grace as anchoring/bundle.py: an honest server serves a new checkpoint
+  // seconds to minutes after it is anchored; older than this (chain time) is a failure.
+  var FRESHNESS_GRACE_SECONDS = 600;
 
   function BundleError(message) {
     this.name = "BundleError";
@@ -247,8 +250,8 @@
 
   // --- the checks --------------------------------------------------------------------
 
-  function check(name, ok, reason) {
-    return { name: name, ok: ok, reason: reason };
+  function check(name, ok, reason, warning) {
+    return { name: name, ok: ok, warning: Boolean(warning), reason: reason };
   }
 
   function short(hex) {
@@ -355,11 +358,47 @@
                  checkpoint.treeSize + ", bundle says " + short(checkpoint.root));
   }
 
+  /** The bundle's checkpoint is the contract's newest; a little older is a warning, more
+   *  than the grace period a failure. `latest(size)` resolves to
+   *  {treeSize, newerAge}: the contract's newest size, and the chain seconds since the
+   *  first larger checkpoint was anchored (null if none is found). */
+  async function checkFreshness(checkpoint, latest) {
+    var size = checkpoint.treeSize;
+    var head;
+    try {
+      head = await latest(size);
+    } catch (err) {
+      return check("freshness", false, "could not ask the chain for its newest checkpoint: " +
+                   err.message);
+    }
+    if (head.treeSize === size) {
+      return check("freshness", true, "size " + size + " is the contract's newest checkpoint");
+    }
+    if (head.treeSize < size) {
+      return check("freshness", false, "the contract's newest checkpoint is size " +
+                   head.treeSize + ", smaller than the bundle's " + size);
+    }
+    var age = head.newerAge === undefined ? null : head.newerAge;
+    var since = age === null ? "at an unknown time" : age + " s ago";
+    var stale = "the contract has anchored a newer checkpoint (size " + head.treeSize +
+                "; the first after size " + size + " was anchored " + since + "): this " +
+                "bundle may not show events recorded since";
+    // (`cardtrail verify --require-fresh` also fails the warning; the page shows it amber.)
+    var fetch = "fetch a fresh bundle from the card's page";
+    if (age !== null && age > FRESHNESS_GRACE_SECONDS) {
+      return check("freshness", false, stale + "; a server still serving it more than " +
+                   FRESHNESS_GRACE_SECONDS + " s later is out of date or hiding them: " + fetch);
+    }
+    return check("freshness", true, stale + "; " + fetch, true);
+  }
+
   /**
    * Run every check on a bundle. `rootAt(size)` resolves to the contract's root as 64 hex
    * digits; `options.chainId` is the RPC endpoint's chain id, or an async function giving
-   * it; `options.cardNumber` the card the visitor asked about. Resolves to
-   * {ok, checks: [{name, ok, reason}], bundle}.
+   * it; `options.cardNumber` the card the visitor asked about; `options.latest(size)`, when
+   * given, the contract's newest checkpoint for the freshness check (see checkFreshness).
+   * Resolves to
+   * {ok, warnings: [names], checks: [{name, ok, warning, reason}], bundle}.
    */
   async function verifyBundle(raw, rootAt, options) {
     options = options || {};
@@ -404,13 +443,20 @@
       }
       checks.push(check("network", true, "RPC endpoint serves chain " + chainId));
     }
-    checks.push(await checkAnchor(checkpoint, rootAt));
+    var anchor = await checkAnchor(checkpoint, rootAt);
+    checks.push(anchor);
+    if (anchor.ok && checkpoint && options.latest) {
+      checks.push(await checkFreshness(checkpoint, options.latest));
+    }
     return finish(checks, bundle);
   }
 
   function finish(checks, bundle) {
+    var ok = checks.length > 0 && checks.every(function (c) { return c.ok; });
     return {
-      ok: checks.length > 0 && checks.every(function (c) { return c.ok; }),
+      ok: ok,
+      warnings: checks.filter(function (c) { return c.ok && c.warning; })
+        .map(function (c) { return c.name; }),
       checks: checks,
       bundle: bundle,
     };
@@ -444,8 +490,49 @@
     return body.result;
   }
 
-  /** A chain client for one RPC URL and contract: chainId() and rootAt(size). */
-  function chainClient(url, contract, selector) {
+  function hexQuantity(n) {
+    return "0x" + n.toString(16);
+  }
+
+  function wordAt(data, index) {
+    // The index-th 32-byte word of ABI-encoded data ("0x" + hex), as hex digits.
+    return data.slice(2 + index * 64, 2 + (index + 1) * 64);
+  }
+
+  function safeInt(hex, what) {
+    var value = parseInt(hex, 16);
+    if (!Number.isSafeInteger(value)) throw new Error(what + " is not a safe integer: " + hex);
+    return value;
+  }
+
+  async function blockTimestamp(url, block) {
+    var result = await rpc(url, "eth_getBlockByNumber", [block, false]);
+    if (!result || typeof result.timestamp !== "string") {
+      throw new Error("block " + block + " is not known to " + url);
+    }
+    return safeInt(result.timestamp.slice(2), "block timestamp");
+  }
+
+  /** The contract's CheckpointAnchored logs from a block on: [{treeSize, blockNumber}]. */
+  async function anchoredLogs(url, contract, topic, fromBlock) {
+    var logs = await rpc(url, "eth_getLogs", [{ address: contract, topics: [topic],
+                                                fromBlock: hexQuantity(fromBlock),
+                                                toBlock: "latest" }]);
+    if (!Array.isArray(logs)) throw new Error("eth_getLogs gave no list");
+    return logs.filter(function (log) { return !log.removed; }).map(function (log) {
+      return { treeSize: safeInt(log.topics[1].slice(2), "tree size"),
+               blockNumber: safeInt(log.blockNumber.slice(2), "block number") };
+    });
+  }
+
+  /**
+   * A chain client for one RPC URL and contract: chainId(), rootAt(size) and
+   * latest(size, blockHint). `selectors` holds the 4-byte selectors of rootAt(uint64) and
+   * latestCheckpoint() and the topic of CheckpointAnchored (computed server side: WebCrypto
+   * has no keccak).
+   */
+  function chainClient(url, contract, selectors) {
+    var selector = selectors.rootAt;
     return {
       chainId: async function () {
         var result = await rpc(url, "eth_chainId", []);
@@ -458,6 +545,28 @@
           throw new Error("no LedgerAnchor contract answers at " + contract);
         }
         return result.slice(2).toLowerCase();
+      },
+      /** {treeSize, newerAge} for the freshness check, as anchoring/verify_cli.py: the
+       *  logs are searched from the bundle's block when its own checkpoint is there. */
+      latest: async function (treeSize, blockHint) {
+        var result = await rpc(url, "eth_call",
+          [{ to: contract, data: selectors.latestCheckpoint }, "latest"]);
+        if (typeof result !== "string" || !/^0x[0-9a-fA-F]{128}$/.test(result)) {
+          throw new Error("no LedgerAnchor contract answers latestCheckpoint() at " + contract);
+        }
+        var newest = safeInt(wordAt(result, 0), "tree size");
+        if (newest <= treeSize) return { treeSize: newest, newerAge: null };
+        var hint = Number.isSafeInteger(blockHint) && blockHint > 0 ? blockHint : 0;
+        var found = await anchoredLogs(url, contract, selectors.anchoredTopic, hint);
+        if (hint && !found.some(function (log) { return log.treeSize === treeSize; })) {
+          found = await anchoredLogs(url, contract, selectors.anchoredTopic, 0);
+        }
+        var newer = found.filter(function (log) { return log.treeSize > treeSize; });
+        if (!newer.length) return { treeSize: newest, newerAge: null };
+        var first = newer.reduce(function (a, b) { return b.treeSize < a.treeSize ? b : a; });
+        var now = await blockTimestamp(url, "latest");
+        var then = await blockTimestamp(url, hexQuantity(first.blockNumber));
+        return { treeSize: newest, newerAge: Math.max(0, now - then) };
       },
     };
   }
@@ -472,6 +581,7 @@
     pending: "Pending events",
     network: "Chain network",
     anchor: "Root anchored on chain",
+    freshness: "Newest checkpoint (nothing newer hidden)",
   };
 
   function labelFor(name) {
@@ -485,12 +595,14 @@
     list.textContent = "";
     result.checks.forEach(function (c) {
       var row = doc.createElement("li");
-      row.className = "check " + (c.ok ? "pass" : "fail");
+      var warn = c.ok && c.warning;
+      row.className = "check " + (warn ? "warn" : c.ok ? "pass" : "fail");
       row.setAttribute("data-check", c.name);
       row.setAttribute("data-ok", String(c.ok));
+      row.setAttribute("data-warning", String(Boolean(warn)));
       var mark = doc.createElement("span");
       mark.className = "mark";
-      mark.textContent = c.ok ? "✔" : "✘";
+      mark.textContent = warn ? "⚠" : c.ok ? "✔" : "✘";
       var label = doc.createElement("strong");
       label.textContent = labelFor(c.name);
       var reason = doc.createElement("span");
@@ -500,12 +612,22 @@
       list.appendChild(row);
     });
     var verdict = panel.querySelector("#verdict");
-    verdict.className = "verdict " + (result.ok ? "pass" : "fail");
+    var stale = result.ok && result.warnings && result.warnings.length > 0;
+    verdict.className = "verdict " + (stale ? "warn" : result.ok ? "pass" : "fail");
     verdict.setAttribute("data-ok", String(result.ok));
-    verdict.textContent = result.ok
-      ? "Verified in your browser: every proven event is in the log anchored on chain."
-      : "Verification FAILED: " + result.checks.filter(function (c) { return !c.ok; })
-          .map(function (c) { return labelFor(c.name); }).join(", ") + ".";
+    verdict.setAttribute("data-fresh", String(result.ok && !stale));
+    if (stale) {
+      verdict.textContent = "Verified, but not the newest checkpoint: the chain has anchored " +
+        "more of the log since this bundle was made, so it may not show the card's latest " +
+        "events. Press “Verify again” in a minute to fetch a fresh bundle.";
+    } else if (result.ok) {
+      verdict.textContent = "Verified in your browser: every proven event is in the log " +
+        "anchored on chain, at the contract's newest checkpoint.";
+    } else {
+      verdict.textContent = "Verification FAILED: " + result.checks.filter(function (c) {
+        return !c.ok;
+      }).map(function (c) { return labelFor(c.name); }).join(", ") + ".";
+    }
   }
 
   async function runPage(panel) {
@@ -528,10 +650,16 @@
       return;
     }
     var contract = raw && raw.checkpoint && raw.checkpoint.contract;
-    var client = chainClient(rpcUrl, contract, panel.getAttribute("data-root-at-selector"));
+    var blockHint = raw && raw.checkpoint && raw.checkpoint.block_number;
+    var client = chainClient(rpcUrl, contract, {
+      rootAt: panel.getAttribute("data-root-at-selector"),
+      latestCheckpoint: panel.getAttribute("data-latest-checkpoint-selector"),
+      anchoredTopic: panel.getAttribute("data-anchored-topic"),
+    });
     var result = await verifyBundle(raw, client.rootAt, {
       chainId: client.chainId,
       cardNumber: panel.getAttribute("data-card-number"),
+      latest: function (size) { return client.latest(size, blockHint); },
     });
     render(panel, result);
   }
@@ -558,6 +686,7 @@
     cardCommitment: cardCommitment,
     parseBundle: parseBundle,
     verifyBundle: verifyBundle,
+    FRESHNESS_GRACE_SECONDS: FRESHNESS_GRACE_SECONDS,
     encodeRootAt: encodeRootAt,
     chainClient: chainClient,
   };

@@ -3,8 +3,9 @@
 anvil (node_modules/.bin) runs the chain; the anchoring worker deploys LedgerAnchor and
 anchors the log; the Flask app serves on a free port; Playwright drives Debian's Chromium
 (never a downloaded browser). The page must verify green; after one row of the log's
-table is altered, the same page must turn red on the right check. Screenshots are kept
-under artifacts/browser/ (see conftest.py).
+table is altered, the same page must turn red on the right check; served a bundle of an
+older checkpoint than the contract's newest, it shows the freshness row amber. Screenshots
+are kept under artifacts/browser/ (see conftest.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from anchoring import chain, checkpoints
 from anchoring.db import read_transaction
 from anchoring.keys import AnchorKey
 from anchoring.node import free_port, start_anvil
+from anchoring.schema import checkpoints as checkpoint_rows
 from anchoring.schema import log_leaves
 from anchoring.worker import Worker, WorkerConfig
 from ledger_service.actor import Actor
@@ -57,19 +59,24 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     key = AnchorKey(Account.create())
     chain.fund_dev_account(w3, key.address)
     worker = Worker(rt.engine, w3, key, WorkerConfig(interval=0.0, dev_mode=True))
+    _anchor_until(rt.engine, worker, 2)
+    try:
+        yield {"url": serve(app), "number": number, "engine": rt.engine, "rpc": anvil,
+               "ledger": ledger, "worker": worker}
+    finally:
+        rt.engine.dispose()
+
+
+def _anchor_until(engine, worker: Worker, size: int) -> None:
     deadline = time.monotonic() + 60
     while True:
         worker.step()
-        with read_transaction(rt.engine) as conn:
+        with read_transaction(engine) as conn:
             latest = checkpoints.latest_anchored(conn)
-        if latest is not None and latest.checkpoint.tree_size == 2:
-            break
+        if latest is not None and latest.checkpoint.tree_size == size:
+            return
         assert time.monotonic() < deadline, "the worker did not anchor the log"
         time.sleep(0.1)
-    try:
-        yield {"url": serve(app), "number": number, "engine": rt.engine, "rpc": anvil}
-    finally:
-        rt.engine.dispose()
 
 
 def _verify(browser, url: str, shot) -> dict[str, object]:
@@ -96,7 +103,7 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, porta
     green = _verify(chromium, url, screenshots / "verify-green.png")
     assert green.pop("*console errors*") == [], "the page logged errors (CSP or script)"
     assert set(green) == {"*verdict*", "format", "card", "commitment", "chain", "pending",
-                          "inclusion[0]", "inclusion[1]", "network", "anchor"}, green
+                          "inclusion[0]", "inclusion[1]", "network", "anchor", "freshness"}, green
     assert all(green.values()), (green, screenshots)
 
     # The card's newest anchored event, rewritten in the database: its proof no longer holds.
@@ -125,5 +132,33 @@ def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(chromium, por
         assert "could not ask the chain" in network.inner_text()
         anchor = page.query_selector("#checks li[data-check='anchor']")
         assert anchor.get_attribute("data-ok") == "false"
+    finally:
+        page.close()
+
+
+def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
+    chromium, portal, screenshots
+):
+    # The log grows and is anchored at size 3; the server then "forgets" that checkpoint
+    # and keeps serving the bundle of size 2, as a lagging or lying server would.
+    portal["ledger"].issue_cards(HQ, "B2", [{"product": "Longjing tea"}])
+    _anchor_until(portal["engine"], portal["worker"], 3)
+    with portal["engine"].begin() as conn:
+        conn.execute(checkpoint_rows.delete().where(checkpoint_rows.c.tree_size > 2))
+    page = chromium.new_page()
+    try:
+        page.goto(f"{portal['url']}/c/{portal['number']}")
+        page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
+        page.screenshot(path=str(screenshots / "verify-stale.png"), full_page=True)
+        verdict = page.query_selector("#verdict")
+        assert verdict.get_attribute("data-ok") == "true"
+        assert verdict.get_attribute("data-fresh") == "false"
+        assert "not the newest checkpoint" in verdict.inner_text()
+        row = page.query_selector("#checks li[data-check='freshness']")
+        assert row.get_attribute("data-warning") == "true" and "warn" in row.get_attribute("class")
+        assert "newer checkpoint (size 3" in row.inner_text()
+        warned = [r.get_attribute("data-check")
+                  for r in page.query_selector_all("#checks li[data-warning='true']")]
+        assert warned == ["freshness"]
     finally:
         page.close()

@@ -60,6 +60,9 @@ def test_genuine_unused_card_page_shows_story_status_qr_and_verifier(client, car
     assert f'src="/c/{number}/qr.svg"' in page
     assert f'data-bundle-url="/api/v1/public/cards/{number}/bundle"' in page
     assert re.search(r'data-root-at-selector="0x[0-9a-f]{8}"', page)
+    # The freshness check's eth_call and log topic, which the browser cannot hash itself.
+    assert 'data-latest-checkpoint-selector="0x907c0f92"' in page
+    assert re.search(r'data-anchored-topic="0x[0-9a-f]{64}"', page)
     assert "<noscript>" in page and "not an independent check" in page
     assert '<script src="/assets/verify.js">' in page
 

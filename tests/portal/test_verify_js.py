@@ -1,6 +1,6 @@
 """verify.js (the visitor's browser) and anchoring.bundle (the auditor's CLI) agree on every
-bundle case in tests/anchoring/bundles: same checks, same verdicts, same reasons where the
-rule is the same."""
+bundle case in tests/anchoring/bundles: same checks, same verdicts and warnings, same
+reasons where the rule is the same."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anchoring.bundle import verify_bundle
+from anchoring.bundle import ChainLatest, verify_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "tests" / "anchoring" / "bundles").glob("*.json"))
@@ -34,17 +34,20 @@ def js_results() -> dict:
 def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
     case = json.loads(path.read_text(encoding="utf-8"))
     roots = case["chain"]["roots"]
+    latest = case["chain"]["latest"]
     report = verify_bundle(
         case["bundle"],
         lambda size: bytes.fromhex(roots.get(str(size), "00" * 32)),
         chain_id=case["chain"]["chain_id"],
         card_number=case["card_number"],
+        latest=lambda size: ChainLatest(latest["tree_size"], latest["newer_age"]),
     )
     js = js_results[path.stem]
-    python_checks = [(c.name, c.ok) for c in report.checks]
-    assert [(c["name"], c["ok"]) for c in js["checks"]] == python_checks
+    python_checks = [(c.name, c.ok, c.warning) for c in report.checks]
+    assert [(c["name"], c["ok"], c["warning"]) for c in js["checks"]] == python_checks
     assert js["ok"] is report.ok is case["want"]["ok"]
-    if report.ok or "format" in {c.name for c in report.failures}:
+    assert js["warnings"] == [c.name for c in report.warnings] == case["want"]["warnings"]
+    if (report.ok and not report.warnings) or "format" in {c.name for c in report.failures}:
         return
     # Outside parsing, both verifiers word their reasons the same way.
     assert [c["reason"] for c in js["checks"]] == [c.reason for c in report.checks]
@@ -64,3 +67,12 @@ def test_js_canonical_json_matches_rfc8785_on_awkward_strings():
         capture_output=True, timeout=30, check=True,
     )
     assert out.stdout == rfc8785.dumps(value)
+
+
+def test_js_and_python_share_the_freshness_grace_period():
+    from anchoring.bundle import FRESHNESS_GRACE_SECONDS
+
+    script = "process.stdout.write(String(require(process.argv[1]).FRESHNESS_GRACE_SECONDS))"
+    out = subprocess.run([NODE, "-e", script, str(ROOT / "portal" / "static" / "verify.js")],
+                         capture_output=True, text=True, timeout=30, check=True)
+    assert int(out.stdout) == FRESHNESS_GRACE_SECONDS
