@@ -15,6 +15,11 @@ events and cards tables and the recorded checkpoint roots rewritten — so that 
 the database contradicts anything else; only the chain does. The test prints the table of
 case × detector and asserts every cell. A cell is "n/a" only where the detector cannot
 see the case by its nature, with the reason.
+
+A lying server can also hand out the genuine bundle of an older checkpoint, leaving out
+what came later (a redemption). Both verifiers compare the bundle's checkpoint with the
+contract's ``latestCheckpoint()``: within the grace period after the chain moved on it is
+a warning, past it a failure (the ``stale-bundle`` row, with anvil's clock moved on).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +46,11 @@ from eth_account import Account
 
 from anchoring import chain, merkle
 from anchoring import checkpoints as cp
+from anchoring.bundle import FRESHNESS_GRACE_SECONDS
 from anchoring.db import create_engine, read_transaction, write_transaction
 from anchoring.keys import AnchorKey
 from anchoring.log import MerkleLog
-from anchoring.node import free_port, start_anvil
+from anchoring.node import free_port, rpc_call, start_anvil
 from anchoring.schema import checkpoints, log_head, log_leaves, log_nodes
 from anchoring.worker import Worker, WorkerConfig
 from ledger_service.actor import Actor
@@ -52,7 +59,7 @@ from ledger_service.cli import main
 from ledger_service.config import Settings
 from ledger_service.schema import cards, events
 from ledger_service.service import Ledger
-from portal.bundles import ROOT_AT_SELECTOR
+from portal.bundles import ANCHORED_TOPIC, LATEST_CHECKPOINT_SELECTOR, ROOT_AT_SELECTOR
 
 pytestmark = pytest.mark.node
 
@@ -194,8 +201,9 @@ class Case:
     name: str
     what: str
     database: Callable[[object, Deployment], None] | None = None
-    bundle: Callable[[dict, Deployment], dict] | None = None
+    bundle: Callable[[dict, Deployment, Path], dict] | None = None  # (served, d, scratch dir)
     not_applicable: dict[str, str] | None = None
+    chain_moves_on: int = 0  # seconds anvil's clock moves on before the detectors look
 
 
 def flip_bit(conn, d: Deployment) -> None:
@@ -258,7 +266,7 @@ def node_as_leaf(conn, d: Deployment) -> None:
                  .values(leaf_input=left + right, leaf_hash=merkle.hash_children(left, right)))
 
 
-def node_as_leaf_bundle(bundle: dict, d: Deployment) -> dict:
+def node_as_leaf_bundle(bundle: dict, d: Deployment, scratch: Path) -> dict:
     # What that server would have to hand a verifier: the node's preimage as the event.
     # A bundle event is a JSON object whose JCS bytes are the leaf, so the closest it can
     # send is the preimage's hex as the event body with the shortened proof.
@@ -270,12 +278,22 @@ def node_as_leaf_bundle(bundle: dict, d: Deployment) -> dict:
     return bundle
 
 
-def older_checkpoint_proofs(bundle: dict, d: Deployment) -> dict:
+def older_checkpoint_proofs(bundle: dict, d: Deployment, scratch: Path) -> dict:
     # The newest checkpoint in the header, but the proofs of the older tree.
-    older = _served(d, d.root, tree_size=d.sizes[0])
+    older = _served(d, _copy(d, scratch / "older"), tree_size=d.sizes[0])
     for item, old in zip(bundle["events"], older["events"], strict=False):
         item["inclusion_proof"] = old["inclusion_proof"]
     return bundle
+
+
+def stale_bundle(bundle: dict, d: Deployment, scratch: Path) -> dict:
+    # The genuine bundle of the older checkpoint, without what was recorded after it: the
+    # target's redemption, anchored since, is gone. Every proof in it is true.
+    stale = _served(d, _copy(d, scratch / "stale"), tree_size=d.sizes[0])
+    assert stale["checkpoint"]["tree_size"] == d.sizes[0]
+    stale["pending"] = []
+    assert "REDEEMED" not in [e["event"]["type"] for e in stale["events"]]
+    return stale
 
 
 def second_history(conn, d: Deployment) -> None:
@@ -309,6 +327,9 @@ CASES = (
          database=second_history),
     Case("other-card-row", "one bit of an unrelated card's event", database=flip_bit_other_card,
          not_applicable={"verify": _OTHER_CARD, "verify.js": _OTHER_CARD}),
+    Case("stale-bundle", "the older checkpoint's genuine bundle, the redemption left out, "
+         "served after the grace period", bundle=stale_bundle,
+         not_applicable={"audit": _DB_INTACT}, chain_moves_on=FRESHNESS_GRACE_SECONDS + 60),
 )
 
 
@@ -341,23 +362,48 @@ def _audit(d: Deployment, root: Path) -> tuple[bool, str]:
     return result.exit_code == 1, ", ".join(fails)
 
 
-def _verify(d: Deployment, root: Path, bundle: dict) -> tuple[bool, str]:
+def _verify_report(d: Deployment, root: Path, bundle: dict, *options: str) -> tuple[int, dict]:
     path = root / "bundle.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    result = CliRunner().invoke(main, ["verify", str(path), "--rpc", d.rpc, "--card", d.target, "--json"])
+    result = CliRunner().invoke(main, ["verify", str(path), "--rpc", d.rpc, "--card", d.target,
+                                       "--json", *options])
     assert result.exit_code in (0, 1), result.output
-    report = json.loads(result.output)
-    return result.exit_code == 1, ", ".join(c["name"] for c in report["checks"] if not c["ok"])
+    return result.exit_code, json.loads(result.output)
+
+
+def _verify(d: Deployment, root: Path, bundle: dict) -> tuple[bool, str]:
+    exit_code, report = _verify_report(d, root, bundle)
+    return exit_code == 1, ", ".join(c["name"] for c in report["checks"] if not c["ok"])
+
+
+def _verify_js_report(d: Deployment, root: Path, bundle: dict) -> dict:
+    path = root / "bundle-js.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    run = subprocess.run(["node", str(JS_RUNNER), str(path), d.rpc, d.target, ROOT_AT_SELECTOR,
+                          LATEST_CHECKPOINT_SELECTOR, ANCHORED_TOPIC],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
 
 
 def _verify_js(d: Deployment, root: Path, bundle: dict) -> tuple[bool, str]:
-    path = root / "bundle-js.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    run = subprocess.run(["node", str(JS_RUNNER), str(path), d.rpc, d.target, ROOT_AT_SELECTOR],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
+    report = _verify_js_report(d, root, bundle)
     return not report["ok"], ", ".join(c["name"] for c in report["checks"] if not c["ok"])
+
+
+@contextmanager
+def _chain_moved_on(d: Deployment, seconds: int) -> Iterator[None]:
+    """anvil's clock ``seconds`` later (one block mined there), undone afterwards."""
+    if not seconds:
+        yield
+        return
+    snapshot = rpc_call(d.rpc, "evm_snapshot")
+    try:
+        rpc_call(d.rpc, "evm_increaseTime", [seconds])
+        rpc_call(d.rpc, "evm_mine")
+        yield
+    finally:
+        rpc_call(d.rpc, "evm_revert", [snapshot])
 
 
 def _copy(d: Deployment, dest: Path) -> Path:
@@ -385,23 +431,25 @@ def test_every_tampering_is_detected_by_every_detector(original, tmp_path, capsy
                 case.database(conn, original)
             engine.dispose()
         if case.bundle:
-            bundle = case.bundle(_served(original, _copy(original, tmp_path / f"{case.name}-clean")), original)
+            clean = _served(original, _copy(original, tmp_path / f"{case.name}-clean"))
+            bundle = case.bundle(clean, original, tmp_path / f"{case.name}-scratch")
         else:
             bundle = _served(original, root)
         cells = {}
-        for name, detect in (("audit", lambda: _audit(original, root)),
-                             ("verify", lambda: _verify(original, root, bundle)),
-                             ("verify.js", lambda: _verify_js(original, root, bundle))):
-            reason = (case.not_applicable or {}).get(name)
-            if reason:
+        with _chain_moved_on(original, case.chain_moves_on):
+            for name, detect in (("audit", lambda: _audit(original, root)),
+                                 ("verify", lambda: _verify(original, root, bundle)),
+                                 ("verify.js", lambda: _verify_js(original, root, bundle))):
+                reason = (case.not_applicable or {}).get(name)
+                if reason:
+                    caught, why = detect()
+                    assert not caught, f"{case.name}/{name} marked n/a but it does detect: {why}"
+                    cells[name] = f"n/a ({reason})"
+                    continue
                 caught, why = detect()
-                assert not caught, f"{case.name}/{name} marked n/a but it does detect: {why}"
-                cells[name] = f"n/a ({reason})"
-                continue
-            caught, why = detect()
-            cells[name] = f"DETECTED ({why})" if caught else "MISSED"
-            if not caught:
-                missed.append(f"{case.name}: {name}")
+                cells[name] = f"DETECTED ({why})" if caught else "MISSED"
+                if not caught:
+                    missed.append(f"{case.name}: {name}")
         rows.append((case, cells))
     with capsys.disabled():
         print(f"\ntamper campaign on a copy of a deployment anchored at sizes {original.sizes}:")
@@ -412,20 +460,19 @@ def test_every_tampering_is_detected_by_every_detector(original, tmp_path, capsy
     assert not missed, f"not detected: {missed}"
 
 
-def test_known_limit_a_stale_genuine_bundle_hides_newer_events(original, tmp_path, capsys):
-    """Not a pass: a measured gap. A server may hand out the genuine bundle of an older
-    checkpoint, which leaves out the target card's redemption anchored since. Every proof
-    in it is true, so neither verifier objects; seeing it needs a freshness check against
-    the contract's ``latestCheckpoint()`` (reported to the coordinator). If this test
-    fails, a verifier learned to see it: move the case into CASES."""
-    root = _copy(original, tmp_path / "stale")
-    stale = _served(original, root, tree_size=original.sizes[0])
-    assert stale["checkpoint"]["tree_size"] == original.sizes[0]
-    stale["pending"] = []  # the lie: what came after that checkpoint is left out
-    assert "REDEEMED" not in [e["event"]["type"] for e in stale["events"] + stale["pending"]]
-    verdicts = {"verify": _verify(original, root, stale)[0], "verify.js": _verify_js(original, root, stale)[0]}
-    with capsys.disabled():
-        print(f"\nKNOWN LIMIT stale-bundle: the genuine bundle at size {original.sizes[0]} hides the "
-              f"redemption anchored at size {original.sizes[1]}: "
-              + ", ".join(f"{k} {'detects' if v else 'does NOT detect'}" for k, v in verdicts.items()))
-    assert verdicts == {"verify": False, "verify.js": False}
+def test_a_stale_bundle_within_the_grace_period_is_a_warning_both_verifiers_show(original, tmp_path):
+    """Right after an anchor an honest server may still serve the previous checkpoint, so
+    the same stale bundle as the ``stale-bundle`` row, looked at before the grace period
+    is over, verifies with a freshness warning that names the newer checkpoint;
+    ``cardtrail verify --require-fresh`` fails it."""
+    root = _copy(original, tmp_path / "stale-fresh")
+    stale = stale_bundle({}, original, tmp_path / "scratch")
+    newer = f"size {original.sizes[1]}"
+    exit_code, report = _verify_report(original, root, stale)
+    assert exit_code == 0 and report["ok"] and report["warnings"] == ["freshness"]
+    assert newer in report["checks"][-1]["reason"]
+    js = _verify_js_report(original, root, stale)
+    assert js["ok"] and js["warnings"] == ["freshness"]
+    assert js["checks"][-1]["reason"] == report["checks"][-1]["reason"]
+    strict_exit, strict = _verify_report(original, root, stale, "--require-fresh")
+    assert strict_exit == 1 and [c["name"] for c in strict["checks"] if not c["ok"]] == ["freshness"]

@@ -1,21 +1,26 @@
 // Runs the in-browser verifier (portal/static/verify.js) under Node on one bundle file,
 // asking the chain itself over JSON-RPC as the card page does, and prints its report as
 // JSON. Usage: node verify_on_chain.js BUNDLE.json RPC_URL CARD_NUMBER ROOT_AT_SELECTOR
+//                LATEST_CHECKPOINT_SELECTOR ANCHORED_TOPIC
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const verify = require(path.resolve(__dirname, "../../portal/static/verify.js"));
 
 async function main() {
-  const [file, rpcUrl, cardNumber, selector] = process.argv.slice(2);
+  const [file, rpcUrl, cardNumber, rootAt, latestCheckpoint, anchoredTopic] =
+    process.argv.slice(2);
   const raw = JSON.parse(fs.readFileSync(file, "utf8"));
   const contract = raw && raw.checkpoint && raw.checkpoint.contract;
-  const client = verify.chainClient(rpcUrl, contract, selector);
+  const blockHint = raw && raw.checkpoint && raw.checkpoint.block_number;
+  const client = verify.chainClient(rpcUrl, contract, { rootAt, latestCheckpoint, anchoredTopic });
   const report = await verify.verifyBundle(raw, client.rootAt, {
     chainId: client.chainId,
     cardNumber: cardNumber,
+    latest: (size) => client.latest(size, blockHint),
   });
-  process.stdout.write(JSON.stringify({ ok: report.ok, checks: report.checks }));
+  process.stdout.write(JSON.stringify({ ok: report.ok, warnings: report.warnings,
+                                        checks: report.checks }));
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });
