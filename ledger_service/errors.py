@@ -267,3 +267,15 @@ class DeviceKeyNotFound(LedgerError):
     code = "DEVICE_KEY_NOT_FOUND"
     status = 404
     title = "Device key not found"
+
+
+class LogInconsistent(LedgerError):
+    """The stored log failed its own consistency check, so no proof can be served.
+
+    The server's fault, not the client's: a damaged database (a missing leaf or node, a
+    head or checkpoint size the stored leaves do not reach). Auditors run ``cardtrail audit``.
+    """
+
+    code = "LOG_INCONSISTENT"
+    status = 500
+    title = "Stored log inconsistent"

@@ -12,6 +12,7 @@ says is not an independent check.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,15 @@ from sqlalchemy.engine import Engine
 from anchoring import checkpoints
 from anchoring.bundle import FORMAT, BundleReport, verify_bundle
 from anchoring.db import read_transaction
+from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
 from ledger_service.actor import SYSTEM
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
+from ledger_service.errors import LogInconsistent
 from ledger_service.service import CardHistory, Ledger
+
+log = logging.getLogger(__name__)
 
 ROOT_AT_SELECTOR = "0x" + function_signature_to_4byte_selector("rootAt(uint64)").hex()
 """The 4-byte selector of ``rootAt(uint64)``: the browser has SHA-256 but no keccak."""
@@ -204,16 +209,30 @@ def build_bundle(
 
 
 def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> CardPage:
-    """Everything about the card ``number`` (normalised); raises CardNotFound if there is none."""
+    """Everything about the card ``number`` (normalised).
+
+    Raises CardNotFound if there is none, and LogInconsistent when the stored log cannot
+    give the card's leaves or proofs (a damaged database).
+    """
     ledger = Ledger(engine, secret_key)
-    history = ledger.card_history(number)
+    # Every leaf index and tree size asked for below comes from the database itself (the
+    # events table, the recorded checkpoint), so a TreeSizeError here is the store
+    # contradicting itself, like a missing leaf or node, not a bad request.
+    try:
+        history = ledger.card_history(number)
+        with read_transaction(engine) as conn:
+            anchored = checkpoints.latest_anchored(conn)
+            bundle = build_bundle(history, MerkleLog(conn), anchored)
+    except (TreeSizeError, LogIntegrityError) as exc:
+        log.error("the stored log failed its own consistency check: %s; run cardtrail audit", exc)
+        raise LogInconsistent(
+            f"the stored log failed its own consistency check ({exc}), so this server cannot "
+            "prove the card's events; auditors should run `cardtrail audit` on its database"
+        ) from None
     stores = {s["id"]: s["name"] for s in ledger.list_stores(SYSTEM)}
-    with read_transaction(engine) as conn:
-        anchored = checkpoints.latest_anchored(conn)
-        # The bundle proves against the latest anchored checkpoint only, so that is the one
-        # root the server check needs: reading every checkpoint would grow with the chain.
-        recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
-        bundle = build_bundle(history, MerkleLog(conn), anchored)
+    # The bundle proves against the latest anchored checkpoint only, so that is the one
+    # root the server check needs: reading every checkpoint would grow with the chain.
+    recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
     size = anchored.checkpoint.tree_size if anchored else 0
     timeline = tuple(
         TimelineEntry(

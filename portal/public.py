@@ -163,7 +163,7 @@ def _public_number(number: str) -> str:
         "numbers all get the same CARD_NOT_FOUND.",
         tags=("public",),
         response=models.PublicCard,
-        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED"),
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED", "LOG_INCONSISTENT"),
         parameters=_NUMBER,
     )
 )
@@ -178,10 +178,12 @@ def card_json(number: str) -> Response:
         "A card's proof bundle (public)",
         description="The card's events with inclusion proofs against the latest anchored "
         "checkpoint, newer events under `pending` (docs/bundle-format.md). Verify it with "
-        "`cardtrail verify BUNDLE.json --rpc URL`. `?download=1` sends it as a file.",
+        "`cardtrail verify BUNDLE.json --rpc URL`. `?download=1` sends it as a file. "
+        "LOG_INCONSISTENT (500): the server's stored log failed its own consistency check "
+        "and no proof can be served; auditors should run `cardtrail audit`.",
         tags=("public",),
         response=models.ProofBundle,
-        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED"),
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED", "LOG_INCONSISTENT"),
         parameters=_NUMBER,
         query={"download": {"required": False, "schema": {"type": "string", "enum": ["1"]},
                             "description": "Send as an attachment."}},

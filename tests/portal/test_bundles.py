@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from anchoring import verify_cli
+from anchoring import checkpoints, verify_cli
 from anchoring.bundle import verify_bundle
-from anchoring.schema import log_leaves
+from anchoring.db import write_transaction
+from anchoring.schema import log_head, log_leaves, log_nodes
+from anchoring.types import Checkpoint
 from ledger_service.actor import Actor
+from ledger_service.openapi import build_document
 from portal.bundles import load_card, status_of
 
 HQ = Actor("hq", "tok_hq_test")
@@ -50,6 +55,9 @@ def test_cardtrail_verify_accepts_what_the_portal_serves(client, cards, monkeypa
 
         def root_at(self, size):
             return _recorded(anchored)(size)
+
+        def latest_checkpoint(self):
+            return anchored.checkpoint
 
     monkeypatch.setattr(verify_cli, "AnchorReader", Reader)
     result = CliRunner().invoke(verify_cli.verify_command,
@@ -93,3 +101,47 @@ def test_status_of_every_state():
                                        "PICKUP_COMPLETED", "REDEEMED")} == {"used"}
     assert [status_of(s).key for s in ("BLOCKED", "VOIDED", "EXPIRED")] == \
         ["blocked", "voided", "expired"]
+
+
+def _checkpoint_beyond_the_log(conn) -> None:
+    # A recorded anchor of 2 more leaves than the log holds (the head says 4).
+    deployment = checkpoints.current_deployment(conn)
+    checkpoints.record_checkpoint(conn, deployment, Checkpoint(6, b"\x07" * 32),
+                                  "0x" + "ab" * 32, 99, "0x" + "cd" * 32)
+
+
+def _node_rows_deleted(conn) -> None:
+    conn.execute(log_nodes.delete())
+
+
+def _head_beyond_the_leaves(conn) -> None:
+    # The head claims 6 leaves where 4 are stored, and that size is what was anchored.
+    conn.execute(log_head.update().values(tree_size=6))
+    _checkpoint_beyond_the_log(conn)
+
+
+@pytest.mark.parametrize("damage", [_checkpoint_beyond_the_log, _node_rows_deleted,
+                                    _head_beyond_the_leaves], ids=lambda f: f.__name__.strip("_"))
+def test_a_damaged_log_answers_log_inconsistent_not_a_bare_500(client, cards, caplog, damage):
+    numbers = [cards.issue()[0] for _ in range(4)]
+    cards.anchor()
+    with write_transaction(cards.engine) as conn:
+        damage(conn)
+    with caplog.at_level(logging.ERROR, logger="portal.bundles"):
+        response = client.get(f"/api/v1/public/cards/{numbers[0]}/bundle")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    problem = response.json
+    assert problem["code"] == "LOG_INCONSISTENT" and problem["status"] == 500
+    assert "failed its own consistency check" in problem["detail"]
+    assert "cardtrail audit" in problem["detail"]
+    errors = [r for r in caplog.records if r.name == "portal.bundles" and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "consistency check" in errors[0].getMessage()
+    # The card's JSON needs the same proofs and says the same.
+    assert client.get(f"/api/v1/public/cards/{numbers[0]}").json["code"] == "LOG_INCONSISTENT"
+
+
+def test_bundle_route_documents_the_log_inconsistent_answer(app):
+    operation = build_document(app)["paths"]["/api/v1/public/cards/{number}/bundle"]["get"]
+    assert "LOG_INCONSISTENT" in operation["responses"]["500"]["description"]
+    assert "cardtrail audit" in operation["description"]
