@@ -11,10 +11,8 @@ from pathlib import Path
 import click
 
 from anchoring.chain import AnchorReader
-from anchoring.db import create_engine
-from ledger_service import db
 from ledger_service.audit import run_audit
-from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 
 
 @click.command("audit")
@@ -28,13 +26,9 @@ def audit_command(rpc_url: str | None, data_dir: Path | None) -> None:
     divergence, 2 when the chain could not be asked.
     """
     settings = load_settings(data_dir)
-    engine = create_engine(settings.database_url)
-    try:
-        db.upgrade(engine)
-        url = rpc_url or settings.rpc_url
+    url = rpc_url or settings.rpc_url
+    with migrated_engine(settings) as engine:
         result = run_audit(engine, lambda contract: AnchorReader(url, contract))
-    finally:
-        engine.dispose()
     for name, found in result.findings:
         click.echo(f"{'OK  ' if found is None else 'FAIL'}  {name}" + (f": {found}" if found else ""))
     if result.chain_error:

@@ -14,10 +14,8 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import Engine
 
-from anchoring.db import create_engine
-from ledger_service import db
 from ledger_service.auth import TOKEN_ROLES, create_token, revoke_token
-from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
 
@@ -25,13 +23,9 @@ from ledger_service.idempotency import IdempotencyStore
 @contextmanager
 def _database(data_dir: Path | None) -> Iterator[tuple[Settings, Engine]]:
     settings = load_settings(data_dir)
-    settings.secret_key()  # creates the data directory (and the key) on first use
-    engine = create_engine(settings.database_url)
-    try:
-        db.upgrade(engine)
+    settings.secret_key()  # created on first use: tokens are keyed with it
+    with migrated_engine(settings) as engine:
         yield settings, engine
-    finally:
-        engine.dispose()
 
 
 @click.group("token")

@@ -28,10 +28,9 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from anchoring.db import create_engine
-from ledger_service import db, errors
+from ledger_service import errors
 from ledger_service.actor import SYSTEM
-from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.domain.cards import FIELDS, parse_card_spec
 from ledger_service.service import MAX_BATCH, Ledger
 
@@ -196,12 +195,8 @@ def _issue_batch(
 def _ledger(data_dir: Path | None) -> Iterator[Ledger]:
     settings = load_settings(data_dir)
     secret = settings.secret_key()
-    engine = create_engine(settings.database_url)
-    try:
-        db.upgrade(engine)
+    with migrated_engine(settings) as engine:
         yield Ledger(engine, secret)
-    finally:
-        engine.dispose()
 
 
 def _count_rows(path: Path) -> int:

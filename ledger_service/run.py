@@ -24,13 +24,12 @@ from web3 import Web3
 
 from anchoring import chain
 from anchoring import checkpoints as cp
-from anchoring.db import create_engine, read_transaction, write_transaction
+from anchoring.db import read_transaction, write_transaction
 from anchoring.errors import Error as AnchoringPackageError
 from anchoring.keys import AnchorKey, resolve_key
 from anchoring.node import LocalNode, start_anvil
 from anchoring.worker import Worker, WorkerConfig, WorkerLock, deploy_contract, ensure_deployment
-from ledger_service import db
-from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.config import Settings
 
 logger = logging.getLogger("cardtrail")
@@ -105,22 +104,18 @@ def start_local_node(settings: Settings) -> LocalNode:
 def deploy_command(data_dir: Path | None, redeploy: bool, grantees: tuple[str, ...]) -> None:
     """Deploy LedgerAnchor with the anchoring key and record chain id and address."""
     settings = load_settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.database_url)
     try:
-        db.upgrade(engine)
-        key = anchor_key(settings)
-        w3 = connect_chain(settings, key)
-        deployment = _deploy(engine, w3, key, settings, redeploy)
-        client = chain.AnchorClient(w3, deployment.contract, key)
-        for account in (key.address, *grantees):
-            if not client.has_anchorer_role(account):
-                tx_hash = client.grant_anchorer(account)
-                click.echo(f"granted the anchorer role to {account} (tx {tx_hash})")
+        with migrated_engine(settings) as engine:
+            key = anchor_key(settings)
+            w3 = connect_chain(settings, key)
+            deployment = _deploy(engine, w3, key, settings, redeploy)
+            client = chain.AnchorClient(w3, deployment.contract, key)
+            for account in (key.address, *grantees):
+                if not client.has_anchorer_role(account):
+                    tx_hash = client.grant_anchorer(account)
+                    click.echo(f"granted the anchorer role to {account} (tx {tx_hash})")
     except AnchoringPackageError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
     click.echo(f"chain id  {deployment.chain_id}")
     click.echo(f"contract  {deployment.contract}")
     click.echo(f"anchorer  {key.address}")

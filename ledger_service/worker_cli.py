@@ -16,11 +16,9 @@ from types import FrameType
 
 import click
 
-from anchoring.db import create_engine
 from anchoring.errors import Error as AnchoringPackageError
 from anchoring.worker import Worker, WorkerLock, ensure_deployment
-from ledger_service import db
-from ledger_service.cli import data_dir_option, load_settings
+from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.run import anchor_key, connect_chain, worker_config
 
 
@@ -32,35 +30,33 @@ def worker_command(data_dir: Path | None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.database_url)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     try:
-        db.upgrade(engine)
-        key = anchor_key(settings)
-        w3 = connect_chain(settings, key)
-        deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
-        worker = Worker(engine, w3, key, worker_config(settings))
-        with WorkerLock(engine):
-            previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-            click.echo(
-                f"anchoring worker: contract {deployment.contract} on chain "
-                f"{deployment.chain_id}, account {key.address}",
-                err=True,
-            )
-            try:
-                worker.run(stop)
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+        with migrated_engine(settings) as engine:
+            key = anchor_key(settings)
+            w3 = connect_chain(settings, key)
+            deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
+            worker = Worker(engine, w3, key, worker_config(settings))
+            with WorkerLock(engine):
+                previous = {
+                    sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)
+                }
+                click.echo(
+                    f"anchoring worker: contract {deployment.contract} on chain "
+                    f"{deployment.chain_id}, account {key.address}",
+                    err=True,
+                )
+                try:
+                    worker.run(stop)
+                finally:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
     except AnchoringPackageError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
     if worker.error is not None:
         raise click.ClickException(f"anchoring stopped: {worker.error}")
     click.echo("anchoring worker stopped.", err=True)

@@ -37,9 +37,6 @@ from flask import (
     url_for,
 )
 
-# ledger_service.imports and ledger_service.cli import each other: loading the CLI first
-# lets ledger_service.imports finish initialising when the console imports it.
-import ledger_service.cli  # noqa: F401
 from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
