@@ -61,12 +61,18 @@ class AnchorKey:
         raise TypeError("AnchorKey cannot be pickled")
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Create ``path`` with mode 0600 (failing if it exists) and write ``text``."""
+def write_private_file(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 (FileExistsError if it exists) and write ``text``.
+
+    The mode is set at creation, so no other user can ever read it; the data reaches the
+    disk before this returns, as a lost key file would lose the key for good.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def create_keystore(
@@ -80,7 +86,7 @@ def create_keystore(
     account = Account.create()
     keystore = Account.encrypt(account.key, password, kdf=kdf, iterations=iterations)
     try:
-        _write_private(path, json.dumps(keystore))
+        write_private_file(path, json.dumps(keystore))
     except FileExistsError:
         raise KeystoreError(f"keystore {path} already exists") from None
     except OSError as exc:
@@ -119,7 +125,7 @@ def dev_keystore(data_dir: Path) -> AnchorKey:
                 f"{keystore} exists but its password file {password_file} is missing"
             )
         try:
-            _write_private(password_file, secrets.token_urlsafe(32))
+            write_private_file(password_file, secrets.token_urlsafe(32))
         except FileExistsError:
             pass  # another process got there first: use its password
     password = password_file.read_text().strip()

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anchoring.keys import write_private_file
+
 DEFAULT_DATA_DIR = ".cardtrail"
 
 
@@ -117,14 +119,10 @@ class Settings:
         if not path.exists():
             if self.secret_key_file:
                 raise ConfigError(f"CARDTRAIL_SECRET_KEY_FILE {path} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                write_private_file(path, secrets.token_hex(32))
             except FileExistsError:
                 pass  # another process created it first: use theirs
-            else:
-                with os.fdopen(fd, "w") as out:
-                    out.write(secrets.token_hex(32))
         key = bytes.fromhex(path.read_text().strip())
         if len(key) < 32:
             raise ConfigError(f"secret key in {path} is shorter than 32 bytes")

@@ -37,6 +37,7 @@ from typing import Any
 import click
 from eth_account import Account
 
+from anchoring.keys import write_private_file
 from ledger_service import devices
 from ledger_service.domain.numbers import CardNumberError, normalize_card_number
 from ledger_service.events import utc_now
@@ -80,15 +81,6 @@ class DeviceKey:
         raise TypeError("a DeviceKey cannot be pickled")
 
 
-def _private_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-
-
 def create_keystore(home: Path, store_id: str, password: str, work: int | None = None) -> str:
     """Make a new device key in ``home`` (encrypted, 0600); returns its address.
 
@@ -99,7 +91,7 @@ def create_keystore(home: Path, store_id: str, password: str, work: int | None =
         raise StoreClientError(f"{path} exists: this device already has a key")
     account = Account.create()
     keystore = Account.encrypt(account.key, password, kdf="scrypt", iterations=work)
-    _private_file(path, json.dumps(keystore))
+    write_private_file(path, json.dumps(keystore))
     (home / CONFIG).write_text(json.dumps({"store_id": store_id, "address": account.address}))
     return str(account.address)
 
