@@ -21,8 +21,17 @@ from bench.population import population
 TARGET = 100_000
 
 
+def _warm_up(data_dir: Path, command: str, env: dict[str, str]) -> None:
+    """Read the database files into the page cache and start the command once (imports)."""
+    for path in sorted(data_dir.glob("cardtrail.db*")):
+        with path.open("rb") as source:
+            while source.read(1 << 24):
+                pass
+    subprocess.run([command, "--help"], env=env, capture_output=True, timeout=120, check=True)
+
+
 def run(cfg: Config) -> Section:
-    """Time ``cardtrail audit`` runs after a warm-up run."""
+    """Time ``cardtrail audit`` runs after a warm-up."""
     pop = population(cfg)
     env = {
         **os.environ,
@@ -32,8 +41,10 @@ def run(cfg: Config) -> Section:
     }
     # The installed console script, as an operator runs it.
     argv = [str(Path(sys.executable).parent / "cardtrail"), "audit", "--rpc", pop.rpc_url]
+    _warm_up(pop.deployment.data_dir, argv[0], env)
     walls, cpus = [], []
-    for attempt in range(cfg.runs + 1):
+    # A run over 1M events takes minutes: three of them keep the whole benchmark in time.
+    for attempt in range(1, min(cfg.runs, 3) + 1):
         began = time.perf_counter()
         before = os.times()
         done = subprocess.run(
@@ -42,14 +53,13 @@ def run(cfg: Config) -> Section:
         after = os.times()
         if done.returncode != 0:
             raise RuntimeError(f"cardtrail audit exited {done.returncode}: {done.stdout[-500:]}")
-        if attempt:  # the first run is the warm-up (page cache)
-            walls.append(time.perf_counter() - began)
-            cpus.append(
-                after.children_user
-                + after.children_system
-                - before.children_user
-                - before.children_system
-            )
+        walls.append(time.perf_counter() - began)
+        cpus.append(
+            after.children_user
+            + after.children_system
+            - before.children_user
+            - before.children_system
+        )
         log(f"audit: run {attempt} took {time.perf_counter() - began:.1f} s")
     rate = Stat.of(walls).rate(pop.events)
     cpu_rate = Stat.of(cpus).rate(pop.events)
@@ -83,6 +93,7 @@ def run(cfg: Config) -> Section:
     ]
     notes = [
         "The whole command is timed: process start, migration check, the four passes "
-        "and the chain queries; the first run only warms the page cache."
+        "and the chain queries. The warm-up reads the database files into the page cache "
+        "and starts the command once; then three timed runs."
     ]
     return Section("audit", "6. Audit: `cardtrail audit`", [table], targets, notes, figures)
