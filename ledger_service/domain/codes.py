@@ -27,7 +27,7 @@ _HASH_CONTEXT = b"cardtrail/redemption-code/v1\x00"
 
 
 def generate_code() -> str:
-    """A fresh redemption code in display form (``XXXX-XXXX-XXXX``)."""
+    """A fresh redemption code in display form (e.g. ``7KQM-R2WX-94HT``)."""
     value = secrets.randbits(BITS)
     raw = "".join(ALPHABET[(value >> shift) & 31] for shift in range(0, BITS, 5))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"

@@ -78,5 +78,5 @@ def normalize_card_number(text: str) -> str:
 
 
 def format_card_number(number: str) -> str:
-    """Group a normalised number for display: ``XXXX-XXXX-XXXX-XXXX-X``."""
+    """Group a normalised number for display: e.g. ``7KQM-R2WX-94HT-CN3P-V``."""
     return "-".join(number[i : i + 4] for i in range(0, len(number), 4))
