@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app
+from sqlalchemy.engine import Connection
 
 from ledger_service import schemas
 from ledger_service.actor import Actor, Role
@@ -198,12 +199,18 @@ def transfer(actor: Actor, body: schemas.Transfer, number: str) -> Any:
         + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
         parameters=_CARD,
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
-def redeem(actor: Actor, body: schemas.Redeem, number: str) -> Any:
-    """Redeem a card."""
+def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connection) -> Any:
+    """Redeem a card (one transaction with its idempotency record)."""
     signature = body.signature.model_dump() if body.signature else None
     return ledger().redeem(
-        actor, number, body.redemption_code, store_id=body.store_id, signature=signature
+        actor,
+        number,
+        body.redemption_code,
+        store_id=body.store_id,
+        signature=signature,
+        within=within,
     )
 
 

@@ -13,10 +13,12 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.engine import Connection
 
 from ledger_service import auth, idempotency, problems, schemas
 from ledger_service.app import runtime
@@ -86,12 +88,20 @@ def query(
 
 
 def command(
-    bp: Blueprint, rule: str, spec: Operation
+    bp: Blueprint,
+    rule: str,
+    spec: Operation,
+    *,
+    unit_of_work: Callable[[], AbstractContextManager[Connection]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Register a POST view ``fn(actor, body, **path) -> JSON document`` for ``spec.roles``.
 
     ``body`` is the parsed ``spec.request`` model. Answers — successes and refusals alike
     — are kept under the request's idempotency key and replayed for a retry.
+
+    With ``unit_of_work`` (a single-transaction command), the view is called as
+    ``fn(actor, body, within=conn, **path)``: the idempotency reservation, the command
+    and its stored answer share that one write transaction and commit once.
     """
     spec = Operation(**{**spec.__dict__, "idempotent": True})
 
@@ -104,22 +114,28 @@ def command(
             raw = request.get_data(cache=False)
             body = schemas.parse(spec.request, raw)
 
-            def execute() -> tuple[int, bytes]:
+            def answer(**within: Any) -> tuple[int, bytes]:
                 try:
-                    return spec.status, dumps(fn(actor, body, **path))
+                    return spec.status, dumps(fn(actor, body, **within, **path))
                 except LedgerError as exc:
                     doc = problems.problem_document(
                         exc.status, exc.code, exc.title, exc.detail, **exc.extra
                     )
                     return exc.status, dumps(doc)
 
-            outcome = _store().run(
-                actor.id,
-                auth.current_token() or "",
-                key,
-                idempotency.fingerprint(request.method, request.path, raw),
-                execute,
-            )
+            request_hash = idempotency.fingerprint(request.method, request.path, raw)
+            token = auth.current_token() or ""
+            if unit_of_work is None:
+                outcome = _store().run(actor.id, token, key, request_hash, answer)
+            else:
+                outcome = _store().run_in(
+                    actor.id,
+                    token,
+                    key,
+                    request_hash,
+                    unit_of_work,
+                    lambda conn: answer(within=conn),
+                )
             mimetype = JSON if outcome.status < 400 else problems.PROBLEM_JSON
             response = Response(outcome.body, status=outcome.status, mimetype=mimetype)
             if outcome.status >= 400:

@@ -10,7 +10,10 @@ Every POST of the API carries an ``Idempotency-Key`` header. Records are kept pe
 * same key, another request: ``IDEMPOTENCY_MISMATCH``.
 
 The reservation is an insert on the primary key, so of two identical requests racing,
-exactly one executes, on SQLite and PostgreSQL alike. If the command fails unexpectedly
+exactly one executes, on SQLite and PostgreSQL alike. A command that is one write
+transaction (a redeem) runs through :meth:`IdempotencyStore.run_in`: reservation, command
+and stored answer commit together, so a redeem costs one commit instead of three and a
+failure anywhere leaves neither the command's writes nor the reservation. If the command fails unexpectedly
 the reservation is released so that a retry can run it. A process that dies between
 executing and storing leaves the key reserved: retries then get
 ``IDEMPOTENCY_IN_PROGRESS`` rather than a second execution (at most once beats twice for
@@ -33,6 +36,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -113,20 +117,67 @@ class IdempotencyStore:
         """Execute ``execute`` once per (token, key), or return the stored outcome.
 
         ``execute`` returns (status, body) for every answer that should be replayed,
-        refusals included; an exception from it releases the key and propagates.
+        refusals included; an exception from it releases the key and propagates. The
+        reservation, the command and the stored answer are three transactions: use
+        :meth:`run_in` when the command can share one.
         """
         deadline = time.monotonic() + self.wait
-        while not self._reserve(token_id, key, request_hash):
+        while True:
+            with write_transaction(self.engine) as conn:
+                reserved = self._reserve(conn, token_id, key, request_hash)
+            if reserved:
+                break
+            replay = self._stored(token_id, token, key, request_hash, deadline)
+            if replay is not None:
+                return replay
+        try:
+            status, body = execute()
+        except BaseException:
+            self._release(token_id, key)
+            raise
+        with write_transaction(self.engine) as conn:
+            self._complete(conn, token, token_id, key, status, body)
+        return Outcome(status, body)
+
+    def run_in(
+        self,
+        token_id: str,
+        token: str,
+        key: str,
+        request_hash: str,
+        transaction: Callable[[], AbstractContextManager[Connection]],
+        execute: Callable[[Connection], tuple[int, bytes]],
+    ) -> Outcome:
+        """Like :meth:`run`, but the reservation, ``execute`` and the stored answer share
+        one write transaction opened by ``transaction``: one commit per request.
+
+        ``execute`` does its writes on the connection it is given and returns (status,
+        body) — a refusal's too, once its own writes (if any) are on that connection.
+        An exception from it rolls the whole transaction back, reservation included, so
+        a retry runs the command afresh. A second identical request waits on the first
+        one's uncommitted reservation (PostgreSQL's unique index, SQLite's write lock)
+        and then replays the committed answer.
+        """
+        deadline = time.monotonic() + self.wait
+        while True:
+            with transaction() as conn:
+                if self._reserve(conn, token_id, key, request_hash):
+                    status, body = execute(conn)
+                    self._complete(conn, token, token_id, key, status, body)
+                    return Outcome(status, body)
+            replay = self._stored(token_id, token, key, request_hash, deadline)
+            if replay is not None:
+                return replay
+
+    def _stored(
+        self, token_id: str, token: str, key: str, request_hash: str, deadline: float
+    ) -> Outcome | None:
+        """The stored answer of a taken key; None when the key is free again to reserve."""
+        while True:
             with read_transaction(self.engine) as conn:
-                row = conn.execute(
-                    sa.select(
-                        idempotency_keys.c.request_hash,
-                        idempotency_keys.c.status,
-                        idempotency_keys.c.response,
-                    ).where(idempotency_keys.c.token_id == token_id, idempotency_keys.c.key == key)
-                ).first()
+                row = conn.execute(_select_record, {"for_token": token_id, "for_key": key}).first()
             if row is None:
-                continue  # the first request failed and released the key: take it
+                return None  # the first request failed and released the key: take it
             if row.request_hash != request_hash:
                 raise IdempotencyMismatch(
                     f"this {HEADER} was used for another request; use a new key for a new request"
@@ -139,19 +190,19 @@ class IdempotencyStore:
                     "the first request with this key has not finished; retry later"
                 )
             time.sleep(self.poll)
-        try:
-            status, body = execute()
-        except BaseException:
-            self._release(token_id, key)
-            raise
-        sealed = self._seal(token, token_id, key, status, body)
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                idempotency_keys.update()
-                .where(idempotency_keys.c.token_id == token_id, idempotency_keys.c.key == key)
-                .values(status=status, response=sealed)
-            )
-        return Outcome(status, body)
+
+    def _complete(
+        self, conn: Connection, token: str, token_id: str, key: str, status: int, body: bytes
+    ) -> None:
+        conn.execute(
+            _complete_record,
+            {
+                "for_token": token_id,
+                "for_key": key,
+                "new_status": status,
+                "new_response": self._seal(token, token_id, key, status, body),
+            },
+        )
 
     def purge(self, older_than: timedelta) -> int:
         """Forget completed records older than ``older_than``; returns how many.
@@ -168,14 +219,13 @@ class IdempotencyStore:
             )
         return result.rowcount
 
-    def _reserve(self, token_id: str, key: str, request_hash: str) -> bool:
-        with write_transaction(self.engine) as conn:
-            statement = _insert(conn).values(
-                token_id=token_id, key=key, request_hash=request_hash, created_at=self._clock()
-            )
-            inserted = conn.execute(
-                statement.on_conflict_do_nothing().returning(idempotency_keys.c.token_id)
-            ).first()
+    def _reserve(self, conn: Connection, token_id: str, key: str, request_hash: str) -> bool:
+        statement = _insert(conn).values(
+            token_id=token_id, key=key, request_hash=request_hash, created_at=self._clock()
+        )
+        inserted = conn.execute(
+            statement.on_conflict_do_nothing().returning(idempotency_keys.c.token_id)
+        ).first()
         return inserted is not None
 
     def _release(self, token_id: str, key: str) -> None:
@@ -218,6 +268,22 @@ class IdempotencyStore:
             raise IdempotencyMismatch(
                 f"the stored answer for this {HEADER} cannot be read; use a new key"
             ) from None
+
+
+_select_record = sa.select(
+    idempotency_keys.c.request_hash, idempotency_keys.c.status, idempotency_keys.c.response
+).where(
+    idempotency_keys.c.token_id == sa.bindparam("for_token"),
+    idempotency_keys.c.key == sa.bindparam("for_key"),
+)
+_complete_record = (
+    idempotency_keys.update()
+    .where(
+        idempotency_keys.c.token_id == sa.bindparam("for_token"),
+        idempotency_keys.c.key == sa.bindparam("for_key"),
+    )
+    .values(status=sa.bindparam("new_status"), response=sa.bindparam("new_response"))
+)
 
 
 def _insert(conn: Connection) -> postgresql.Insert | sqlite.Insert:

@@ -5,7 +5,9 @@ card, let :func:`ledger_service.domain.lifecycle.decide` accept or refuse, then 
 card, add its ``events`` row and append exactly one leaf to the log — all in one
 transaction. A refusal raises before anything is written. What a refusal should still
 leave behind (a wrong-code failure, an anomaly for the console) is written afterwards in
-its own small transaction, and never in the log.
+its own small transaction — or, for a command run ``within`` a caller's
+:meth:`Ledger.unit_of_work`, after rolling back to a savepoint in that same transaction —
+and never in the log.
 
     >>> import tempfile
     >>> from anchoring.db import create_engine
@@ -108,6 +110,21 @@ ANOMALY_KINDS = frozenset(_ANOMALY_KINDS.values()) | {
 
 _WRITERS = ("hq", "system")
 _READERS = ("hq", "store", "auditor", "system")
+
+
+# Counting stops one past the burst level: only reaching it exactly matters, and a busy
+# store's minute would otherwise be counted in full on every redemption.
+_recent_redemptions = sa.select(sa.func.count()).select_from(
+    sa.select(sa.literal(1))
+    .select_from(events)
+    .where(
+        events.c.type == EventType.REDEEMED.value,
+        events.c.occurred_at > sa.bindparam("since"),
+        events.c.store_id == sa.bindparam("at_store"),
+    )
+    .limit(REDEMPTION_BURST + 1)
+    .subquery()
+)
 
 
 @dataclass(frozen=True)
@@ -507,12 +524,45 @@ class Ledger:
     # --- single-card commands ------------------------------------------------------------
 
     @contextmanager
-    def _command(self, number: str) -> Iterator[tuple[Connection, MerkleLog, int, Row]]:
-        """A write transaction holding the log head, with the card's row read under it."""
+    def unit_of_work(self) -> Iterator[Connection]:
+        """One write transaction that a caller shares with a command (``within=``).
+
+        The API keeps a request's idempotency record in it, so that the reservation, the
+        command's writes and the stored answer commit together — once. A command run
+        ``within`` it writes its event under a savepoint: a refusal rolls back to it and
+        the refusal's traces (wrong-code counts, anomalies) go into the same transaction.
+        """
         with write_transaction(self._engine) as conn:
-            log = MerkleLog(conn)
-            size = log.lock_head()
-            yield conn, log, size, self._card_or_404(conn, number)
+            yield conn
+
+    @contextmanager
+    def _writing(self, within: Connection | None) -> Iterator[Connection]:
+        """The caller's unit of work, or a write transaction of our own."""
+        if within is not None:
+            yield within
+        else:
+            with write_transaction(self._engine) as conn:
+                yield conn
+
+    @contextmanager
+    def _command(
+        self, number: str, within: Connection | None = None
+    ) -> Iterator[tuple[Connection, MerkleLog, int, Row]]:
+        """A write transaction holding the log head, with the card's row read under it.
+
+        ``within`` a unit of work it is a savepoint, so that a refusal leaves nothing
+        of the command (and nothing in the log) behind.
+        """
+        if within is None:
+            with write_transaction(self._engine) as conn:
+                log = MerkleLog(conn)
+                size = log.lock_head()
+                yield conn, log, size, self._card_or_404(conn, number)
+        else:
+            with within.begin_nested():
+                log = MerkleLog(within)
+                size = log.lock_head()
+                yield within, log, size, self._card_or_404(within, number)
 
     @staticmethod
     def _card_or_404(conn: Connection, number: str, *, lock: bool = False) -> Row:
@@ -624,18 +674,21 @@ class Ledger:
         redemption_code: str,
         store_id: str | None = None,
         signature: devices.DeviceSignature | Mapping[str, Any] | None = None,
+        *,
+        within: Connection | None = None,
     ) -> dict[str, Any]:
         """Use the card up at a store. A store token redeems at its own store; headquarters
         names the store, or none for a redemption outside any store. ``signature``: a
-        store device's over the command (see :mod:`ledger_service.devices`)."""
+        store device's over the command (see :mod:`ledger_service.devices`). ``within``:
+        a :meth:`unit_of_work` to write in instead of transactions of its own."""
         _require_role(actor, ("hq", "store"))
         number = _number(number)
         now = self._now()
         signing_store = actor.store_id if actor.role == "store" else store_id
         signed = self._signed(actor, signature, number, "redeem", signing_store, "", now)
-        with self._watch(actor, "redeem", number, store_id or actor.store_id, signed):
+        with self._watch(actor, "redeem", number, store_id or actor.store_id, signed, within):
             at = self._acting_store(actor, store_id)
-            with self._command(number) as (conn, log, size, row):
+            with self._command(number, within) as (conn, log, size, row):
                 self._fresh_signature(conn, signed, at)
                 store = self._store(conn, at) if at else None
                 draft = decide(_card(row), Redeem(store), now)
@@ -966,21 +1019,23 @@ class Ledger:
         number: str,
         store_id: str | None,
         signed: devices.DeviceSignature | None = None,
+        within: Connection | None = None,
     ) -> Iterator[None]:
-        """Record wrong codes and suspicious refusals after the refused transaction."""
+        """Record wrong codes and suspicious refusals after the refused transaction
+        (or its savepoint, ``within`` a unit of work)."""
         try:
             yield
         except errors.InvalidCode:
-            raise self._wrong_code(actor, command, number, store_id) from None
+            raise self._wrong_code(actor, command, number, store_id, within) from None
         except errors.CodeLocked:
-            self._record_failure(actor, command, number, store_id, "locked")
+            self._record_failure(actor, command, number, store_id, "locked", within)
             raise
         except errors.LedgerError as exc:
             kind = next((k for cls, k in _ANOMALY_KINDS.items() if isinstance(exc, cls)), None)
             if kind is not None:
                 now = self._now()
                 detail = devices.anomaly_detail(exc.detail, signed)
-                with write_transaction(self._engine) as conn:
+                with self._writing(within) as conn:
                     kind = devices.anomaly_kind(kind, signed, conn, number)
                     self._anomaly(conn, kind, actor, number, store_id, detail, now)
             raise
@@ -1009,9 +1064,15 @@ class Ledger:
         )
 
     def _record_failure(
-        self, actor: Actor, command: str, number: str, store_id: str | None, outcome: str
+        self,
+        actor: Actor,
+        command: str,
+        number: str,
+        store_id: str | None,
+        outcome: str,
+        within: Connection | None = None,
     ) -> None:
-        with write_transaction(self._engine) as conn:
+        with self._writing(within) as conn:
             self._failure_row(conn, actor, command, number, store_id, outcome, self._now())
 
     @staticmethod
@@ -1038,11 +1099,16 @@ class Ledger:
         )
 
     def _wrong_code(
-        self, actor: Actor, command: str, number: str, store_id: str | None
+        self,
+        actor: Actor,
+        command: str,
+        number: str,
+        store_id: str | None,
+        within: Connection | None = None,
     ) -> errors.InvalidCode:
         """Count a wrong code against the card; the error to raise says what is left."""
         now = self._now()
-        with write_transaction(self._engine) as conn:
+        with self._writing(within) as conn:
             # The row lock keeps concurrent failures from losing counts on PostgreSQL.
             row = self._card_or_404(conn, number, lock=True)
             before = _lock_state(row)
@@ -1067,13 +1133,7 @@ class Ledger:
     def _note_burst(self, conn: Connection, actor: Actor, store_id: str, now: datetime) -> None:
         """Flag a store whose redemptions in the last minute just reached the burst level."""
         recent = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(events)
-            .where(
-                events.c.store_id == store_id,
-                events.c.occurred_at > now - BURST_WINDOW,
-                events.c.type == EventType.REDEEMED.value,
-            )
+            _recent_redemptions, {"at_store": store_id, "since": now - BURST_WINDOW}
         ).scalar_one()
         if recent == REDEMPTION_BURST:
             detail = f"{recent} redemptions within {int(BURST_WINDOW.total_seconds())} s"
