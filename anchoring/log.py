@@ -343,6 +343,39 @@ class MerkleLog:
         proof = tuple(merkle.fold_subtrees([hashes[n] for n in group]) for group in groups)
         return InclusionProof(leaf_index, tree_size, hashes[leaf], proof)
 
+    def inclusion_proofs(
+        self, leaf_indices: Iterable[int], tree_size: int
+    ) -> dict[int, InclusionProof]:
+        """Prove several leaves in the tree of ``tree_size`` leaves with one query, by index.
+
+        A card page proves all of a card's events at one size: fetching their subtrees
+        together saves a round-trip per event.
+        """
+        _whole(tree_size, "tree size")
+        plans: dict[int, list[list[Node]]] = {}
+        wanted: set[Node] = set()
+        for leaf_index in sorted(set(leaf_indices)):
+            _whole(leaf_index, "leaf index")
+            if not 0 <= leaf_index < tree_size:
+                raise TreeSizeError(
+                    f"leaf index {leaf_index} is outside a tree of size {tree_size}: "
+                    f"want 0 <= leaf index < tree size"
+                )
+            groups = _ranges_to_nodes(merkle.inclusion_proof_ranges(leaf_index, tree_size))
+            plans[leaf_index] = groups
+            wanted.add((0, leaf_index))
+            wanted.update(n for group in groups for n in group)
+        hashes = self._fetch(wanted, tree_size)
+        return {
+            leaf_index: InclusionProof(
+                leaf_index,
+                tree_size,
+                hashes[(0, leaf_index)],
+                tuple(merkle.fold_subtrees([hashes[n] for n in group]) for group in groups),
+            )
+            for leaf_index, groups in plans.items()
+        }
+
     def consistency_proof(self, size1: int, size2: int) -> ConsistencyProof:
         """Prove that the tree of ``size2`` leaves extends the tree of ``size1`` leaves."""
         _whole(size1, "first size")

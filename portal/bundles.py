@@ -12,23 +12,26 @@ says is not an independent check.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from anchoring import checkpoints
 from anchoring.bundle import FORMAT, BundleReport, verify_bundle
 from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
+from anchoring.schema import log_leaves
 from anchoring.types import AnchoredCheckpoint
-from ledger_service.actor import SYSTEM
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
-from ledger_service.errors import LogInconsistent
-from ledger_service.service import CardHistory, Ledger
+from ledger_service.errors import CardNotFound, LogInconsistent
+from ledger_service.schema import cards, events, stores
+from ledger_service.service import CardHistory, HistoryEvent
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +192,7 @@ def build_bundle(
     size = anchored.checkpoint.tree_size if anchored else 0
     proven = [e for e in history.events if e.leaf_index < size]
     pending = [e for e in history.events if e.leaf_index >= size]
+    proofs = log.inclusion_proofs([e.leaf_index for e in proven], size) if proven else {}
     return {
         "format": FORMAT,
         "card_number": history.card_number,
@@ -198,9 +202,7 @@ def build_bundle(
             {
                 "leaf_index": e.leaf_index,
                 "event": e.event,
-                "inclusion_proof": [
-                    h.hex() for h in log.inclusion_proof(e.leaf_index, size).hashes
-                ],
+                "inclusion_proof": [h.hex() for h in proofs[e.leaf_index].hashes],
             }
             for e in proven
         ],
@@ -208,28 +210,69 @@ def build_bundle(
     }
 
 
+# The card, its events in order and their leaf inputs in one round-trip; a card without
+# events still gives one row (the outer joins), an event whose leaf is missing a NULL input.
+_CARD_AND_LEAVES = (
+    sa.select(cards.c.salt, cards.c.state, events.c.leaf_index, log_leaves.c.leaf_input)
+    .select_from(
+        cards.outerjoin(events, events.c.card_number == cards.c.number).outerjoin(
+            log_leaves, log_leaves.c.leaf_index == events.c.leaf_index
+        )
+    )
+    .where(cards.c.number == sa.bindparam("number"))
+    .order_by(events.c.seq)
+)
+_STORE_NAMES = sa.select(stores.c.id, stores.c.name).where(
+    stores.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+def _card_history(conn: Connection, number: str) -> CardHistory:
+    """What :meth:`Ledger.card_history` gives, read in one query on the caller's transaction."""
+    rows = conn.execute(_CARD_AND_LEAVES, {"number": number}).all()
+    if not rows:
+        raise CardNotFound("no card has this number")
+    history = []
+    for row in rows:
+        if row.leaf_index is None:
+            continue
+        if row.leaf_input is None:
+            # The log lacks the event's leaf: let the log say which error that is.
+            MerkleLog(conn).leaf_input(row.leaf_index)
+        leaf = bytes(row.leaf_input)
+        history.append(HistoryEvent(row.leaf_index, json.loads(leaf), leaf))
+    return CardHistory(number, bytes(rows[0].salt), rows[0].state, tuple(history))
+
+
+def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
+    ids = sorted({e.event["store_id"] for e in history.events if e.event.get("store_id")})
+    if not ids:
+        return {}
+    return {row.id: row.name for row in conn.execute(_STORE_NAMES, {"ids": ids})}
+
+
 def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> CardPage:
     """Everything about the card ``number`` (normalised).
 
     Raises CardNotFound if there is none, and LogInconsistent when the stored log cannot
-    give the card's leaves or proofs (a damaged database).
+    give the card's leaves or proofs (a damaged database). ``secret_key`` is unused: the
+    public view reads nothing keyed.
     """
-    ledger = Ledger(engine, secret_key)
     # Every leaf index and tree size asked for below comes from the database itself (the
     # events table, the recorded checkpoint), so a TreeSizeError here is the store
     # contradicting itself, like a missing leaf or node, not a bad request.
     try:
-        history = ledger.card_history(number)
         with read_transaction(engine) as conn:
+            history = _card_history(conn, number)
             anchored = checkpoints.latest_anchored(conn)
             bundle = build_bundle(history, MerkleLog(conn), anchored)
+            stores_by_id = _store_names(conn, history)
     except (TreeSizeError, LogIntegrityError) as exc:
         log.error("the stored log failed its own consistency check: %s; run cardtrail audit", exc)
         raise LogInconsistent(
             f"the stored log failed its own consistency check ({exc}), so this server cannot "
             "prove the card's events; auditors should run `cardtrail audit` on its database"
         ) from None
-    stores = {s["id"]: s["name"] for s in ledger.list_stores(SYSTEM)}
     # The bundle proves against the latest anchored checkpoint only, so that is the one
     # root the server check needs: reading every checkpoint would grow with the chain.
     recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
@@ -242,7 +285,7 @@ def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> Ca
             label=_LABELS.get(e.event["type"], e.event["type"]),
             occurred_at=e.event["occurred_at"],
             store_id=e.event.get("store_id"),
-            store_name=stores.get(e.event.get("store_id")) if e.event.get("store_id") else None,
+            store_name=stores_by_id.get(e.event.get("store_id")) if e.event.get("store_id") else None,
             detail=_detail(e.event, issuer),
             pending=e.leaf_index >= size,
             signer=(e.event.get("data") or {}).get("signer"),

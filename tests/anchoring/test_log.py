@@ -119,6 +119,27 @@ def test_every_inclusion_proof_matches_the_reference_and_verifies(built, data):
 
 @db_settings
 @given(data=st.data())
+def test_batched_inclusion_proofs_match_the_reference(built, data):
+    engine, leaves = built
+    size = data.draw(st.integers(1, len(leaves)), label="tree size")
+    indices = data.draw(st.lists(st.integers(0, size - 1), max_size=12), label="leaves")
+    with read_transaction(engine) as conn:
+        proofs = MerkleLog(conn).inclusion_proofs(indices, size)
+    assert sorted(proofs) == sorted(set(indices))
+    for index, proof in proofs.items():
+        assert (proof.leaf_index, proof.tree_size) == (index, size)
+        assert proof.leaf_hash == leaves[index]
+        assert list(proof.hashes) == merkle.inclusion_proof(leaves[:size], index)
+
+
+def test_batched_inclusion_proofs_refuse_a_leaf_outside_the_tree(built):
+    engine, _ = built
+    with read_transaction(engine) as conn, pytest.raises(TreeSizeError, match="outside"):
+        MerkleLog(conn).inclusion_proofs([0, 10], 10)
+
+
+@db_settings
+@given(data=st.data())
 def test_every_consistency_proof_matches_the_reference_and_verifies(built, data):
     engine, leaves = built
     size2 = data.draw(st.integers(2, len(leaves)), label="size2")
