@@ -112,6 +112,15 @@ _WRITERS = ("hq", "system")
 _READERS = ("hq", "store", "auditor", "system")
 
 
+# Built once: the hot commands' statements (SET columns of the card update come from
+# the parameters, so one statement serves every command).
+_select_card = sa.select(cards).where(cards.c.number == sa.bindparam("for_number"))
+_select_card_for_update = _select_card.with_for_update()
+_select_store = sa.select(stores).where(stores.c.id == sa.bindparam("for_store"))
+_update_card = sa.update(cards).where(
+    cards.c.number == sa.bindparam("for_number"), cards.c.seq == sa.bindparam("at_seq")
+)
+
 # Counting stops one past the burst level: only reaching it exactly matters, and a busy
 # store's minute would otherwise be counted in full on every redemption.
 _recent_redemptions = sa.select(sa.func.count()).select_from(
@@ -305,7 +314,7 @@ class Ledger:
 
     @staticmethod
     def _store_row(conn: Connection, store_id: str) -> Row | None:
-        return conn.execute(sa.select(stores).where(stores.c.id == store_id)).first()
+        return conn.execute(_select_store, {"for_store": store_id}).first()
 
     def _store(self, conn: Connection, store_id: str) -> Store:
         row = self._store_row(conn, store_id)
@@ -566,8 +575,8 @@ class Ledger:
 
     @staticmethod
     def _card_or_404(conn: Connection, number: str, *, lock: bool = False) -> Row:
-        query = sa.select(cards).where(cards.c.number == number)
-        row = conn.execute(query.with_for_update() if lock else query).first()
+        query = _select_card_for_update if lock else _select_card
+        row = conn.execute(query, {"for_number": number}).first()
         if row is None:
             raise errors.CardNotFound("no card has this number")
         return row
@@ -590,16 +599,17 @@ class Ledger:
         )
         conn.execute(sa.insert(events), event_rows)
         updated = conn.execute(
-            sa.update(cards)
-            .where(cards.c.number == row.number, cards.c.seq == row.seq)
-            .values(
-                state=draft.state.value,
-                blocked_from=draft.blocked_from.value if draft.blocked_from else None,
-                seq=row.seq + 1,
-                last_event_hash=last_hash,
-                updated_at=now,
+            _update_card,
+            {
+                "for_number": row.number,
+                "at_seq": row.seq,
+                "state": draft.state.value,
+                "blocked_from": draft.blocked_from.value if draft.blocked_from else None,
+                "seq": row.seq + 1,
+                "last_event_hash": last_hash,
+                "updated_at": now,
                 **card_values,
-            )
+            },
         )
         if updated.rowcount != 1:
             raise RuntimeError(f"card changed under the head lock (seq {row.seq})")
