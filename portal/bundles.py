@@ -12,6 +12,7 @@ says is not an independent check.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -156,7 +157,24 @@ class CardPage:
     timeline: tuple[TimelineEntry, ...]
     bundle: dict[str, Any]
     checkpoint: AnchoredCheckpoint | None
-    server_report: BundleReport
+
+    @functools.cached_property
+    def server_report(self) -> BundleReport:
+        """This server's own check of the bundle, against the root it recorded as anchored.
+
+        Computed when first asked (the card page without JavaScript shows it): the bundle
+        and JSON routes do not need it.
+        """
+        anchored = self.checkpoint
+        # The bundle proves against the latest anchored checkpoint only, so that is the
+        # one root the check needs: reading every checkpoint would grow with the chain.
+        recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
+        return verify_bundle(
+            self.bundle,
+            lambda tree_size: recorded.get(tree_size, bytes(32)),
+            chain_id=anchored.chain_id if anchored else None,
+            card_number=self.history.card_number,
+        )
 
     @property
     def pickup_steps(self) -> tuple[tuple[str, bool], ...]:
@@ -318,9 +336,6 @@ def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> Ca
             f"the stored log failed its own consistency check ({exc}), so this server cannot "
             "prove the card's events; auditors should run `cardtrail audit` on its database"
         ) from None
-    # The bundle proves against the latest anchored checkpoint only, so that is the one
-    # root the server check needs: reading every checkpoint would grow with the chain.
-    recorded = {anchored.checkpoint.tree_size: anchored.checkpoint.root} if anchored else {}
     size = anchored.checkpoint.tree_size if anchored else 0
     timeline = tuple(
         TimelineEntry(
@@ -337,11 +352,4 @@ def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> Ca
         )
         for e in history.events
     )
-    # What this server can check: the proofs against the roots it recorded as anchored.
-    server_report = verify_bundle(
-        bundle,
-        lambda tree_size: recorded.get(tree_size, bytes(32)),
-        chain_id=anchored.chain_id if anchored else None,
-        card_number=history.card_number,
-    )
-    return CardPage(history, status_of(history.state), timeline, bundle, anchored, server_report)
+    return CardPage(history, status_of(history.state), timeline, bundle, anchored)
