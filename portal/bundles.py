@@ -314,12 +314,11 @@ def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
     return {row.id: row.name for row in conn.execute(_STORE_NAMES, {"ids": ids})}
 
 
-def load_card(engine: Engine, secret_key: bytes, number: str, issuer: str) -> CardPage:
+def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
     """Everything about the card ``number`` (normalised).
 
     Raises CardNotFound if there is none, and LogInconsistent when the stored log cannot
-    give the card's leaves or proofs (a damaged database). ``secret_key`` is unused: the
-    public view reads nothing keyed.
+    give the card's leaves or proofs (a damaged database).
     """
     # Every leaf index and tree size asked for below comes from the database itself (the
     # events table, the recorded checkpoint), so a TreeSizeError here is the store

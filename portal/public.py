@@ -58,7 +58,7 @@ def _rate_limited(error: RateLimited) -> Response:
 def _load(number: str) -> CardPage:
     rt = runtime()
     issuer = current_app.config.get("ISSUER_NAME", "the merchant")
-    return load_card(rt.engine, rt.secret_key, number, issuer)
+    return load_card(rt.engine, number, issuer)
 
 
 def _not_found(message: str | None = None) -> tuple[str, int, dict[str, str]]:

@@ -349,7 +349,7 @@ def _served(d: Deployment, root: Path, tree_size: int | None = None) -> dict:
         engine = app.extensions["cardtrail"].engine
         with write_transaction(engine) as conn:
             conn.execute(checkpoints.delete().where(checkpoints.c.tree_size > tree_size))
-        return load_card(engine, app.extensions["cardtrail"].secret_key, d.target, "x").bundle
+        return load_card(engine, d.target, "x").bundle
     finally:
         app.extensions["cardtrail"].engine.dispose()
 

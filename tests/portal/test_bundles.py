@@ -75,7 +75,7 @@ def test_bundle_download_is_an_attachment(client, cards):
 def test_unanchored_card_has_only_pending_events_and_fails_the_anchor_check(app, cards):
     number, _ = cards.issue()
     rt = app.extensions["cardtrail"]
-    page = load_card(rt.engine, rt.secret_key, number, "the merchant")
+    page = load_card(rt.engine, number, "the merchant")
     assert page.bundle["checkpoint"] is None and len(page.bundle["pending"]) == 1
     assert [c.name for c in page.server_report.failures] == ["anchor"]
 
@@ -89,7 +89,7 @@ def test_server_check_fails_when_a_stored_leaf_was_altered(app, cards):
         leaf = conn.execute(sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 0)).scalar_one()
         forged = bytes(leaf).replace(b'"ISSUED"', b'"ISSUeD"')
         conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 0).values(leaf_input=forged))
-    page = load_card(rt.engine, rt.secret_key, number, "the merchant")
+    page = load_card(rt.engine, number, "the merchant")
     failed = [c.name for c in page.server_report.failures]
     assert failed == ["chain", "inclusion[0]"]
 
