@@ -314,18 +314,47 @@ def anchored_checkpoints(conn: Connection) -> list[AnchoredCheckpoint]:
     return [r.anchored for r in sorted(records, key=lambda r: r.tree_size)]
 
 
+# One statement, built once: every public card page and bundle asks for it.
+_CURRENT_DEPLOYMENT_ID = (
+    sa.select(deployments.c.id)
+    .where(deployments.c.retired_at.is_(None))
+    .order_by(deployments.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_LATEST_ANCHORED = (
+    sa.select(
+        checkpoints.c.tree_size,
+        checkpoints.c.root,
+        deployments.c.chain_id,
+        deployments.c.contract,
+        checkpoints.c.tx_hash,
+        checkpoints.c.block_number,
+        checkpoints.c.block_hash,
+    )
+    .join(deployments, deployments.c.id == checkpoints.c.deployment_id)
+    .where(
+        checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
+        checkpoints.c.status == ANCHORED,
+    )
+    .order_by(checkpoints.c.tree_size.desc())
+    .limit(1)
+)
+
+
 def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     """The newest checkpoint of the current deployment that is still valid on chain."""
-    deployment = current_deployment(conn)
-    if deployment is None:
+    row = conn.execute(_LATEST_ANCHORED).first()
+    if row is None:
         return None
-    row = conn.execute(
-        _checkpoint_query()
-        .where(checkpoints.c.deployment_id == deployment.id, checkpoints.c.status == ANCHORED)
-        .order_by(checkpoints.c.tree_size.desc())
-        .limit(1)
-    ).first()
-    return _record_from_row(row).anchored if row else None
+    return AnchoredCheckpoint(
+        checkpoint=Checkpoint(row.tree_size, bytes.fromhex(row.root)),
+        chain_id=row.chain_id,
+        contract=row.contract,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+    )
 
 
 # --- anchoring transactions --------------------------------------------------------------

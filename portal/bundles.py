@@ -27,9 +27,8 @@ from anchoring.bundle import FORMAT, BundleReport, verify_bundle
 from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
-from anchoring.schema import checkpoints as checkpoint_rows
-from anchoring.schema import deployments, log_leaves
-from anchoring.types import AnchoredCheckpoint, Checkpoint
+from anchoring.schema import log_leaves
+from anchoring.types import AnchoredCheckpoint
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
 from ledger_service.errors import CardNotFound, LogInconsistent
 from ledger_service.schema import cards, events, stores
@@ -246,50 +245,6 @@ _STORE_NAMES = sa.select(stores.c.id, stores.c.name).where(
 )
 
 
-# checkpoints.latest_anchored in one pre-built statement instead of two built per call:
-# the newest anchored checkpoint of the newest deployment not retired.
-_CURRENT_DEPLOYMENT = (
-    sa.select(deployments.c.id)
-    .where(deployments.c.retired_at.is_(None))
-    .order_by(deployments.c.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_LATEST_ANCHORED = (
-    sa.select(
-        checkpoint_rows.c.tree_size,
-        checkpoint_rows.c.root,
-        deployments.c.chain_id,
-        deployments.c.contract,
-        checkpoint_rows.c.tx_hash,
-        checkpoint_rows.c.block_number,
-        checkpoint_rows.c.block_hash,
-    )
-    .join(deployments, deployments.c.id == checkpoint_rows.c.deployment_id)
-    .where(
-        checkpoint_rows.c.deployment_id == _CURRENT_DEPLOYMENT,
-        checkpoint_rows.c.status == checkpoints.ANCHORED,
-    )
-    .order_by(checkpoint_rows.c.tree_size.desc())
-    .limit(1)
-)
-
-
-def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
-    """What :func:`anchoring.checkpoints.latest_anchored` gives, in one query."""
-    row = conn.execute(_LATEST_ANCHORED).first()
-    if row is None:
-        return None
-    return AnchoredCheckpoint(
-        checkpoint=Checkpoint(row.tree_size, bytes.fromhex(row.root)),
-        chain_id=row.chain_id,
-        contract=row.contract,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_hash=row.block_hash,
-    )
-
-
 def _card_history(conn: Connection, number: str) -> CardHistory:
     """What :meth:`Ledger.card_history` gives, read in one query on the caller's transaction."""
     rows = conn.execute(_CARD_AND_LEAVES, {"number": number}).all()
@@ -326,7 +281,7 @@ def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
     try:
         with read_transaction(engine) as conn:
             history = _card_history(conn, number)
-            anchored = latest_anchored(conn)
+            anchored = checkpoints.latest_anchored(conn)
             bundle = build_bundle(history, MerkleLog(conn), anchored)
             stores_by_id = _store_names(conn, history)
     except (TreeSizeError, LogIntegrityError) as exc:
