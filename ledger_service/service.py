@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from anchoring.db import is_postgres, read_transaction, write_transaction
 from anchoring.log import MerkleLog
+from anchoring.schema import log_leaves
 from ledger_service import devices, errors
 from ledger_service.actor import SYSTEM, Actor
 from ledger_service.domain import codes, lockout
@@ -153,6 +154,39 @@ class CardHistory:
     card_salt: bytes
     state: str
     events: tuple[HistoryEvent, ...]
+
+
+# The card, its events and their leaves in one round-trip: public pages read it per request.
+_CARD_AND_LEAVES = (
+    sa.select(cards.c.salt, cards.c.state, events.c.leaf_index, log_leaves.c.leaf_input)
+    .select_from(
+        cards.outerjoin(events, events.c.card_number == cards.c.number).outerjoin(
+            log_leaves, log_leaves.c.leaf_index == events.c.leaf_index
+        )
+    )
+    .where(cards.c.number == sa.bindparam("number"))
+    .order_by(events.c.seq)
+)
+
+
+def read_card_history(conn: Connection, number: str) -> CardHistory:
+    """The history of the card ``number`` (normalised), read on the caller's transaction.
+
+    Raises CardNotFound when there is no such card, and the log's own error when an event's
+    leaf is missing from it.
+    """
+    rows = conn.execute(_CARD_AND_LEAVES, {"number": number}).all()
+    if not rows:
+        raise errors.CardNotFound("no card has this number")
+    history = []
+    for row in rows:
+        if row.leaf_index is None:
+            continue  # the outer join's row of a card without events
+        if row.leaf_input is None:
+            MerkleLog(conn).leaf_input(row.leaf_index)  # raises the log's own error
+        leaf = bytes(row.leaf_input)
+        history.append(HistoryEvent(row.leaf_index, json.loads(leaf), leaf))
+    return CardHistory(number, bytes(rows[0].salt), rows[0].state, tuple(history))
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -1157,7 +1191,7 @@ class Ledger:
         number = _number(number)
         with read_transaction(self._engine) as conn:
             row = self._card_or_404(conn, number)
-            history = self._events_of(conn, number)
+            history = read_card_history(conn, number).events
             pickup_rows = conn.execute(
                 sa.select(pickups)
                 .where(pickups.c.card_number == number)
@@ -1199,25 +1233,8 @@ class Ledger:
 
     def card_history(self, card_number: str) -> CardHistory:
         """Everything a holder of the number may see and verify (public view, bundles)."""
-        number = _number(card_number)
         with read_transaction(self._engine) as conn:
-            row = self._card_or_404(conn, number)
-            history = self._events_of(conn, number)
-        return CardHistory(number, bytes(row.salt), row.state, tuple(history))
-
-    @staticmethod
-    def _events_of(conn: Connection, number: str) -> list[HistoryEvent]:
-        indices = (
-            conn.execute(
-                sa.select(events.c.leaf_index)
-                .where(events.c.card_number == number)
-                .order_by(events.c.seq)
-            )
-            .scalars()
-            .all()
-        )
-        leaves = MerkleLog(conn).leaf_inputs(indices)
-        return [HistoryEvent(i, json.loads(leaves[i]), leaves[i]) for i in indices]
+            return read_card_history(conn, _number(card_number))
 
     def anomalies(
         self,

@@ -13,7 +13,6 @@ says is not an independent check.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +26,11 @@ from anchoring.bundle import FORMAT, BundleReport, verify_bundle
 from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
-from anchoring.schema import log_leaves
 from anchoring.types import AnchoredCheckpoint
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
-from ledger_service.errors import CardNotFound, LogInconsistent
-from ledger_service.schema import cards, events, stores
-from ledger_service.service import CardHistory, HistoryEvent
+from ledger_service.errors import LogInconsistent
+from ledger_service.schema import stores
+from ledger_service.service import CardHistory, read_card_history
 
 log = logging.getLogger(__name__)
 
@@ -230,36 +228,9 @@ def build_bundle(
 
 # The card, its events in order and their leaf inputs in one round-trip; a card without
 # events still gives one row (the outer joins), an event whose leaf is missing a NULL input.
-_CARD_AND_LEAVES = (
-    sa.select(cards.c.salt, cards.c.state, events.c.leaf_index, log_leaves.c.leaf_input)
-    .select_from(
-        cards.outerjoin(events, events.c.card_number == cards.c.number).outerjoin(
-            log_leaves, log_leaves.c.leaf_index == events.c.leaf_index
-        )
-    )
-    .where(cards.c.number == sa.bindparam("number"))
-    .order_by(events.c.seq)
-)
 _STORE_NAMES = sa.select(stores.c.id, stores.c.name).where(
     stores.c.id.in_(sa.bindparam("ids", expanding=True))
 )
-
-
-def _card_history(conn: Connection, number: str) -> CardHistory:
-    """What :meth:`Ledger.card_history` gives, read in one query on the caller's transaction."""
-    rows = conn.execute(_CARD_AND_LEAVES, {"number": number}).all()
-    if not rows:
-        raise CardNotFound("no card has this number")
-    history = []
-    for row in rows:
-        if row.leaf_index is None:
-            continue
-        if row.leaf_input is None:
-            # The log lacks the event's leaf: let the log say which error that is.
-            MerkleLog(conn).leaf_input(row.leaf_index)
-        leaf = bytes(row.leaf_input)
-        history.append(HistoryEvent(row.leaf_index, json.loads(leaf), leaf))
-    return CardHistory(number, bytes(rows[0].salt), rows[0].state, tuple(history))
 
 
 def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
@@ -280,7 +251,7 @@ def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
     # contradicting itself, like a missing leaf or node, not a bad request.
     try:
         with read_transaction(engine) as conn:
-            history = _card_history(conn, number)
+            history = read_card_history(conn, number)
             anchored = checkpoints.latest_anchored(conn)
             bundle = build_bundle(history, MerkleLog(conn), anchored)
             stores_by_id = _store_names(conn, history)
