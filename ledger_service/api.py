@@ -155,10 +155,11 @@ def get_card(actor: Actor, number: str) -> Any:
         errors=_USE_ERRORS,
         parameters=_CARD,
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
-def claim(actor: Actor, body: schemas.Claim, number: str) -> Any:
+def claim(actor: Actor, body: schemas.Claim, number: str, *, within: Connection) -> Any:
     """Claim a card."""
-    return ledger().claim(actor, number, body.holder_ref)
+    return ledger().claim(actor, number, body.holder_ref, within=within)
 
 
 @command(
@@ -175,10 +176,11 @@ def claim(actor: Actor, body: schemas.Claim, number: str) -> Any:
         errors=_USE_ERRORS + _CODE_ERRORS,
         parameters=_CARD,
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
-def transfer(actor: Actor, body: schemas.Transfer, number: str) -> Any:
+def transfer(actor: Actor, body: schemas.Transfer, number: str, *, within: Connection) -> Any:
     """Transfer a card."""
-    return ledger().transfer(actor, number, body.redemption_code, body.to_holder_ref)
+    return ledger().transfer(actor, number, body.redemption_code, body.to_holder_ref, within=within)
 
 
 @command(
@@ -215,8 +217,8 @@ def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connectio
 
 
 def _reasoned(name: str, summary: str) -> None:
-    def view(actor: Actor, body: schemas.WithReason, number: str) -> Any:
-        return getattr(ledger(), name)(actor, number, body.reason)
+    def view(actor: Actor, body: schemas.WithReason, number: str, *, within: Connection) -> Any:
+        return getattr(ledger(), name)(actor, number, body.reason, within=within)
 
     view.__name__ = view.__qualname__ = name
     view.__doc__ = summary
@@ -229,7 +231,7 @@ def _reasoned(name: str, summary: str) -> None:
         errors=_USE_ERRORS,
         parameters=_CARD,
     )
-    command(bp, f"/cards/<number>/{name}", spec)(view)
+    command(bp, f"/cards/<number>/{name}", spec, unit_of_work=lambda: ledger().unit_of_work())(view)
 
 
 _reasoned("block", "Block a card (it keeps its state until unblocked)")

@@ -661,23 +661,38 @@ class Ledger:
             raise errors.InvalidCode("wrong redemption code")
 
     def _simple(
-        self, actor: Actor, number: str, command: Command, **card_values: Any
+        self,
+        actor: Actor,
+        number: str,
+        command: Command,
+        within: Connection | None,
+        **card_values: Any,
     ) -> dict[str, Any]:
         now = self._now()
-        with self._command(number) as (conn, log, size, row):
+        with self._command(number, within) as (conn, log, size, row):
             draft = decide(_card(row), command, now)
             leaf_index = self._apply(conn, log, size, row, draft, actor, now, **card_values)
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
 
-    def claim(self, actor: Actor, number: str, holder_ref: str) -> dict[str, Any]:
+    def claim(
+        self, actor: Actor, number: str, holder_ref: str, *, within: Connection | None = None
+    ) -> dict[str, Any]:
         """Register the card's holder (ISSUED → CLAIMED)."""
         _require_role(actor, _WRITERS)
         number = _number(number)
         holder = _valid(check_text, holder_ref, "holder_ref")
-        return self._simple(actor, number, Claim(self._holder_tag(holder)), holder_ref=holder)
+        return self._simple(
+            actor, number, Claim(self._holder_tag(holder)), within, holder_ref=holder
+        )
 
     def transfer(
-        self, actor: Actor, number: str, redemption_code: str, to_holder_ref: str
+        self,
+        actor: Actor,
+        number: str,
+        redemption_code: str,
+        to_holder_ref: str,
+        *,
+        within: Connection | None = None,
     ) -> dict[str, Any]:
         """Give the card to a new holder. The old code stops working; the answer carries
         the new holder's code, shown this once."""
@@ -687,8 +702,8 @@ class Ledger:
         new_code = codes.generate_code()
         now = self._now()
         with (
-            self._watch(actor, "transfer", number, None),
-            self._command(number) as (conn, log, size, row),
+            self._watch(actor, "transfer", number, None, within=within),
+            self._command(number, within) as (conn, log, size, row),
         ):
             draft = decide(_card(row), Transfer(self._holder_tag(holder)), now)
             self._check_code(row, redemption_code, now)
@@ -822,20 +837,26 @@ class Ledger:
             return actor.store_id
         return None if store_id is None else _valid(check_store_id, store_id)
 
-    def block(self, actor: Actor, number: str, reason: str = "") -> dict[str, Any]:
+    def block(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
         """Hold the card (e.g. reported stolen) until it is unblocked."""
         _require_role(actor, _WRITERS)
-        return self._simple(actor, _number(number), Block(_reason(reason)))
+        return self._simple(actor, _number(number), Block(_reason(reason)), within)
 
-    def unblock(self, actor: Actor, number: str, reason: str = "") -> dict[str, Any]:
+    def unblock(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
         """Release a blocked card into the state it was blocked in."""
         _require_role(actor, _WRITERS)
-        return self._simple(actor, _number(number), Unblock(_reason(reason)))
+        return self._simple(actor, _number(number), Unblock(_reason(reason)), within)
 
-    def void(self, actor: Actor, number: str, reason: str = "") -> dict[str, Any]:
+    def void(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
         """Cancel the card for good."""
         _require_role(actor, _WRITERS)
-        return self._simple(actor, _number(number), Void(_reason(reason)))
+        return self._simple(actor, _number(number), Void(_reason(reason)), within)
 
     # --- pickups ---------------------------------------------------------------------
 

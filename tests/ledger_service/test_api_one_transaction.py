@@ -141,3 +141,18 @@ def test_same_key_for_another_redeem_is_a_mismatch(api, card, log_size):
     other = _redeem(api, card, _wrong(card["redemption_code"]))
     assert other.get_json()["code"] == "IDEMPOTENCY_MISMATCH"
     assert log_size() == size
+
+
+def test_other_card_commands_commit_once(api, card, write_commits):
+    number = card["card_number"]
+    assert api.post(f"/cards/{number}/claim", {"holder_ref": "h1"}).status_code == 200
+    assert api.post(f"/cards/{number}/block", {"reason": "lost"}).status_code == 200
+    assert api.post(f"/cards/{number}/unblock", {"reason": "found"}).status_code == 200
+    body = {"redemption_code": card["redemption_code"], "to_holder_ref": "h2"}
+    moved = api.post(f"/cards/{number}/transfer", body)
+    assert moved.status_code == 200
+    assert api.post(f"/cards/{number}/void", {"reason": "test"}).status_code == 200
+    assert len(write_commits) == 5
+    refused = api.post(f"/cards/{number}/block", {"reason": "again"})
+    assert refused.status_code == 409
+    assert len(write_commits) == 6
