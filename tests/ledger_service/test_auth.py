@@ -160,7 +160,7 @@ def test_rate_limiter_refuses_past_the_limit_until_the_window_ends():
 def test_cli_purges_old_idempotency_records_only(tmp_path, db_url):
     from datetime import UTC, datetime, timedelta
 
-    from anchoring.db import create_engine
+    from anchoring.db import create_engine, write_transaction
     from ledger_service.idempotency import IdempotencyStore
     from ledger_service.schema import idempotency_keys
 
@@ -170,7 +170,8 @@ def test_cli_purges_old_idempotency_records_only(tmp_path, db_url):
         now = datetime.now(UTC)
         for key, age, status in (("old", 10, 201), ("young", 1, 201), ("running", 10, None)):
             store = IdempotencyStore(engine, KEY, clock=lambda age=age: now - timedelta(days=age))
-            assert store._reserve("tok_a", key, "h")
+            with write_transaction(engine) as conn:
+                assert store._reserve(conn, "tok_a", key, "h")
             if status:
                 with engine.begin() as conn:
                     conn.execute(
