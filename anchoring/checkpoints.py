@@ -323,16 +323,7 @@ _CURRENT_DEPLOYMENT_ID = (
     .scalar_subquery()
 )
 _LATEST_ANCHORED = (
-    sa.select(
-        checkpoints.c.tree_size,
-        checkpoints.c.root,
-        deployments.c.chain_id,
-        deployments.c.contract,
-        checkpoints.c.tx_hash,
-        checkpoints.c.block_number,
-        checkpoints.c.block_hash,
-    )
-    .join(deployments, deployments.c.id == checkpoints.c.deployment_id)
+    _checkpoint_query()
     .where(
         checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
         checkpoints.c.status == ANCHORED,
@@ -345,16 +336,7 @@ _LATEST_ANCHORED = (
 def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     """The newest checkpoint of the current deployment that is still valid on chain."""
     row = conn.execute(_LATEST_ANCHORED).first()
-    if row is None:
-        return None
-    return AnchoredCheckpoint(
-        checkpoint=Checkpoint(row.tree_size, bytes.fromhex(row.root)),
-        chain_id=row.chain_id,
-        contract=row.contract,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_hash=row.block_hash,
-    )
+    return _record_from_row(row).anchored if row else None
 
 
 # --- anchoring transactions --------------------------------------------------------------
