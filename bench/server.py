@@ -1,6 +1,6 @@
 """The application gunicorn serves in the HTTP benchmarks (``bench.server:app``).
 
-The production app (``ledger_service.wsgi``) with its rate limits off: every benchmark
+The production app (``cardtrail.wsgi``) with its rate limits off: every benchmark
 client talks from 127.0.0.1 with one token, so the per-address and per-token limits — a
 defence, not part of the path being measured — would refuse the load after a few hundred
 requests. Everything else (authentication, validation, idempotency records, security
@@ -9,7 +9,7 @@ headers, the full Ledger and portal code) runs as in production.
 
 from __future__ import annotations
 
-from ledger_service.app import create_app
+from cardtrail.app import create_app
 from ledger_service.config import Settings
 
 LIMITS_OFF = {

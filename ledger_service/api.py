@@ -19,10 +19,9 @@ from sqlalchemy.engine import Connection
 
 from ledger_service import schemas
 from ledger_service.actor import Actor, Role
-from ledger_service.app import runtime
 from ledger_service.endpoint import command, dumps, query
 from ledger_service.openapi import Operation, build_document, operation
-from ledger_service.service import Ledger
+from ledger_service.runtime import ledger
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -50,18 +49,6 @@ SIGNATURE_ERRORS = (
 )
 
 
-def ledger() -> Ledger:
-    """The application's :class:`Ledger` (one per app: it holds no per-request state)."""
-    app = current_app
-    instance = app.extensions.get("cardtrail_ledger")
-    if instance is None:
-        rt = runtime()
-        instance = app.extensions["cardtrail_ledger"] = Ledger(
-            rt.engine,
-            rt.secret_key,
-            require_signatures=rt.settings.require_store_signatures,
-        )
-    return instance
 
 
 def _store_out(store: dict[str, Any]) -> dict[str, Any]:

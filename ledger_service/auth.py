@@ -18,19 +18,17 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy.engine import Engine
 
 from anchoring.db import read_transaction, write_transaction
 from ledger_service.actor import Actor, Role
-from ledger_service.errors import Forbidden, RateLimited, Unauthorized
+from ledger_service.errors import Forbidden, Unauthorized
+from ledger_service.runtime import runtime
 from ledger_service.schema import api_tokens
 
 TOKEN_ROLES: tuple[Role, ...] = ("hq", "store", "auditor")
@@ -138,54 +136,6 @@ def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor
     return Actor(row.role, actor_id(parts.id), store_id=row.store_id)
 
 
-class RateLimiter:
-    """A fixed-window request counter per token, in this process.
-
-    ``limit`` requests per ``window`` seconds; each worker process counts on its own, so
-    the effective limit behind N workers is N times higher.
-    """
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._counts: dict[str, tuple[float, int]] = {}
-
-    def hit(self, key: str) -> None:
-        """Count one request for ``key``; raise :class:`RateLimited` past the limit."""
-        now = self._clock()
-        with self._lock:
-            start, count = self._counts.get(key, (now, 0))
-            if now - start >= self.window:
-                start, count = now, 0
-            if count >= self.limit:
-                retry_after = max(1, int(start + self.window - now + 0.999))
-                raise RateLimited(
-                    f"more than {self.limit} requests in {self.window:g} s", retry_after=retry_after
-                )
-            self._counts[key] = (start, count + 1)
-            if len(self._counts) > 10_000:
-                # Forget closed windows so that the table cannot grow without bound.
-                self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
-
-
-DEFAULT_RATE_LIMIT = (1000, 10.0)
-"""Requests per token per window (seconds); app config ``API_RATE_LIMIT`` (None: off)."""
-
-
-def _rate_limiter() -> RateLimiter | None:
-    app = current_app
-    limiter = app.extensions.get("cardtrail_rate_limiter")
-    setting = app.config.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-    if setting is None:
-        return None
-    if limiter is None or (limiter.limit, limiter.window) != tuple(setting):
-        limiter = RateLimiter(int(setting[0]), float(setting[1]))
-        app.extensions["cardtrail_rate_limiter"] = limiter
-    return limiter
-
-
 def current_token() -> str | None:
     """The bearer token text of the current request (only for keying its own records)."""
     match = _BEARER.fullmatch(request.headers.get("Authorization", ""))
@@ -198,11 +148,9 @@ def require(*roles: Role) -> Actor:
     Raises :class:`Unauthorized` (no or bad token), :class:`Forbidden` (role not in
     ``roles``) or :class:`RateLimited`.
     """
-    from ledger_service.app import runtime
-
     rt = runtime()
     actor = authenticate(rt.engine, rt.secret_key, request.headers.get("Authorization"))
-    limiter = _rate_limiter()
+    limiter = rt.limits.api_per_token
     if limiter is not None:
         limiter.hit(actor.id)
     if actor.role not in roles:

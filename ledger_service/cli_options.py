@@ -1,6 +1,6 @@
 """What every ``cardtrail`` command shares: ``--data-dir``, the settings, a migrated database.
 
-Kept apart from :mod:`ledger_service.cli` (the group) so that command modules can use
+Kept apart from :mod:`cardtrail.cli` (the group) so that command modules can use
 these without importing the group that imports them.
 """
 

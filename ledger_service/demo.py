@@ -33,10 +33,12 @@ from sqlalchemy.engine import Engine
 
 from anchoring.db import read_transaction
 from ledger_service.actor import SYSTEM, Actor
+from ledger_service.auth import create_token
 from ledger_service.domain.codes import generate_code
 from ledger_service.domain.lifecycle import CardState
 from ledger_service.errors import LedgerError
 from ledger_service.events import utc_now
+from ledger_service.runtime import Runtime
 from ledger_service.schema import cards as cards_table
 from ledger_service.service import REDEMPTION_BURST, Ledger
 
@@ -407,19 +409,15 @@ def describe_for_people(
     return "\n".join(lines)
 
 
-def seed_app(app: Any, cards: int = DEFAULT_CARDS) -> DemoSummary:
+def seed_runtime(runtime: Runtime, cards: int = DEFAULT_CARDS) -> DemoSummary:
     """Seed the demo on a CardTrail app's database (the ``up --demo`` hook)."""
-    runtime = app.extensions["cardtrail"]
     clock = DemoClock()
     ledger = Ledger(runtime.engine, runtime.secret_key, clock=clock)
     return seed(ledger, runtime.engine, cards=cards, clock=clock)
 
 
-def announce(app: Any, summary: DemoSummary, base_url: str) -> str:
+def announce(runtime: Runtime, summary: DemoSummary, base_url: str) -> str:
     """Fresh hq and store tokens for the console, and the lines to print with them."""
-    from ledger_service.auth import create_token
-
-    runtime = app.extensions["cardtrail"]
     hq = create_token(runtime.engine, runtime.secret_key, "hq")
     store = create_token(runtime.engine, runtime.secret_key, "store", summary.try_store)
     return describe_for_people(summary, base_url, hq.token, store.token)

@@ -14,18 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from anchoring.db import read_transaction, write_transaction
 from ledger_service import devices, errors, schemas
 from ledger_service.actor import Actor
-from ledger_service.app import runtime
 from ledger_service.domain.numbers import CardNumberError, normalize_card_number
 from ledger_service.endpoint import command, query
 from ledger_service.events import utc_now
 from ledger_service.openapi import Operation
+from ledger_service.runtime import ledger, runtime
 from ledger_service.schema import pickups
-from ledger_service.service import Ledger
 
 bp = Blueprint("devices_api", __name__, url_prefix="/api/v1")
 
@@ -46,15 +45,6 @@ _UNDECIDED = (
 )
 
 
-def ledger() -> Ledger:
-    """The application's :class:`Ledger`, shared with the rest of the API."""
-    instance = current_app.extensions.get("cardtrail_ledger")
-    if instance is None:
-        rt = runtime()
-        instance = current_app.extensions["cardtrail_ledger"] = Ledger(
-            rt.engine, rt.secret_key, require_signatures=rt.settings.require_store_signatures
-        )
-    return instance
 
 
 def registry() -> devices.KeyRegistry:

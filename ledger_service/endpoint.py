@@ -17,13 +17,13 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy.engine import Connection
 
 from ledger_service import auth, idempotency, problems, schemas
-from ledger_service.app import runtime
 from ledger_service.errors import LedgerError, ValidationFailed
 from ledger_service.openapi import Operation, operation
+from ledger_service.runtime import runtime
 
 JSON = "application/json"
 
@@ -57,16 +57,6 @@ def check_path(values: dict[str, Any]) -> None:
             "a path parameter holds control characters or is too long",
             errors=[{"loc": f"path.{name}", "message": "1 to 256 printable characters"} for name in bad],
         )
-
-
-def _store() -> idempotency.IdempotencyStore:
-    app = current_app
-    store = app.extensions.get("cardtrail_idempotency")
-    if store is None:
-        rt = runtime()
-        store = idempotency.IdempotencyStore(rt.engine, rt.secret_key)
-        app.extensions["cardtrail_idempotency"] = store
-    return store
 
 
 def query(
@@ -126,9 +116,9 @@ def command(
             request_hash = idempotency.fingerprint(request.method, request.path, raw)
             token = auth.current_token() or ""
             if unit_of_work is None:
-                outcome = _store().run(actor.id, token, key, request_hash, answer)
+                outcome = runtime().idempotency.run(actor.id, token, key, request_hash, answer)
             else:
-                outcome = _store().run_in(
+                outcome = runtime().idempotency.run_in(
                     actor.id,
                     token,
                     key,

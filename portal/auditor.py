@@ -17,9 +17,9 @@ from anchoring import checkpoints
 from anchoring.db import read_transaction
 from anchoring.errors import TreeSizeError
 from anchoring.log import MerkleLog
-from ledger_service.app import runtime
 from ledger_service.errors import NotAnchored, ValidationFailed
 from ledger_service.openapi import Operation, operation
+from ledger_service.runtime import runtime
 from portal import models
 from portal.security import limit_public
 

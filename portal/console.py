@@ -28,7 +28,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -40,12 +39,11 @@ from flask import (
 from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.app import runtime
 from ledger_service.auth import authenticate
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
 from ledger_service.imports import ImportFileError, read_rows
+from ledger_service.runtime import ledger, runtime
 from ledger_service.schema import api_tokens
-from ledger_service.service import Ledger
 from portal import dashboard
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -174,15 +172,6 @@ def _home_for(who: Actor) -> str:
     return url_for(".counter") if who.role == "store" else url_for(".dashboard_view")
 
 
-def ledger() -> Ledger:
-    """The application's :class:`Ledger` (shared with the API: it keeps no request state)."""
-    found = current_app.extensions.get("cardtrail_ledger")
-    if found is None:
-        rt = runtime()
-        found = current_app.extensions.setdefault(
-            "cardtrail_ledger", Ledger(rt.engine, rt.secret_key)
-        )
-    return found
 
 
 def _now() -> datetime:
@@ -331,6 +320,24 @@ def issue() -> Response:
 # --- store counter ------------------------------------------------------------------------
 
 
+UNSIGNED_REFUSED = (
+    "This deployment requires every store action to be signed by a registered store device. "
+    "The console cannot sign: redeem and hand over pickups with the store client "
+    "(cardtrail store-client) on a device whose key headquarters has registered."
+)
+
+
+def _unsigned_refused() -> Response | None:
+    """The counter's answer when store actions need a device signature (None: go ahead).
+
+    The Ledger refuses unsigned store commands itself; refusing here first spares the
+    card's code an attempt and tells the staff what to use instead.
+    """
+    if runtime().settings.require_store_signatures:
+        return _counter(403, error=UNSIGNED_REFUSED)
+    return None
+
+
 def _counter(status: int = 200, **context: Any) -> Response:
     who = actor()
     now = _now()
@@ -346,6 +353,7 @@ def _counter(status: int = 200, **context: Any) -> Response:
     return _page(
         "console/counter.html",
         status,
+        signatures_required=runtime().settings.require_store_signatures,
         store_name=names.get(who.store_id, who.store_id),  # type: ignore[arg-type]
         pending=pending,
         today=today,
@@ -377,6 +385,9 @@ def counter_redeem() -> Response:
         except errors.LedgerError as exc:
             return _counter(exc.status, error=exc.detail)
         return _counter(card=card, number=number)
+    refused = _unsigned_refused()
+    if refused is not None:
+        return refused
     try:
         result = ledger().redeem(actor(), number, code)
     except errors.LedgerError as exc:
@@ -393,6 +404,9 @@ def pickup_step(pickup_id: str, step: str) -> Response:
     steps = {"ready": ledger().pickup_ready, "complete": ledger().pickup_complete}
     if step not in steps:
         abort(404)
+    refused = _unsigned_refused()
+    if refused is not None:
+        return refused
     try:
         steps[step](actor(), pickup_id)
     except errors.LedgerError as exc:

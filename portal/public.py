@@ -13,7 +13,6 @@ import json
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from ledger_service.app import runtime
 from ledger_service.devices import KeyRegistry
 from ledger_service.domain.numbers import (
     CardNumberError,
@@ -23,6 +22,7 @@ from ledger_service.domain.numbers import (
 from ledger_service.errors import CardNotFound, InvalidCardNumber, RateLimited
 from ledger_service.openapi import Operation, operation
 from ledger_service.problems import from_ledger_error
+from ledger_service.runtime import runtime
 from portal import models
 from portal.bundles import (
     ANCHORED_TOPIC,

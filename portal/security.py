@@ -13,20 +13,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
-from ledger_service.auth import RateLimiter
+from ledger_service.runtime import runtime
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-DEFAULT_IP_LIMIT = (60, 60.0)
-"""Public lookups (pages, card JSON, bundles) per client address per window (seconds);
-app config ``PUBLIC_RATE_LIMIT_PER_IP`` (None: off)."""
-
-DEFAULT_CARD_LIMIT = (120, 60.0)
-"""Public lookups of one card number, from all clients together, per window (seconds);
-app config ``PUBLIC_RATE_LIMIT_PER_CARD`` (None: off)."""
-
 
 def _origin(url: str) -> str | None:
     parts = urlsplit(url)
@@ -64,8 +55,6 @@ def content_security_policy(rpc_url: str) -> str:
 
 
 def _set_headers(response: Response) -> Response:
-    from ledger_service.app import runtime
-
     headers = response.headers
     headers.setdefault(
         "Content-Security-Policy", content_security_policy(runtime().settings.browser_rpc_url)
@@ -86,17 +75,6 @@ def init_app(app: Flask) -> None:
     app.after_request(_set_headers)
 
 
-def _limiter(name: str, default: tuple[int, float]) -> RateLimiter | None:
-    setting = current_app.config.get(name, default)
-    if setting is None:
-        return None
-    limiters = current_app.extensions.setdefault("cardtrail_public_limiters", {})
-    limiter = limiters.get(name)
-    if limiter is None or (limiter.limit, limiter.window) != tuple(setting):
-        limiter = limiters[name] = RateLimiter(int(setting[0]), float(setting[1]))
-    return limiter
-
-
 def client_address() -> str:
     """The client's address as this server sees it (a proxy in front must set it right)."""
     return request.remote_addr or "unknown"
@@ -108,10 +86,11 @@ def limit_public(card_number: str | None = None) -> None:
     Both limits are counted: per client address, and per card number so that many
     addresses together cannot hammer one card either.
     """
-    per_ip = _limiter("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_IP_LIMIT)
+    limits = runtime().limits
+    per_ip = limits.public_per_ip
     if per_ip is not None:
         per_ip.hit("ip:" + client_address())
-    per_card = _limiter("PUBLIC_RATE_LIMIT_PER_CARD", DEFAULT_CARD_LIMIT)
+    per_card = limits.public_per_card
     if card_number is not None and per_card is not None:
         per_card.hit("card:" + card_number)
 

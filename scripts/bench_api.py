@@ -45,7 +45,7 @@ from ledger_service import db  # noqa: E402
 from ledger_service.auth import create_token  # noqa: E402
 from ledger_service.config import Settings  # noqa: E402
 
-APP = 'ledger_service.app:create_app(test_config={"API_RATE_LIMIT": None})'
+APP = 'cardtrail.app:create_app(test_config={"API_RATE_LIMIT": None})'
 
 
 def free_port() -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import itertools
 import sys
 import tempfile
@@ -54,6 +55,7 @@ from anchoring.log import MerkleLog  # noqa: E402
 from ledger_service import idempotency  # noqa: E402
 from ledger_service.actor import Actor  # noqa: E402
 from ledger_service.auth import create_token  # noqa: E402
+from ledger_service.runtime import EXTENSION, RateLimits, runtime_of  # noqa: E402
 from ledger_service.service import Ledger  # noqa: E402
 
 CALLERS = ("none", "hq", "store", "auditor")
@@ -138,9 +140,8 @@ def campaign(target: Target, examples: int, seed: int | None = 0) -> Report:
     """Fuzz every operation as every caller; ``examples`` per operation, caller and mode."""
     app = target.app
     # Generated requests are not meant to be throttled; the limits have their own tests.
-    saved = {k: app.config.get(k) for k in ("API_RATE_LIMIT", "PUBLIC_RATE_LIMIT_PER_IP",
-                                             "PUBLIC_RATE_LIMIT_PER_CARD")}
-    app.config.update(dict.fromkeys(saved))
+    saved = runtime_of(app)
+    app.extensions[EXTENSION] = dataclasses.replace(saved, limits=RateLimits())
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     report = Report()
     started = time.perf_counter()
@@ -153,7 +154,7 @@ def campaign(target: Target, examples: int, seed: int | None = 0) -> Report:
                     for fixed in _path_choices(operation.path, target):
                         _fuzz_one(report, target, operation, caller, mode, fixed, examples, seed)
     finally:
-        app.config.update(saved)
+        app.extensions[EXTENSION] = saved
     report.seconds = time.perf_counter() - started
     return report
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="derandomise the generation (default: random each run)")
     args = parser.parse_args(argv)
-    from ledger_service.app import create_app
+    from cardtrail.app import create_app
     from ledger_service.config import Settings
 
     from load import fresh_postgres

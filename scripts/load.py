@@ -1,6 +1,6 @@
 """Load test: CardTrail under gunicorn with the production settings, driven by mixed traffic.
 
-Starts gunicorn (``ledger_service.wsgi:app``, the settings of docs/production.md) on a
+Starts gunicorn (``cardtrail.wsgi:app``, the settings of docs/production.md) on a
 free port of 127.0.0.1 on a fresh data directory — SQLite, or PostgreSQL with ``--postgres`` — prepares stores, tokens and a pool of cards, then runs
 ``--clients`` concurrent clients for ``--seconds``:
 
@@ -67,7 +67,7 @@ def gunicorn_command(port: int, workers: int, threads: int) -> list[str]:
         "--max-requests", "10000",
         "--max-requests-jitter", "1000",
         "--access-logfile", "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
-        "ledger_service.wsgi:app",
+        "cardtrail.wsgi:app",
     ]
 
 

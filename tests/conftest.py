@@ -79,7 +79,7 @@ def settings(tmp_path, db_url):
 @pytest.fixture
 def app(settings):
     """A CardTrail app on a fresh database (SQLite, then PostgreSQL)."""
-    from ledger_service.app import create_app
+    from cardtrail.app import create_app
 
     application = create_app(settings, {"TESTING": True})
     yield application

@@ -25,7 +25,7 @@ from anchoring.schema import checkpoints as checkpoint_rows
 from anchoring.schema import log_leaves
 from anchoring.worker import Worker, WorkerConfig
 from ledger_service.actor import Actor
-from ledger_service.app import create_app
+from cardtrail.app import create_app
 from ledger_service.config import Settings
 from ledger_service.service import Ledger
 

@@ -54,8 +54,8 @@ from anchoring.node import free_port, rpc_call, start_anvil
 from anchoring.schema import checkpoints, log_head, log_leaves, log_nodes
 from anchoring.worker import Worker, WorkerConfig
 from ledger_service.actor import Actor
-from ledger_service.app import create_app
-from ledger_service.cli import main
+from cardtrail.app import create_app
+from cardtrail.cli import main
 from ledger_service.config import Settings
 from ledger_service.schema import cards, events
 from ledger_service.service import Ledger

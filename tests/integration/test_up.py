@@ -23,7 +23,7 @@ from anchoring.node import free_port
 
 pytestmark = pytest.mark.node
 
-CARDTRAIL = [sys.executable, "-m", "ledger_service.cli"]
+CARDTRAIL = [sys.executable, "-m", "cardtrail.cli"]
 
 
 class Up:
@@ -40,7 +40,7 @@ class Up:
             [
                 sys.executable,
                 "-c",
-                "from ledger_service.cli import main; main()",
+                "from cardtrail.cli import main; main()",
                 "up",
                 "--data-dir",
                 str(data_dir),
@@ -133,7 +133,7 @@ def test_up_refuses_a_chain_port_in_use_with_a_clear_message(tmp_path):
             [
                 sys.executable,
                 "-c",
-                "from ledger_service.cli import main; main()",
+                "from cardtrail.cli import main; main()",
                 "up",
                 "--data-dir",
                 str(tmp_path),
@@ -167,7 +167,7 @@ def test_deploy_records_the_contract_once_and_grants_the_anchorer_role(node, tmp
         CARDTRAIL_DATA_DIR=str(tmp_path / "d"),
     )
     env.pop("DATABASE_URL", None)
-    cli = [sys.executable, "-c", "from ledger_service.cli import main; main()", "deploy"]
+    cli = [sys.executable, "-c", "from cardtrail.cli import main; main()", "deploy"]
 
     first = subprocess.run(
         [*cli, "--grant", other], check=False, capture_output=True, text=True, env=env, timeout=120

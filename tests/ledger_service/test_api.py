@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger_service.auth import revoke_token
+from tests.apptools import set_limits
 from ledger_service.problems import PROBLEM_JSON
 
 
@@ -327,7 +328,7 @@ def test_revoked_token_is_unauthorized(app, api):
 
 
 def test_rate_limit_answers_429_with_retry_after(app, api):
-    app.config["API_RATE_LIMIT"] = (3, 60)
+    set_limits(app, api_per_token=(3, 60.0))
     for _ in range(3):
         assert api.get("/stores").status_code == 200
     response = api.get("/stores")

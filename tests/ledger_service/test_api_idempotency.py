@@ -130,7 +130,7 @@ def test_a_request_still_running_is_reported_in_progress(app, api, monkeypatch):
     try:
         assert entered.wait(10)
         other = type(api)(app.test_client(), api.tokens)
-        app.extensions["cardtrail_idempotency"].wait = 0.2
+        app.extensions["cardtrail"].idempotency.wait = 0.2
         response = other.post("/stores", body, key="stuck")
         assert response.status_code == 409
         assert response.get_json()["code"] == "IDEMPOTENCY_IN_PROGRESS"

@@ -17,7 +17,7 @@ from anchoring.log import MerkleLog
 from anchoring.schema import log_leaves, log_nodes
 from ledger_service import audit, db
 from ledger_service.actor import Actor
-from ledger_service.cli import main
+from cardtrail.cli import main
 from ledger_service.schema import cards, events
 from ledger_service.service import Ledger
 

@@ -9,6 +9,7 @@ import rfc8785
 import sqlalchemy as sa
 
 from anchoring.db import read_transaction
+from ledger_service.runtime import runtime_of
 from anchoring.log import MerkleLog
 from ledger_service import db, demo
 from ledger_service.actor import Actor
@@ -138,8 +139,8 @@ def test_too_few_cards_for_every_state_is_refused(migrated):
 
 
 def test_announce_prints_card_urls_and_working_tokens(app):
-    summary = demo.seed_app(app, cards=SMALL)
-    text = demo.announce(app, summary, "http://127.0.0.1:8000/")
+    summary = demo.seed_runtime(runtime_of(app), cards=SMALL)
+    text = demo.announce(runtime_of(app), summary, "http://127.0.0.1:8000/")
     for card in summary.examples:
         assert f"http://127.0.0.1:8000/c/{card.card_number}" in text
     rt = app.extensions["cardtrail"]

@@ -21,7 +21,7 @@ import fuzz_api  # noqa: E402
 
 @pytest.fixture
 def sqlite_app(tmp_path, sqlite_url):
-    from ledger_service.app import create_app
+    from cardtrail.app import create_app
     from ledger_service.config import Settings
 
     application = create_app(Settings.from_env(tmp_path / "data", environ={"DATABASE_URL": sqlite_url}))

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
 from ledger_service.actor import Actor
-from ledger_service.cli import main
+from cardtrail.cli import main
 from ledger_service.imports import ImportFileError, import_cards
 
 pytest_plugins = ["ledger_fixtures"]

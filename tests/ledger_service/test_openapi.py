@@ -18,7 +18,7 @@ ISSUE_CODES = (
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """One app for the module: the document depends on the routes, not on the database."""
-    from ledger_service.app import create_app
+    from cardtrail.app import create_app
     from ledger_service.config import Settings
 
     directory = tmp_path_factory.mktemp("openapi")

@@ -15,9 +15,9 @@ from werkzeug.serving import make_server
 
 from ledger_service import store_client
 from ledger_service.actor import Actor
-from ledger_service.app import create_app
+from cardtrail.app import create_app
 from ledger_service.auth import create_token
-from ledger_service.cli import main
+from cardtrail.cli import main
 from ledger_service.devices_api import ledger
 from ledger_service.store_client import Offline, Queue, StoreClient
 

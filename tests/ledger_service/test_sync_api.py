@@ -11,7 +11,7 @@ from eth_account import Account
 
 from ledger_service import devices
 from ledger_service.actor import Actor
-from ledger_service.app import create_app
+from cardtrail.app import create_app
 from ledger_service.auth import create_token
 from ledger_service.config import Settings
 from ledger_service.schema import device_commands

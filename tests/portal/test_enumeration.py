@@ -26,7 +26,8 @@ from ledger_service.domain.numbers import (
 )
 from ledger_service.schema import code_failures
 from portal.console import CSRF_KEY
-from portal.security import DEFAULT_CARD_LIMIT, DEFAULT_IP_LIMIT
+from ledger_service.runtime import DEFAULT_PUBLIC_CARD_LIMIT as DEFAULT_CARD_LIMIT
+from ledger_service.runtime import DEFAULT_PUBLIC_IP_LIMIT as DEFAULT_IP_LIMIT
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "portal.md"
 PUBLIC_ROUTES = ("/c/{n}", "/api/v1/public/cards/{n}", "/api/v1/public/cards/{n}/bundle")

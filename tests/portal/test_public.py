@@ -8,6 +8,7 @@ import pytest
 
 from ledger_service.actor import Actor
 from ledger_service.domain.numbers import check_character, format_card_number
+from tests.apptools import set_limits
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -143,7 +144,7 @@ def test_security_headers_and_csp_admit_the_rpc_url(client):
 
 def test_lookups_past_the_per_client_limit_get_429_with_retry_after(app, client, cards):
     number, _ = cards.issue()
-    app.config["PUBLIC_RATE_LIMIT_PER_IP"] = (3, 60.0)
+    set_limits(app, public_per_ip=(3, 60.0))
     answers = [client.get(f"/c/{number}") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     page = client.get(f"/c/{number}")
@@ -157,7 +158,7 @@ def test_lookups_past_the_per_client_limit_get_429_with_retry_after(app, client,
 
 def test_one_card_is_limited_across_clients(app, client, cards):
     number, _ = cards.issue()
-    app.config["PUBLIC_RATE_LIMIT_PER_CARD"] = (2, 60.0)
+    set_limits(app, public_per_card=(2, 60.0))
     codes = [client.get(f"/api/v1/public/cards/{number}",
                         environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)]
     assert codes == [200, 200, 429]

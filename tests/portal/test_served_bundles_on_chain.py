@@ -19,8 +19,8 @@ from anchoring.keys import AnchorKey
 from anchoring.node import free_port, start_anvil
 from anchoring.worker import Worker, WorkerConfig
 from ledger_service.actor import Actor
-from ledger_service.app import create_app
-from ledger_service.cli import main
+from cardtrail.app import create_app
+from cardtrail.cli import main
 from ledger_service.config import Settings
 from ledger_service.service import Ledger
 

@@ -29,8 +29,11 @@ from anchoring.errors import Error as AnchoringPackageError
 from anchoring.keys import AnchorKey, resolve_key
 from anchoring.node import LocalNode, start_anvil
 from anchoring.worker import Worker, WorkerConfig, WorkerLock, deploy_contract, ensure_deployment
+from cardtrail.app import create_app
+from ledger_service import demo as demo_data
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.config import Settings
+from ledger_service.runtime import runtime_of
 
 logger = logging.getLogger("cardtrail")
 
@@ -148,11 +151,10 @@ def _deploy(
 def _seed_demo(app: Flask) -> Callable[[str], str]:
     """Seed the demo merchant (once per data directory); returns the lines to print for it
     once the web app's URL is known."""
-    from ledger_service import demo as demo_data
-
     click.echo("--demo: seeding the demo merchant (once per data directory)...")
-    summary = demo_data.seed_app(app)
-    return lambda base_url: demo_data.announce(app, summary, base_url)
+    built = runtime_of(app)
+    summary = demo_data.seed_runtime(built)
+    return lambda base_url: demo_data.announce(built, summary, base_url)
 
 
 @click.command("up")
@@ -177,8 +179,6 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     """Run CardTrail: local chain (unless CHAIN_RPC_URL), anchoring worker and web app."""
     from werkzeug.serving import make_server
 
-    from ledger_service.app import create_app
-
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -190,7 +190,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         if settings.dev_mode:
             node = start_local_node(settings)
         app = create_app(settings)
-        engine = app.extensions["cardtrail"].engine
+        engine = runtime_of(app).engine
         key = anchor_key(settings)
         w3 = connect_chain(settings, key)
         deployment = ensure_deployment(engine, w3, key, settings.dev_mode)

@@ -18,8 +18,8 @@ import click
 
 from anchoring.errors import Error as AnchoringPackageError
 from anchoring.worker import Worker, WorkerLock, ensure_deployment
+from cardtrail.run import anchor_key, connect_chain, worker_config
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
-from ledger_service.run import anchor_key, connect_chain, worker_config
 
 
 @click.command("worker")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger_service.config import ConfigError
-from ledger_service.wsgi import build_app, proxy_hops
+from cardtrail.wsgi import build_app, proxy_hops
+from tests.apptools import set_limits
 
 
 def test_proxy_hops_is_a_whole_number():
@@ -15,7 +16,7 @@ def test_proxy_hops_is_a_whole_number():
 
 
 def _lookups_until_limited(app, forwarded_for: list[str]) -> list[int]:
-    app.config["PUBLIC_RATE_LIMIT_PER_IP"] = (2, 60.0)
+    set_limits(app, public_per_ip=(2, 60.0))
     client = app.test_client()
     return [
         client.get("/api/v1/public/cards/23456789ABCDEFGH8",

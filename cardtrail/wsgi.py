@@ -1,6 +1,6 @@
 """The WSGI entry point for gunicorn (docs/production.md)::
 
-    gunicorn --workers 4 --bind 127.0.0.1:8000 'ledger_service.wsgi:app'
+    gunicorn --workers 4 --bind 127.0.0.1:8000 'cardtrail.wsgi:app'
 
 Settings come from the environment (CARDTRAIL_DATA_DIR, DATABASE_URL, CHAIN_RPC_URL, …).
 Behind a reverse proxy that terminates TLS, set CARDTRAIL_PROXY_HOPS to the number of
@@ -13,7 +13,7 @@ Each gunicorn worker builds its own app (and its own database engine). The first
 a fresh deployment migrates the database; the workers take turns at that (a lock file in
 the data directory), since concurrent migrations trip over each other.
 
-    >>> from ledger_service.wsgi import proxy_hops
+    >>> from cardtrail.wsgi import proxy_hops
     >>> proxy_hops({}), proxy_hops({"CARDTRAIL_PROXY_HOPS": "1"})
     (0, 1)
 """
@@ -30,7 +30,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ledger_service.app import create_app
+from cardtrail.app import create_app
 from ledger_service.config import ConfigError, Settings
 
 PROXY_HOPS = "CARDTRAIL_PROXY_HOPS"

@@ -19,7 +19,7 @@ from ledger_service import db
 
 pytestmark = pytest.mark.node
 
-CARDTRAIL = [sys.executable, "-c", "from ledger_service.cli import main; main()"]
+CARDTRAIL = [sys.executable, "-c", "from cardtrail.cli import main; main()"]
 
 
 def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import click
 
 from anchoring.verify_cli import verify_command
+from cardtrail.run import deploy_command, up_command
+from cardtrail.worker_cli import worker_command
 from ledger_service.audit_cli import audit_command
 from ledger_service.auth_cli import token_command
 from ledger_service.imports import expire_command, import_cards_command
-from ledger_service.run import deploy_command, up_command
 from ledger_service.store_client import store_client_command
-from ledger_service.worker_cli import worker_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

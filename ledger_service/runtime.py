@@ -1,0 +1,103 @@
+"""The services a running CardTrail app holds, built once by the assembly and read by views.
+
+The app factory (:func:`cardtrail.app.create_app`) builds one :class:`Runtime` from the
+settings and stores it on the Flask app; blueprints in ``ledger_service`` and ``portal``
+only read it through :func:`runtime`. Nothing here builds anything lazily, so no request
+can decide how a service is configured: the settings alone do.
+
+    >>> from ledger_service.runtime import RateLimits, limiter
+    >>> limiter(None) is None, limiter((10, 1.0)).limit
+    (True, 10)
+    >>> RateLimits().api_per_token is None
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy.engine import Engine
+
+from ledger_service.config import Settings
+from ledger_service.idempotency import IdempotencyStore
+from ledger_service.ratelimit import RateLimiter
+from ledger_service.service import Ledger
+
+EXTENSION = "cardtrail"
+
+DEFAULT_API_LIMIT = (1000, 10.0)
+"""Requests per API token per window (seconds); app config ``API_RATE_LIMIT`` (None: off)."""
+
+DEFAULT_PUBLIC_IP_LIMIT = (60, 60.0)
+"""Public lookups (pages, card JSON, bundles) per client address per window (seconds);
+app config ``PUBLIC_RATE_LIMIT_PER_IP`` (None: off)."""
+
+DEFAULT_PUBLIC_CARD_LIMIT = (120, 60.0)
+"""Public lookups of one card number, from all clients together, per window (seconds);
+app config ``PUBLIC_RATE_LIMIT_PER_CARD`` (None: off)."""
+
+
+def limiter(setting: tuple[int, float] | None) -> RateLimiter | None:
+    """A limiter for ``(count, window seconds)``, or ``None`` when the limit is off."""
+    if setting is None:
+        return None
+    count, window = setting
+    return RateLimiter(int(count), float(window))
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Every rate limiter of the app; ``None`` where a limit is switched off."""
+
+    api_per_token: RateLimiter | None = None
+    public_per_ip: RateLimiter | None = None
+    public_per_card: RateLimiter | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RateLimits:
+        """The limits an app's config asks for (each key absent: its documented default)."""
+        return cls(
+            api_per_token=limiter(config.get("API_RATE_LIMIT", DEFAULT_API_LIMIT)),
+            public_per_ip=limiter(config.get("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_PUBLIC_IP_LIMIT)),
+            public_per_card=limiter(
+                config.get("PUBLIC_RATE_LIMIT_PER_CARD", DEFAULT_PUBLIC_CARD_LIMIT)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every request handler needs, built once per app from the settings."""
+
+    settings: Settings
+    engine: Engine
+    secret_key: bytes
+    ledger: Ledger
+    idempotency: IdempotencyStore
+    limits: RateLimits
+
+
+def install(app: Flask, built: Runtime) -> None:
+    """Attach ``built`` to ``app``; only the assembly calls this, once per app."""
+    if EXTENSION in app.extensions:
+        raise RuntimeError("this app already has a CardTrail runtime")
+    app.extensions[EXTENSION] = built
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """The :class:`Runtime` of ``app`` (for code that runs outside a request)."""
+    found: Runtime = app.extensions[EXTENSION]
+    return found
+
+
+def runtime() -> Runtime:
+    """The :class:`Runtime` of the current Flask application."""
+    return runtime_of(current_app)  # type: ignore[arg-type]  # the proxy stands for a Flask app
+
+
+def ledger() -> Ledger:
+    """The current application's :class:`Ledger`, configured from its settings."""
+    return runtime().ledger
