@@ -25,6 +25,7 @@ from web3 import Web3
 from anchoring import chain
 from anchoring import checkpoints as cp
 from anchoring.db import read_transaction, write_transaction
+from anchoring.errors import ChainUnavailable
 from anchoring.errors import Error as AnchoringPackageError
 from anchoring.keys import AnchorKey, resolve_key
 from anchoring.node import LocalNode, start_anvil
@@ -66,7 +67,7 @@ def connect_chain(settings: Settings, key: AnchorKey) -> Web3:
     w3 = chain.connect(settings.rpc_url)
     try:
         chain.ping(w3)
-    except chain.ChainUnavailable:
+    except ChainUnavailable:
         hint = "start it with `cardtrail up`" if settings.dev_mode else "check CHAIN_RPC_URL"
         raise click.ClickException(
             f"cannot reach the chain at {settings.rpc_url}: {hint}"
@@ -213,7 +214,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     server = None
     worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchoring-worker")
     try:
-        announce_demo = _seed_demo(app) if demo else None
+        announce_demo: Callable[[str], str] | None = _seed_demo(app) if demo else None
         server = make_server(host, port, app, threaded=True)
         web_thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         worker_thread.start()

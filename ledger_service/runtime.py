@@ -95,7 +95,7 @@ def runtime_of(app: Flask) -> Runtime:
 
 def runtime() -> Runtime:
     """The :class:`Runtime` of the current Flask application."""
-    return runtime_of(current_app)  # type: ignore[arg-type]  # the proxy stands for a Flask app
+    return runtime_of(current_app)
 
 
 def ledger() -> Ledger:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector
+from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 from sqlalchemy.engine import Connection, Engine
 
 from anchoring import checkpoints
@@ -270,7 +270,7 @@ def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
             label=_LABELS.get(e.event["type"], e.event["type"]),
             occurred_at=e.event["occurred_at"],
             store_id=e.event.get("store_id"),
-            store_name=stores_by_id.get(e.event.get("store_id")) if e.event.get("store_id") else None,
+            store_name=stores_by_id.get(e.event["store_id"]) if e.event.get("store_id") else None,
             detail=_detail(e.event, issuer),
             pending=e.leaf_index >= size,
             signer=(e.event.get("data") or {}).get("signer"),

@@ -24,6 +24,7 @@ pickup under way is honoured even when the card's date passes meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -395,7 +396,7 @@ def _expire(card: Card, command: Expire, now: datetime) -> EventDraft:
     return EventDraft(EventType.EXPIRED, CardState.EXPIRED, card.expires_at)
 
 
-_RULES: dict[type, Any] = {
+_RULES: dict[type, Callable[[Card, Any, datetime], EventDraft]] = {
     Claim: _claim,
     Transfer: _transfer,
     RequestPickup: _request_pickup,

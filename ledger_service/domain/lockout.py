@@ -39,7 +39,8 @@ class LockState:
 def lock_duration(locks_before: int) -> timedelta:
     """How long the next lock lasts when ``locks_before`` locks already happened."""
     # Capping the exponent keeps the arithmetic small; the cap on the result is the rule.
-    return min(FIRST_LOCK * 2 ** min(locks_before, 16), LONGEST_LOCK)
+    doubled: timedelta = FIRST_LOCK * 2 ** min(locks_before, 16)
+    return min(doubled, LONGEST_LOCK)
 
 
 def locked_for(state: LockState, now: datetime) -> timedelta | None:
