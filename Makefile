@@ -15,10 +15,12 @@ install: .venv/.installed node_modules/.installed
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
-# Not `npm ci`: npm 11 leaves the other platforms' optional anvil binaries out of the lock
-# file and `npm ci` then refuses it. `npm install` still installs the locked versions.
+# `npm ci` installs exactly the lock file and never rewrites it, so installing leaves the
+# clone as it was. The lock lists anvil's binary package for every platform (npm installs
+# only this machine's): `npm ci` refuses a lock without them, and `npm install` would add
+# them. tests/test_package_lock.py holds the lock to that.
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	touch $@
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.

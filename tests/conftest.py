@@ -1,19 +1,24 @@
-"""Fixtures shared by the whole suite: databases.
+"""Fixtures shared by the whole suite: databases, and the Node binary.
 
 Every test that takes ``db_url`` runs twice: on a fresh SQLite file and on a fresh
 PostgreSQL schema. PostgreSQL comes from CARDTRAIL_TEST_POSTGRES_URL (default: the local
 server); when it cannot be reached the PostgreSQL half is skipped, unless
 CARDTRAIL_REQUIRE_POSTGRES=1 (as in CI), which turns that into a failure.
+
+Tests that run JavaScript take ``node_binary``: without Node they are skipped locally and
+fail under CI (see node_requirement.py).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from node_requirement import missing_node_outcome
 
 from anchoring.db import create_engine
 
@@ -26,6 +31,18 @@ def _postgres_unavailable(reason: str) -> None:
     if os.environ.get("CARDTRAIL_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"PostgreSQL is required but unavailable: {reason}")
     pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def node_binary() -> str:
+    """The path of ``node``; skips the test without it, or fails it under CI."""
+    node = shutil.which("node")
+    if node is None:
+        reason = "node is not installed (the JavaScript verifiers run under Node)"
+        if missing_node_outcome(os.environ) == "fail":
+            pytest.fail(f"{reason}; CI requires it")
+        pytest.skip(reason)
+    return node
 
 
 @pytest.fixture

@@ -121,16 +121,36 @@
     return count;
   }
 
-  /** The root an inclusion proof leads to (RFC 9162 §2.1.3.2), as hex. */
+  // Every hash is 32 bytes, as in anchoring/merkle.py. The bundle parser already insists on
+  // that; the proof functions check again so that they hold on their own (an empty "leaf
+  // hash" with an empty proof would otherwise be the "root" of a one-leaf tree).
+  function requireHashBytes(bytes, what) {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== 32) {
+      var size = bytes instanceof Uint8Array ? bytes.length : typeof bytes;
+      throw new ProofError(what + " must be 32 bytes, got " + size);
+    }
+  }
+
+  function requireHashHex(hex, what) {
+    if (typeof hex !== "string" || !HASH_RE.test(hex)) {
+      throw new ProofError(what + " must be 32 bytes as 64 lowercase hex digits");
+    }
+  }
+
+  /** The root an inclusion proof leads to (RFC 9162 §2.1.3.2), as hex. `leafHash` is
+   *  bytes; the proof's hashes and the result are hex. Throws ProofError when the index,
+   *  the leaf hash or the proof cannot belong to a tree of `treeSize` leaves. */
   async function rootFromInclusionProof(leafIndex, treeSize, leafHash, proof) {
     if (!(leafIndex >= 0 && leafIndex < treeSize)) {
       throw new ProofError("leaf index " + leafIndex + " is outside a tree of size " + treeSize);
     }
+    requireHashBytes(leafHash, "leaf hash");
     var inner = xorBitLength(leafIndex, treeSize - 1);
     var border = popcount(Math.floor(leafIndex / Math.pow(2, inner)));
     if (proof.length !== inner + border) {
       throw new ProofError("wrong proof size " + proof.length + ", want " + (inner + border));
     }
+    proof.forEach(function (hash, i) { requireHashHex(hash, "proof[" + i + "]"); });
     var node = leafHash;
     for (var level = 0; level < inner; level++) {
       var sibling = fromHex(proof[level]);
@@ -139,6 +159,17 @@
     }
     for (var i = inner; i < proof.length; i++) node = await hashChildren(fromHex(proof[i]), node);
     return toHex(node);
+  }
+
+  /** Checks that `leafHash` is leaf `leafIndex` of the tree of `treeSize` leaves whose root
+   *  is `rootHex`; throws ProofError saying what differs when it is not. */
+  async function verifyInclusion(leafIndex, treeSize, leafHash, proof, rootHex) {
+    var calculated = await rootFromInclusionProof(leafIndex, treeSize, leafHash, proof);
+    requireHashHex(rootHex, "expected root");
+    if (calculated !== rootHex) {
+      throw new ProofError("calculated root " + calculated + " does not match expected root " +
+                           rootHex);
+    }
   }
 
   // --- the bundle, parsed (the same rules as anchoring/bundle.py) ------------------------
@@ -323,12 +354,8 @@
     var label = "seq " + item.seq + " (" + item.event.type + ")";
     try {
       var leaf = await hashLeaf(item.leafInput);
-      var calculated = await rootFromInclusionProof(item.leafIndex, checkpoint.treeSize, leaf,
-                                                    item.proof);
-      if (calculated !== checkpoint.root) {
-        return check(name, false, label + ": calculated root " + calculated +
-                     " does not match expected root " + checkpoint.root);
-      }
+      await verifyInclusion(item.leafIndex, checkpoint.treeSize, leaf, item.proof,
+                            checkpoint.root);
     } catch (err) {
       return check(name, false, label + ": " + err.message);
     }
@@ -678,11 +705,13 @@
   var api = {
     FORMAT: FORMAT,
     BundleError: BundleError,
+    ProofError: ProofError,
     canonicalize: canonicalize,
     sha256: sha256,
     toHex: toHex,
     hashLeaf: hashLeaf,
     rootFromInclusionProof: rootFromInclusionProof,
+    verifyInclusion: verifyInclusion,
     cardCommitment: cardCommitment,
     parseBundle: parseBundle,
     verifyBundle: verifyBundle,

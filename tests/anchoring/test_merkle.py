@@ -1,4 +1,4 @@
-"""RFC 9162 hashing and proofs against the reference vectors in ../shared/testvectors."""
+"""RFC 9162 hashing and proofs against the reference vectors in tests/vectors/rfc6962."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from anchoring import merkle
 from anchoring.errors import ProofShapeError, RootMismatchError, VerificationError
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc6962"
 
 
 def _b64(value: str) -> bytes:

@@ -14,7 +14,7 @@ from web3.exceptions import MismatchedABI
 from anchoring import contract, merkle
 from anchoring.errors import VerificationError
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc6962"
 ZERO = bytes(32)
 UINT64_MAX = 2**64 - 1
 

@@ -83,6 +83,7 @@ class Deployment:
     target: str  # card number the served bundles are about
     other: str
     sizes: tuple[int, int]  # the two anchored tree sizes
+    node_binary: str  # runs verify.js
 
 
 def _anchor_until(engine, worker: Worker, size: int) -> None:
@@ -98,7 +99,7 @@ def _anchor_until(engine, worker: Worker, size: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory) -> Iterator[Deployment]:
+def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
     tmp = tmp_path_factory.mktemp("tamper-original")
     node = start_anvil(free_port(), log_path=tmp / "anvil.log")
     try:
@@ -126,7 +127,7 @@ def original(tmp_path_factory) -> Iterator[Deployment]:
             second = MerkleLog(conn).size()
         _anchor_until(engine, worker, second)
         engine.dispose()
-        yield Deployment(tmp, node.url, a, b, (first, second))
+        yield Deployment(tmp, node.url, a, b, (first, second), node_binary)
     finally:
         node.stop()
 
@@ -379,8 +380,8 @@ def _verify(d: Deployment, root: Path, bundle: dict) -> tuple[bool, str]:
 def _verify_js_report(d: Deployment, root: Path, bundle: dict) -> dict:
     path = root / "bundle-js.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    run = subprocess.run(["node", str(JS_RUNNER), str(path), d.rpc, d.target, ROOT_AT_SELECTOR,
-                          LATEST_CHECKPOINT_SELECTOR, ANCHORED_TOPIC],
+    run = subprocess.run([d.node_binary, str(JS_RUNNER), str(path), d.rpc, d.target,
+                          ROOT_AT_SELECTOR, LATEST_CHECKPOINT_SELECTOR, ANCHORED_TOPIC],
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from ledger_service import devices
 from ledger_service.actor import Actor
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE = shutil.which("node")
 DEVICE = Account.from_key(bytes([41] * 32))
 STORE = Actor("store", "tok_s1_test", store_id="S1")
 HQ = Actor("hq", "tok_hq_test")
@@ -54,8 +52,9 @@ def test_an_unsigned_event_claims_no_device(client, cards):
     assert "signed by device" not in page and "sig-check" not in page
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_the_browser_check_accepts_the_served_events_signature(client, signed_card, tmp_path):
+def test_the_browser_check_accepts_the_served_events_signature(
+    client, signed_card, tmp_path, node_binary
+):
     bundle = client.get(f"/api/v1/public/cards/{signed_card}/bundle").get_json()
     [redeemed] = [
         e["event"] for e in bundle["events"] + bundle["pending"] if e["event"]["type"] == "REDEEMED"
@@ -70,7 +69,7 @@ def test_the_browser_check_accepts_the_served_events_signature(client, signed_ca
         json.dumps({"card_number": signed_card, "event": changed, "store_keys": keys})
     )
     out = subprocess.run(
-        [NODE, str(ROOT / "tests" / "portal" / "run_signatures_js.js"), str(case), str(tampered)],
+        [node_binary, str(ROOT / "tests" / "portal" / "run_signatures_js.js"), str(case), str(tampered)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,20 +20,24 @@ from ledger_service import devices
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tests" / "portal" / "run_signatures_js.js"
 CASES = sorted((ROOT / "tests" / "portal" / "signature_cases").glob("*.json"))
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
-
-
-def run(*args: str) -> object:
-    out = subprocess.run(
-        [NODE, str(RUNNER), *args], capture_output=True, text=True, timeout=60, check=True
-    )
-    return json.loads(out.stdout)
 
 
 @pytest.fixture(scope="module")
-def js_results() -> dict:
+def run(node_binary: str) -> Callable[..., object]:
+    """Runs run_signatures_js.js with the given arguments and returns its JSON answer."""
+
+    def run_js(*args: str) -> object:
+        out = subprocess.run(
+            [node_binary, str(RUNNER), *args], capture_output=True, text=True, timeout=60,
+            check=True,
+        )
+        return json.loads(out.stdout)
+
+    return run_js
+
+
+@pytest.fixture(scope="module")
+def js_results(run: Callable[..., object]) -> dict:
     """signatures.js's verdict on every case, from one Node process."""
     return run(*map(str, CASES))  # type: ignore[return-value]
 
@@ -49,14 +53,14 @@ def test_js_recovers_what_eth_account_recovers(path: Path, js_results: dict):
     assert js_results[path.stem] == want
 
 
-def test_keccak_matches_on_every_padding_boundary():
+def test_keccak_matches_on_every_padding_boundary(run):
     rng = random.Random(9162)
     lengths = [0, 1, 31, 32, 33, 135, 136, 137, 271, 272, 273, 1000]
     inputs = [bytes(rng.randrange(256) for _ in range(n)) for n in lengths]
     assert run("--keccak", *(b.hex() for b in inputs)) == [keccak(b).hex() for b in inputs]
 
 
-def test_js_recovers_fresh_signatures_from_random_keys(tmp_path):
+def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
     # Not only the committed cases: new keys and commands made now, checked both ways.
     rng = random.Random()
     files = []

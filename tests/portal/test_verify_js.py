@@ -5,7 +5,6 @@ reasons where the rule is the same."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,16 +14,14 @@ from anchoring.bundle import ChainLatest, verify_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "tests" / "anchoring" / "bundles").glob("*.json"))
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+VERIFY_JS = ROOT / "portal" / "static" / "verify.js"
 
 
 @pytest.fixture(scope="module")
-def js_results() -> dict:
+def js_results(node_binary: str) -> dict:
     """verify.js's report for every case, from one Node process."""
     out = subprocess.run(
-        [NODE, str(ROOT / "tests" / "portal" / "run_verify_js.js"), *map(str, CASES)],
+        [node_binary, str(ROOT / "tests" / "portal" / "run_verify_js.js"), *map(str, CASES)],
         capture_output=True, text=True, timeout=60, check=True,
     )
     return json.loads(out.stdout)
@@ -53,7 +50,7 @@ def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
     assert [c["reason"] for c in js["checks"]] == [c.reason for c in report.checks]
 
 
-def test_js_canonical_json_matches_rfc8785_on_awkward_strings():
+def test_js_canonical_json_matches_rfc8785_on_awkward_strings(node_binary):
     import rfc8785
 
     value = {"b": [1, -2, 0, True, None], "a": "tab\t\"q\" \\ \u2028 \u0001 \u007f é 😀",
@@ -63,16 +60,16 @@ def test_js_canonical_json_matches_rfc8785_on_awkward_strings():
         "process.stdout.write(v.canonicalize(JSON.parse(process.argv[2])))"
     )
     out = subprocess.run(
-        [NODE, "-e", script, str(ROOT / "portal" / "static" / "verify.js"), json.dumps(value)],
+        [node_binary, "-e", script, str(VERIFY_JS), json.dumps(value)],
         capture_output=True, timeout=30, check=True,
     )
     assert out.stdout == rfc8785.dumps(value)
 
 
-def test_js_and_python_share_the_freshness_grace_period():
+def test_js_and_python_share_the_freshness_grace_period(node_binary):
     from anchoring.bundle import FRESHNESS_GRACE_SECONDS
 
     script = "process.stdout.write(String(require(process.argv[1]).FRESHNESS_GRACE_SECONDS))"
-    out = subprocess.run([NODE, "-e", script, str(ROOT / "portal" / "static" / "verify.js")],
+    out = subprocess.run([node_binary, "-e", script, str(VERIFY_JS)],
                          capture_output=True, text=True, timeout=30, check=True)
     assert int(out.stdout) == FRESHNESS_GRACE_SECONDS
