@@ -5,7 +5,7 @@ PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test test-fast bench compile gas-report clean system-deps fuzz load
+.PHONY: install demo test test-fast lint bench compile gas-report clean system-deps fuzz load
 
 install: .venv/.installed node_modules/.installed
 
@@ -33,8 +33,16 @@ system-deps:
 demo: install
 	.venv/bin/cardtrail up --demo
 
-test: install system-deps
+test: install system-deps lint
 	$(PYTEST)
+
+# The code checks itself: lint and formatting (ruff), strict typing (mypy) and the
+# layer contracts (import-linter, see pyproject.toml). `make test` runs these first.
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 # Unit tests only: no real nodes, no browser, no PostgreSQL.
 test-fast: install
