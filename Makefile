@@ -48,11 +48,12 @@ lint: install
 test-fast: install
 	$(PYTEST) -m "not node and not browser and not postgres"
 
+# scripts/ is a package of operational scripts, run from the root as modules.
 compile: install
-	$(PY) scripts/compile_contracts.py
+	$(PY) -m scripts.compile_contracts
 
 gas-report: install
-	$(PY) scripts/gas_report.py
+	$(PY) -m scripts.gas_report
 
 # bench/ side by side with its peers; writes docs/benchmarks.md and bench/results.json.
 # merkletools (a peer) pins pysha3, which no longer builds: installed without it, SHA-256
@@ -72,9 +73,9 @@ FUZZ_EXAMPLES ?= 50
 LOAD_SECONDS ?= 60
 LOAD_CLIENTS ?= 16
 fuzz: install
-	$(PY) scripts/fuzz_api.py --examples $(FUZZ_EXAMPLES)
-	$(if $(HARDENING_POSTGRES),$(PY) scripts/fuzz_api.py --examples $(FUZZ_EXAMPLES) --postgres $(HARDENING_POSTGRES))
+	$(PY) -m scripts.fuzz_api --examples $(FUZZ_EXAMPLES)
+	$(if $(HARDENING_POSTGRES),$(PY) -m scripts.fuzz_api --examples $(FUZZ_EXAMPLES) --postgres $(HARDENING_POSTGRES))
 
 load: install
-	$(PY) scripts/load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
-	$(if $(HARDENING_POSTGRES),$(PY) scripts/load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS) --postgres $(HARDENING_POSTGRES))
+	$(PY) -m scripts.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+	$(if $(HARDENING_POSTGRES),$(PY) -m scripts.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS) --postgres $(HARDENING_POSTGRES))

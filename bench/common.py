@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -120,13 +119,6 @@ def latency(samples: Sequence[float]) -> dict[str, float]:
         "max": max(samples),
         "count": len(samples),
     }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _memory_bytes() -> int | None:
@@ -252,28 +244,11 @@ def ratio(value: float) -> str:
     return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
 
 
-def script(name: str) -> Any:
-    """Import ``scripts/<name>.py`` (the scripts folder is not a package) as a module."""
-    import importlib.util
-
-    module_name = f"cardtrail_scripts_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no script {name}")
-    module = importlib.util.module_from_spec(spec)
-    # Registered before it runs: dataclasses look their module up in sys.modules.
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @contextmanager
-def postgres_schema(url: str) -> Iterator[str | None]:
+def postgres_schema(url: str) -> Iterator[str]:
     """A throw-away schema on the PostgreSQL server at ``url``; yields a URL that uses it.
 
-    Yields None when the server does not answer, so that a section can say it skipped.
+    Raises ConnectionError when the server does not answer (a section reports it skipped).
     """
     import uuid
 
@@ -285,9 +260,8 @@ def postgres_schema(url: str) -> Iterator[str | None]:
         try:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        except sa.exc.OperationalError:
-            yield None
-            return
+        except sa.exc.OperationalError as exc:
+            raise ConnectionError(f"PostgreSQL does not answer: {exc}".splitlines()[0]) from exc
         sep = "&" if "?" in url else "?"
         try:
             yield f"{url}{sep}options=-csearch_path%3D{schema}"

@@ -1,10 +1,12 @@
-"""gunicorn on 127.0.0.1 and a bounded asyncio load client, for the HTTP sections.
+"""gunicorn on 127.0.0.1 and a bounded asyncio load client, for the HTTP benchmarks.
 
-:func:`serve` starts gunicorn with ``bench.server:app`` on a free port against a data
-directory and database the caller prepared (migrated, with a secret key), waits until it
-answers and stops it — SIGTERM, then SIGKILL after a grace period — however the block
-ends. :func:`load` sends requests from ``concurrency`` clients until the requests run out
-or ``seconds`` pass, and returns each request's latency and status.
+:func:`start` runs gunicorn on a free port of 127.0.0.1 against a data directory and
+database, waits until it answers and hands back a :class:`Server` to stop (SIGTERM, then
+SIGKILL after a grace period) or to kill outright; :func:`serve` stops it however the block
+ends. :data:`BENCH` is the benchmark sections' app (``bench.server:app``, rate limits off);
+``scripts/load.py`` runs the production app and command line through the same launcher.
+:func:`load` sends requests from ``concurrency`` clients until the requests run out or
+``seconds`` pass, and returns each request's latency and status.
 """
 
 from __future__ import annotations
@@ -17,92 +19,156 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, free_port
+from anchoring.node import HOST, free_port
+from bench.common import ROOT
 
 Request = tuple[str, str, dict[str, str], bytes | None]
 """(method, path, headers, body)."""
 
+READY_PATH = "/api/v1/openapi.json"
+READY_SECONDS = 60
+STOP_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class App:
+    """What gunicorn serves and how: the WSGI target, extra options and environment."""
+
+    target: str
+    options: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+BENCH = App(
+    "bench.server:app",
+    ("--backlog", "2048", "--keep-alive", "30", "--timeout", "120"),
+)
+"""The benchmark app: production code with the rate limits off (see bench/server.py)."""
+
+
+def command(app: App, port: int, workers: int, threads: int) -> list[str]:
+    """The gunicorn command line: gthread workers on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{HOST}:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        *app.options,
+        app.target,
+    ]
+
+
+def environment(app: App, data_dir: Path, database_url: str | None) -> dict[str, str]:
+    """This process's environment without CardTrail settings, plus the server's own.
+
+    Settings inherited from the shell (another data directory, database or key) must not
+    leak into the server; ``database_url`` None leaves the data directory's SQLite file.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARDTRAIL_", "DATABASE_URL"))}
+    env.update(CARDTRAIL_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), **app.env)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+@dataclass
+class Server:
+    """A running gunicorn in its own process group: its URL and its master process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once (a crash, not a shutdown)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Shut down gracefully (SIGTERM), killing what is left after the grace period."""
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def start(
+    app: App,
+    data_dir: Path,
+    database_url: str | None = None,
+    workers: int = 2,
+    threads: int = 4,
+    log_path: Path | None = None,
+) -> Server:
+    """Start gunicorn serving ``app`` on a free port and wait until it answers.
+
+    Its output goes to ``log_path`` (appended), or nowhere.
+    """
+    port = free_port()
+    with open(log_path or os.devnull, "ab") as out:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command(app, port, workers, threads),
+            cwd=ROOT,
+            env=environment(app, data_dir, database_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as one
+        )
+    server = Server(f"http://{HOST}:{port}", process)
+    try:
+        _wait_ready(server, log_path)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
 
 @contextmanager
 def serve(
+    app: App,
     data_dir: Path,
-    database_url: str,
-    workers: int,
+    database_url: str | None = None,
+    workers: int = 2,
     threads: int = 4,
     log_path: Path | None = None,
-) -> Iterator[str]:
-    """Run gunicorn for the duration of the block; yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "CARDTRAIL_DATA_DIR": str(data_dir),
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-    }
-    out = open(log_path or data_dir / "gunicorn.log", "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--backlog",
-            "2048",
-            "--keep-alive",
-            "30",
-            "--timeout",
-            "120",
-            "bench.server:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+) -> Iterator[Server]:
+    """:func:`start`, stopped at the end of the block."""
+    server = start(app, data_dir, database_url, workers, threads, log_path)
     try:
-        _wait_ready(url, process, deadline=time.monotonic() + 60)
-        yield url
+        yield server
     finally:
-        _stop(process)
-        out.close()
+        server.stop()
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_ready(server: Server, log_path: Path | None) -> None:
+    deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with status {process.returncode}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"gunicorn exited with status {server.process.returncode} (log: {log_path})"
+            )
         try:
-            with urllib.request.urlopen(url + "/api/v1/openapi.json", timeout=2):
+            with urllib.request.urlopen(server.url + READY_PATH, timeout=2):
                 return
         except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer within {READY_SECONDS} s (log: {log_path})")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.common import Config, Section, Stat, Target, latency, log, per_second, ratio, spread
-from bench.http import Request, load, serve
+from bench.http import BENCH, Request, load, serve
 from bench.population import population
 
 CLIENTS = 50
@@ -65,10 +65,13 @@ def run(cfg: Config) -> Section:
         "population_build_s": pop.build_s,
         "population_issue_events_per_s": pop.events / pop.build_s,
     }
-    with serve(pop.deployment.data_dir, pop.deployment.database_url, WORKERS) as url:
+    data_dir = pop.deployment.data_dir
+    with serve(
+        BENCH, data_dir, pop.deployment.database_url, WORKERS, log_path=data_dir / "gunicorn.log"
+    ) as server:
         for kind in ("home", "page", "bundle"):
             log(f"lookup: {kind}, {CLIENTS} clients, {cfg.runs} × {seconds:g} s")
-            figures[kind] = _measure(url, kind, pop.sample, cfg.runs, seconds)
+            figures[kind] = _measure(server.url, kind, pop.sample, cfg.runs, seconds)
     return _section(figures)
 
 

@@ -1,7 +1,7 @@
 """Compile contracts/LedgerAnchor.sol offline and write the committed artifact beside it.
 
-    .venv/bin/python scripts/compile_contracts.py           # writes contracts/LedgerAnchor.json
-    .venv/bin/python scripts/compile_contracts.py --check   # exit 1 if the artifact is stale
+    .venv/bin/python -m scripts.compile_contracts           # writes contracts/LedgerAnchor.json
+    .venv/bin/python -m scripts.compile_contracts --check   # exit 1 if the artifact is stale
 
 The compiler is the pinned npm ``solc`` package (solcjs) in ``node_modules``, driven through
 py-solc-x. py-solc-x expects a native ``solc`` executable that answers ``--version`` and
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if not ARTIFACT.is_file() or ARTIFACT.read_text() != text:
-            print(f"{ARTIFACT.relative_to(ROOT)} is stale: run scripts/compile_contracts.py")
+            print(f"{ARTIFACT.relative_to(ROOT)} is stale: run make compile")
             return 1
         print(f"{ARTIFACT.relative_to(ROOT)} is up to date")
         return 0

@@ -13,8 +13,8 @@ path check. What must hold for every request:
 
 Run on its own for a longer campaign (``make fuzz``)::
 
-    .venv/bin/python scripts/fuzz_api.py --examples 200            # SQLite
-    .venv/bin/python scripts/fuzz_api.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m scripts.fuzz_api --examples 200            # SQLite
+    .venv/bin/python -m scripts.fuzz_api --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 It prints requests and statuses per operation and every failure, and exits 1 on a failure.
 ``tests/ledger_service/test_fuzz_api.py`` runs the same campaign with a few examples.
@@ -35,28 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import hypothesis  # noqa: E402
-import hypothesis.errors  # noqa: E402
-import schemathesis  # noqa: E402
-from hypothesis import HealthCheck, Phase  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import hypothesis
+import hypothesis.errors
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from anchoring.db import read_transaction  # noqa: E402
-from anchoring.log import MerkleLog  # noqa: E402
-from ledger_service import idempotency  # noqa: E402
-from ledger_service.actor import Actor  # noqa: E402
-from ledger_service.auth import create_token  # noqa: E402
-from ledger_service.runtime import EXTENSION, RateLimits, runtime_of  # noqa: E402
-from ledger_service.service import Ledger  # noqa: E402
+from anchoring.db import read_transaction
+from anchoring.log import MerkleLog
+from ledger_service import idempotency
+from ledger_service.actor import Actor
+from ledger_service.auth import create_token
+from ledger_service.runtime import EXTENSION, RateLimits, runtime_of
+from ledger_service.service import Ledger
 
 CALLERS = ("none", "hq", "store", "auditor")
 _keys = itertools.count()
@@ -247,15 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="derandomise the generation (default: random each run)")
     args = parser.parse_args(argv)
+    from bench.common import postgres_schema
     from cardtrail.app import create_app
     from ledger_service.config import Settings
-
-    from load import fresh_postgres
 
     with tempfile.TemporaryDirectory(prefix="cardtrail-fuzz-") as tmp, contextlib.ExitStack() as stack:
         environ = {}
         if args.postgres:
-            environ["DATABASE_URL"] = stack.enter_context(fresh_postgres(args.postgres))
+            environ["DATABASE_URL"] = stack.enter_context(postgres_schema(args.postgres))
         app = create_app(Settings.from_env(Path(tmp) / "data", environ=environ))
         try:
             report = campaign(prepare(app), args.examples, args.seed)

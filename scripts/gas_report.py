@@ -1,17 +1,13 @@
 """Print the gas that LedgerAnchor.anchor() uses, for logs of 10 to 10,000,000 leaves.
 
-    .venv/bin/python scripts/gas_report.py                  # sizes 10, 100, …, 10^7
-    .venv/bin/python scripts/gas_report.py --sizes 10 1000  # chosen sizes
+    .venv/bin/python -m scripts.gas_report                  # sizes 10, 100, …, 10^7
+    .venv/bin/python -m scripts.gas_report --sizes 10 1000  # chosen sizes
 
 Each row anchors a checkpoint of about half the size first, then measures the anchor of
 the full size with its consistency proof (about log2(n) hashes, checked on chain). The
 chain is the in-process eth-tester (py-evm), so the figures are the EVM's exact gas
-accounting, transaction base cost and calldata included. A measurement, not a test.
-
-Hashing ten million leaves is not needed: in a log whose leaves are all the same, every
-complete subtree of one height has the same hash, so any root or proof range folds
-together from one hash per height in O(log² n). Roots and proofs built that way are
-checked with the Python verifier before they are sent.
+accounting, transaction base cost and calldata included. A measurement, not a test: the
+measuring is :mod:`bench.anchor_gas`, which the benchmark's anchoring section shares.
 """
 
 from __future__ import annotations
@@ -19,84 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from web3 import EthereumTesterProvider, Web3
-
-from anchoring import contract, merkle
-
-DEFAULT_SIZES = [10**k for k in range(1, 8)]
-
-
-class UniformTree:
-    """An RFC 9162 tree of any size whose leaves all have the same hash."""
-
-    def __init__(self, leaf_hash: bytes) -> None:
-        self._heights = [leaf_hash]
-
-    def _subtree(self, height: int) -> bytes:
-        while len(self._heights) <= height:
-            below = self._heights[-1]
-            self._heights.append(merkle.hash_children(below, below))
-        return self._heights[height]
-
-    def range_hash(self, start: int, end: int) -> bytes:
-        """The hash of leaves ``[start, end)``, for ranges that RFC 9162 proofs use."""
-        return merkle.fold_subtrees(
-            [self._subtree(height) for height, _ in merkle.perfect_subtrees(start, end)]
-        )
-
-    def root(self, size: int) -> bytes:
-        """The root of the first ``size`` leaves."""
-        return self.range_hash(0, size)
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        """The RFC 9162 consistency proof from ``size1`` leaves to ``size2`` leaves."""
-        return [self.range_hash(a, b) for a, b in merkle.consistency_proof_ranges(size1, size2)]
-
-
-@dataclass(frozen=True)
-class Row:
-    """One measured anchor: from ``from_size`` to ``tree_size`` with ``proof_hashes``."""
-
-    tree_size: int
-    from_size: int
-    proof_hashes: int
-    gas_used: int
-
-
-def previous_size(size: int) -> int:
-    """The size of the checkpoint anchored before ``size``: a little over half of it, so
-    that the proof is as long as a proof across half the log gets."""
-    return size // 2 + 1
-
-
-def measure(sizes: Sequence[int]) -> list[Row]:
-    """Deploy LedgerAnchor on a fresh in-process chain and measure one anchor per size."""
-    w3 = Web3(EthereumTesterProvider())
-    sender = w3.eth.accounts[0]
-    factory = w3.eth.contract(abi=contract.ABI, bytecode=contract.BYTECODE)
-    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": sender}))
-    anchor = w3.eth.contract(address=receipt.contractAddress, abi=contract.ABI).functions.anchor
-    tree = UniformTree(merkle.hash_leaf(b"cardtrail gas report"))
-
-    def send(call) -> int:
-        tx_receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}))
-        if tx_receipt.status != 1:
-            raise RuntimeError("anchor() reverted")
-        return tx_receipt.gasUsed
-
-    rows = []
-    for size in sizes:
-        size1 = previous_size(size)
-        root1, root2 = tree.root(size1), tree.root(size)
-        proof = tree.consistency_proof(size1, size)
-        merkle.verify_consistency(size1, size, root1, root2, proof)
-        snapshot = w3.testing.snapshot()
-        send(anchor(size1, root1, []))
-        rows.append(Row(size, size1, len(proof), send(anchor(size, root2, proof))))
-        w3.testing.revert(snapshot)
-    return rows
+from anchoring import contract
+from bench.anchor_gas import SIZES, Row, measure
 
 
 def render(rows: Sequence[Row]) -> str:
@@ -116,10 +37,10 @@ def render(rows: Sequence[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="tree sizes (each >= 2)"
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.gas_report", description=__doc__.splitlines()[0]
     )
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="tree sizes (each >= 2)")
     args = parser.parse_args(argv)
     if min(args.sizes) < 2:
         parser.error("every tree size must be at least 2: the smallest grows from size 1")

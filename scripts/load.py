@@ -1,8 +1,9 @@
 """Load test: CardTrail under gunicorn with the production settings, driven by mixed traffic.
 
-Starts gunicorn (``cardtrail.wsgi:app``, the settings of docs/production.md) on a
-free port of 127.0.0.1 on a fresh data directory — SQLite, or PostgreSQL with ``--postgres`` — prepares stores, tokens and a pool of cards, then runs
-``--clients`` concurrent clients for ``--seconds``:
+Starts gunicorn (``cardtrail.wsgi:app``, the settings of docs/production.md, through
+the benchmarks' launcher :mod:`bench.http`) on a free port of 127.0.0.1 on a fresh data
+directory — SQLite, or PostgreSQL with ``--postgres`` — prepares stores, tokens and a pool
+of cards, then runs ``--clients`` concurrent clients for ``--seconds``:
 
 * 80 % public card lookups (``GET /api/v1/public/cards/<number>``) of issued cards,
 * 15 % redemptions at a store (each card once),
@@ -14,8 +15,8 @@ as behind the documented reverse proxy), so the per-client limits do not throttl
 run. It prints, per kind and in total: requests, throughput, error rate, p50 and p99
 latency. Only 127.0.0.1 is ever contacted.
 
-    .venv/bin/python scripts/load.py --seconds 60 --clients 16        # make load
-    .venv/bin/python scripts/load.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m scripts.load --seconds 60 --clients 16        # make load
+    .venv/bin/python -m scripts.load --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -25,135 +26,58 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+from anchoring.node import HOST
+from bench import http as gunicorn
+from bench.common import latency, postgres_schema
+from bench.http import Server
+
 MIX = (("lookup", 80), ("redeem", 15), ("issue", 5))
-HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def production_app() -> gunicorn.App:
+    """The production app and command line (docs/production.md), behind one proxy hop.
 
-
-def gunicorn_command(port: int, workers: int, threads: int) -> list[str]:
-    """The documented production command line (docs/production.md), on 127.0.0.1:port."""
-    return [
-        str(GUNICORN),
-        "--bind", f"{HOST}:{port}",
-        "--worker-class", "gthread",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--timeout", "30",
-        "--graceful-timeout", "30",
-        "--keep-alive", "5",
-        "--max-requests", "10000",
-        "--max-requests-jitter", "1000",
-        "--access-logfile", "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
+    Visitors' addresses come from ``X-Forwarded-For`` (``CARDTRAIL_PROXY_HOPS=1``, as
+    behind the documented reverse proxy). Set ``CARDTRAIL_LOAD_ACCESS_LOG`` to keep
+    gunicorn's access log in the server's log.
+    """
+    return gunicorn.App(
         "cardtrail.wsgi:app",
-    ]
-
-
-@dataclass
-class Server:
-    """A running gunicorn: its URL, process group and environment."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
-
-    def kill(self) -> None:
-        """SIGKILL the master and its workers at once (a crash, not a shutdown)."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        """Shut down gracefully (SIGTERM), as a deployment would."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        (
+            "--timeout", "30",
+            "--graceful-timeout", "30",
+            "--keep-alive", "5",
+            "--max-requests", "10000",
+            "--max-requests-jitter", "1000",
+            "--access-logfile", "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
+        ),
+        {"CARDTRAIL_PROXY_HOPS": "1"},
+    )
 
 
 def start_server(
     data_dir: Path, database_url: str | None = None, workers: int = 2, threads: int = 4,
     log: Path | None = None,
 ) -> Server:
-    """Start gunicorn on a free port and wait until it answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARDTRAIL_", "DATABASE_URL"))}
-    env.update(CARDTRAIL_DATA_DIR=str(data_dir), CARDTRAIL_PROXY_HOPS="1",
-               PYTHONPATH=str(ROOT))
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    out = open(log or os.devnull, "ab")  # noqa: SIM115 - handed to the child
-    process = subprocess.Popen(
-        gunicorn_command(port, workers, threads), cwd=ROOT, env=env, stdout=out, stderr=out,
-        start_new_session=True,  # its own process group: killed as one
-    )
-    out.close()
-    server = Server(f"http://{HOST}:{port}", process, env)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode} (log: {log})")
-        try:
-            with urllib.request.urlopen(server.url + "/api/v1/openapi.json", timeout=2):
-                return server
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError("gunicorn did not answer within 60 s") from None
-            time.sleep(0.1)
+    """Start the production app under gunicorn on a free port and wait until it answers."""
+    return gunicorn.start(production_app(), data_dir, database_url, workers, threads, log)
 
 
-@contextmanager
-def serve(data_dir: Path, database_url: str | None = None, **kw: Any) -> Iterator[Server]:
+def serve(
+    data_dir: Path, database_url: str | None = None, workers: int = 2, threads: int = 4,
+    log: Path | None = None,
+) -> AbstractContextManager[Server]:
     """:func:`start_server`, stopped at the end of the block."""
-    server = start_server(data_dir, database_url, **kw)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@contextmanager
-def fresh_postgres(server_url: str) -> Iterator[str]:
-    """A URL of a new, empty schema on the PostgreSQL server ``server_url``; dropped after."""
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"load_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in server_url else "?"
-        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
+    return gunicorn.serve(production_app(), data_dir, database_url, workers, threads, log)
 
 
 def mint_tokens(data_dir: Path, database_url: str | None, stores: list[str]) -> dict[str, str]:
@@ -334,38 +258,25 @@ def drive(server: Server, pool: Pool, tokens: dict[str, str], stores: list[str],
     return tallies, time.perf_counter() - started
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by the nearest-rank rule."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+def _row(kind: str, latencies: list[float], errors: int, wall: float) -> str:
+    n = len(latencies)
+    if n == 0:
+        return f"{kind:8} {0:>9}"
+    lat = latency(latencies)
+    return (
+        f"{kind:8} {n:>9,} {n / wall:>8.1f} {errors:>7} {100 * errors / n:>6.2f} "
+        f"{1000 * lat['p50']:>8.1f} {1000 * lat['p99']:>8.1f}"
+    )
 
 
 def report(tallies: dict[str, Tally], wall: float) -> list[str]:
-    """The printed table: per kind and total."""
+    """The printed table: per kind and total (p50 and p99 by the nearest-rank rule)."""
     lines = [f"{'kind':8} {'requests':>9} {'req/s':>8} {'errors':>7} {'err %':>6} "
              f"{'p50 ms':>8} {'p99 ms':>8}"]
-    everything: list[float] = []
-    total_errors = 0
-    for kind, tally in tallies.items():
-        n = len(tally.latencies)
-        everything += tally.latencies
-        total_errors += tally.errors
-        if n == 0:
-            lines.append(f"{kind:8} {0:>9}")
-            continue
-        lines.append(
-            f"{kind:8} {n:>9,} {n / wall:>8.1f} {tally.errors:>7} {100 * tally.errors / n:>6.2f} "
-            f"{1000 * statistics.median(tally.latencies):>8.1f} "
-            f"{1000 * percentile(tally.latencies, 99):>8.1f}"
-        )
-    n = len(everything)
-    if n:
-        lines.append(
-            f"{'total':8} {n:>9,} {n / wall:>8.1f} {total_errors:>7} "
-            f"{100 * total_errors / n:>6.2f} {1000 * statistics.median(everything):>8.1f} "
-            f"{1000 * percentile(everything, 99):>8.1f}"
-        )
+    lines += [_row(kind, t.latencies, t.errors, wall) for kind, t in tallies.items()]
+    everything = [x for t in tallies.values() for x in t.latencies]
+    if everything:
+        lines.append(_row("total", everything, sum(t.errors for t in tallies.values()), wall))
     for kind, tally in tallies.items():
         for example in tally.error_examples:
             lines.append(f"error example ({kind}): {example}")
@@ -374,7 +285,9 @@ def report(tallies: dict[str, Tally], wall: float) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Start the server, prepare, drive, print; exit 1 if any request failed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.load", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
@@ -387,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test [fresh SQLite]")
     args = parser.parse_args(argv)
     if args.postgres:
-        with fresh_postgres(args.postgres) as url:
+        with postgres_schema(args.postgres) as url:
             return run(args, url)
     return run(args, None)
 

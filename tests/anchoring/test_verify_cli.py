@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import rfc8785
+from bundles import generate
 from click.testing import CliRunner
 from web3 import EthereumTesterProvider, Web3
 
@@ -23,9 +23,6 @@ CASES = Path(__file__).resolve().parent / "bundles"
 VALID = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
 # The script that writes the cases also knows their whole log, which the stale-bundle
 # tests anchor at several sizes.
-_spec = importlib.util.spec_from_file_location("bundle_cases", CASES / "generate.py")
-generate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate)
 ANCHORED = {int(size): root for size, root in VALID["chain"]["roots"].items()}
 
 

@@ -4,7 +4,6 @@ server is stopped, and land exactly once, in order, when it is back on the same 
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
+from anchoring.node import free_port
 from ledger_service import store_client
 from ledger_service.actor import Actor
 from cardtrail.app import create_app
@@ -23,12 +23,6 @@ from ledger_service.store_client import Offline, Queue, StoreClient
 
 HQ = Actor("hq", "tok_test")
 PASSWORD = "counter password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

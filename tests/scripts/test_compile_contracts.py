@@ -7,29 +7,17 @@ network.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from scripts import compile_contracts
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    # Registered before it runs: dataclasses look their module up in sys.modules.
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-compile_contracts = _load_script("compile_contracts")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +28,7 @@ def committed() -> dict:
 def test_solcjs_compile_reproduces_the_committed_artifact_file():
     fresh = compile_contracts.render(compile_contracts.build_artifact())
     assert fresh == compile_contracts.ARTIFACT.read_text(), (
-        "contracts/LedgerAnchor.json is stale: run scripts/compile_contracts.py"
+        "contracts/LedgerAnchor.json is stale: run make compile"
     )
 
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "load.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_short_load_run_prints_throughput_errors_and_latency_per_kind():
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--seconds", "3", "--clients", "4", "--workers", "2",
+        [sys.executable, "-m", "scripts.load", "--seconds", "3", "--clients", "4", "--workers", "2",
          "--threads", "2", "--cards", "400", "--stores", "2"],
-        capture_output=True, text=True, timeout=180, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr
