@@ -19,9 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import threading
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -30,10 +28,7 @@ from anchoring.db import create_engine, read_transaction
 from anchoring.log import MerkleLog
 from anchoring.schema import log_leaves
 from ledger_service.schema import cards, events
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-import load  # noqa: E402
+from scripts import load
 
 TARGET = 2_000
 

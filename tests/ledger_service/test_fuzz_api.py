@@ -9,14 +9,9 @@ time); ``make fuzz`` runs it longer, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-import fuzz_api  # noqa: E402
+from scripts import fuzz_api
 
 
 @pytest.fixture
