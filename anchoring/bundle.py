@@ -143,7 +143,7 @@ def _require(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-_JSON_NAMES = {str: "a string", list: "an array", dict: "an object"}
+_JSON_NAMES: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
 
 
 def _hex_hash(value: Any, where: str) -> bytes:
