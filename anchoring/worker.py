@@ -51,6 +51,7 @@ from anchoring.errors import (
 )
 from anchoring.keys import AnchorKey
 from anchoring.log import MerkleLog
+from anchoring.permissions import PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE
 from anchoring.types import Checkpoint
 
 logger = logging.getLogger("cardtrail.anchoring")
@@ -136,8 +137,8 @@ class WorkerLock:
                 raise WorkerBusy("another anchoring worker is running on this database")
             self._conn = conn
             return
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        self.lock_file.parent.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
