@@ -19,7 +19,13 @@ log is. A checkpoint on chain that is not a head of this log stops the worker
 
 :meth:`Worker.run` repeats this every ANCHOR_INTERVAL seconds, or sooner when
 ANCHOR_MAX_PENDING events wait, and backs off while the node is unreachable. Only one
-worker runs per database (:class:`WorkerLock`).
+worker runs per database (:class:`WorkerLock`). Its decisions are pure functions:
+
+    >>> from anchoring.worker import backoff_delay, should_anchor
+    >>> should_anchor(log_size=12, anchored_size=10, since_last=2.5, interval=2.0, max_pending=1000)
+    True
+    >>> [backoff_delay(failures, base=1.0, cap=30.0) for failures in range(7)]
+    [1.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
 """
 
 from __future__ import annotations
