@@ -143,7 +143,7 @@ def _require(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-_JSON_NAMES = {str: "a string", list: "an array", dict: "an object"}
+_JSON_NAMES: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
 
 
 def _hex_hash(value: Any, where: str) -> bytes:
@@ -328,19 +328,23 @@ def check_chain(bundle: Bundle) -> Check:
             # Earlier events sit at seq 0…want_seq-1, so a smaller seq is a repeat.
             if seq < want_seq:
                 return Check("chain", False, f"seq {seq} is given twice")
-            if any(later.seq == want_seq for later in history[want_seq + 1:]):
-                return Check("chain", False, f"events out of order: seq {seq} comes before "
-                                             f"seq {want_seq}")
+            if any(later.seq == want_seq for later in history[want_seq + 1 :]):
+                return Check(
+                    "chain", False, f"events out of order: seq {seq} comes before seq {want_seq}"
+                )
             missing = f"seq {want_seq}" if seq == want_seq + 1 else f"seq {want_seq}–{seq - 1}"
             return Check("chain", False, f"event {missing} is missing (next is seq {seq})")
         want_prev = hashlib.sha256(previous.leaf_input).hexdigest() if previous else ZERO_HASH
         if item.event.get("prev_event_hash") != want_prev:
             what = f"hash of seq {want_seq - 1}" if previous else "64 zeros for the first event"
-            return Check("chain", False,
-                         f"seq {want_seq}: prev_event_hash is not the {what}")
+            return Check("chain", False, f"seq {want_seq}: prev_event_hash is not the {what}")
         if previous and item.leaf_index <= previous.leaf_index:
-            return Check("chain", False, f"seq {want_seq} is at leaf {item.leaf_index}, "
-                                         f"not after seq {want_seq - 1} (leaf {previous.leaf_index})")
+            return Check(
+                "chain",
+                False,
+                f"seq {want_seq} is at leaf {item.leaf_index}, "
+                f"not after seq {want_seq - 1} (leaf {previous.leaf_index})",
+            )
         previous = item
     return Check("chain", True, f"seq 0–{len(history) - 1} linked by prev_event_hash")
 
@@ -351,13 +355,20 @@ def check_inclusion(item: BundleEvent, checkpoint: BundleCheckpoint) -> Check:
     leaf = merkle.hash_leaf(item.leaf_input)
     try:
         merkle.verify_inclusion(
-            item.leaf_index, checkpoint.tree_size, leaf, item.inclusion_proof or (),
+            item.leaf_index,
+            checkpoint.tree_size,
+            leaf,
+            item.inclusion_proof or (),
             checkpoint.root,
         )
     except VerificationError as exc:
         return Check(name, False, f"seq {item.seq} ({item.event.get('type')}): {exc}")
-    return Check(name, True, f"seq {item.seq} ({item.event.get('type')}) is leaf "
-                             f"{item.leaf_index} of the tree of size {checkpoint.tree_size}")
+    return Check(
+        name,
+        True,
+        f"seq {item.seq} ({item.event.get('type')}) is leaf "
+        f"{item.leaf_index} of the tree of size {checkpoint.tree_size}",
+    )
 
 
 def check_pending(bundle: Bundle) -> Check:
@@ -365,20 +376,32 @@ def check_pending(bundle: Bundle) -> Check:
     size = bundle.checkpoint.tree_size if bundle.checkpoint else 0
     for item in bundle.pending:
         if item.leaf_index < size:
-            return Check("pending", False, f"event at leaf {item.leaf_index} is inside the "
-                                           f"anchored tree of size {size} but has no proof")
+            return Check(
+                "pending",
+                False,
+                f"event at leaf {item.leaf_index} is inside the "
+                f"anchored tree of size {size} but has no proof",
+            )
     if not bundle.pending:
         return Check("pending", True, "no pending events")
-    return Check("pending", True, f"{len(bundle.pending)} event(s) recorded after the "
-                                  f"checkpoint, not anchored yet (not proven)")
+    return Check(
+        "pending",
+        True,
+        f"{len(bundle.pending)} event(s) recorded after the "
+        f"checkpoint, not anchored yet (not proven)",
+    )
 
 
 def check_network(checkpoint: BundleCheckpoint, chain_id: int) -> Check:
     """The checkpoint names the chain the verifier asks."""
     if checkpoint.chain_id == chain_id:
         return Check("network", True, f"RPC endpoint serves chain {chain_id}")
-    return Check("network", False, f"bundle was anchored on chain {checkpoint.chain_id}, "
-                                   f"the RPC endpoint serves chain {chain_id}")
+    return Check(
+        "network",
+        False,
+        f"bundle was anchored on chain {checkpoint.chain_id}, "
+        f"the RPC endpoint serves chain {chain_id}",
+    )
 
 
 def check_anchor(checkpoint: BundleCheckpoint | None, root_at: RootAt) -> Check:
@@ -390,13 +413,24 @@ def check_anchor(checkpoint: BundleCheckpoint | None, root_at: RootAt) -> Check:
     except Error as exc:
         return Check("anchor", False, f"could not ask the chain: {exc}")
     if on_chain == checkpoint.root:
-        return Check("anchor", True, f"contract {checkpoint.contract} holds root "
-                                     f"{checkpoint.root.hex()[:16]}… for size {checkpoint.tree_size}")
+        return Check(
+            "anchor",
+            True,
+            f"contract {checkpoint.contract} holds root "
+            f"{checkpoint.root.hex()[:16]}… for size {checkpoint.tree_size}",
+        )
     if on_chain == bytes(32):
-        return Check("anchor", False, f"contract {checkpoint.contract} has no root for "
-                                      f"size {checkpoint.tree_size}")
-    return Check("anchor", False, f"contract holds root {on_chain.hex()[:16]}… for size "
-                                  f"{checkpoint.tree_size}, bundle says {checkpoint.root.hex()[:16]}…")
+        return Check(
+            "anchor",
+            False,
+            f"contract {checkpoint.contract} has no root for size {checkpoint.tree_size}",
+        )
+    return Check(
+        "anchor",
+        False,
+        f"contract holds root {on_chain.hex()[:16]}… for size "
+        f"{checkpoint.tree_size}, bundle says {checkpoint.root.hex()[:16]}…",
+    )
 
 
 def check_freshness(
@@ -412,24 +446,36 @@ def check_freshness(
     try:
         head = latest(size)
     except Error as exc:
-        return Check("freshness", False, f"could not ask the chain for its newest checkpoint: {exc}")
+        return Check(
+            "freshness", False, f"could not ask the chain for its newest checkpoint: {exc}"
+        )
     if head.tree_size == size:
         return Check("freshness", True, f"size {size} is the contract's newest checkpoint")
     if head.tree_size < size:
-        return Check("freshness", False, f"the contract's newest checkpoint is size "
-                                         f"{head.tree_size}, smaller than the bundle's {size}")
+        return Check(
+            "freshness",
+            False,
+            f"the contract's newest checkpoint is size "
+            f"{head.tree_size}, smaller than the bundle's {size}",
+        )
     age = head.newer_age
     since = "at an unknown time" if age is None else f"{age} s ago"
-    stale = (f"the contract has anchored a newer checkpoint (size {head.tree_size}; the first "
-             f"after size {size} was anchored {since}): this bundle may not show events "
-             f"recorded since")
+    stale = (
+        f"the contract has anchored a newer checkpoint (size {head.tree_size}; the first "
+        f"after size {size} was anchored {since}): this bundle may not show events "
+        f"recorded since"
+    )
     fetch = "fetch a fresh bundle from the card's page"
     if require_fresh:
         return Check("freshness", False, f"{stale}; a fresh bundle is required: {fetch}")
     if age is not None and age > FRESHNESS_GRACE_SECONDS:
-        return Check("freshness", False, f"{stale}; a server still serving it more than "
-                                         f"{FRESHNESS_GRACE_SECONDS} s later is out of date or "
-                                         f"hiding them: {fetch}")
+        return Check(
+            "freshness",
+            False,
+            f"{stale}; a server still serving it more than "
+            f"{FRESHNESS_GRACE_SECONDS} s later is out of date or "
+            f"hiding them: {fetch}",
+        )
     return Check("freshness", True, f"{stale}; {fetch}", warning=True)
 
 
@@ -457,8 +503,11 @@ def verify_bundle(
             parsed = parse_bundle(bundle)
         except BundleError as exc:
             return BundleReport((Check("format", False, str(exc)),))
-    checks = [Check("format", True, f"{FORMAT}: {len(parsed.events)} proven, "
-                                    f"{len(parsed.pending)} pending")]
+    checks = [
+        Check(
+            "format", True, f"{FORMAT}: {len(parsed.events)} proven, {len(parsed.pending)} pending"
+        )
+    ]
     if card_number is not None:
         checks.append(check_card(parsed, card_number))
     checks += [check_commitment(parsed), check_chain(parsed), check_pending(parsed)]
@@ -469,7 +518,9 @@ def verify_bundle(
         network = check_network(checkpoint, chain_id)
         checks.append(network)
         if not network.ok:
-            checks.append(Check("anchor", False, "not asked: the RPC endpoint serves another chain"))
+            checks.append(
+                Check("anchor", False, "not asked: the RPC endpoint serves another chain")
+            )
             return BundleReport(tuple(checks), parsed)
     anchor = check_anchor(checkpoint, root_at)
     checks.append(anchor)
@@ -490,8 +541,10 @@ def summarise(report: BundleReport) -> Sequence[str]:
     if not report.ok:
         verdict = f"bundle does NOT verify ({len(report.failures)} failed check(s))"
     elif report.warnings:
-        verdict = ("bundle verifies, but not at the newest checkpoint: it may not show the "
-                   "card's later events")
+        verdict = (
+            "bundle verifies, but not at the newest checkpoint: it may not show the "
+            "card's later events"
+        )
     else:
         verdict = "bundle verifies"
     return [*lines, verdict]

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
-from eth_utils import to_checksum_address
+from eth_typing import HexStr
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import (
     BadFunctionCallOutput,
@@ -35,6 +36,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.types import BlockIdentifier, Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from anchoring import contract
 from anchoring.errors import AnchoringError, ChainUnavailable, ContractMissing, TransactionFailed
@@ -118,14 +120,16 @@ class Fees:
         """True for a type-2 (EIP-1559) transaction."""
         return self.max_fee_per_gas is not None
 
-    def tx_fields(self) -> dict[str, int]:
-        """The fee fields of a transaction dictionary."""
-        if self.eip1559:
+    def tx_fields(self) -> TxParams:
+        """The fee fields of a transaction dictionary; ValueError for an incomplete offer."""
+        if self.max_fee_per_gas is not None and self.max_priority_fee_per_gas is not None:
             return {
-                "maxFeePerGas": self.max_fee_per_gas,  # type: ignore[dict-item]
-                "maxPriorityFeePerGas": self.max_priority_fee_per_gas,  # type: ignore[dict-item]
+                "maxFeePerGas": Wei(self.max_fee_per_gas),
+                "maxPriorityFeePerGas": Wei(self.max_priority_fee_per_gas),
             }
-        return {"gasPrice": self.gas_price}  # type: ignore[dict-item]
+        if self.gas_price is not None and not self.eip1559:
+            return {"gasPrice": Wei(self.gas_price)}
+        raise ValueError(f"incomplete fee offer: {self}")
 
     def bumped(self, percent: int = BUMP_PERCENT) -> Fees:
         """Fees for a replacement: every price raised by ``percent`` % (and by 1 wei at least)."""
@@ -250,7 +254,7 @@ class AnchorReader:
                 return None
         return _hex(block["hash"])
 
-    def block_timestamp(self, block: int | str = "latest") -> int:
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         """The timestamp (seconds since the epoch) of a block: the chain's own clock."""
         with _rpc("eth_getBlockByNumber"):
             return int(self.w3.eth.get_block(block)["timestamp"])
@@ -281,7 +285,7 @@ class AnchorReader:
         """The root anchored for ``tree_size``; 32 zero bytes if that size was never anchored."""
         return bytes(self._view("rootAt", self.contract.functions.rootAt(tree_size).call))
 
-    def latest_checkpoint(self, block: int | str = "latest") -> Checkpoint:
+    def latest_checkpoint(self, block: BlockIdentifier = "latest") -> Checkpoint:
         """The contract's newest checkpoint (tree size 0 and a zero root before the first)."""
         size, root = self._view(
             "latestCheckpoint",
@@ -295,7 +299,7 @@ class AnchorReader:
         return bool(self._view("hasRole", call.call))
 
     def anchored_events(
-        self, from_block: int, to_block: int | str = "latest", tree_size: int | None = None
+        self, from_block: int, to_block: BlockIdentifier = "latest", tree_size: int | None = None
     ) -> list[AnchorEvent]:
         """``CheckpointAnchored`` logs in a block range (optionally for one tree size)."""
         event = self.contract.events.CheckpointAnchored
@@ -355,16 +359,15 @@ class AnchorClient(AnchorReader):
         if gas is None:
             gas = self._estimate(call)
         chain_id = self.chain_id()
+        params: TxParams = {
+            "from": self.key.address,
+            "nonce": Nonce(nonce),
+            "gas": gas,
+            "chainId": chain_id,
+            **fees.tx_fields(),
+        }
         with _rpc("build anchor transaction"):
-            tx = call.build_transaction(
-                {
-                    "from": self.key.address,
-                    "nonce": nonce,
-                    "gas": gas,
-                    "chainId": chain_id,
-                    **fees.tx_fields(),
-                }
-            )
+            tx = call.build_transaction(params)
         signed = self.key.sign_transaction(tx)
         return SignedAnchor(
             checkpoint=checkpoint,
@@ -406,7 +409,7 @@ class AnchorClient(AnchorReader):
         """The transaction's receipt, or None while it is not mined."""
         with _rpc("eth_getTransactionReceipt"):
             try:
-                r = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+                r = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
             except TransactionNotFound:
                 return None
         if r is None or r.get("blockNumber") is None:
@@ -424,7 +427,7 @@ class AnchorClient(AnchorReader):
         """True when the node has the transaction (in its pool or mined)."""
         with _rpc("eth_getTransactionByHash"):
             try:
-                return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+                return self.w3.eth.get_transaction(HexStr(tx_hash)) is not None
             except TransactionNotFound:
                 return False
 
@@ -507,11 +510,13 @@ def _rejected(exc: Exception) -> AnchorRejected:
     return AnchorRejected(f"the contract refused: {name or _short(exc)}", name)
 
 
-def _send_and_wait(w3: Web3, raw: bytes, tx_hash: str, timeout: float) -> Any:
+def _send_and_wait(w3: Web3, raw: bytes, tx_hash: str, timeout: float) -> TxReceipt:
     with _rpc("eth_sendRawTransaction"):
         w3.eth.send_raw_transaction(raw)
         try:
-            return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)  # type: ignore[arg-type]
+            return w3.eth.wait_for_transaction_receipt(
+                HexStr(tx_hash), timeout=timeout, poll_latency=0.1
+            )
         except TimeExhausted:
             raise ChainUnavailable(
                 f"transaction {tx_hash} not mined after {timeout:.0f} s"
@@ -536,11 +541,12 @@ def deploy(w3: Web3, key: AnchorKey, fees: Fees | None = None, timeout: float = 
     signed = key.sign_transaction(tx)
     tx_hash = _hex(signed.hash)
     receipt = _send_and_wait(w3, bytes(signed.raw_transaction), tx_hash, timeout)
-    if not receipt["status"] or not receipt.get("contractAddress"):
+    address = receipt.get("contractAddress")
+    if not receipt["status"] or not address:
         raise TransactionFailed(f"deployment transaction {tx_hash} failed")
     return Deployed(
         chain_id=chain_id,
-        contract=to_checksum_address(receipt["contractAddress"]),
+        contract=to_checksum_address(address),
         deployer=key.address,
         tx_hash=tx_hash,
         block_number=int(receipt["blockNumber"]),
@@ -560,7 +566,7 @@ def fund_dev_account(w3: Web3, address: str, wei: int = 10**21) -> None:
     for method in ("anvil_setBalance", "hardhat_setBalance"):
         try:
             with _rpc(method):
-                w3.manager.request_blocking(method, [address, hex(wei)])  # type: ignore[arg-type]
+                w3.manager.request_blocking(RPCEndpoint(method), [address, hex(wei)])
             return
         except ChainUnavailable as exc:
             last = exc

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -43,6 +44,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands timestamps back without their zone; they were written as UTC.
     if value is not None and value.tzinfo is None:
@@ -65,14 +70,14 @@ class Deployment:
     retired_reason: str | None = None
 
     @classmethod
-    def _from_row(cls, row: Row) -> Deployment:
+    def _from_row(cls, row: Row[*tuple[Any, ...]]) -> Deployment:
         return cls(
             chain_id=row.chain_id,
             contract=row.contract,
             deployer=row.deployer,
             tx_hash=row.tx_hash,
             block_number=row.block_number,
-            deployed_at=_utc(row.deployed_at),  # type: ignore[arg-type]
+            deployed_at=_utc(row.deployed_at),
             id=row.id,
             retired_at=_utc(row.retired_at),
             retired_reason=row.retired_reason,
@@ -120,7 +125,7 @@ _CHECKPOINT_COLUMNS = (
 )
 
 
-def _record_from_row(row: Row) -> CheckpointRecord:
+def _record_from_row(row: Row[*tuple[Any, ...]]) -> CheckpointRecord:
     anchored = AnchoredCheckpoint(
         checkpoint=Checkpoint(row.tree_size, bytes.fromhex(row.root)),
         chain_id=row.chain_id,
@@ -134,13 +139,13 @@ def _record_from_row(row: Row) -> CheckpointRecord:
         deployment_id=row.deployment_id,
         anchored=anchored,
         status=row.status,
-        recorded_at=_utc(row.recorded_at),  # type: ignore[arg-type]
+        recorded_at=_utc(row.recorded_at),
         orphaned_at=_utc(row.orphaned_at),
         orphan_reason=row.orphan_reason,
     )
 
 
-def _checkpoint_query() -> sa.Select:
+def _checkpoint_query() -> sa.Select[*tuple[Any, ...]]:
     return sa.select(*_CHECKPOINT_COLUMNS).join(
         deployments, deployments.c.id == checkpoints.c.deployment_id
     )
@@ -169,7 +174,8 @@ def record_deployment(
         .values(retired_at=now, retired_reason=f"replaced by {contract} on chain {chain_id}")
     )
     new_id = conn.execute(
-        deployments.insert().values(
+        deployments.insert()
+        .values(
             chain_id=chain_id,
             contract=contract,
             deployer=deployer,
@@ -177,7 +183,8 @@ def record_deployment(
             block_number=block_number,
             deployed_at=now,
         )
-    ).inserted_primary_key[0]
+        .returning(deployments.c.id)
+    ).scalar_one()
     row = conn.execute(sa.select(deployments).where(deployments.c.id == new_id)).one()
     return Deployment._from_row(row)
 
@@ -266,7 +273,8 @@ def record_checkpoint(
             f"{record.anchored.tx_hash} in block {record.anchored.block_number}"
         )
     new_id = conn.execute(
-        checkpoints.insert().values(
+        checkpoints.insert()
+        .values(
             deployment_id=deployment.id,
             tree_size=checkpoint.tree_size,
             root=checkpoint.root.hex(),
@@ -276,7 +284,8 @@ def record_checkpoint(
             status=ANCHORED,
             recorded_at=now or utc_now(),
         )
-    ).inserted_primary_key[0]
+        .returning(checkpoints.c.id)
+    ).scalar_one()
     return _record_from_row(
         conn.execute(_checkpoint_query().where(checkpoints.c.id == new_id)).one()
     )
@@ -342,7 +351,7 @@ def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
 # --- anchoring transactions --------------------------------------------------------------
 
 
-def _tx_from_row(row: Row) -> AnchorTransaction:
+def _tx_from_row(row: Row[*tuple[Any, ...]]) -> AnchorTransaction:
     return AnchorTransaction(
         id=row.id,
         deployment_id=row.deployment_id,
@@ -353,7 +362,7 @@ def _tx_from_row(row: Row) -> AnchorTransaction:
         max_priority_fee_per_gas=row.max_priority_fee_per_gas,
         gas_price=row.gas_price,
         status=row.status,
-        created_at=_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
     )
 
 
@@ -371,7 +380,8 @@ def record_transaction(
 ) -> AnchorTransaction:
     """Record a signed transaction as pending. Commit this *before* sending it."""
     new_id = conn.execute(
-        anchor_transactions.insert().values(
+        anchor_transactions.insert()
+        .values(
             deployment_id=deployment.id,
             tree_size=checkpoint.tree_size,
             root=checkpoint.root.hex(),
@@ -383,7 +393,8 @@ def record_transaction(
             status=TX_PENDING,
             created_at=now or utc_now(),
         )
-    ).inserted_primary_key[0]
+        .returning(anchor_transactions.c.id)
+    ).scalar_one()
     row = conn.execute(
         sa.select(anchor_transactions).where(anchor_transactions.c.id == new_id)
     ).one()

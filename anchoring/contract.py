@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from anchoring.errors import Error
 
@@ -29,12 +29,13 @@ class ArtifactMissing(Error, FileNotFoundError):
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        artifact: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         raise ArtifactMissing(
             f"compiled contract not found at {path}: CardTrail runs from its source tree "
             "(pip install -e .); run scripts/compile_contracts.py to rebuild the artifact"
         ) from None
+    return artifact
 
 
 ARTIFACT: dict[str, Any] = _load(ARTIFACT_PATH)

@@ -4,6 +4,10 @@ Writers take the log's head row lock, so all writes are serialised. On SQLite a 
 transaction starts with ``BEGIN IMMEDIATE`` so that two writers never both read and then
 both try to upgrade their lock (which would fail one of them with "database is locked").
 
+A SQLite database file is created 0600 before SQLite opens it, and SQLite gives the
+``-wal``, ``-shm`` and ``-journal`` files it creates later the database file's mode; files
+an older version left readable by other users are tightened when a connection opens.
+
     >>> from anchoring.db import create_engine, write_transaction
     >>> engine = create_engine("sqlite:///:memory:")
     >>> with write_transaction(engine) as conn:
@@ -14,14 +18,19 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from anchoring.permissions import PRIVATE_FILE_MODE, tighten
 
 _WRITE = "cardtrail_write"
 
@@ -31,9 +40,15 @@ def create_engine(url: str, **kwargs: object) -> Engine:
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
+    path = _database_file(engine)
+    if path is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: object) -> None:
+            _private_database_files(path)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Leave transaction control to the "begin" hook below (pysqlite's own is lazy).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -79,8 +94,8 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
     processes) wakes the next writer as soon as the previous one commits. Only the order
     of waiting changes: ``BEGIN IMMEDIATE`` still takes SQLite's own lock.
     """
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = _database_file(engine)
+    if path is None:
         yield
         return
     with _turns_guard:
@@ -96,6 +111,30 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _database_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite file; None for PostgreSQL, memory and URI databases."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _private_database_files(path: str) -> None:
+    """Create the SQLite file ``path`` 0600 if it is missing, else tighten it and its companions.
+
+    An empty file is a valid empty database. SQLite creates ``-wal``, ``-shm`` and
+    ``-journal`` with the mode of the database file, so they follow once it is 0600; those
+    an older version left behind with a looser mode are tightened here (and logged).
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            tighten(Path(path + suffix))
+    except FileNotFoundError:
+        pass  # its directory is missing: SQLite reports that, as it always did
 
 
 @contextmanager

@@ -18,14 +18,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 
 from anchoring.errors import KeystoreError
+from anchoring.permissions import PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE
 
 DEV_KEYSTORE = "anchor-keystore.json"
 DEV_PASSWORD = "anchor-keystore.password"
@@ -43,13 +46,13 @@ class AnchorKey:
         self._account = account
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         """The checksummed ``0x`` address of the key."""
-        return str(self._account.address)
+        return self._account.address
 
-    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
-        """Sign a transaction dictionary (EIP-1559 or legacy)."""
-        return self._account.sign_transaction(tx)
+    def sign_transaction(self, tx: Mapping[str, Any]) -> SignedTransaction:
+        """Sign a transaction dictionary (EIP-1559 or legacy), e.g. web3's ``TxParams``."""
+        return self._account.sign_transaction(dict(tx))
 
     def __repr__(self) -> str:
         return f"AnchorKey(address={self.address})"
@@ -65,10 +68,11 @@ def write_private_file(path: Path, text: str) -> None:
     """Create ``path`` with mode 0600 (FileExistsError if it exists) and write ``text``.
 
     The mode is set at creation, so no other user can ever read it; the data reaches the
-    disk before this returns, as a lost key file would lose the key for good.
+    disk before this returns, as a lost key file would lose the key for good. A missing
+    parent directory is created 0700.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path.parent.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as out:
         out.write(text)
         out.flush()

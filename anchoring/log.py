@@ -28,11 +28,12 @@ import functools
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.expression import ClauseElement
 
 from anchoring import merkle
 from anchoring.errors import LogIntegrityError, TreeSizeError
@@ -114,9 +115,11 @@ def _pad(keys: list[T], step: int) -> list[T]:
     return keys + keys[-1:] * short if keys else keys
 
 
-def _sql(statement: sa.Executable, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-    compiled = statement.compile(dialect=dialect)
-    return compiled.string, compiled.positiontup
+def _sql(statement: ClauseElement, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    # What statement.compile() does, typed as the SQL compiler it is (it has positiontup).
+    compiled = dialect.statement_compiler(dialect, statement)
+    order = compiled.positiontup
+    return compiled.string, None if order is None else tuple(order)
 
 
 Binder = Callable[[list[Any]], Any]
@@ -145,9 +148,9 @@ def _fetch_sql(dialect: Dialect, leaves: int, inner: int) -> tuple[str, Binder]:
     names += [name for n in range(inner) for name in (f"l{n}", f"n{n}")]
     queries = []
     if leaves:
-        keys = [sa.bindparam(f"i{n}") for n in range(leaves)]
+        keys = [sa.bindparam(f"i{n}", type_=sa.Integer()) for n in range(leaves)]
         cols = log_leaves.c
-        level = sa.literal_column("0").label("level")
+        level = sa.literal_column("0", sa.Integer()).label("level")
         queries.append(
             sa.select(level, cols.leaf_index, cols.leaf_hash).where(cols.leaf_index.in_(keys))
         )
@@ -163,7 +166,7 @@ def _fetch_sql(dialect: Dialect, leaves: int, inner: int) -> tuple[str, Binder]:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(dialect: Dialect, statement: sa.Executable) -> tuple[str, tuple[str, ...] | None]:
+def _compiled(dialect: Dialect, statement: ClauseElement) -> tuple[str, tuple[str, ...] | None]:
     """A module-level statement's SQL for ``dialect`` and, if positional, its parameter order.
 
     Bulk reads and inserts run this text on the driver: SQLAlchemy's per-row work on
@@ -203,13 +206,15 @@ class MerkleLog:
             size = self._conn.execute(locking).scalar_one()
         return int(size)
 
-    def _insert_head_if_absent(self) -> sa.Executable:
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+    def _insert_head_if_absent(self) -> sa.Insert:
+        insert: postgresql.Insert | sqlite.Insert
+        if self._conn.dialect.name == "postgresql":
+            insert = postgresql.insert(log_head)
+        else:
+            insert = sqlite.insert(log_head)
         # Two first writers may race to create the row: the loser waits, then skips.
-        return (
-            dialect.insert(log_head)
-            .values(id=_HEAD_ID, tree_size=0)
-            .on_conflict_do_nothing(index_elements=[log_head.c.id])
+        return insert.values(id=_HEAD_ID, tree_size=0).on_conflict_do_nothing(
+            index_elements=[log_head.c.id]
         )
 
     # --- writing -------------------------------------------------------------------
@@ -419,7 +424,7 @@ class MerkleLog:
             self._missing_leaf(next(i for i in wanted if i not in found))
         return found
 
-    def _missing_leaf(self, index: int) -> None:
+    def _missing_leaf(self, index: int) -> NoReturn:
         size = self.size()
         if not 0 <= index < size:
             raise TreeSizeError(f"leaf index {index} is not in [0, {size}) (the log's size)")
@@ -458,7 +463,9 @@ class MerkleLog:
             yield rows
             start = rows[-1][0] + 1
 
-    def _bulk_rows(self, statement: sa.Select, params: dict[str, int]) -> list[Any]:
+    def _bulk_rows(
+        self, statement: sa.Select[*tuple[Any, ...]], params: dict[str, int]
+    ) -> list[Any]:
         """All rows of a large read, as plain tuples from the driver's own cursor.
 
         The cursor belongs to the same connection, so the read runs in the caller's

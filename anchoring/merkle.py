@@ -67,7 +67,7 @@ def _split_path(index: int, size: int) -> tuple[int, int]:
     above it are all left siblings (the tree's left edge of complete subtrees).
     """
     inner = (index ^ (size - 1)).bit_length()
-    border = bin(index >> inner).count("1")
+    border = (index >> inner).bit_count()
     return inner, border
 
 
@@ -280,4 +280,3 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], leaf_index: int) -> list[bytes
 def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
     """Return the consistency proof from the first ``size1`` leaves to all of them."""
     return _range_hashes(leaf_hashes, consistency_proof_ranges(size1, len(leaf_hashes)))
-

@@ -3,7 +3,8 @@ Hardhat node, always bound to 127.0.0.1.
 
 anvil keeps its chain in a state file (``--state``) that it loads on start and writes on a
 clean exit and every few seconds, so a restarted ``cardtrail up`` finds its contract and
-checkpoints again.
+checkpoints again. anvil runs with umask 077, so the state it writes and its log are the
+owner's alone (0600); a state file or log an older version left readable is tightened.
 
     >>> from anchoring.node import free_port
     >>> 1024 < free_port() < 65536
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Self
 
 from anchoring.errors import AnchoringError
+from anchoring.permissions import PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, tighten
 
 HOST = "127.0.0.1"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -142,14 +144,18 @@ class LocalNode:
         self.stop()
 
 
-def _spawn(kind: str, argv: list[str], port: int, log_path: Path, cwd: Path | None) -> LocalNode:
+def _spawn(
+    kind: str, argv: list[str], port: int, log_path: Path, cwd: Path | None, umask: int = -1
+) -> LocalNode:
     if port_in_use(port):
         raise NodeError(
             f"port {port} on {HOST} is already in use (another node or `cardtrail up`?); "
             "choose another with --chain-port"
         )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    log_path.parent.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
+    tighten(log_path)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    with open(fd, "ab") as log:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -159,6 +165,7 @@ def _spawn(kind: str, argv: list[str], port: int, log_path: Path, cwd: Path | No
             # Its own session: a Ctrl-C in the terminal reaches CardTrail, which then stops
             # the node after the worker, in order.
             start_new_session=True,
+            umask=umask,
         )
     return LocalNode(kind, process, port, log_path)
 
@@ -177,12 +184,14 @@ def start_anvil(
     # CardTrail funds its own keystore account instead (see chain.fund_dev_account).
     argv = [str(anvil_binary()), "--host", HOST, "--port", str(port), "--accounts", "0"]
     if state_path is not None:
-        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state_path.parent.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
+        tighten(state_path)
         argv += ["--state", str(state_path), "--state-interval", str(STATE_INTERVAL_SECONDS)]
     if block_time is not None:
         argv += ["--block-time", str(block_time)]
     argv += list(extra_args)
-    node = _spawn("anvil", argv, port, log_path, None)
+    # Whatever anvil writes (the chain's state, under the data directory) is the owner's only.
+    node = _spawn("anvil", argv, port, log_path, None, umask=0o077)
     node.wait_ready(timeout)
     return node
 

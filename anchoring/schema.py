@@ -11,6 +11,13 @@ The log is stored as:
 * ``log_nodes`` — the hash of every *complete* subtree of two or more leaves, keyed by
   ``(level, node_index)``: the subtree covers leaves ``[i·2^L, (i+1)·2^L)``. A complete
   subtree never changes once its last leaf exists, so rows are only ever inserted.
+
+    >>> import sqlalchemy as sa
+    >>> from anchoring.schema import metadata
+    >>> engine = sa.create_engine("sqlite://")
+    >>> metadata.create_all(engine)
+    >>> sorted(sa.inspect(engine).get_table_names())
+    ['anchor_transactions', 'checkpoints', 'deployments', 'log_head', 'log_leaves', 'log_nodes']
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@ named in the bundle for ``rootAt(tree_size)`` and ``latestCheckpoint()``, prints
 per check (or ``--json``) and exits 0 only when every check holds (1 otherwise). A bundle
 a little older than the contract's newest checkpoint holds with a warning, unless
 ``--require-fresh`` is given.
+
+A document that is not a bundle fails the format check before any chain is asked:
+
+    >>> from anchoring.verify_cli import verify_document
+    >>> report = verify_document({"format": "nonsense"}, "http://127.0.0.1:1")
+    >>> report.ok, report.checks[0].reason
+    (False, "unknown format 'nonsense', want 'cardtrail-bundle/1'")
 """
 
 from __future__ import annotations
@@ -99,22 +106,36 @@ def _header(report: BundleReport) -> list[str]:
     cp = bundle.checkpoint
     if cp is not None:
         lines.append(f"checkpoint  size {cp.tree_size}, root {cp.root.hex()}")
-        lines.append(f"anchored    chain {cp.chain_id}, contract {cp.contract}"
-                     + (f", block {cp.block_number}" if cp.block_number is not None else "")
-                     + (f", tx {cp.tx_hash}" if cp.tx_hash else ""))
+        lines.append(
+            f"anchored    chain {cp.chain_id}, contract {cp.contract}"
+            + (f", block {cp.block_number}" if cp.block_number is not None else "")
+            + (f", tx {cp.tx_hash}" if cp.tx_hash else "")
+        )
     lines.append(f"events      {len(bundle.events)} proven, {len(bundle.pending)} pending")
     return [*lines, ""]
 
 
 @click.command("verify")
 @click.argument("bundle_file", type=click.File("rb"), metavar="BUNDLE.json")
-@click.option("--rpc", "rpc_url", required=True, metavar="URL",
-              help="JSON-RPC endpoint of the chain the bundle names (any node you trust).")
-@click.option("--card", "card_number", default=None, metavar="NUMBER",
-              help="Also check that the bundle is about this card (normalised form).")
-@click.option("--require-fresh", is_flag=True,
-              help="Fail (not just warn) when the contract has a newer checkpoint than the "
-                   "bundle's.")
+@click.option(
+    "--rpc",
+    "rpc_url",
+    required=True,
+    metavar="URL",
+    help="JSON-RPC endpoint of the chain the bundle names (any node you trust).",
+)
+@click.option(
+    "--card",
+    "card_number",
+    default=None,
+    metavar="NUMBER",
+    help="Also check that the bundle is about this card (normalised form).",
+)
+@click.option(
+    "--require-fresh",
+    is_flag=True,
+    help="Fail (not just warn) when the contract has a newer checkpoint than the bundle's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify_command(
     bundle_file: Any, rpc_url: str, card_number: str | None, require_fresh: bool, as_json: bool

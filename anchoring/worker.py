@@ -19,7 +19,13 @@ log is. A checkpoint on chain that is not a head of this log stops the worker
 
 :meth:`Worker.run` repeats this every ANCHOR_INTERVAL seconds, or sooner when
 ANCHOR_MAX_PENDING events wait, and backs off while the node is unreachable. Only one
-worker runs per database (:class:`WorkerLock`).
+worker runs per database (:class:`WorkerLock`). Its decisions are pure functions:
+
+    >>> from anchoring.worker import backoff_delay, should_anchor
+    >>> should_anchor(log_size=12, anchored_size=10, since_last=2.5, interval=2.0, max_pending=1000)
+    True
+    >>> [backoff_delay(failures, base=1.0, cap=30.0) for failures in range(7)]
+    [1.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from anchoring.errors import (
 )
 from anchoring.keys import AnchorKey
 from anchoring.log import MerkleLog
+from anchoring.permissions import PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE
 from anchoring.types import Checkpoint
 
 logger = logging.getLogger("cardtrail.anchoring")
@@ -136,8 +143,8 @@ class WorkerLock:
                 raise WorkerBusy("another anchoring worker is running on this database")
             self._conn = conn
             return
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        self.lock_file.parent.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

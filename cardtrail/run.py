@@ -184,7 +184,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = dataclasses.replace(load_settings(data_dir), chain_port=chain_port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     stop = threading.Event()
     node: LocalNode | None = None
     try:

@@ -46,7 +46,6 @@ def proxy_hops(environ: Mapping[str, str]) -> int:
 
 @contextmanager
 def _one_at_a_time(lock_file: Path) -> Iterator[None]:
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -59,7 +58,7 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     """The application configured from ``environ`` (default: the process environment)."""
     env = os.environ if environ is None else environ
     settings = Settings.from_env(environ=env)
-    with _one_at_a_time(settings.data_dir / "migrate.lock"):
+    with _one_at_a_time(settings.prepare_data_dir() / "migrate.lock"):
         application = create_app(settings)
     hops = proxy_hops(env)
     if hops:

@@ -39,9 +39,9 @@ def load_settings(data_dir: Path | None) -> Settings:
 def migrated_engine(settings: Settings) -> Iterator[Engine]:
     """An engine on the deployment's database at the newest schema, disposed afterwards.
 
-    The data directory is created first: the default SQLite database lives in it.
+    The data directory is created first (0700): the default SQLite database lives in it.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     engine = create_engine(settings.database_url)
     try:
         db.upgrade(engine)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchoring.keys import write_private_file
+from anchoring.permissions import private_directory
 
 DEFAULT_DATA_DIR = ".cardtrail"
 
@@ -107,6 +108,13 @@ class Settings:
     def browser_rpc_url(self) -> str:
         """The endpoint that visitors' browsers are told to ask (CARDTRAIL_PUBLIC_RPC_URL)."""
         return self.public_rpc_url or self.rpc_url
+
+    def prepare_data_dir(self) -> Path:
+        """Create the data directory 0700, or tighten one left readable by others; return it.
+
+        It holds the database, the server secret and the development keystore.
+        """
+        return private_directory(self.data_dir)
 
     def secret_key(self) -> bytes:
         """The server secret that keys the hashes of redemption codes and API tokens.

@@ -58,8 +58,15 @@ def load(name: str) -> dict:
 
 def test_case_folder_holds_the_tampering_cases():
     names = {p.stem for p in load_cases()}
-    assert {"valid", "changed-event-field", "swapped-proof-hash", "wrong-checkpoint-root",
-            "removed-middle-event", "bundle-for-another-card", "stale-checkpoint"} <= names
+    assert {
+        "valid",
+        "changed-event-field",
+        "swapped-proof-hash",
+        "wrong-checkpoint-root",
+        "removed-middle-event",
+        "bundle-for-another-card",
+        "stale-checkpoint",
+    } <= names
 
 
 @pytest.mark.parametrize("path", load_cases(), ids=lambda p: p.stem)
@@ -77,9 +84,20 @@ def test_bundle_case(path: Path):
 def test_valid_bundle_runs_one_check_per_rule():
     case = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
     names = [c.name for c in run_case(case).checks]
-    assert names == ["format", "card", "commitment", "chain", "pending", "inclusion[2]",
-                     "inclusion[5]", "inclusion[6]", "inclusion[9]", "network", "anchor",
-                     "freshness"]
+    assert names == [
+        "format",
+        "card",
+        "commitment",
+        "chain",
+        "pending",
+        "inclusion[2]",
+        "inclusion[5]",
+        "inclusion[6]",
+        "inclusion[9]",
+        "network",
+        "anchor",
+        "freshness",
+    ]
 
 
 def test_stale_bundle_warns_within_the_grace_period_and_says_what_to_do():
@@ -98,12 +116,15 @@ def test_require_fresh_turns_the_stale_warning_into_a_failure():
     assert "a fresh bundle is required" in report.check("freshness").reason
 
 
-@pytest.mark.parametrize(("age", "ok"), [(FRESHNESS_GRACE_SECONDS, True),
-                                         (FRESHNESS_GRACE_SECONDS + 1, False), (None, True)])
+@pytest.mark.parametrize(
+    ("age", "ok"),
+    [(FRESHNESS_GRACE_SECONDS, True), (FRESHNESS_GRACE_SECONDS + 1, False), (None, True)],
+)
 def test_staleness_fails_only_past_the_grace_period(age, ok):
     case = load("stale-checkpoint")
-    report = verify_bundle(case["bundle"], stub_root_at(case), chain_id=31337,
-                           latest=lambda size: ChainLatest(13, age))
+    report = verify_bundle(
+        case["bundle"], stub_root_at(case), chain_id=31337, latest=lambda size: ChainLatest(13, age)
+    )
     assert report.ok is ok and report.check("freshness").warning is ok
     if age is None:
         assert "at an unknown time" in report.check("freshness").reason
@@ -116,8 +137,9 @@ def test_freshness_is_asked_with_the_bundle_size_and_only_once_the_root_is_ancho
         asked.append(size)
         return ChainLatest(11)
 
-    assert verify_bundle(load("valid")["bundle"], stub_root_at(load("valid")),
-                         latest=latest).ok and asked == [11]
+    assert verify_bundle(
+        load("valid")["bundle"], stub_root_at(load("valid")), latest=latest
+    ).ok and asked == [11]
     case = load("checkpoint-not-on-chain")
     report = verify_bundle(case["bundle"], stub_root_at(case), latest=latest)
     assert asked == [11] and "freshness" not in [c.name for c in report.checks]
@@ -161,8 +183,16 @@ def test_unreachable_chain_fails_the_anchor_check_with_the_reason():
 
 def test_parse_bundle_rejects_malformed_input_with_bundle_error():
     with pytest.raises(BundleError, match="holds no events"):
-        parse_bundle({"format": FORMAT, "card_number": "X", "card_salt": "00",
-                      "checkpoint": None, "events": [], "pending": []})
+        parse_bundle(
+            {
+                "format": FORMAT,
+                "card_number": "X",
+                "card_salt": "00",
+                "checkpoint": None,
+                "events": [],
+                "pending": [],
+            }
+        )
     with pytest.raises(VerificationError, match="must be a JSON object"):
         parse_bundle([1, 2])
 

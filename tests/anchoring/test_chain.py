@@ -62,6 +62,14 @@ def test_fees_without_a_base_fee_fall_back_to_a_legacy_gas_price():
     assert fees.tx_fields() == {"gasPrice": 150}
 
 
+@pytest.mark.parametrize(
+    "fees", [Fees(), Fees(max_fee_per_gas=10), Fees(max_fee_per_gas=10, gas_price=5)]
+)
+def test_an_incomplete_fee_offer_is_refused_rather_than_sent(fees):
+    with pytest.raises(ValueError, match="incomplete fee offer"):
+        fees.tx_fields()
+
+
 def test_missing_priority_fee_suggestion_uses_one_gwei():
     assert suggest_fees(10, None, 0).max_priority_fee_per_gas == 10**9
 

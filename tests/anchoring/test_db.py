@@ -1,8 +1,13 @@
-"""Write transactions on SQLite wait their turn in a queue, not in SQLite's busy loop."""
+"""SQLite engines: writers wait their turn in a queue, and the files are the owner's alone."""
 
 from __future__ import annotations
 
+import logging
+import stat
 import threading
+
+import pytest
+import sqlalchemy as sa
 
 from anchoring.db import create_engine, read_transaction, write_transaction
 
@@ -45,4 +50,57 @@ def test_the_turn_is_kept_beside_the_database_file(tmp_path):
     with write_transaction(engine) as conn:
         conn.exec_driver_sql("select 1")
     assert (tmp_path / "side.db-writer").exists()
+    engine.dispose()
+
+
+# --- file modes --------------------------------------------------------------------------
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_database_and_its_wal_and_shm_files_are_0600(tmp_path, usual_umask):
+    path = tmp_path / "private.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("create table n (v integer)")
+        conn.exec_driver_sql("insert into n values (1)")
+    wal, shm = tmp_path / "private.db-wal", tmp_path / "private.db-shm"
+    assert wal.stat().st_size > 0, "the write should still be in the WAL"
+    assert {p.name: _mode(p) for p in (path, wal, shm)} == {
+        "private.db": 0o600,
+        "private.db-wal": 0o600,
+        "private.db-shm": 0o600,
+    }
+    engine.dispose()
+
+
+def test_database_files_left_0644_by_an_older_version_are_tightened_on_connect(
+    tmp_path, usual_umask, caplog
+):
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("create table n (v integer)")
+    engine.dispose()
+    leftovers = [path, tmp_path / "old.db-wal", tmp_path / "old.db-shm"]
+    for leftover in leftovers:
+        leftover.touch()
+        leftover.chmod(0o644)
+    engine = create_engine(f"sqlite:///{path}")
+    with (
+        caplog.at_level(logging.WARNING, logger="cardtrail.anchoring"),
+        read_transaction(engine) as conn,
+    ):
+        assert conn.exec_driver_sql("select count(*) from n").scalar() == 0
+    assert [_mode(p) for p in leftovers] == [0o600, 0o600, 0o600]
+    assert f"tightened the permissions of {path} from 0644 to 0600" in caplog.text
+    engine.dispose()
+
+
+def test_a_database_in_a_missing_directory_still_fails_as_sqlite_says(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'absent' / 'x.db'}")
+    with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        engine.connect()
     engine.dispose()

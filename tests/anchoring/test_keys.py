@@ -25,7 +25,7 @@ def _private_hex(key) -> str:
     return key._account.key.hex()
 
 
-def test_keystore_round_trip_gives_the_same_address(tmp_path):
+def test_keystore_round_trip_gives_the_same_address(tmp_path, usual_umask):
     path = tmp_path / "k.json"
     created = create_keystore(path, PASSWORD, **FAST)
     assert load_keystore(path, PASSWORD).address == created.address
@@ -80,12 +80,14 @@ def test_signed_transaction_recovers_to_the_key_address(tmp_path):
     assert Account.recover_transaction(signed.raw_transaction) == key.address
 
 
-def test_dev_keystore_is_created_once_with_a_private_password_file(tmp_path):
-    first = dev_keystore(tmp_path)
-    assert dev_keystore(tmp_path).address == first.address
+def test_dev_keystore_is_created_once_with_a_private_password_file(tmp_path, usual_umask):
+    data = tmp_path / "data"
+    first = dev_keystore(data)
+    assert dev_keystore(data).address == first.address
     for name in (DEV_KEYSTORE, DEV_PASSWORD):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
-    assert len((tmp_path / DEV_PASSWORD).read_text().strip()) >= 32
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    assert len((data / DEV_PASSWORD).read_text().strip()) >= 32
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700, "a missing data directory is made 0700"
 
 
 def test_dev_keystore_without_its_password_file_is_an_error(tmp_path):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -238,9 +238,11 @@ def test_leaves_read_back_as_appended(built):
 )
 def test_bad_sizes_and_indices_are_refused_clearly(built, call, message):
     engine, _ = built
-    with read_transaction(engine) as conn:
-        with pytest.raises(TreeSizeError, match=message) as caught:
-            call(MerkleLog(conn))
+    with (
+        read_transaction(engine) as conn,
+        pytest.raises(TreeSizeError, match=message) as caught,
+    ):
+        call(MerkleLog(conn))
     assert isinstance(caught.value, Error) and isinstance(caught.value, ValueError)
 
 
@@ -256,9 +258,11 @@ def test_a_missing_node_is_reported_as_damage_not_as_a_bad_size(built):
     engine, _ = built
     with write_transaction(engine) as conn:
         conn.execute(sa.delete(log_nodes).where(log_nodes.c.level == 8))
-    with read_transaction(engine) as conn:
-        with pytest.raises(LogIntegrityError, match="level 8, index 0"):
-            MerkleLog(conn).root(300)
+    with (
+        read_transaction(engine) as conn,
+        pytest.raises(LogIntegrityError, match="level 8, index 0"),
+    ):
+        MerkleLog(conn).root(300)
 
 
 # --- concurrent writers ----------------------------------------------------------------
@@ -266,26 +270,18 @@ def test_a_missing_node_is_reported_as_damage_not_as_a_bad_size(built):
 
 def test_concurrent_appenders_leave_no_gaps_and_no_duplicates(log_engine):
     threads, rounds, per_round = 4, 6, 5
-    firsts: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
-    def writer(worker: int) -> None:
-        try:
-            for r in range(rounds):
-                batch = [b"w%d r%d n%d" % (worker, r, n) for n in range(per_round)]
-                first = _append(log_engine, batch)
-                with lock:
-                    firsts.append(first)
-        except BaseException as exc:  # handed to the main thread, which fails the test
-            errors.append(exc)
+    def writer(worker: int) -> list[int]:
+        firsts = []
+        for r in range(rounds):
+            batch = [b"w%d r%d n%d" % (worker, r, n) for n in range(per_round)]
+            firsts.append(_append(log_engine, batch))
+        return firsts
 
-    workers = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    with ThreadPoolExecutor(threads) as pool:
+        runs = [pool.submit(writer, w) for w in range(threads)]
+    # result() re-raises a writer's exception here, in the test's own thread.
+    firsts = [first for run in runs for first in run.result()]
     total = threads * rounds * per_round
     assert sorted(firsts) == list(range(0, total, per_round))
     with read_transaction(log_engine) as conn:

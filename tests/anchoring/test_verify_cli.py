@@ -49,7 +49,9 @@ def run(chain, monkeypatch, tmp_path):
     def invoke(bundle: dict, *args: str):
         path = tmp_path / "bundle.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
-        return CliRunner().invoke(verify_cli.verify_command, [str(path), "--rpc", "http://x", *args])
+        return CliRunner().invoke(
+            verify_cli.verify_command, [str(path), "--rpc", "http://x", *args]
+        )
 
     return invoke
 
@@ -67,7 +69,8 @@ def _on_this_chain(case: dict, chain) -> dict:
 
 
 CHAIN_CASES = [
-    p for p in sorted(CASES.glob("*.json"))
+    p
+    for p in sorted(CASES.glob("*.json"))
     if json.loads(p.read_text(encoding="utf-8"))["chain"]["roots"] == VALID["chain"]["roots"]
 ]
 
@@ -95,7 +98,9 @@ def _deploy_and_anchor(sizes: list[int]):
     blocks, previous = {}, 0
     for size in sizes:
         proof = merkle.consistency_proof(leaves[:size], previous) if previous else []
-        tx = anchor.functions.anchor(size, merkle.root(leaves[:size]), proof).transact({"from": owner})
+        tx = anchor.functions.anchor(size, merkle.root(leaves[:size]), proof).transact(
+            {"from": owner}
+        )
         blocks[size] = w3.eth.wait_for_transaction_receipt(tx).blockNumber
         previous = size
     return w3, receipt.contractAddress, blocks
@@ -121,8 +126,10 @@ def _stale_run(monkeypatch, tmp_path, sizes: list[int]):
             bundle["checkpoint"]["block_number"] = block_number
         path = tmp_path / "stale.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
-        return CliRunner().invoke(verify_cli.verify_command,
-                                  [str(path), "--rpc", "http://x", "--card", case["card_number"], *args])
+        return CliRunner().invoke(
+            verify_cli.verify_command,
+            [str(path), "--rpc", "http://x", "--card", case["card_number"], *args],
+        )
 
     return w3, address, blocks, invoke
 
@@ -139,7 +146,9 @@ def test_stale_bundle_on_a_chain_that_just_moved_on_verifies_with_a_warning(monk
     assert failed == ["freshness"]
 
 
-def test_stale_bundle_fails_once_the_chain_moved_on_longer_ago_than_the_grace(monkeypatch, tmp_path):
+def test_stale_bundle_fails_once_the_chain_moved_on_longer_ago_than_the_grace(
+    monkeypatch, tmp_path
+):
     w3, *_, invoke = _stale_run(monkeypatch, tmp_path, [11, 13])
     _time_travel(w3, FRESHNESS_GRACE_SECONDS + 60)
     result = invoke("--json")
@@ -157,8 +166,9 @@ def test_a_false_block_number_does_not_skip_the_first_newer_checkpoint(monkeypat
     log = generate.build_log()
     leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(len(log))]
     anchor = w3.eth.contract(address=address, abi=contract.ABI)
-    tx = anchor.functions.anchor(13, merkle.root(leaves), merkle.consistency_proof(leaves, 12)
-                                 ).transact({"from": w3.eth.accounts[0]})
+    tx = anchor.functions.anchor(
+        13, merkle.root(leaves), merkle.consistency_proof(leaves, 12)
+    ).transact({"from": w3.eth.accounts[0]})
     latest_block = w3.eth.wait_for_transaction_receipt(tx).blockNumber
     result = invoke("--json", block_number=latest_block)
     assert result.exit_code == 1, result.output
@@ -209,6 +219,7 @@ def test_verifier_imports_neither_flask_nor_the_ledger_service():
         "bad = [m for m in sys.modules if m.split('.')[0] in ('flask', 'ledger_service', 'portal', 'sqlalchemy')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert out.returncode == 0, out.stdout + out.stderr

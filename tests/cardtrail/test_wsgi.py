@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from ledger_service.config import ConfigError
@@ -36,3 +39,18 @@ def test_behind_one_proxy_each_visitor_is_counted_by_forwarded_for(tmp_path, sql
                      "CARDTRAIL_PROXY_HOPS": "1"})
     statuses = _lookups_until_limited(app, ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1", "10.0.0.1"])
     assert 429 not in statuses[:4] and statuses[4] == 429, statuses
+
+
+def test_a_fresh_deployment_keeps_its_data_directory_and_files_to_the_owner(tmp_path):
+    previous = os.umask(0o022)  # the usual default, under which a plain mkdir gives 0755
+    try:
+        build_app({"CARDTRAIL_DATA_DIR": str(tmp_path / "data")})
+    finally:
+        os.umask(previous)
+    data = tmp_path / "data"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [data, *data.iterdir()]}
+    assert modes["data"] == 0o700
+    assert {"cardtrail.db", "secret.key", "migrate.lock"} <= modes.keys()
+    assert {name: mode for name, mode in modes.items() if name != "data"} == {
+        name: 0o600 for name in modes if name != "data"
+    }
