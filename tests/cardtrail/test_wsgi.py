@@ -6,10 +6,10 @@ import os
 import stat
 
 import pytest
+from apptools import set_limits
 
-from ledger_service.config import ConfigError
 from cardtrail.wsgi import build_app, proxy_hops
-from tests.apptools import set_limits
+from ledger_service.config import ConfigError
 
 
 def test_proxy_hops_is_a_whole_number():

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from apptools import set_limits
+
 from ledger_service.auth import revoke_token
-from tests.apptools import set_limits
 from ledger_service.problems import PROBLEM_JSON
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from apptools import set_limits
 
 from ledger_service.actor import Actor
 from ledger_service.domain.numbers import check_character, format_card_number
-from tests.apptools import set_limits
 
 HQ = Actor("hq", "tok_hq_test")
 
