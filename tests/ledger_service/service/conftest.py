@@ -1,0 +1,11 @@
+"""The Ledger fixtures (clock, ledger, stores) for the tests of ``ledger_service.service``.
+
+They live in ``tests/ledger_service/ledger_fixtures.py``, shared with the import and device
+tests; the HTTP API's fixtures come from ``tests/ledger_service/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from ledger_fixtures import clock, ledger, stores
+
+__all__ = ["clock", "ledger", "stores"]
