@@ -11,8 +11,8 @@ from ledger_service.audit_cli import audit_command
 from ledger_service.auth_cli import token_command
 from ledger_service.imports import expire_command, import_cards_command
 from ledger_service.run import deploy_command, up_command
-from ledger_service.store_client import store_client_command
 from ledger_service.worker_cli import worker_command
+from store_client.cli import store_client_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
