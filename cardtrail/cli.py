@@ -12,7 +12,7 @@ from cardtrail.worker_cli import worker_command
 from ledger_service.audit_cli import audit_command
 from ledger_service.auth_cli import token_command
 from ledger_service.imports import expire_command, import_cards_command
-from ledger_service.store_client import store_client_command
+from store_client.cli import store_client_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -73,10 +73,12 @@ def _store_out(store: dict[str, Any]) -> dict[str, Any]:
         status=201,
         errors=("STORE_EXISTS",),
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
-def create_store(actor: Actor, body: schemas.CreateStore) -> Any:
+def create_store(actor: Actor, body: schemas.CreateStore, *, within: Connection) -> Any:
     """Create a store."""
-    return _store_out(ledger().create_store(actor, body.store_id, body.name, body.region))
+    created = ledger().create_store(actor, body.store_id, body.name, body.region, within=within)
+    return _store_out(created)
 
 
 @query(
@@ -106,11 +108,12 @@ def list_stores(actor: Actor) -> Any:
         status=201,
         errors=("STORE_NOT_FOUND",),
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
-def issue_cards(actor: Actor, body: schemas.IssueCards) -> Any:
+def issue_cards(actor: Actor, body: schemas.IssueCards, *, within: Connection) -> Any:
     """Issue a batch of cards."""
     cards = [card.model_dump(exclude_none=True) for card in body.cards]
-    return ledger().issue_cards(actor, body.batch_ref, cards)
+    return ledger().issue_cards(actor, body.batch_ref, cards, within=within)
 
 
 @query(
@@ -242,17 +245,27 @@ _reasoned("void", "Void a card for good")
         errors=_USE_ERRORS + _CODE_ERRORS + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
         parameters=_CARD,
     ),
+    unit_of_work=lambda: ledger().unit_of_work(),
 )
 def request_pickup(
-    actor: Actor, body: schemas.StorePickup | schemas.DeliveryPickup, number: str
+    actor: Actor,
+    body: schemas.StorePickup | schemas.DeliveryPickup,
+    number: str,
+    *,
+    within: Connection,
 ) -> Any:
     """Request a pickup."""
     if isinstance(body, schemas.StorePickup):
         return ledger().request_pickup(
-            actor, number, "store", body.redemption_code, store_id=body.store_id
+            actor, number, "store", body.redemption_code, store_id=body.store_id, within=within
         )
     return ledger().request_pickup(
-        actor, number, "delivery", body.redemption_code, address_ref=body.address_ref
+        actor,
+        number,
+        "delivery",
+        body.redemption_code,
+        address_ref=body.address_ref,
+        within=within,
     )
 
 
@@ -260,11 +273,12 @@ def _pickup_step(name: str, roles: tuple[Role, ...], summary: str) -> None:
     # A store's own steps may carry a device signature; shipping is headquarters' alone.
     signed = "store" in roles
 
-    def view(actor: Actor, body: schemas.PickupStep, id: str) -> Any:
+    def view(actor: Actor, body: schemas.PickupStep, id: str, *, within: Connection) -> Any:
+        step = getattr(ledger(), f"pickup_{name}")
         if not signed:
-            return getattr(ledger(), f"pickup_{name}")(actor, id)
+            return step(actor, id, within=within)
         signature = body.signature.model_dump() if body.signature else None
-        return getattr(ledger(), f"pickup_{name}")(actor, id, signature=signature)
+        return step(actor, id, signature=signature, within=within)
 
     view.__name__ = view.__qualname__ = f"pickup_{name}"
     view.__doc__ = summary
@@ -278,7 +292,7 @@ def _pickup_step(name: str, roles: tuple[Role, ...], summary: str) -> None:
         + (SIGNATURE_ERRORS if signed else ()),
         parameters=_PICKUP,
     )
-    command(bp, f"/pickups/<id>/{name}", spec)(view)
+    command(bp, f"/pickups/<id>/{name}", spec, unit_of_work=lambda: ledger().unit_of_work())(view)
 
 
 _pickup_step("ready", ("hq", "store"), "Mark a store pickup ready to collect")

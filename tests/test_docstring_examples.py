@@ -15,7 +15,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("anchoring", "ledger_service", "portal", "cardtrail")
+PACKAGES = ("anchoring", "ledger_service", "portal", "cardtrail", "store_client")
 NOT_IMPORTABLE_FOR_EXAMPLES = ("cardtrail.wsgi", "ledger_service.migrations")
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("anchoring", "ledger_service", "portal", "cardtrail")
+PACKAGES = ("anchoring", "ledger_service", "portal", "cardtrail", "store_client")
 LAYERS = "anchoring <- ledger_service <- portal <- cardtrail"
 ACYCLIC = "No import cycles among the modules of any package"
+STORE_CLIENT = "Only the assembly imports the store client"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -53,6 +54,7 @@ def test_the_tree_keeps_every_contract():
         ("ledger_service/events.py", "import portal.public", LAYERS),
         ("portal/public.py", "import cardtrail.app", LAYERS),
         ("ledger_service/domain/numbers.py", "import ledger_service.api", ACYCLIC),
+        ("ledger_service/api.py", "import store_client.queue", STORE_CLIENT),
     ],
 )
 def test_an_import_against_the_grain_breaks_a_contract(tmp_path, module, back_import, broken):

@@ -7,6 +7,7 @@ import threading
 import sqlalchemy as sa
 
 from anchoring.db import read_transaction
+from ledger_service import devices
 from ledger_service.auth import create_token
 from ledger_service.schema import idempotency_keys
 from ledger_service.service import Ledger
@@ -122,16 +123,25 @@ def test_second_request_waits_for_the_first_and_replays_it(app, api, monkeypatch
 
 
 def test_a_request_still_running_is_reported_in_progress(app, api, monkeypatch):
-    release = threading.Event()
-    entered = _blocking_create_store(monkeypatch, release)
-    body = {"store_id": "S3", "name": "n", "region": "r"}
-    worker = threading.Thread(target=lambda: api.post("/stores", body, key="stuck"))
+    # Registering a device key reserves its key, runs and stores the answer in three
+    # transactions (the ledger's commands share one, where a twin waits on the database).
+    release, entered = threading.Event(), threading.Event()
+    real = devices.KeyRegistry.register
+
+    def blocked(self, *args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(devices.KeyRegistry, "register", blocked)
+    body = {"address": "0x" + "ab" * 20}
+    worker = threading.Thread(target=lambda: api.post("/stores/S1/keys", body, key="stuck"))
     worker.start()
     try:
         assert entered.wait(10)
         other = type(api)(app.test_client(), api.tokens)
         app.extensions["cardtrail"].idempotency.wait = 0.2
-        response = other.post("/stores", body, key="stuck")
+        response = other.post("/stores/S1/keys", body, key="stuck")
         assert response.status_code == 409
         assert response.get_json()["code"] == "IDEMPOTENCY_IN_PROGRESS"
     finally:

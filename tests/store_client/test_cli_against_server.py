@@ -13,13 +13,12 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from anchoring.node import free_port
-from ledger_service import store_client
 from ledger_service.actor import Actor
 from cardtrail.app import create_app
 from ledger_service.auth import create_token
 from cardtrail.cli import main
-from ledger_service.devices_api import ledger
-from ledger_service.store_client import Offline, Queue, StoreClient
+from ledger_service.runtime import ledger
+from store_client.queue import QUEUE
 
 HQ = Actor("hq", "tok_test")
 PASSWORD = "counter password"
@@ -162,7 +161,7 @@ def test_a_lost_answer_is_resent_without_a_second_event(server, setup):
     assert cli(setup, "redeem", number, code).output.startswith("accepted ")
     events = len(card_events(server, setup, number))
     # The answer never reached the counter: put the item back to pending and resend.
-    queue_db = sqlite3.connect(setup["home"] / store_client.QUEUE)
+    queue_db = sqlite3.connect(setup["home"] / QUEUE)
     with queue_db:
         item = json.loads(queue_db.execute("SELECT item FROM queue").fetchone()[0])
         item["redemption_code"] = code
@@ -173,43 +172,6 @@ def test_a_lost_answer_is_resent_without_a_second_event(server, setup):
     again = cli(setup, "sync")
     assert "already decided" in again.output and again.output.startswith("accepted ")
     assert len(card_events(server, setup, number)) == events
-
-
-def test_queued_commands_survive_a_crash_and_codes_go_once_decided(tmp_path):
-    path = tmp_path / "q.db"
-    queue = Queue(path)
-    item = {
-        "action": "redeem",
-        "card_number": "X",
-        "redemption_code": "SECRET-1",
-        "signature": {"client_id": "c-crash-0001"},
-    }
-    from ledger_service.events import utc_now
-
-    queue.add(item, utc_now())
-    # No close(): the process dies here. A new process opens the same file.
-    reopened = Queue(path)
-    [waiting] = reopened.pending()
-    assert waiting.item == item and "SECRET" not in repr(waiting)
-    reopened.settle([{"client_id": "c-crash-0001", "status": "accepted"}], utc_now())
-    assert reopened.pending() == []
-    assert b"SECRET-1" not in b"".join(line.encode() for line in sqlite3.connect(path).iterdump())
-    reopened.close()
-    queue.close()
-
-
-def test_an_unreachable_service_leaves_items_queued(tmp_path):
-    def down(url, body, headers):
-        raise Offline("connection refused")
-
-    key = store_client.DeviceKey(bytes([21] * 32))
-    client = StoreClient(
-        Queue(tmp_path / "q.db"), key, "S1", "http://127.0.0.1:9", "tok", transport=down
-    )
-    client_id, report = client.redeem("23456789ABCDEFGH8", "CODE")
-    assert report.offline and report.pending == 1 and report.results == []
-    assert [q.client_id for q in client.queue.pending()] == [client_id]
-    assert key.address in repr(client) and "15" * 32 not in repr(key)
 
 
 def test_a_wrong_keystore_password_is_refused(setup):

@@ -1,0 +1,216 @@
+"""Commands on one card: claim, transfer, redeem, block, unblock, void, and the code unlock.
+
+Each takes the log head, reads the card, lets :func:`ledger_service.domain.lifecycle.decide`
+accept or refuse, then moves the card on and logs its one event — through the transaction
+runner (:mod:`ledger_service.service.transaction`), joined to the caller's unit of work
+when given ``within``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ledger_service import errors
+from ledger_service.actor import Actor
+from ledger_service.domain import codes, lockout
+from ledger_service.domain.cards import store_id as check_store_id
+from ledger_service.domain.cards import text as check_text
+from ledger_service.domain.lifecycle import (
+    Block,
+    Claim,
+    Command,
+    Redeem,
+    Transfer,
+    Unblock,
+    Void,
+    decide,
+)
+from ledger_service.schema import cards
+from ledger_service.service.checks import WRITERS, card_number, check_reason, require_role, valid
+from ledger_service.service.events_log import apply
+from ledger_service.service.rows import (
+    card_of,
+    card_or_404,
+    lock_state,
+    lock_values,
+    store_or_404,
+)
+from ledger_service.service.signed_commands import SignatureInput, check_signature, signature_of
+from ledger_service.service.traces import Trace, check_code, note_burst
+from ledger_service.service.transaction import CommandRunner, head
+
+
+class CardCommands(CommandRunner):
+    """The lifecycle commands of a single card."""
+
+    def claim(
+        self, actor: Actor, number: str, holder_ref: str, *, within: Connection | None = None
+    ) -> dict[str, Any]:
+        """Register the card's holder (ISSUED → CLAIMED)."""
+        require_role(actor, WRITERS)
+        number = card_number(number)
+        holder = valid(check_text, holder_ref, "holder_ref")
+        return self._decided(
+            actor, number, Claim(self._holder_tag(holder)), within, holder_ref=holder
+        )
+
+    def transfer(
+        self,
+        actor: Actor,
+        number: str,
+        redemption_code: str,
+        to_holder_ref: str,
+        *,
+        within: Connection | None = None,
+    ) -> dict[str, Any]:
+        """Give the card to a new holder. The old code stops working; the answer carries
+        the new holder's code, shown this once."""
+        require_role(actor, WRITERS)
+        number = card_number(number)
+        holder = valid(check_text, to_holder_ref, "to_holder_ref")
+        new_code = codes.generate_code()
+        now = self._now()
+        trace = Trace(actor, "transfer", now, number)
+        with self._command(number, within, trace) as (conn, log, size, row):
+            draft = decide(card_of(row), Transfer(self._holder_tag(holder)), now)
+            check_code(self._secret, row, redemption_code, now)
+            leaf_index = apply(
+                conn,
+                log,
+                size,
+                row,
+                draft,
+                actor,
+                now,
+                holder_ref=holder,
+                code_hash=codes.code_hash(self._secret, new_code),
+                **lock_values(lockout.record_success(lock_state(row))),
+            )
+        return {
+            "card_number": number,
+            "state": draft.state.value,
+            "leaf_index": leaf_index,
+            "redemption_code": new_code,
+        }
+
+    def redeem(
+        self,
+        actor: Actor,
+        number: str,
+        redemption_code: str,
+        store_id: str | None = None,
+        signature: SignatureInput = None,
+        *,
+        within: Connection | None = None,
+    ) -> dict[str, Any]:
+        """Use the card up at a store. A store token redeems at its own store; headquarters
+        names the store, or none for a redemption outside any store. ``signature``: a
+        store device's over the command (see :mod:`ledger_service.devices`). ``within``:
+        a :meth:`unit_of_work` to write in instead of one of its own."""
+        require_role(actor, ("hq", "store"))
+        number = card_number(number)
+        now = self._now()
+        signing_store = actor.store_id if actor.role == "store" else store_id
+        signed = check_signature(
+            signature,
+            actor,
+            number,
+            "redeem",
+            signing_store,
+            "",
+            now,
+            required=self._require_signatures,
+        )
+        trace = Trace(
+            actor, "redeem", now, number, store_id or actor.store_id, signature_of(signed)
+        )
+        with self._run(within, trace) as conn:
+            at = _acting_store(actor, store_id)
+            log, size = head(conn)
+            row = card_or_404(conn, number)
+            if signed is not None:
+                signed.check_signer(conn)
+            store = store_or_404(conn, at) if at else None
+            draft = decide(card_of(row), Redeem(store), now)
+            check_code(self._secret, row, redemption_code, now)
+            draft = signed.draft(draft) if signed else draft
+            leaf_index = apply(
+                conn,
+                log,
+                size,
+                row,
+                draft,
+                actor,
+                now,
+                **lock_values(lockout.record_success(lock_state(row))),
+            )
+            if signed is not None:
+                signed.record(conn, now, leaf_index, draft.state.value)
+            if at:
+                note_burst(conn, actor, at, now)
+        return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
+
+    def block(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
+        """Hold the card (e.g. reported stolen) until it is unblocked."""
+        require_role(actor, WRITERS)
+        return self._decided(actor, card_number(number), Block(check_reason(reason)), within)
+
+    def unblock(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
+        """Release a blocked card into the state it was blocked in."""
+        require_role(actor, WRITERS)
+        return self._decided(actor, card_number(number), Unblock(check_reason(reason)), within)
+
+    def void(
+        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+    ) -> dict[str, Any]:
+        """Cancel the card for good."""
+        require_role(actor, WRITERS)
+        return self._decided(actor, card_number(number), Void(check_reason(reason)), within)
+
+    def unlock_code(
+        self, actor: Actor, number: str, *, within: Connection | None = None
+    ) -> dict[str, Any]:
+        """Headquarters lifts a wrong-code lock and forgets the card's earlier locks."""
+        require_role(actor, WRITERS)
+        number = card_number(number)
+        now = self._now()
+        with self._run(within) as conn:
+            # Not an event, so no head lock: the row lock orders it with wrong-code counts.
+            card_or_404(conn, number, lock=True)
+            conn.execute(
+                sa.update(cards)
+                .where(cards.c.number == number)
+                .values(**lock_values(lockout.LockState()), updated_at=now)
+            )
+        return {"card_number": number, "code_locked_until": None}
+
+    def _decided(
+        self,
+        actor: Actor,
+        number: str,
+        command: Command,
+        within: Connection | None,
+        **card_values: Any,
+    ) -> dict[str, Any]:
+        """Run a command that needs nothing but the lifecycle rules' consent."""
+        now = self._now()
+        with self._command(number, within) as (conn, log, size, row):
+            draft = decide(card_of(row), command, now)
+            leaf_index = apply(conn, log, size, row, draft, actor, now, **card_values)
+        return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
+
+
+def _acting_store(actor: Actor, store_id: str | None) -> str | None:
+    """The store a redemption happens at: a store token's own; headquarters' choice."""
+    if actor.role == "store":
+        if store_id is not None and store_id != actor.store_id:
+            raise errors.StoreNotAllowed(f"this token acts only for store {actor.store_id}")
+        return actor.store_id
+    return None if store_id is None else str(valid(check_store_id, store_id))

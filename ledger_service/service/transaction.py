@@ -1,0 +1,133 @@
+"""The one way a ledger command runs in a transaction.
+
+Every command — issuance, card commands, pickups, stores, expiry — writes through
+:meth:`CommandRunner._run`:
+
+* it joins the caller's :meth:`~CommandRunner.unit_of_work` (``within=``: the API keeps
+  the request's idempotency record in it) or opens a unit of work of its own;
+* its writes go under a savepoint, so a refusal (a :class:`~ledger_service.errors.
+  LedgerError`) rolls back everything of the command — nothing of it reaches the log;
+* the refusal's :class:`~ledger_service.service.traces.Trace` (wrong-code count,
+  anomaly) is then written in the same unit of work, which commits it;
+* a unit of work of its own commits before the command returns or raises: acknowledged
+  means durable. Any other exception rolls the whole unit of work back.
+
+So an accepted command is exactly one commit holding its one event per card, and a
+refusal is at most one commit holding only its traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine, Row
+
+from anchoring.db import write_transaction
+from anchoring.log import MerkleLog
+from ledger_service import errors
+from ledger_service.events import utc_now
+from ledger_service.service.rows import card_or_404
+from ledger_service.service.traces import Trace
+
+_HOLDER_CONTEXT = b"cardtrail/holder/v1\x00"
+
+
+class CommandRunner:
+    """The database, clock and secret every area of the ledger shares, and the
+    transaction runner its commands go through. Thread-safe: every call uses its own
+    connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        secret_key: bytes,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        require_signatures: bool = False,
+    ) -> None:
+        if len(secret_key) < 32:
+            raise ValueError("the server secret must be at least 32 bytes")
+        self._engine = engine
+        self._secret = secret_key
+        self._clock = clock
+        # CARDTRAIL_REQUIRE_STORE_SIGNATURES: store tokens must sign their commands.
+        self._require_signatures = require_signatures
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def _now(self) -> datetime:
+        # Events carry milliseconds; keeping more in the tables would make every stored
+        # time differ from the logged one and the audit rightly flag it.
+        moment = self._clock().astimezone(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+    def _holder_tag(self, holder_ref: str) -> str:
+        # A keyed tag: the log can show that the holder changed without naming anyone.
+        mac = hmac.new(self._secret, _HOLDER_CONTEXT + holder_ref.encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Connection]:
+        """One write transaction that a caller shares with commands (``within=``).
+
+        The API keeps a request's idempotency record in it, so that the reservation, the
+        command's writes, its refusal's traces and the stored answer commit together —
+        once.
+        """
+        with write_transaction(self._engine) as conn:
+            yield conn
+
+    @contextmanager
+    def _run(self, within: Connection | None, trace: Trace | None = None) -> Iterator[Connection]:
+        """Run a command's writes: under a savepoint of ``within``, or of a unit of work
+        of its own that commits on leaving — after a refusal too, with its ``trace``."""
+        if within is not None:
+            with _savepoint(within, trace):
+                yield within
+            return
+        refusal: errors.LedgerError | None = None
+        with self.unit_of_work() as conn:
+            try:
+                with _savepoint(conn, trace):
+                    yield conn
+            except errors.LedgerError as exc:
+                refusal = exc  # raised once its traces are committed
+        if refusal is not None:
+            raise refusal
+
+    @contextmanager
+    def _command(
+        self, number: str, within: Connection | None, trace: Trace | None = None
+    ) -> Iterator[tuple[Connection, MerkleLog, int, Row[Any]]]:
+        """:meth:`_run` a command on one card: the log head (which serialises writers),
+        the log's size, and the card's row read under it."""
+        with self._run(within, trace) as conn:
+            log, size = head(conn)
+            yield conn, log, size, card_or_404(conn, number)
+
+
+def head(conn: Connection) -> tuple[MerkleLog, int]:
+    """The log on ``conn`` with its head locked for this transaction, and its size."""
+    log = MerkleLog(conn)
+    return log, log.lock_head()
+
+
+@contextmanager
+def _savepoint(conn: Connection, trace: Trace | None) -> Iterator[None]:
+    """Roll a refused command back to where it began, then write its trace."""
+    try:
+        with conn.begin_nested():
+            yield
+    except errors.LedgerError as refusal:
+        if trace is None:
+            raise
+        error = trace.record(conn, refusal)
+        if error is refusal:
+            raise
+        raise error from None

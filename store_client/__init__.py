@@ -1,0 +1,40 @@
+"""A store's counter client that keeps working when the CardTrail service is out of reach.
+
+Every redemption is signed with the store device's key (:mod:`store_client.device`), written
+to a local queue (:mod:`store_client.queue`: SQLite, synchronous commits, so nothing
+acknowledged is lost in a crash) and then sent through ``POST /api/v1/sync``
+(:mod:`store_client.sync`). When the service cannot be reached the command simply stays
+queued; the next sync sends everything waiting, oldest first. The service decides each
+command once per client id, so re-sending after a lost answer is always safe; a card that
+was used elsewhere in the meantime comes back refused with its reason.
+
+The command line is ``cardtrail store-client`` (:mod:`store_client.cli`). This package runs
+at a shop, not on the server: it uses the ledger's signing code and card numbers, and
+nothing but the CLI assembly imports it.
+
+    >>> from store_client import DeviceKey
+    >>> DeviceKey(bytes([21] * 32)).address.startswith("0x")
+    True
+"""
+
+from __future__ import annotations
+
+from store_client.device import DeviceKey, create_keystore, load_config, load_key
+from store_client.errors import Offline, StoreClientError
+from store_client.queue import Queue, QueuedItem
+from store_client.sync import StoreClient, SyncReport, Transport, http_post
+
+__all__ = [
+    "DeviceKey",
+    "Offline",
+    "Queue",
+    "QueuedItem",
+    "StoreClient",
+    "StoreClientError",
+    "SyncReport",
+    "Transport",
+    "create_keystore",
+    "http_post",
+    "load_config",
+    "load_key",
+]

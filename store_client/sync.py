@@ -1,0 +1,142 @@
+"""Signing redemptions at the counter and sending the queue to the service."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger_service import devices
+from ledger_service.domain.numbers import CardNumberError, normalize_card_number
+from ledger_service.events import utc_now
+from store_client.device import DeviceKey
+from store_client.errors import Offline, StoreClientError
+from store_client.queue import Queue
+
+BATCH = 200
+"""Items per sync request (the service takes up to 500)."""
+TIMEOUT = 10.0
+"""Seconds to wait for the service's answer."""
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did: the service's results, and whether it was reachable."""
+
+    results: list[dict[str, Any]]
+    offline: bool
+    pending: int
+
+
+Transport = Callable[[str, dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
+"""Sends one JSON POST: ``(url, body, headers) -> (status, JSON answer)``."""
+
+
+def http_post(
+    url: str, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """POST JSON; (status, JSON answer). Raises :class:`Offline` when nobody answers."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {}
+    except (urllib.error.URLError, OSError) as exc:
+        raise Offline(f"service unreachable: {getattr(exc, 'reason', exc)}") from None
+
+
+class StoreClient:
+    """A store device: signs commands, queues them, and syncs the queue."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        key: DeviceKey,
+        store_id: str,
+        server: str,
+        token: str,
+        *,
+        transport: Transport = http_post,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.queue = queue
+        self.key = key
+        self.store_id = store_id
+        self._server = server.rstrip("/")
+        self._token = token
+        self._transport = transport
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"StoreClient(store={self.store_id}, key={self.key.address})"
+
+    def queue_redemption(self, card_number: str, redemption_code: str) -> str:
+        """Sign and queue a redemption made now; returns its client id."""
+        try:
+            number = normalize_card_number(card_number)
+        except CardNumberError as exc:
+            raise StoreClientError(f"not a card number: {exc}") from None
+        client_id = "c-" + secrets.token_hex(12)
+        now = self._clock()
+        command = devices.StoreCommand(
+            number, "redeem", self.store_id, "", devices.timestamp(now), client_id
+        )
+        item = {
+            "action": "redeem",
+            "card_number": number,
+            "redemption_code": redemption_code,
+            "signature": self.key.sign(command).to_json(),
+        }
+        self.queue.add(item, now)
+        return client_id
+
+    def sync(self) -> SyncReport:
+        """Send every pending item, oldest first, until the queue is empty or the
+        service is out of reach."""
+        results: list[dict[str, Any]] = []
+        while True:
+            batch = self.queue.pending(BATCH)
+            if not batch:
+                return SyncReport(results, offline=False, pending=0)
+            try:
+                status, answer = self._transport(
+                    f"{self._server}/api/v1/sync",
+                    {"items": [q.item for q in batch]},
+                    {
+                        "Authorization": f"Bearer {self._token}",
+                        "Idempotency-Key": "sync-" + secrets.token_hex(12),
+                    },
+                )
+            except Offline:
+                return SyncReport(results, offline=True, pending=len(self.queue.pending()))
+            if status >= 500:
+                return SyncReport(results, offline=True, pending=len(self.queue.pending()))
+            if status != 200:
+                raise StoreClientError(
+                    f"the service refused the batch: {answer.get('code', status)} "
+                    f"{answer.get('detail', '')}".rstrip()
+                )
+            sent = {q.client_id for q in batch}
+            if {r.get("client_id") for r in answer.get("results", [])} != sent:
+                raise StoreClientError("the service's answer does not match the batch sent")
+            self.queue.settle(answer["results"], self._clock())
+            results.extend(answer["results"])
+
+    def redeem(self, card_number: str, redemption_code: str) -> tuple[str, SyncReport]:
+        """Queue a redemption and try to send the queue; (client id, sync report)."""
+        client_id = self.queue_redemption(card_number, redemption_code)
+        return client_id, self.sync()
