@@ -224,7 +224,7 @@ def _remember_refusal(
         number, item.action, str(store_id), pickup_id, signed.signed_at, signed.client_id
     )
     try:
-        devices.verify(cmd, signed)
+        devices.verify(cmd, signed, devices.current_domain(engine))
     except errors.SignatureInvalid:
         return
     try:

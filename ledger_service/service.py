@@ -782,7 +782,8 @@ class Ledger:
         pickup_id: str,
         now: datetime,
     ) -> devices.DeviceSignature | None:
-        """Check a device signature's shape, time and cryptography (no database needed)."""
+        """Check a device signature's shape, time and cryptography; it must be made for the
+        current deployment (read in a transaction of its own, the only database read)."""
         if signature is None:
             if self._require_signatures and actor.role == "store":
                 raise errors.SignatureRequired(
@@ -796,8 +797,7 @@ class Ledger:
         command = devices.StoreCommand(
             number, action, store_id, pickup_id, signed.signed_at, signed.client_id
         )
-        devices.verify(command, signed)
-        return signed
+        return devices.verify(command, signed, devices.current_domain(self._engine))
 
     @staticmethod
     def _fresh_signature(
