@@ -112,9 +112,8 @@ class SigningDomain:
     def from_json(cls, raw: object) -> SigningDomain:
         """``{"chain_id", "contract"}`` checked (the contract comes back checksummed);
         ValueError when either is missing or malformed."""
-        if not isinstance(raw, Mapping):
-            raise ValueError("a deployment is an object with chain_id and contract")
-        chain_id, contract = raw.get("chain_id"), raw.get("contract")
+        fields = raw if isinstance(raw, Mapping) else {}
+        chain_id, contract = fields.get("chain_id"), fields.get("contract")
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
             raise ValueError(f"chain_id must be a positive integer, got {chain_id!r}")
         if not isinstance(contract, str) or not contract.startswith("0x"):

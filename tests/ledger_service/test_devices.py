@@ -331,15 +331,11 @@ def test_after_a_redeploy_only_signatures_for_the_new_contract_are_taken(ledger,
     replaced = ELSEWHERE["another contract"]
     record_deployment(ledger, replaced)
     refused(ledger, errors.SignatureInvalid, STORE1, number, code, signature=old)
-    ledger.redeem(
-        STORE1, number, code, signature=signed_redeem(KEY1, number, domain=replaced)
-    )
+    ledger.redeem(STORE1, number, code, signature=signed_redeem(KEY1, number, domain=replaced))
     assert card_events(ledger, number)[-1]["data"]["deployment"] == replaced.to_json()
 
 
-def test_before_any_deployment_signed_commands_are_refused_and_unsigned_ones_work(
-    ledger, stores
-):
+def test_before_any_deployment_signed_commands_are_refused_and_unsigned_ones_work(ledger, stores):
     devices.KeyRegistry(ledger._engine).register(HQ, "S1", KEY1.address)
     number, code = issue(ledger)
     err = refused(
