@@ -45,7 +45,7 @@ from eth_keys.exceptions import ValidationError as KeysValidationError
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy.engine import Connection, Engine, Row
 
-from anchoring.checkpoints import current_deployment
+from anchoring.checkpoints import all_deployments, current_deployment
 from anchoring.db import read_transaction, write_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
@@ -342,6 +342,14 @@ def current_domain(engine: Engine) -> SigningDomain:
             "`cardtrail deploy` deploys it"
         )
     return SigningDomain(deployment.chain_id, str(to_checksum_address(deployment.contract)))
+
+
+def known_domains(engine: Engine) -> list[SigningDomain]:
+    """Every deployment the log was ever anchored to, oldest first, retired ones too: an
+    event signed before a redeploy was signed for the deployment of its day."""
+    with read_transaction(engine) as conn:
+        found = all_deployments(conn)
+    return [SigningDomain(d.chain_id, str(to_checksum_address(d.contract))) for d in found]
 
 
 # --- the key registry and used client ids (I/O) -------------------------------------------
