@@ -89,6 +89,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_OFFLINE = timedelta(days=7)
 """How long a store client may hold a signed command before the service takes it."""
 
+MAX_CHAIN_ID = 2**53 - 1
+"""The largest chain id a domain takes: events hold only integers JSON-safe everywhere."""
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 SIGNATURE_MEMBERS = ("signer", "signature", "client_id", "signed_at")
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
@@ -103,24 +105,33 @@ _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 @dataclass(frozen=True)
 class SigningDomain:
     """The deployment a device signs for: the chain id and the LedgerAnchor contract that
-    the log is anchored to (``GET /api/v1/chain`` reports both)."""
+    the log is anchored to (``GET /api/v1/chain`` reports both).
+
+    Built only valid: a chain id from 1 to 2^53 − 1 (events keep integers JSON-safe) and
+    a 0x address, kept checksummed; ValueError otherwise.
+    """
 
     chain_id: int
     contract: str
 
-    @classmethod
-    def from_json(cls, raw: object) -> SigningDomain:
-        """``{"chain_id", "contract"}`` checked (the contract comes back checksummed);
-        ValueError when either is missing or malformed."""
-        fields = raw if isinstance(raw, Mapping) else {}
-        chain_id, contract = fields.get("chain_id"), fields.get("contract")
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
-            raise ValueError(f"chain_id must be a positive integer, got {chain_id!r}")
+    def __post_init__(self) -> None:
+        chain_id, contract = self.chain_id, self.contract
+        integer = isinstance(chain_id, int) and not isinstance(chain_id, bool)
+        if not integer or not 0 < chain_id <= MAX_CHAIN_ID:
+            raise ValueError(f"chain_id must be an integer from 1 to 2^53 - 1, got {chain_id!r}")
         if not isinstance(contract, str) or not contract.startswith("0x"):
             raise ValueError(f"contract must be a 0x address, got {contract!r}")
         if not is_address(contract):
             raise ValueError(f"contract must be a 0x address, got {contract!r}")
-        return cls(chain_id, str(to_checksum_address(contract)))
+        # Frozen: the checksummed form replaces whatever case the address came in.
+        object.__setattr__(self, "contract", str(to_checksum_address(contract)))
+
+    @classmethod
+    def from_json(cls, raw: object) -> SigningDomain:
+        """``{"chain_id", "contract", …}`` (other members ignored) as a domain; ValueError
+        when either is missing or malformed."""
+        fields = raw if isinstance(raw, Mapping) else {}
+        return cls(fields.get("chain_id"), fields.get("contract"))  # type: ignore[arg-type]
 
     def eip712(self) -> dict[str, Any]:
         """The EIP-712 domain of this deployment."""
@@ -341,7 +352,7 @@ def current_domain(engine: Engine) -> SigningDomain:
             "deployment to sign for: signed commands are refused until `cardtrail up` or "
             "`cardtrail deploy` deploys it"
         )
-    return SigningDomain(deployment.chain_id, str(to_checksum_address(deployment.contract)))
+    return SigningDomain(deployment.chain_id, deployment.contract)
 
 
 def known_domains(engine: Engine) -> list[SigningDomain]:
@@ -349,7 +360,7 @@ def known_domains(engine: Engine) -> list[SigningDomain]:
     event signed before a redeploy was signed for the deployment of its day."""
     with read_transaction(engine) as conn:
         found = all_deployments(conn)
-    return [SigningDomain(d.chain_id, str(to_checksum_address(d.contract))) for d in found]
+    return [SigningDomain(d.chain_id, d.contract) for d in found]
 
 
 # --- the key registry and used client ids (I/O) -------------------------------------------

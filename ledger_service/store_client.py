@@ -16,6 +16,7 @@ sends nothing — no card number, no redemption code — to a service of another
 A device that has never reached its service cannot sign, so run ``sync`` once online.
 
     cardtrail store-client keygen --store S1          # prints the address for headquarters
+    cardtrail store-client sync                       # once online: learns the deployment
     cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM
     cardtrail store-client sync
     cardtrail store-client status

@@ -105,6 +105,7 @@ def test_the_domain_names_chain_and_contract():
 def test_a_deployment_is_read_from_json_with_a_checksummed_contract():
     raw = {"chain_id": 31337, "contract": HERE.contract.lower(), "rpc_url": "http://x"}
     assert SigningDomain.from_json(raw) == HERE
+    assert SigningDomain(31337, HERE.contract.lower()).contract == HERE.contract
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,7 @@ def test_a_deployment_is_read_from_json_with_a_checksummed_contract():
         {"chain_id": "31337", "contract": HERE.contract},
         {"chain_id": 31337, "contract": HERE.contract[2:]},
         {"chain_id": 31337, "contract": "0x1234"},
+        {"chain_id": 2**53, "contract": HERE.contract},
     ],
 )
 def test_a_malformed_deployment_is_refused(raw):
