@@ -4,20 +4,29 @@ A store registers one or more device keys (Ethereum addresses). A device signs e
 command — redeem, pickup ready, pickup complete — as EIP-712 typed data naming the card,
 the action, the store, the pickup (if any), the time and a client-made id. The service
 recovers the signer, checks that it is a live key of the acting store and that the client
-id is fresh, and writes ``{"signer", "signature", "client_id", "signed_at"}`` into the
-event's ``data``: the log itself then proves which device of which store acted, and anyone
-holding the card number can recover the signer from the event again.
+id is fresh, and writes ``{"signer", "signature", "client_id", "signed_at", "deployment"}``
+into the event's ``data``: the log itself then proves which device of which store acted,
+and anyone holding the card number can recover the signer from the event again.
+
+A signature is bound to one deployment: the EIP-712 domain names the chain id and the
+LedgerAnchor contract the log is anchored to (:class:`SigningDomain`), so a command signed
+for one CardTrail deployment — another merchant's, a staging copy, a replaced contract —
+recovers to a different key anywhere else. Before the first contract is deployed there is
+no domain, and signed commands are refused (:func:`current_domain`).
 
 The first half of this module is pure (typed data, signing, recovery, the time window);
-the second half reads and writes the ``store_keys`` and ``device_commands`` tables.
+the second half reads the deployment and the ``store_keys`` and ``device_commands`` tables.
 
     >>> from eth_account import Account
     >>> key = Account.from_key(bytes(range(1, 33)))
+    >>> here = SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
     >>> cmd = StoreCommand("23456789ABCDEFGH8", "redeem", "S1", "", "2026-11-24T06:17:10.123Z",
     ...                    "c-0001-abcdef")
-    >>> signed = sign(cmd, key.key)
-    >>> recover_signer(cmd, signed.signature) == key.address
+    >>> signed = sign(cmd, key.key, here)
+    >>> recover_signer(cmd, signed.signature, here) == key.address
     True
+    >>> recover_signer(cmd, signed.signature, SigningDomain(1, here.contract)) == key.address
+    False
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from eth_keys.exceptions import ValidationError as KeysValidationError
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy.engine import Connection, Engine, Row
 
+from anchoring.checkpoints import all_deployments, current_deployment
 from anchoring.db import read_transaction, write_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
@@ -43,13 +53,18 @@ from ledger_service.domain.lifecycle import EventDraft
 from ledger_service.events import format_timestamp, utc_now
 from ledger_service.schema import cards, device_commands, store_keys, stores
 
-DOMAIN: dict[str, Any] = {"name": "CardTrail", "version": "1"}
-"""The EIP-712 domain. No chainId: device signatures never go on chain."""
+DOMAIN_NAME = "CardTrail"
+DOMAIN_VERSION = "2"
+"""Version 1 domains held only the name and version, so a signature was valid on every
+CardTrail deployment; the service no longer accepts them (events signed under version 1
+carry no ``deployment`` member, and the browser's check says so)."""
 
 TYPES: dict[str, list[dict[str, str]]] = {
     "EIP712Domain": [
         {"name": "name", "type": "string"},
         {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
     ],
     "StoreCommand": [
         {"name": "card", "type": "string"},
@@ -74,6 +89,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_OFFLINE = timedelta(days=7)
 """How long a store client may hold a signed command before the service takes it."""
 
+MAX_CHAIN_ID = 2**53 - 1
+"""The largest chain id a domain takes: events hold only integers JSON-safe everywhere."""
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 SIGNATURE_MEMBERS = ("signer", "signature", "client_id", "signed_at")
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
@@ -83,6 +100,55 @@ _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 # --- pure -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningDomain:
+    """The deployment a device signs for: the chain id and the LedgerAnchor contract that
+    the log is anchored to (``GET /api/v1/chain`` reports both).
+
+    Built only valid: a chain id from 1 to 2^53 − 1 (events keep integers JSON-safe) and
+    a 0x address, kept checksummed; ValueError otherwise.
+    """
+
+    chain_id: int
+    contract: str
+
+    def __post_init__(self) -> None:
+        chain_id, contract = self.chain_id, self.contract
+        integer = isinstance(chain_id, int) and not isinstance(chain_id, bool)
+        if not integer or not 0 < chain_id <= MAX_CHAIN_ID:
+            raise ValueError(f"chain_id must be an integer from 1 to 2^53 - 1, got {chain_id!r}")
+        if not isinstance(contract, str) or not contract.startswith("0x"):
+            raise ValueError(f"contract must be a 0x address, got {contract!r}")
+        if not is_address(contract):
+            raise ValueError(f"contract must be a 0x address, got {contract!r}")
+        # Frozen: the checksummed form replaces whatever case the address came in.
+        object.__setattr__(self, "contract", str(to_checksum_address(contract)))
+
+    @classmethod
+    def from_json(cls, raw: object) -> SigningDomain:
+        """``{"chain_id", "contract", …}`` (other members ignored) as a domain; ValueError
+        when either is missing or malformed."""
+        fields = raw if isinstance(raw, Mapping) else {}
+        return cls(fields.get("chain_id"), fields.get("contract"))  # type: ignore[arg-type]
+
+    def eip712(self) -> dict[str, Any]:
+        """The EIP-712 domain of this deployment."""
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.contract,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``deployment`` member of a signed event's ``data``."""
+        return {"chain_id": self.chain_id, "contract": self.contract}
+
+    def describe(self) -> str:
+        """Chain and contract, for messages."""
+        return f"chain {self.chain_id}, contract {self.contract}"
 
 
 @dataclass(frozen=True)
@@ -96,12 +162,13 @@ class StoreCommand:
     time: str
     client_id: str
 
-    def typed_data(self) -> dict[str, Any]:
-        """The full EIP-712 document (``eth_account.messages.encode_typed_data`` input)."""
+    def typed_data(self, domain: SigningDomain) -> dict[str, Any]:
+        """The full EIP-712 document for ``domain``
+        (``eth_account.messages.encode_typed_data`` input)."""
         return {
             "types": TYPES,
             "primaryType": PRIMARY_TYPE,
-            "domain": DOMAIN,
+            "domain": domain.eip712(),
             "message": {
                 "card": self.card,
                 "action": self.action,
@@ -115,12 +182,17 @@ class StoreCommand:
 
 @dataclass(frozen=True)
 class DeviceSignature:
-    """A device's signature over one command, as requests carry it and events record it."""
+    """A device's signature over one command, as requests carry it and events record it.
+
+    ``deployment`` is set once :func:`verify` has checked the signature against a domain:
+    the event then records which deployment the device signed for.
+    """
 
     signer: str
     signature: str
     client_id: str
     signed_at: str
+    deployment: SigningDomain | None = None
 
     @property
     def signed_time(self) -> datetime:
@@ -128,7 +200,7 @@ class DeviceSignature:
         return datetime.fromisoformat(self.signed_at)
 
     def to_json(self) -> dict[str, str]:
-        """The members added to the event's ``data``."""
+        """The signature block a request carries (:data:`SIGNATURE_MEMBERS`)."""
         return {
             "signer": self.signer,
             "signature": self.signature,
@@ -168,9 +240,10 @@ def timestamp(moment: datetime) -> str:
     return format_timestamp(moment)
 
 
-def sign(command: StoreCommand, private_key: bytes) -> DeviceSignature:
-    """Sign ``command`` with a device key (store clients and tests)."""
-    signed = Account.sign_message(encode_typed_data(full_message=command.typed_data()), private_key)
+def sign(command: StoreCommand, private_key: bytes, domain: SigningDomain) -> DeviceSignature:
+    """Sign ``command`` for the deployment ``domain`` with a device key (store clients, tests)."""
+    message = encode_typed_data(full_message=command.typed_data(domain))
+    signed = Account.sign_message(message, private_key)
     return DeviceSignature(
         signer=Account.from_key(private_key).address,
         signature="0x" + bytes(signed.signature).hex(),
@@ -179,8 +252,9 @@ def sign(command: StoreCommand, private_key: bytes) -> DeviceSignature:
     )
 
 
-def recover_signer(command: StoreCommand, signature: str) -> str:
-    """The checksummed address that signed ``command``; SignatureInvalid if none can."""
+def recover_signer(command: StoreCommand, signature: str, domain: SigningDomain) -> str:
+    """The checksummed address that signed ``command`` for ``domain``; SignatureInvalid if
+    none can. A signature made for another domain recovers to some other address."""
     raw = bytes.fromhex(signature.removeprefix("0x"))
     if len(raw) != 65 or raw[64] not in (27, 28):
         raise errors.SignatureInvalid("signature must be r, s and v (27 or 28)")
@@ -188,21 +262,26 @@ def recover_signer(command: StoreCommand, signature: str) -> str:
         raise errors.SignatureInvalid("signature has a high s value (not canonical)")
     try:
         signer = Account.recover_message(
-            encode_typed_data(full_message=command.typed_data()), signature=raw
+            encode_typed_data(full_message=command.typed_data(domain)), signature=raw
         )
     except (BadSignature, KeysValidationError, ValueError):
         raise errors.SignatureInvalid("signature does not recover to any key") from None
     return str(signer)
 
 
-def verify(command: StoreCommand, signature: DeviceSignature) -> None:
-    """Check that ``signature`` is its signer's over exactly ``command``."""
+def verify(
+    command: StoreCommand, signature: DeviceSignature, domain: SigningDomain
+) -> DeviceSignature:
+    """Check that ``signature`` is its signer's over exactly ``command``, made for the
+    deployment ``domain``; returns it bound to that domain (its event records it)."""
     if command.client_id != signature.client_id or command.time != signature.signed_at:
         raise errors.SignatureInvalid("signature block does not match the signed command")
-    if recover_signer(command, signature.signature) != signature.signer:
+    if recover_signer(command, signature.signature, domain) != signature.signer:
         raise errors.SignatureInvalid(
-            f"signature was not made by {signature.signer} over this command"
+            f"signature was not made by {signature.signer} over this command for this "
+            f"deployment ({domain.describe()})"
         )
+    return replace(signature, deployment=domain)
 
 
 def check_window(signed_at: datetime, now: datetime) -> None:
@@ -216,11 +295,14 @@ def check_window(signed_at: datetime, now: datetime) -> None:
 
 
 def signed_draft(draft: EventDraft, signature: DeviceSignature) -> EventDraft:
-    """The event of a signed command: it occurred when signed, and its data names the device."""
+    """The event of a signed command: it occurred when signed, and its data names the device
+    and the deployment it signed for (``signature`` as :func:`verify` returned it)."""
+    if signature.deployment is None:
+        raise ValueError("only a verified signature goes into an event")
     return replace(
         draft,
         occurred_at=signature.signed_time,
-        data={**draft.data, **signature.to_json()},
+        data={**draft.data, **signature.to_json(), "deployment": signature.deployment.to_json()},
     )
 
 
@@ -250,6 +332,35 @@ def normalize_address(address: object) -> str:
     if not isinstance(address, str) or not address.startswith("0x") or not is_address(address):
         raise errors.ValidationFailed("address must be a 0x Ethereum address (40 hex digits)")
     return str(to_checksum_address(address))
+
+
+# --- the deployment signatures are bound to (I/O) -----------------------------------------
+
+
+def current_domain(engine: Engine) -> SigningDomain:
+    """The domain devices must sign for now: the current LedgerAnchor deployment.
+
+    Before the first deployment (a fresh data directory that ``cardtrail up`` or
+    ``cardtrail deploy`` has not yet deployed to) there is nothing to bind a signature
+    to, so signed commands are refused with SIGNATURE_INVALID and may be sent again later.
+    """
+    with read_transaction(engine) as conn:
+        deployment = current_deployment(conn)
+    if deployment is None:
+        raise errors.SignatureInvalid(
+            "this service has no deployed LedgerAnchor contract yet, so there is no "
+            "deployment to sign for: signed commands are refused until `cardtrail up` or "
+            "`cardtrail deploy` deploys it"
+        )
+    return SigningDomain(deployment.chain_id, deployment.contract)
+
+
+def known_domains(engine: Engine) -> list[SigningDomain]:
+    """Every deployment the log was ever anchored to, oldest first, retired ones too: an
+    event signed before a redeploy was signed for the deployment of its day."""
+    with read_transaction(engine) as conn:
+        found = all_deployments(conn)
+    return [SigningDomain(d.chain_id, d.contract) for d in found]
 
 
 # --- the key registry and used client ids (I/O) -------------------------------------------

@@ -7,6 +7,12 @@ by its device's client id — a re-sent item gets its first answer back, marked
 ``replayed`` — and the first valid use of a card wins: a queued redemption of a card used
 elsewhere meanwhile comes back refused with its reason, and the console lists it as an
 ``offline_conflict`` anomaly.
+
+Devices sign for the current deployment: the EIP-712 domain's ``chainId`` and
+``verifyingContract`` are the ``chain_id`` and ``contract`` that ``GET /api/v1/chain``
+reports (:class:`~ledger_service.devices.SigningDomain`). A command signed for another
+deployment, or sent before the first one exists, is refused with SIGNATURE_INVALID and
+stays undecided.
 """
 
 from __future__ import annotations
@@ -224,7 +230,7 @@ def _remember_refusal(
         number, item.action, str(store_id), pickup_id, signed.signed_at, signed.client_id
     )
     try:
-        devices.verify(cmd, signed)
+        devices.verify(cmd, signed, devices.current_domain(engine))
     except errors.SignatureInvalid:
         return
     try:

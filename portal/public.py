@@ -13,7 +13,7 @@ import json
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from ledger_service.devices import KeyRegistry
+from ledger_service.devices import KeyRegistry, known_domains
 from ledger_service.domain.numbers import (
     CardNumberError,
     format_card_number,
@@ -101,10 +101,13 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
     signing_stores = {e.store_id for e in page.timeline if e.signer and e.store_id}
     published = KeyRegistry(runtime().engine).public_keys(signing_stores)
     device_keys = {store: [k["address"] for k in keys] for store, keys in published.items()}
+    # Which deployments a signature may be made for is the server's word too.
+    deployments = [d.to_json() for d in known_domains(runtime().engine)]
     body = render_template(
         "public/card.html",
         page=page,
         device_keys=json.dumps(device_keys, separators=(",", ":")),
+        signing_deployments=json.dumps(deployments, separators=(",", ":")),
         bundle_url=url_for(".bundle", number=number),
         json_url=url_for(".card_json", number=number),
         qr_url=url_for(".qr", number=number),

@@ -8,6 +8,12 @@ queued; the next sync sends everything waiting, oldest first. The service decide
 command once per client id, so re-sending after a lost answer is always safe; a card that
 was used elsewhere in the meantime comes back refused with its reason.
 
+A device signs for one deployment only (the chain id and LedgerAnchor contract in the
+EIP-712 domain). It learns them from the service's ``GET /api/v1/chain`` on first contact
+and keeps them in its queue; from then on it checks the service before every sync and
+sends nothing (no card number, no redemption code) to a service of another deployment.
+A device that has never reached its service cannot sign, so run ``sync`` once online.
+
 The command line is ``cardtrail store-client`` (:mod:`store_client.cli`). This package runs
 at a shop, not on the server: it uses the ledger's signing code and card numbers, and
 nothing but the CLI assembly imports it.
@@ -22,7 +28,7 @@ from __future__ import annotations
 from store_client.device import DeviceKey, create_keystore, load_config, load_key
 from store_client.errors import Offline, StoreClientError
 from store_client.queue import Queue, QueuedItem
-from store_client.sync import StoreClient, SyncReport, Transport, http_post
+from store_client.sync import StoreClient, SyncReport, Transport, http_request
 
 __all__ = [
     "DeviceKey",
@@ -34,7 +40,7 @@ __all__ = [
     "SyncReport",
     "Transport",
     "create_keystore",
-    "http_post",
+    "http_request",
     "load_config",
     "load_key",
 ]

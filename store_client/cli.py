@@ -1,6 +1,7 @@
 """``cardtrail store-client``: keygen, redeem, sync and status at a store's counter.
 
     cardtrail store-client keygen --store S1          # prints the address for headquarters
+    cardtrail store-client sync                       # once online: learns the deployment
     cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM
     cardtrail store-client sync
     cardtrail store-client status
@@ -156,7 +157,13 @@ def status_command(ctx: click.Context) -> None:
     queue = Queue(home / QUEUE)
     try:
         counts = queue.counts()
+        deployment = queue.deployment()
         click.echo(f"store {config['store_id']}, device {config['address']}")
+        click.echo(
+            f"signs for {deployment.describe()}"
+            if deployment
+            else "deployment not learned yet: sync once while the service is reachable"
+        )
         click.echo(
             f"waiting {counts['pending']}, accepted {counts['accepted']}, "
             f"refused {counts['refused']}"

@@ -29,9 +29,11 @@ class DeviceKey:
         self._key = private_key
         self.address = str(Account.from_key(private_key).address)
 
-    def sign(self, command: devices.StoreCommand) -> devices.DeviceSignature:
-        """Sign one store command."""
-        return devices.sign(command, self._key)
+    def sign(
+        self, command: devices.StoreCommand, domain: devices.SigningDomain
+    ) -> devices.DeviceSignature:
+        """Sign one store command for the deployment ``domain``."""
+        return devices.sign(command, self._key, domain)
 
     def __repr__(self) -> str:
         return f"DeviceKey(address={self.address})"

@@ -53,10 +53,37 @@ class Queue:
             " queued_at TEXT NOT NULL,"
             " decided_at TEXT)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS deployment ("
+            " one INTEGER PRIMARY KEY CHECK (one = 1),"
+            " chain_id INTEGER NOT NULL,"
+            " contract TEXT NOT NULL,"
+            " server TEXT NOT NULL,"
+            " learned_at TEXT NOT NULL)"
+        )
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def deployment(self) -> devices.SigningDomain | None:
+        """The deployment this device signs for, or None before its first contact."""
+        row = self._db.execute("SELECT chain_id, contract FROM deployment").fetchone()
+        return None if row is None else devices.SigningDomain(int(row[0]), str(row[1]))
+
+    def remember_deployment(
+        self, domain: devices.SigningDomain, server: str, now: datetime
+    ) -> devices.SigningDomain:
+        """Keep ``domain`` as this device's deployment unless it already has one; returns
+        the deployment kept (the first one learned, for good)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO deployment (one, chain_id, contract, server, learned_at)"
+                " VALUES (1, ?, ?, ?, ?)",
+                (domain.chain_id, domain.contract, server, devices.timestamp(now)),
+            )
+            chain_id, contract = db.execute("SELECT chain_id, contract FROM deployment").fetchone()
+        return devices.SigningDomain(int(chain_id), str(contract))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

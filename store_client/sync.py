@@ -33,19 +33,20 @@ class SyncReport:
     pending: int
 
 
-Transport = Callable[[str, dict[str, Any], dict[str, str]], tuple[int, dict[str, Any]]]
-"""Sends one JSON POST: ``(url, body, headers) -> (status, JSON answer)``."""
+Transport = Callable[[str, dict[str, Any] | None, dict[str, str]], tuple[int, dict[str, Any]]]
+"""Sends one request: ``(url, JSON body or None for a GET, headers) -> (status, JSON answer)``."""
 
 
-def http_post(
-    url: str, body: dict[str, Any], headers: dict[str, str]
+def http_request(
+    url: str, body: dict[str, Any] | None, headers: dict[str, str]
 ) -> tuple[int, dict[str, Any]]:
-    """POST JSON; (status, JSON answer). Raises :class:`Offline` when nobody answers."""
+    """POST ``body`` as JSON, or GET when it is None; (status, JSON answer). Raises
+    :class:`Offline` when nobody answers."""
     request = urllib.request.Request(
         url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **headers},
-        method="POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers if body is None else {"Content-Type": "application/json", **headers},
+        method="GET" if body is None else "POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
@@ -70,7 +71,7 @@ class StoreClient:
         server: str,
         token: str,
         *,
-        transport: Transport = http_post,
+        transport: Transport = http_request,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.queue = queue
@@ -84,12 +85,60 @@ class StoreClient:
     def __repr__(self) -> str:
         return f"StoreClient(store={self.store_id}, key={self.key.address})"
 
+    def deployment(self) -> devices.SigningDomain:
+        """The deployment this device signs for: kept in the queue, or learned from the
+        service now; StoreClientError if it was never reachable."""
+        known = self.queue.deployment()
+        if known is not None:
+            return known
+        try:
+            served = self._served_deployment()
+        except Offline:
+            raise StoreClientError(
+                "this device does not know which deployment it signs for yet: it learns that "
+                "from the service on first contact, so run `cardtrail store-client sync` once "
+                "while the service is reachable"
+            ) from None
+        return self.queue.remember_deployment(served, self._server, self._clock())
+
+    def _served_deployment(self) -> devices.SigningDomain:
+        """The deployment the service says it is (``GET /api/v1/chain``)."""
+        status, answer = self._transport(f"{self._server}/api/v1/chain", None, {})
+        if status >= 500:
+            raise Offline(f"the service answered {status}")
+        if status != 200:
+            raise StoreClientError(f"the service did not say which deployment it is ({status})")
+        if isinstance(answer, dict) and answer.get("contract") is None:
+            raise StoreClientError(
+                f"the service at {self._server} has no deployed LedgerAnchor contract yet, so "
+                "there is no deployment to sign for: wait until `cardtrail up` deploys it"
+            )
+        try:
+            return devices.SigningDomain.from_json(answer)
+        except ValueError as exc:
+            raise StoreClientError(
+                f"the service's chain answer is not a deployment: {exc}"
+            ) from None
+
+    def _check_deployment(self) -> None:
+        """Refuse a service of another deployment than the one this device signs for."""
+        served = self._served_deployment()
+        known = self.queue.remember_deployment(served, self._server, self._clock())
+        if served != known:
+            raise StoreClientError(
+                f"the service at {self._server} is anchored to {served.describe()}, but this "
+                f"device signs for {known.describe()}: it belongs to another deployment, so "
+                "nothing was sent"
+            )
+
     def queue_redemption(self, card_number: str, redemption_code: str) -> str:
-        """Sign and queue a redemption made now; returns its client id."""
+        """Sign and queue a redemption made now, for this device's deployment; returns its
+        client id."""
         try:
             number = normalize_card_number(card_number)
         except CardNumberError as exc:
             raise StoreClientError(f"not a card number: {exc}") from None
+        domain = self.deployment()
         client_id = "c-" + secrets.token_hex(12)
         now = self._clock()
         command = devices.StoreCommand(
@@ -99,15 +148,20 @@ class StoreClient:
             "action": "redeem",
             "card_number": number,
             "redemption_code": redemption_code,
-            "signature": self.key.sign(command).to_json(),
+            "signature": self.key.sign(command, domain).to_json(),
         }
         self.queue.add(item, now)
         return client_id
 
     def sync(self) -> SyncReport:
-        """Send every pending item, oldest first, until the queue is empty or the
-        service is out of reach."""
+        """Check that the service is this device's deployment (learning it on first
+        contact), then send every pending item, oldest first, until the queue is empty or
+        the service is out of reach."""
         results: list[dict[str, Any]] = []
+        try:
+            self._check_deployment()
+        except Offline:
+            return SyncReport(results, offline=True, pending=len(self.queue.pending()))
         while True:
             batch = self.queue.pending(BATCH)
             if not batch:

@@ -115,6 +115,7 @@ class CardCommands(CommandRunner):
         now = self._now()
         signing_store = actor.store_id if actor.role == "store" else store_id
         signed = check_signature(
+            self._engine,
             signature,
             actor,
             number,

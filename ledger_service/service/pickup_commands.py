@@ -163,6 +163,7 @@ class PickupCommands(CommandRunner):
             signed = None
             if step is not PickupShip:
                 signed = check_signature(
+                    self._engine,
                     signature,
                     actor,
                     pickup.card_number,

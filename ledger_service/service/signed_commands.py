@@ -1,9 +1,9 @@
 """Store commands signed by a device key (see :mod:`ledger_service.devices`).
 
-A signature is checked in two steps: its shape, time and cryptography before the
-transaction (:func:`check_signature`, no database needed), then under the log head that
-the signer is a live key of the store and its client id is new (:meth:`SignedCommand.
-check_signer`). An accepted signed command keeps its signature's use
+A signature is checked in two steps: its shape, time and cryptography, for the current
+deployment, before the transaction (:func:`check_signature`), then under the log head
+that the signer is a live key of the store and its client id is new
+(:meth:`SignedCommand.check_signer`). An accepted signed command keeps its signature's use
 (:meth:`SignedCommand.record`), so that a re-sent one is recognised.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from ledger_service import devices, errors
 from ledger_service.actor import Actor
@@ -54,6 +54,7 @@ class SignedCommand:
 
 
 def check_signature(
+    engine: Engine,
     signature: SignatureInput,
     actor: Actor,
     number: str,
@@ -65,6 +66,9 @@ def check_signature(
     required: bool,
 ) -> SignedCommand | None:
     """The checked signature over the command, or None for an unsigned command.
+
+    The signature must be made for the current deployment (read from ``engine`` in a
+    transaction of its own, the only database read here).
 
     ``required`` (CARDTRAIL_REQUIRE_STORE_SIGNATURES): a store token's command must be
     signed.
@@ -82,8 +86,8 @@ def check_signature(
     command = devices.StoreCommand(
         number, action, store_id, pickup_id, signed.signed_at, signed.client_id
     )
-    devices.verify(command, signed)
-    return SignedCommand(command, signed)
+    bound = devices.verify(command, signed, devices.current_domain(engine))
+    return SignedCommand(command, bound)
 
 
 def signature_of(signed: SignedCommand | None) -> devices.DeviceSignature | None:

@@ -2,15 +2,19 @@
  * CardTrail's in-browser check of store device signatures.
  *
  * A store's redemption or pickup step may carry an EIP-712 signature by one of the store's
- * device keys; the event in the log holds signer, signature, client id and signing time.
- * This script recomputes the EIP-712 digest of the command from the event and the card
- * number, recovers the signing key's address with secp256k1 and compares it with the
- * event's signer. WebCrypto has neither keccak-256 nor secp256k1, so both are here, in
- * plain JS with BigInt and no dependencies (tests/portal/test_signatures_js.py holds them
- * to eth-account's results).
+ * device keys; the event in the log holds signer, signature, client id, signing time and
+ * the deployment signed for (chain id and LedgerAnchor contract: the EIP-712 domain's
+ * chainId and verifyingContract). This script recomputes the EIP-712 digest of the command
+ * from the event and the card number, recovers the signing key's address with secp256k1
+ * and compares it with the event's signer. WebCrypto has neither keccak-256 nor secp256k1,
+ * so both are here, in plain JS with BigInt and no dependencies
+ * (tests/portal/test_signatures_js.py holds them to eth-account's results).
  *
- * What it cannot check: that the address is really one of the store's keys. For that it
- * can only compare with the key list this server publishes, and it says so.
+ * What it cannot check: that the address is really one of the store's keys, and that the
+ * deployment signed for is really this merchant's. For those it can only compare with the
+ * key list and the deployments this server publishes, and it says so. Events signed before
+ * domains named a deployment (version 1, no `deployment` member) still recover, with a
+ * note that such a signature was valid on any CardTrail deployment.
  */
 (function (root) {
   "use strict";
@@ -222,19 +226,54 @@
 
   // --- EIP-712: the store command ---------------------------------------------------------
 
-  var DOMAIN_TYPE = "EIP712Domain(string name,string version)";
+  var DOMAIN_NAME = "CardTrail";
+  var DOMAIN_TYPE =
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
+  var DOMAIN_VERSION = "2";
+  // Version 1 named no deployment; the service takes it no more, older events still hold it.
+  var UNBOUND_DOMAIN_TYPE = "EIP712Domain(string name,string version)";
+  var UNBOUND_VERSION = "1";
   var COMMAND_TYPE =
     "StoreCommand(string card,string action,string store,string pickup,string time,string clientId)";
-  var DOMAIN = { name: "CardTrail", version: "1" };
   var ACTIONS = { REDEEMED: "redeem", PICKUP_READY: "pickup_ready",
                   PICKUP_COMPLETED: "pickup_complete" };
 
   function hashText(text) { return keccak256(encoder.encode(text)); }
 
-  /** The EIP-712 digest a device signs for a store command. */
-  function commandDigest(command) {
-    var domain = keccak256(concat([hashText(DOMAIN_TYPE), hashText(DOMAIN.name),
-                                   hashText(DOMAIN.version)]));
+  /** A deployment {chain_id, contract} checked: a positive integer and a 0x address. */
+  function parseDeployment(raw) {
+    if (!raw || typeof raw !== "object") throw new Error("a deployment names chain_id and contract");
+    var chainId = raw.chain_id, contract = raw.contract;
+    if (typeof chainId !== "number" || !Number.isSafeInteger(chainId) || chainId <= 0) {
+      throw new Error("chain_id must be a positive integer");
+    }
+    if (typeof contract !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(contract)) {
+      throw new Error("contract must be a 0x address");
+    }
+    return { chain_id: chainId, contract: checksumAddress(contract) };
+  }
+
+  function sameDeployment(a, b) {
+    return a.chain_id === b.chain_id && a.contract.toLowerCase() === b.contract.toLowerCase();
+  }
+
+  /** The EIP-712 domain separator of a deployment, or of version 1 when it is null. */
+  function domainSeparator(deployment) {
+    if (deployment === null) {
+      return keccak256(concat([hashText(UNBOUND_DOMAIN_TYPE), hashText(DOMAIN_NAME),
+                               hashText(UNBOUND_VERSION)]));
+    }
+    var contract = new Uint8Array(32);
+    contract.set(fromHex(deployment.contract), 12);
+    return keccak256(concat([hashText(DOMAIN_TYPE), hashText(DOMAIN_NAME),
+                             hashText(DOMAIN_VERSION), fromBig(BigInt(deployment.chain_id)),
+                             contract]));
+  }
+
+  /** The EIP-712 digest a device signs for a store command, made for `deployment`
+   *  ({chain_id, contract}; null: a version 1 signature, bound to no deployment). */
+  function commandDigest(command, deployment) {
+    var domain = domainSeparator(deployment);
     var struct = keccak256(concat([
       hashText(COMMAND_TYPE), hashText(command.card), hashText(command.action),
       hashText(command.store), hashText(command.pickup), hashText(command.time),
@@ -257,27 +296,47 @@
     };
   }
 
-  /** Check one event's device signature: {ok, signer, recovered, registered, reason}.
-   *  `storeKeys` maps store ids to the addresses this server publishes for them. */
-  function checkEvent(event, cardNumber, storeKeys) {
+  /** Check one event's device signature: {ok, signer, recovered, registered, bound, reason}.
+   *  `storeKeys` maps store ids to the addresses this server publishes for them;
+   *  `deployments` lists the deployments ({chain_id, contract}) it publishes as its own. */
+  function checkEvent(event, cardNumber, storeKeys, deployments) {
     var command = eventCommand(event, cardNumber);
     if (command === null) return null;
-    var signer = event.data.signer, recovered = null;
+    var signer = event.data.signer, recovered = null, deployment = null;
+    var bound = event.data.deployment !== undefined;
+    function refused(reason) {
+      return { ok: false, signer: signer, recovered: recovered, registered: false,
+               bound: bound, reason: reason };
+    }
     try {
-      recovered = recoverAddress(commandDigest(command), event.data.signature);
+      if (bound) deployment = parseDeployment(event.data.deployment);
+      recovered = recoverAddress(commandDigest(command, deployment), event.data.signature);
     } catch (err) {
-      return { ok: false, signer: signer, recovered: null, registered: false,
-               reason: "the signature is malformed: " + err.message };
+      return refused("the signature is malformed: " + err.message);
     }
     if (recovered.toLowerCase() !== signer.toLowerCase()) {
-      return { ok: false, signer: signer, recovered: recovered, registered: false,
-               reason: "the signature was made by " + recovered + ", not by " + signer };
+      return refused("the signature was made by " + recovered + ", not by " + signer +
+                     (bound ? ", for chain " + deployment.chain_id + ", contract " +
+                              deployment.contract : ""));
+    }
+    var where = "";
+    if (bound) {
+      var listed = (deployments || []).some(function (d) { return sameDeployment(d, deployment); });
+      var named = "chain " + deployment.chain_id + ", contract " + deployment.contract;
+      if (!listed) {
+        return refused("the signature was made for " + named +
+                       ", which this server does not list as its deployment");
+      }
+      where = " for " + named;
+    } else {
+      where = " under the old domain that names no deployment (such a signature was valid " +
+              "on any CardTrail deployment)";
     }
     var keys = (storeKeys && storeKeys[event.store_id]) || [];
     var registered = keys.some(function (k) { return k.toLowerCase() === signer.toLowerCase(); });
     return {
-      ok: true, signer: signer, recovered: recovered, registered: registered,
-      reason: "the signature recovers to " + recovered + (registered
+      ok: true, signer: signer, recovered: recovered, registered: registered, bound: bound,
+      reason: "the signature recovers to " + recovered + where + (registered
         ? "; this server lists it as a key of store " + event.store_id
         : "; this server does not list it as a key of store " + event.store_id),
     };
@@ -285,10 +344,10 @@
 
   // --- the page -------------------------------------------------------------------------------
 
-  function showResults(doc, bundle, cardNumber, storeKeys) {
+  function showResults(doc, bundle, cardNumber, storeKeys, deployments) {
     var events = [].concat(bundle.events || [], bundle.pending || []);
     events.forEach(function (item) {
-      var result = checkEvent(item.event, cardNumber, storeKeys);
+      var result = checkEvent(item.event, cardNumber, storeKeys, deployments);
       if (result === null) return;
       var slot = doc.querySelector('.sig-check[data-leaf="' + item.leaf_index + '"]');
       if (!slot) return;
@@ -296,17 +355,20 @@
       slot.className = "sig-check " + (good ? "pass" : "fail");
       slot.setAttribute("data-ok", String(good));
       slot.textContent = (good ? "✔ signature checked in your browser: " : "✘ ") + result.reason +
-        (good ? " (the key list is this server's word, not proven)." : ".");
+        (good ? " (the key and deployment lists are this server's word, not proven)." : ".");
     });
   }
 
   function wire(doc) {
     var panel = doc.getElementById("verifier");
     if (!panel) return;
-    var storeKeys = {};
+    var storeKeys = {}, deployments = [];
     try { storeKeys = JSON.parse(panel.getAttribute("data-device-keys") || "{}"); } catch (e) { /* none */ }
+    try {
+      deployments = JSON.parse(panel.getAttribute("data-signing-deployments") || "[]");
+    } catch (e) { /* none: every bound signature then says its deployment is not listed */ }
     panel.addEventListener("cardtrail:bundle", function (ev) {
-      showResults(doc, ev.detail, panel.getAttribute("data-card-number"), storeKeys);
+      showResults(doc, ev.detail, panel.getAttribute("data-card-number"), storeKeys, deployments);
     });
   }
 
@@ -315,6 +377,7 @@
     checksumAddress: checksumAddress,
     recoverAddress: recoverAddress,
     commandDigest: commandDigest,
+    domainSeparator: domainSeparator,
     eventCommand: eventCommand,
     checkEvent: checkEvent,
     toHex: toHex,

@@ -1,19 +1,21 @@
-"""Device keys: EIP-712 signatures over store commands (pure), the key registry and the
-Ledger's checks of signed commands (SQLite and PostgreSQL)."""
+"""Device keys: EIP-712 signatures over store commands bound to one deployment (pure), the
+key registry and the Ledger's checks of signed commands (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
 
+from anchoring import checkpoints
+from anchoring.db import write_transaction
 from ledger_service import devices, errors
 from ledger_service.actor import Actor
-from ledger_service.devices import DeviceSignature, StoreCommand
+from ledger_service.devices import DeviceSignature, SigningDomain, StoreCommand
 from ledger_service.schema import device_commands
 
 pytest_plugins = ["ledger_fixtures"]
@@ -27,6 +29,12 @@ KEY1B = Account.from_key(bytes([2] * 32))
 KEY2 = Account.from_key(bytes([3] * 32))
 STRANGER = Account.from_key(bytes([4] * 32))
 NOW = "2026-11-24T06:00:00.000Z"
+HERE = SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+"""The deployment the tests' ledger is anchored to (anvil's first contract address)."""
+ELSEWHERE = {
+    "another chain id": SigningDomain(1, HERE.contract),
+    "another contract": SigningDomain(HERE.chain_id, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"),
+}
 
 
 def command(**fields) -> StoreCommand:
@@ -45,10 +53,10 @@ def command(**fields) -> StoreCommand:
 
 
 def test_a_signed_command_recovers_to_its_signer():
-    signed = devices.sign(command(), KEY1.key)
+    signed = devices.sign(command(), KEY1.key, HERE)
     assert signed.signer == KEY1.address
-    assert devices.recover_signer(command(), signed.signature) == KEY1.address
-    devices.verify(command(), signed)
+    assert devices.recover_signer(command(), signed.signature, HERE) == KEY1.address
+    assert devices.verify(command(), signed, HERE) == replace(signed, deployment=HERE)
 
 
 @pytest.mark.parametrize(
@@ -63,31 +71,84 @@ def test_a_signed_command_recovers_to_its_signer():
     ],
 )
 def test_changing_any_signed_field_breaks_the_signature(field, value):
-    signed = devices.sign(command(), KEY1.key)
+    signed = devices.sign(command(), KEY1.key, HERE)
     changed = command(**{field: value})
     signature = replace(signed, client_id=changed.client_id, signed_at=changed.time)
     with pytest.raises(errors.SignatureInvalid, match="not made by"):
-        devices.verify(changed, signature)
+        devices.verify(changed, signature, HERE)
 
 
 def test_a_signature_naming_another_signer_is_invalid():
-    signed = devices.sign(command(), STRANGER.key)
+    signed = devices.sign(command(), STRANGER.key, HERE)
     with pytest.raises(errors.SignatureInvalid, match=KEY1.address):
-        devices.verify(command(), replace(signed, signer=KEY1.address))
+        devices.verify(command(), replace(signed, signer=KEY1.address), HERE)
+
+
+@pytest.mark.parametrize("where", sorted(ELSEWHERE))
+def test_a_signature_made_for_another_deployment_does_not_verify_here(where):
+    made_there = devices.sign(command(), KEY1.key, ELSEWHERE[where])
+    assert devices.recover_signer(command(), made_there.signature, HERE) != KEY1.address
+    with pytest.raises(errors.SignatureInvalid, match="for this deployment"):
+        devices.verify(command(), made_there, HERE)
+
+
+def test_the_domain_names_chain_and_contract():
+    assert HERE.eip712() == {
+        "name": "CardTrail",
+        "version": "2",
+        "chainId": 31337,
+        "verifyingContract": HERE.contract,
+    }
+    assert [f["name"] for f in devices.TYPES["EIP712Domain"]] == list(HERE.eip712())
+
+
+def test_a_deployment_is_read_from_json_with_a_checksummed_contract():
+    raw = {"chain_id": 31337, "contract": HERE.contract.lower(), "rpc_url": "http://x"}
+    assert SigningDomain.from_json(raw) == HERE
+    assert SigningDomain(31337, HERE.contract.lower()).contract == HERE.contract
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        {"chain_id": None, "contract": None},
+        {"chain_id": 0, "contract": HERE.contract},
+        {"chain_id": True, "contract": HERE.contract},
+        {"chain_id": "31337", "contract": HERE.contract},
+        {"chain_id": 31337, "contract": HERE.contract[2:]},
+        {"chain_id": 31337, "contract": "0x1234"},
+        {"chain_id": 2**53, "contract": HERE.contract},
+    ],
+)
+def test_a_malformed_deployment_is_refused(raw):
+    with pytest.raises(ValueError):
+        SigningDomain.from_json(raw)
+
+
+def test_only_a_verified_signature_goes_into_an_event():
+    from ledger_service.domain.lifecycle import CardState, EventDraft, EventType
+
+    draft = EventDraft(EventType.REDEEMED, CardState.REDEEMED, datetime.now(UTC), "S1")
+    signed = devices.sign(command(), KEY1.key, HERE)
+    with pytest.raises(ValueError, match="verified"):
+        devices.signed_draft(draft, signed)
+    logged = devices.signed_draft(draft, devices.verify(command(), signed, HERE))
+    assert logged.data["deployment"] == {"chain_id": 31337, "contract": HERE.contract}
 
 
 def test_the_high_s_twin_of_a_signature_is_refused():
-    signed = devices.sign(command(), KEY1.key)
+    signed = devices.sign(command(), KEY1.key, HERE)
     raw = bytes.fromhex(signed.signature[2:])
     s = devices._N - int.from_bytes(raw[32:64], "big")
     twin = raw[:32] + s.to_bytes(32, "big") + bytes([55 - raw[64]])
     with pytest.raises(errors.SignatureInvalid, match="high s"):
-        devices.recover_signer(command(), "0x" + twin.hex())
+        devices.recover_signer(command(), "0x" + twin.hex(), HERE)
 
 
 def test_a_signature_off_the_curve_is_invalid():
     with pytest.raises(errors.SignatureInvalid, match="does not recover"):
-        devices.recover_signer(command(), "0x" + "00" * 64 + "1b")
+        devices.recover_signer(command(), "0x" + "00" * 64 + "1b", HERE)
 
 
 @pytest.mark.parametrize(
@@ -104,13 +165,13 @@ def test_a_signature_off_the_curve_is_invalid():
     ],
 )
 def test_malformed_signature_blocks_are_refused(change, message):
-    good = devices.sign(command(), KEY1.key).to_json()
+    good = devices.sign(command(), KEY1.key, HERE).to_json()
     with pytest.raises(errors.SignatureInvalid, match=message):
         devices.parse_signature({**good, **change})
 
 
 def test_parse_signature_checksums_the_signer():
-    good = devices.sign(command(), KEY1.key).to_json()
+    good = devices.sign(command(), KEY1.key, HERE).to_json()
     parsed = devices.parse_signature({**good, "signer": good["signer"].lower()})
     assert parsed.signer == KEY1.address
 
@@ -128,8 +189,23 @@ def test_the_time_window_refuses_future_and_stale_signatures(clock):
 # --- the registry ----------------------------------------------------------------------
 
 
+def record_deployment(ledger, domain: SigningDomain) -> None:
+    """Record ``domain`` as the current deployment, retiring any other (as a redeploy does)."""
+    with write_transaction(ledger._engine) as conn:
+        checkpoints.record_deployment(
+            conn, domain.chain_id, domain.contract, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
+
+
 @pytest.fixture
-def registry(ledger, stores, clock):
+def deployed(ledger) -> SigningDomain:
+    """The ledger's log is anchored to :data:`HERE`."""
+    record_deployment(ledger, HERE)
+    return HERE
+
+
+@pytest.fixture
+def registry(ledger, stores, clock, deployed):
     keys = devices.KeyRegistry(ledger._engine, clock=clock)
     keys.register(HQ, "S1", KEY1.address, "till 1")
     keys.register(HQ, "S1", KEY1B.address.lower())
@@ -189,7 +265,7 @@ def issue(ledger) -> tuple[str, str]:
     return card["card_number"], card["redemption_code"]
 
 
-def signed_redeem(key, number, store="S1", when=None, client_id=None, **fields):
+def signed_redeem(key, number, store="S1", when=None, client_id=None, domain=HERE, **fields):
     cmd = command(
         card=number,
         store=store,
@@ -197,7 +273,7 @@ def signed_redeem(key, number, store="S1", when=None, client_id=None, **fields):
         client_id=client_id or "c-" + secrets.token_hex(8),
         **fields,
     )
-    return devices.sign(cmd, key.key)
+    return devices.sign(cmd, key.key, domain)
 
 
 def card_events(ledger, number):
@@ -212,11 +288,11 @@ def test_a_signed_redemption_logs_signer_signature_and_offline_time(ledger, regi
     event = card_events(ledger, number)[-1]
     assert result["leaf_index"] == event["leaf_index"]
     assert event["type"] == "REDEEMED" and event["store_id"] == "S1"
-    assert event["data"] == signature.to_json()
+    assert event["data"] == {**signature.to_json(), "deployment": HERE.to_json()}
     assert event["occurred_at"] == devices.timestamp(offline)
     assert event["recorded_at"] == devices.timestamp(clock.now)
     cmd = command(card=number, time=event["data"]["signed_at"], client_id=signature.client_id)
-    assert devices.recover_signer(cmd, event["data"]["signature"]) == KEY1.address
+    assert devices.recover_signer(cmd, event["data"]["signature"], HERE) == KEY1.address
 
 
 def refused(ledger, error, *args, **kwargs):
@@ -241,6 +317,35 @@ def test_a_signature_over_another_card_is_refused(ledger, registry):
     refused(
         ledger, errors.SignatureInvalid, STORE1, number, code, signature=signed_redeem(KEY1, other)
     )
+
+
+@pytest.mark.parametrize("where", sorted(ELSEWHERE))
+def test_a_signature_made_for_another_deployment_is_refused(ledger, registry, where):
+    number, code = issue(ledger)
+    made_there = signed_redeem(KEY1, number, domain=ELSEWHERE[where])
+    err = refused(ledger, errors.SignatureInvalid, STORE1, number, code, signature=made_there)
+    assert err.code == "SIGNATURE_INVALID" and HERE.contract in err.detail
+
+
+def test_after_a_redeploy_only_signatures_for_the_new_contract_are_taken(ledger, registry):
+    number, code = issue(ledger)
+    old = signed_redeem(KEY1, number, client_id="c-old-contract")
+    replaced = ELSEWHERE["another contract"]
+    record_deployment(ledger, replaced)
+    refused(ledger, errors.SignatureInvalid, STORE1, number, code, signature=old)
+    ledger.redeem(STORE1, number, code, signature=signed_redeem(KEY1, number, domain=replaced))
+    assert card_events(ledger, number)[-1]["data"]["deployment"] == replaced.to_json()
+
+
+def test_before_any_deployment_signed_commands_are_refused_and_unsigned_ones_work(ledger, stores):
+    devices.KeyRegistry(ledger._engine).register(HQ, "S1", KEY1.address)
+    number, code = issue(ledger)
+    err = refused(
+        ledger, errors.SignatureInvalid, STORE1, number, code, signature=signed_redeem(KEY1, number)
+    )
+    assert "no deployed LedgerAnchor contract yet" in err.detail
+    ledger.redeem(STORE1, number, code)
+    assert ledger.get_card(HQ, number)["state"] == "REDEEMED"
 
 
 def test_a_replayed_client_id_is_refused(ledger, registry):
@@ -359,12 +464,12 @@ def test_signed_pickup_steps_name_the_pickup(ledger, registry):
     ledger.claim(HQ, number, "holder-1")
     pickup = ledger.request_pickup(HQ, number, "store", code, store_id="S1")["pickup_id"]
     ready = command(card=number, action="pickup_ready", pickup=pickup, client_id="c-ready-01")
-    wrong = devices.sign(replace(ready, pickup="pk_other"), KEY1.key)
+    wrong = devices.sign(replace(ready, pickup="pk_other"), KEY1.key, HERE)
     with pytest.raises(errors.SignatureInvalid):
         ledger.pickup_ready(STORE1, pickup, signature=wrong)
-    ledger.pickup_ready(STORE1, pickup, signature=devices.sign(ready, KEY1.key))
+    ledger.pickup_ready(STORE1, pickup, signature=devices.sign(ready, KEY1.key, HERE))
     done = command(card=number, action="pickup_complete", pickup=pickup, client_id="c-done-01")
-    ledger.pickup_complete(STORE1, pickup, signature=devices.sign(done, KEY1B.key))
+    ledger.pickup_complete(STORE1, pickup, signature=devices.sign(done, KEY1B.key, HERE))
     events = card_events(ledger, number)
     assert [e["type"] for e in events[-2:]] == ["PICKUP_READY", "PICKUP_COMPLETED"]
     assert events[-2]["data"]["signer"] == KEY1.address
@@ -393,6 +498,6 @@ def test_accepted_signed_commands_are_remembered_with_their_leaf(ledger, registr
 
 
 def test_device_signature_repr_holds_no_private_key():
-    signed = devices.sign(command(), KEY1.key)
+    signed = devices.sign(command(), KEY1.key, HERE)
     assert KEY1.key.hex() not in repr(signed)
     assert isinstance(signed, DeviceSignature)

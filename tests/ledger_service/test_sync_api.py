@@ -1,5 +1,5 @@
-"""The device-key routes, signed store commands over HTTP and POST /api/v1/sync (SQLite and
-PostgreSQL)."""
+"""The device-key routes, signed store commands over HTTP and POST /api/v1/sync, each signed
+for the deployment GET /api/v1/chain reports (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eth_account import Account
 
+from anchoring import checkpoints
+from anchoring.db import write_transaction
+from cardtrail.app import create_app
 from ledger_service import devices
 from ledger_service.actor import Actor
-from cardtrail.app import create_app
 from ledger_service.auth import create_token
 from ledger_service.config import Settings
 from ledger_service.schema import device_commands
@@ -20,22 +22,43 @@ KEY1 = Account.from_key(bytes([11] * 32))
 KEY2 = Account.from_key(bytes([12] * 32))
 STRANGER = Account.from_key(bytes([13] * 32))
 HQ = Actor("hq", "tok_test")
+HERE = devices.SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+OTHER_CHAIN = devices.SigningDomain(1, HERE.contract)
+OTHER_CONTRACT = devices.SigningDomain(31337, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
 
 
 def stamp(ago: timedelta = timedelta(0)) -> str:
     return devices.timestamp(datetime.now(UTC) - ago)
 
 
-def sign(key, number, action="redeem", store="S1", pickup="", ago=timedelta(0), client_id=None):
+def sign(
+    key,
+    number,
+    action="redeem",
+    store="S1",
+    pickup="",
+    ago=timedelta(0),
+    client_id=None,
+    domain=HERE,
+):
     cmd = devices.StoreCommand(
         number, action, store, pickup, stamp(ago), client_id or "c-" + secrets.token_hex(8)
     )
-    return devices.sign(cmd, key.key).to_json()
+    return devices.sign(cmd, key.key, domain).to_json()
+
+
+def deploy(app, domain=HERE) -> None:
+    """Record ``domain`` as the app's LedgerAnchor deployment (as `cardtrail up` does)."""
+    with write_transaction(app.extensions["cardtrail"].engine) as conn:
+        checkpoints.record_deployment(
+            conn, domain.chain_id, domain.contract, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
 
 
 @pytest.fixture
-def keyed(api):
-    """The api with KEY1 registered for S1 and KEY2 for S2."""
+def keyed(api, app):
+    """The api of a deployed app, with KEY1 registered for S1 and KEY2 for S2."""
+    deploy(app)
     for store_id, key in (("S1", KEY1), ("S2", KEY2)):
         response = api.post(f"/stores/{store_id}/keys", {"address": key.address, "label": "till"})
         assert response.status_code == 201, response.get_json()
@@ -102,7 +125,12 @@ def test_a_signed_online_redemption_logs_its_device(keyed):
     )
     assert response.status_code == 200, response.get_json()
     event = keyed.get(f"/cards/{number}").get_json()["events"][-1]
-    assert event["data"] == signature
+    assert event["data"] == {**signature, "deployment": HERE.to_json()}
+
+
+def test_the_chain_route_reports_the_domain_devices_sign_for(keyed):
+    chain = keyed.get("/chain", who=None).get_json()
+    assert devices.SigningDomain.from_json(chain) == HERE
 
 
 @pytest.mark.parametrize(
@@ -112,8 +140,10 @@ def test_a_signed_online_redemption_logs_its_device(keyed):
         (lambda n: sign(STRANGER, n), "DEVICE_KEY_UNKNOWN", 403),
         (lambda n: sign(KEY2, n, store="S1"), "DEVICE_KEY_WRONG_STORE", 403),
         (lambda n: sign(KEY1, n, ago=timedelta(days=8)), "SIGNATURE_EXPIRED", 403),
+        (lambda n: sign(KEY1, n, domain=OTHER_CHAIN), "SIGNATURE_INVALID", 403),
+        (lambda n: sign(KEY1, n, domain=OTHER_CONTRACT), "SIGNATURE_INVALID", 403),
     ],
-    ids=["forged", "unknown-key", "other-stores-key", "stale"],
+    ids=["forged", "unknown-key", "other-stores-key", "stale", "other-chain", "other-contract"],
 )
 def test_bad_signatures_are_refused_with_their_code(keyed, log_size, make, code, status):
     [(number, redemption)] = issue(keyed)
@@ -231,6 +261,30 @@ def test_a_forged_sync_item_does_not_burn_the_client_id(keyed):
     assert sync(keyed, [good]).get_json()["results"][0]["status"] == "accepted"
 
 
+@pytest.mark.parametrize("there", [OTHER_CHAIN, OTHER_CONTRACT], ids=["chain", "contract"])
+def test_a_sync_item_signed_for_another_deployment_is_refused_undecided(keyed, log_size, there):
+    [(number, code)] = issue(keyed)
+    size = log_size()
+    elsewhere = redeem_item(number, code, client_id="c-elsewhere", domain=there)
+    refused = sync(keyed, [elsewhere]).get_json()["results"][0]
+    assert (refused["status"], refused["code"]) == ("refused", "SIGNATURE_INVALID")
+    assert log_size() == size
+    # Not decided: the device may sign the same command for this deployment and send it.
+    here = redeem_item(number, code, client_id="c-elsewhere")
+    assert sync(keyed, [here]).get_json()["results"][0]["status"] == "accepted"
+
+
+def test_before_the_contract_is_deployed_signed_items_wait(api, app, log_size):
+    api.post("/stores/S1/keys", {"address": KEY1.address})
+    [(number, code)] = issue(api)
+    item = redeem_item(number, code, client_id="c-too-early")
+    early = sync(api, [item]).get_json()["results"][0]
+    assert (early["status"], early["code"]) == ("refused", "SIGNATURE_INVALID")
+    assert "no deployed LedgerAnchor contract yet" in early["detail"]
+    deploy(app)
+    assert sync(api, [item]).get_json()["results"][0]["status"] == "accepted"
+
+
 def test_a_client_id_reused_for_another_command_is_a_replay(keyed):
     (first, code1), (second, code2) = issue(keyed, 2)
     sync(keyed, [redeem_item(first, code1, client_id="c-used-once")])
@@ -269,6 +323,7 @@ def test_a_deployment_can_require_store_signatures(tmp_path, db_url, api):
         }
         # The conftest's JSON client class, pointed at the strict app.
         api = type(api)(strict.test_client(), tokens)
+        deploy(strict)
         api.post("/stores", {"store_id": "S1", "name": "One", "region": "north"})
         api.post("/stores/S1/keys", {"address": KEY1.address})
         (plain, code1), (signed, code2) = issue(api, 2)

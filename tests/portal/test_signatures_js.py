@@ -1,6 +1,7 @@
 """signatures.js (the visitor's browser) agrees with eth-account on device signatures:
-keccak-256 on random inputs of every padding length, and public-key recovery on every case
-in tests/portal/signature_cases (valid ones and one file per way of being wrong)."""
+keccak-256 on random inputs of every padding length, the EIP-712 domain of a deployment,
+and public-key recovery on every case in tests/portal/signature_cases (valid ones and one
+file per way of being wrong, signatures made for another deployment among them)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from ledger_service import devices
@@ -47,6 +49,29 @@ def test_there_are_valid_and_broken_cases():
     assert True in wants and False in wants and len(CASES) >= 10
 
 
+def test_signatures_for_another_deployment_recover_to_another_key_in_js(js_results: dict):
+    for name in ("signed-for-another-chain", "signed-for-another-contract"):
+        case = json.loads(
+            (ROOT / "tests" / "portal" / "signature_cases" / f"{name}.json").read_text()
+        )
+        signer = case["event"]["data"]["signer"]
+        assert js_results[name]["recovered"] not in (None, signer)
+        assert js_results[name]["ok"] is False
+
+
+def test_domain_separators_match_eth_account(run):
+    cmd = devices.StoreCommand(
+        "23456789ABCDEFGH8", "redeem", "S1", "", "2026-11-24T06:17:10.123Z", "c-domain-0001"
+    )
+    domains = [
+        devices.SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+        devices.SigningDomain(1, "0x0000000000000000000000000000000000000001"),
+        devices.SigningDomain(2**53 - 1, "0xffffffffffffffffffffffffffffffffffffffff"),
+    ]
+    want = [encode_typed_data(full_message=cmd.typed_data(d)).header.hex() for d in domains]
+    assert run("--domain", *(f"{d.chain_id}:{d.contract}" for d in domains)) == want
+
+
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_js_recovers_what_eth_account_recovers(path: Path, js_results: dict):
     want = json.loads(path.read_text())["want"]
@@ -75,18 +100,33 @@ def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
             devices.timestamp(datetime.now(UTC)),
             client_id,
         )
+        domain = devices.SigningDomain(rng.randrange(1, 2**53), "0x" + rng.randbytes(20).hex())
+        domain = devices.SigningDomain.from_json(domain.to_json())
         event = {
             "type": "REDEEMED",
             "store_id": cmd.store,
-            "data": devices.sign(cmd, key.key).to_json(),
+            "data": {
+                **devices.sign(cmd, key.key, domain).to_json(),
+                "deployment": domain.to_json(),
+            },
         }
         path = tmp_path / f"fresh-{i}.json"
         path.write_text(
             json.dumps(
-                {"card_number": cmd.card, "event": event, "store_keys": {cmd.store: [key.address]}}
+                {
+                    "card_number": cmd.card,
+                    "event": event,
+                    "store_keys": {cmd.store: [key.address]},
+                    "deployments": [domain.to_json()],
+                }
             )
         )
         files.append((path, key.address))
     results = run(*(str(p) for p, _ in files))
     for path, address in files:
-        assert results[path.stem] == {"ok": True, "registered": True, "recovered": address}
+        assert results[path.stem] == {
+            "ok": True,
+            "registered": True,
+            "recovered": address,
+            "bound": True,
+        }

@@ -1,5 +1,6 @@
 """cardtrail store-client against a real server on 127.0.0.1: redemptions queue while the
-server is stopped, and land exactly once, in order, when it is back on the same database."""
+server is stopped, and land exactly once, in order, when it is back on the same database;
+the device signs only for the deployment it learned on first contact."""
 
 from __future__ import annotations
 
@@ -12,16 +13,30 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
+from anchoring import checkpoints
+from anchoring.db import write_transaction
 from anchoring.node import free_port
-from ledger_service.actor import Actor
 from cardtrail.app import create_app
-from ledger_service.auth import create_token
 from cardtrail.cli import main
+from ledger_service.actor import Actor
+from ledger_service.auth import create_token
+from ledger_service.devices import SigningDomain
 from ledger_service.runtime import ledger
+from store_client import DeviceKey, Offline, Queue, StoreClient, StoreClientError
 from store_client.queue import QUEUE
 
 HQ = Actor("hq", "tok_test")
 PASSWORD = "counter password"
+HERE = SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+REPLACED = SigningDomain(31337, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512")
+
+
+def deploy(server, domain: SigningDomain) -> None:
+    """Record ``domain`` as the server's current LedgerAnchor deployment."""
+    with write_transaction(server.app.extensions["cardtrail"].engine) as conn:
+        checkpoints.record_deployment(
+            conn, domain.chain_id, domain.contract, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
 
 
 @dataclass
@@ -70,7 +85,9 @@ def server(settings):
 
 @pytest.fixture
 def setup(server, tmp_path):
-    """Stores S1 and S2, tokens, four cards, and a keygen'd S1 device registered by hq."""
+    """A deployed server with stores S1 and S2, tokens, four cards, and a keygen'd S1 device
+    registered by hq that has met the service once (and so knows its deployment)."""
+    deploy(server, HERE)
     rt = server.app.extensions["cardtrail"]
     hq = create_token(rt.engine, rt.secret_key, "hq").token
     s1 = create_token(rt.engine, rt.secret_key, "store", "S1").token
@@ -97,6 +114,8 @@ def setup(server, tmp_path):
     address = made.stdout.strip().splitlines()[0]
     registered = server.call("POST", "/stores/S1/keys", hq, {"address": address}, key="key")
     assert registered.status_code == 201
+    met = runner.invoke(main, ["store-client", "sync"], env=env)
+    assert met.exit_code == 0, met.output
     return {
         "hq": hq,
         "S1": s1,
@@ -178,3 +197,84 @@ def test_a_wrong_keystore_password_is_refused(setup):
     env = {**setup["env"], "CARDTRAIL_STORE_KEY_PASSWORD": "not it"}
     result = setup["runner"].invoke(main, ["store-client", "sync"], env=env)
     assert result.exit_code == 1 and "wrong password" in result.output
+
+
+# --- the deployment the device signs for ---------------------------------------------------
+
+
+class FakeService:
+    """A service answering GET /api/v1/chain with ``chain``; it records every request."""
+
+    def __init__(self, chain: dict) -> None:
+        self.chain = chain
+        self.calls: list[tuple[str, dict | None]] = []
+
+    def __call__(self, url, body, headers):
+        self.calls.append((url, body))
+        if url.endswith("/api/v1/chain") and body is None:
+            return 200, self.chain
+        items = body["items"]
+        return 200, {"results": [{"client_id": i["signature"]["client_id"]} for i in items]}
+
+
+def fake_client(tmp_path, service: FakeService) -> StoreClient:
+    key = DeviceKey(bytes([22] * 32))
+    return StoreClient(
+        Queue(tmp_path / "q.db"), key, "S1", "http://127.0.0.1:9", "tok", transport=service
+    )
+
+
+def test_a_device_that_never_reached_its_service_refuses_to_sign(tmp_path):
+    def down(url, body, headers):
+        raise Offline("connection refused")
+
+    client = StoreClient(
+        Queue(tmp_path / "q.db"),
+        DeviceKey(bytes([23] * 32)),
+        "S1",
+        "http://127.0.0.1:9",
+        "tok",
+        transport=down,
+    )
+    with pytest.raises(StoreClientError, match="first contact"):
+        client.queue_redemption("23456789ABCDEFGH8", "CODE")
+    assert client.queue.all() == [] and client.queue.deployment() is None
+
+
+def test_a_service_before_its_first_deployment_gets_no_signed_command(tmp_path):
+    service = FakeService({"chain_id": None, "contract": None, "rpc_url": None})
+    client = fake_client(tmp_path, service)
+    with pytest.raises(StoreClientError, match="no deployed LedgerAnchor contract yet"):
+        client.queue_redemption("23456789ABCDEFGH8", "CODE")
+    assert client.queue.all() == [] and client.queue.deployment() is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [SigningDomain(1, HERE.contract), REPLACED],
+    ids=["another-chain", "another-contract"],
+)
+def test_nothing_is_sent_to_a_service_of_another_deployment(tmp_path, other):
+    service = FakeService(HERE.to_json())
+    client = fake_client(tmp_path, service)
+    client_id = client.queue_redemption("23456789ABCDEFGH8", "SECRET-CODE")
+    assert client.queue.deployment() == HERE
+    service.chain, service.calls = other.to_json(), []
+    with pytest.raises(StoreClientError, match="another deployment"):
+        client.sync()
+    assert [body for _, body in service.calls] == [None]  # asked who it is, sent nothing
+    assert [q.client_id for q in client.queue.pending()] == [client_id]
+    # The device keeps signing for the deployment it first learned, never for the other.
+    client.queue_redemption("23456789ABCDEFGH8", "CODE-2")
+    assert client.queue.deployment() == HERE
+
+
+def test_a_counter_pointed_at_a_redeployed_service_refuses_to_sync(server, setup):
+    (number, code), *_ = setup["cards"]
+    deploy(server, REPLACED)
+    refused = cli(setup, "redeem", number, code)
+    assert refused.exit_code == 1 and "another deployment" in refused.output
+    assert [e["type"] for e in card_events(server, setup, number)][-1] != "REDEEMED"
+    status = cli(setup, "status")
+    assert f"signs for chain 31337, contract {HERE.contract}" in status.output
+    assert "waiting 1" in status.output
