@@ -40,6 +40,7 @@ from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
 from ledger_service.auth import authenticate
+from ledger_service.csv_cells import safe_row
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
 from ledger_service.imports import ImportFileError, read_rows
 from ledger_service.runtime import ledger, runtime
@@ -71,19 +72,24 @@ def scanned_number(text: str) -> str:
 
 
 def issued_csv(result: dict[str, Any]) -> str:
-    """The new cards of an issuance as CSV: number, redemption code, row key, leaf index."""
+    """The new cards of an issuance as CSV: number, redemption code, row key, leaf index.
+
+    Every cell is spreadsheet-safe (:mod:`ledger_service.csv_cells`): the row keys come
+    from whoever wrote the uploaded file."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["card_number", "display_number", "redemption_code", "row_key", "leaf_index"])
     for card in result["cards"]:
         writer.writerow(
-            [
-                card["card_number"],
-                format_card_number(card["card_number"]),
-                card["redemption_code"],
-                card.get("row_key", ""),
-                card["leaf_index"],
-            ]
+            safe_row(
+                [
+                    card["card_number"],
+                    format_card_number(card["card_number"]),
+                    card["redemption_code"],
+                    card.get("row_key", ""),
+                    card["leaf_index"],
+                ]
+            )
         )
     return out.getvalue()
 

@@ -444,6 +444,27 @@ def test_csv_upload_issues_cards_and_returns_their_codes_once(app, ledger, token
     assert log_size(app) == size + 4
 
 
+def test_issued_csv_never_hands_a_spreadsheet_a_formula(app, ledger, tokens):
+    rows = [
+        {"row_key": '=HYPERLINK("http://evil.example","x")', "product": "Tea"},
+        {"row_key": "+1", "product": "Tea"},
+        {"row_key": "plain", "product": "Tea"},
+    ]
+    console = console_as(app, tokens, "hq")
+    response = console.post(
+        "/console/issue",
+        {"batch_ref": "EVIL", "file": (io.BytesIO(_csv(rows)), "cards.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    issued = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [row["row_key"] for row in issued] == [
+        '\'=HYPERLINK("http://evil.example","x")',
+        "'+1",
+        "plain",
+    ]
+
+
 def test_csv_with_a_bad_row_issues_nothing_and_names_its_line(app, ledger, tokens):
     rows = [
         {"row_key": "a", "product": "Good", "face_value": "100", "currency": "CNY"},
