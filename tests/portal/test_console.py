@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,13 +15,14 @@ import sqlalchemy as sa
 
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
+from cardtrail.app import create_app
 from ledger_service.actor import Actor
 from ledger_service.auth import create_token, revoke_token
 from ledger_service.domain.codes import generate_code
 from ledger_service.domain.numbers import format_card_number
-from ledger_service.schema import events
+from ledger_service.schema import console_sessions, events
 from ledger_service.service import Ledger
-from portal.console import CSRF_KEY, SESSION_HOURS, SESSION_KEY
+from portal.console import CSRF_KEY, SESSION_HOURS
 
 HQ = Actor("hq", "tok_console_test")
 
@@ -134,12 +137,19 @@ def test_revoked_token_ends_the_session(app, tokens):
     assert console.get("/console/dashboard").status_code == 303
 
 
+def _session_rows(app) -> list[Any]:
+    with read_transaction(app.extensions["cardtrail"].engine) as conn:
+        return conn.execute(sa.select(console_sessions)).all()
+
+
 def test_session_ends_after_its_hours(app, tokens):
     console = console_as(app, tokens, "hq")
-    with console.client.session_transaction() as session:
-        data = dict(session[SESSION_KEY])
-        data["since"] -= SESSION_HOURS * 3600 + 1
-        session[SESSION_KEY] = data
+    [row] = _session_rows(app)
+    assert row.expires_at - row.created_at == timedelta(hours=SESSION_HOURS)
+    with app.extensions["cardtrail"].engine.begin() as conn:
+        conn.execute(
+            console_sessions.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert console.get("/console/dashboard").status_code == 303
 
 
@@ -147,6 +157,56 @@ def test_logout_ends_the_session(app, tokens):
     console = console_as(app, tokens, "hq")
     assert console.post("/console/logout").status_code == 303
     assert console.get("/console/dashboard").status_code == 303
+
+
+def _cookie(console: Console) -> str:
+    cookie = console.client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(app, tokens):
+    console = console_as(app, tokens, "hq")
+    copied = _cookie(console)
+    thief = Console(app.test_client())
+    thief.client.set_cookie("session", copied)
+    assert thief.get("/console/dashboard").status_code == 200
+    assert console.post("/console/logout").status_code == 303
+    assert thief.get("/console/dashboard").status_code == 303
+    assert _session_rows(app) == []
+
+
+def test_logout_ends_only_its_own_session(app, tokens):
+    laptop, phone = console_as(app, tokens, "hq"), console_as(app, tokens, "hq")
+    assert laptop.post("/console/logout").status_code == 303
+    assert phone.get("/console/dashboard").status_code == 200
+
+
+def test_revoking_the_token_refuses_every_copy_of_its_cookie(app, tokens):
+    console = console_as(app, tokens, "S1")
+    thief = Console(app.test_client())
+    thief.client.set_cookie("session", _cookie(console))
+    assert thief.get("/console/counter").status_code == 200
+    revoke_token(app.extensions["cardtrail"].engine, tokens["S1"].split("_")[1])
+    assert thief.get("/console/counter").status_code == 303
+    assert console.get("/console/counter").status_code == 303
+
+
+def test_the_session_cookie_is_secure_outside_development(settings, tokens):
+    production = dataclasses.replace(settings, chain_rpc_url="https://rpc.example")
+    app = create_app(production, {"TESTING": True})
+    try:
+        rt = app.extensions["cardtrail"]
+        token = create_token(rt.engine, rt.secret_key, "hq").token
+        cookie = Console(app.test_client()).login(token).headers["Set-Cookie"]
+        assert "; Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        app.extensions["cardtrail"].engine.dispose()
+
+
+def test_the_dev_servers_plain_http_session_cookie_is_not_secure(app, tokens):
+    cookie = Console(app.test_client()).login(tokens["hq"]).headers["Set-Cookie"]
+    assert "Secure" not in cookie
 
 
 def test_login_redirects_only_inside_the_console(app, tokens):
