@@ -39,6 +39,7 @@ from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
 from ledger_service.auth import authenticate, close_session, open_session, session_actor
+from ledger_service.card_views import PERSONAL_READERS, card_for
 from ledger_service.csv_cells import safe_row
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
 from ledger_service.imports import ImportFileError, read_rows
@@ -257,14 +258,17 @@ def card_lookup() -> Response:
         return _page("console/card.html", card=None, error=None, value="")
     try:
         number = scanned_number(text)
-        card = ledger().get_card(actor(), number)
+        card = card_for(actor(), ledger().get_card(actor(), number))
     except CardNumberError as exc:
         return _page("console/card.html", 422, card=None, error=str(exc), value=text)
     except errors.LedgerError as exc:
         return _page("console/card.html", exc.status, card=None, error=exc.detail, value=text)
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
-    return _page("console/card.html", card=card, names=names, error=None, value=number)
+    personal = actor().role in PERSONAL_READERS
+    return _page(
+        "console/card.html", card=card, names=names, personal=personal, error=None, value=number
+    )
 
 
 @bp.post("/cards/<number>/unlock")
@@ -385,7 +389,7 @@ def counter_redeem() -> Response:
         return _counter(422, error=str(exc))
     if not code:
         try:
-            card = ledger().get_card(actor(), number)
+            card = card_for(actor(), ledger().get_card(actor(), number))
         except errors.LedgerError as exc:
             return _counter(exc.status, error=exc.detail)
         return _counter(card=card, number=number)

@@ -22,6 +22,7 @@ from ledger_service.domain.codes import generate_code
 from ledger_service.domain.numbers import format_card_number
 from ledger_service.schema import console_sessions, events
 from ledger_service.service import Ledger
+from portal import console as console_module
 from portal.console import CSRF_KEY, SESSION_HOURS
 
 HQ = Actor("hq", "tok_console_test")
@@ -435,6 +436,45 @@ def test_card_lookup_shows_full_detail(app, ledger, tokens):
     assert re.findall(r'<tr data-type="(\w+)"', html) == ["ISSUED", "REDEEMED"]
     assert "上海南京路店" in html
     assert code not in html
+
+
+@pytest.mark.parametrize(
+    "who, page, personal",
+    [
+        ("hq", "lookup", True),
+        ("auditor", "lookup", False),
+        ("S1", "counter", False),
+        ("S2", "counter", False),
+    ],
+)
+def test_holder_and_address_references_only_reach_headquarters(app, ledger, tokens, who, page,
+                                                               personal):
+    [(number, code)] = issue(ledger)
+    ledger.claim(HQ, number, "crm-secret-7")
+    ledger.request_pickup(HQ, number, "delivery", code, address_ref="addr-secret-1")
+    console = console_as(app, tokens, who)
+    if page == "lookup":
+        response = console.get(f"/console/cards?number={number}")
+    else:
+        response = console.post("/console/counter/redeem", {"number": number})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-state="PICKUP_REQUESTED"' in html
+    assert ("crm-secret-7" in html) is personal
+    assert ("addr-secret-1" in html) is personal
+    assert ("Holder ref" in html) is personal
+
+
+def test_the_counter_never_hands_its_template_holder_data(app, ledger, tokens, monkeypatch):
+    # The counter shows no holder reference today; this keeps it out of the page's data too.
+    [(number, _)] = issue(ledger, holder_ref="crm-secret-8")
+    seen = {}
+    real = console_module._counter
+    monkeypatch.setattr(
+        console_module, "_counter", lambda *a, **kw: seen.update(kw) or real(*a, **kw)
+    )
+    response = console_as(app, tokens, "S1").post("/console/counter/redeem", {"number": number})
+    assert response.status_code == 200
+    assert seen["card"]["card_number"] == number and "holder_ref" not in seen["card"]
 
 
 def test_card_lookup_of_a_typo_says_what_is_wrong(app, tokens):
