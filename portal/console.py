@@ -204,6 +204,9 @@ def login() -> Response:
             "console/login.html", 401, next_url=next_url, error="That token is unknown or revoked."
         )
     # A fresh session at sign-in: nothing an attacker planted before survives it.
+    previous = _session_id()
+    if previous:
+        close_session(rt.engine, previous)
     session.clear()
     sid = open_session(rt.engine, who.id, timedelta(hours=SESSION_HOURS))
     session[SESSION_KEY] = {"sid": sid}

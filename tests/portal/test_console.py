@@ -183,6 +183,16 @@ def test_logout_ends_only_its_own_session(app, tokens):
     assert phone.get("/console/dashboard").status_code == 200
 
 
+def test_signing_in_again_ends_the_sessions_earlier_cookie(app, tokens):
+    console = console_as(app, tokens, "hq")
+    earlier = Console(app.test_client())
+    earlier.client.set_cookie("session", _cookie(console))
+    assert console.login(tokens["auditor"]).status_code == 303
+    assert earlier.get("/console/dashboard").status_code == 303
+    assert console.get("/console/issue").status_code == 403, "now signed in as the auditor"
+    assert len(_session_rows(app)) == 1
+
+
 def test_revoking_the_token_refuses_every_copy_of_its_cookie(app, tokens):
     console = console_as(app, tokens, "S1")
     thief = Console(app.test_client())
