@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from ledger_service.domain.numbers import format_card_number
 from ledger_service.schema import console_sessions, events
 from ledger_service.service import Ledger
 from portal import console as console_module
-from portal.console import CSRF_KEY, SESSION_HOURS
+from portal.console import CSRF_KEY, SESSION_HOURS, SESSION_KEY
 
 HQ = Actor("hq", "tok_console_test")
 
@@ -191,6 +192,14 @@ def test_signing_in_again_ends_the_sessions_earlier_cookie(app, tokens):
     assert earlier.get("/console/dashboard").status_code == 303
     assert console.get("/console/issue").status_code == 403, "now signed in as the auditor"
     assert len(_session_rows(app)) == 1
+
+
+def test_a_cookie_from_before_server_side_sessions_must_sign_in_again(app, tokens):
+    console = Console(app.test_client())
+    with console.client.session_transaction() as session:
+        # What the cookie held before: the token's id and the sign-in time, nothing to revoke.
+        session[SESSION_KEY] = {"token_id": tokens["hq"].split("_")[1], "since": int(time.time())}
+    assert console.get("/console/dashboard").status_code == 303
 
 
 def test_revoking_the_token_refuses_every_copy_of_its_cookie(app, tokens):
