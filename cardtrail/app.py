@@ -59,6 +59,8 @@ def create_app(
     app.config.from_mapping(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Production is served over TLS (docs/production.md); the dev server is plain HTTP.
+        SESSION_COOKIE_SECURE=not settings.dev_mode,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     if test_config:

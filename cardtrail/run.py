@@ -21,6 +21,7 @@ import click
 from flask import Flask
 from sqlalchemy.engine import Engine
 from web3 import Web3
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from anchoring import chain
 from anchoring import checkpoints as cp
@@ -30,6 +31,7 @@ from anchoring.errors import Error as AnchoringPackageError
 from anchoring.keys import AnchorKey, resolve_key
 from anchoring.node import LocalNode, start_anvil
 from anchoring.worker import Worker, WorkerConfig, WorkerLock, deploy_contract, ensure_deployment
+from cardtrail.access_log import MaskingRequestHandler
 from cardtrail.app import create_app
 from ledger_service import demo as demo_data
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
@@ -149,6 +151,12 @@ def _deploy(
 # --- cardtrail up ------------------------------------------------------------------------
 
 
+def web_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
+    """The dev web server of ``cardtrail up``: threaded, its request log without card
+    numbers (:class:`~cardtrail.access_log.MaskingRequestHandler`)."""
+    return make_server(host, port, app, threaded=True, request_handler=MaskingRequestHandler)
+
+
 def _seed_demo(app: Flask) -> Callable[[str], str]:
     """Seed the demo merchant (once per data directory); returns the lines to print for it
     once the web app's URL is known."""
@@ -178,8 +186,6 @@ def _seed_demo(app: Flask) -> Callable[[str], str]:
 )
 def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, demo: bool) -> None:
     """Run CardTrail: local chain (unless CHAIN_RPC_URL), anchoring worker and web app."""
-    from werkzeug.serving import make_server
-
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -215,7 +221,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchoring-worker")
     try:
         announce_demo: Callable[[str], str] | None = _seed_demo(app) if demo else None
-        server = make_server(host, port, app, threaded=True)
+        server = web_server(app, host, port)
         web_thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         worker_thread.start()
         web_thread.start()

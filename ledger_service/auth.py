@@ -5,6 +5,10 @@ in logs, events and ``cardtrail token revoke``), the 160-bit ``secret`` is shown
 the token is created and stored only as HMAC-SHA256 under the server secret, so a copy of
 the database alone cannot be turned back into working tokens.
 
+A console sign-in opens a server-side session (:func:`open_session`): the browser keeps a
+random session id, the database its SHA-256 and the token it stands for. It ends when it
+is closed (sign-out), when it expires, or when its token is revoked.
+
     >>> from ledger_service.auth import parse_token
     >>> parse_token("ct_0123456789ab_" + "f" * 40).id
     '0123456789ab'
@@ -19,7 +23,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import g, request
@@ -29,7 +33,7 @@ from anchoring.db import read_transaction, write_transaction
 from ledger_service.actor import Actor, Role
 from ledger_service.errors import Forbidden, Unauthorized
 from ledger_service.runtime import runtime
-from ledger_service.schema import api_tokens
+from ledger_service.schema import api_tokens, console_sessions
 
 TOKEN_ROLES: tuple[Role, ...] = ("hq", "store", "auditor")
 _TOKEN = re.compile(r"ct_(?P<id>[0-9a-f]{12})_(?P<secret>[0-9a-f]{40})")
@@ -134,6 +138,56 @@ def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor
     if not hmac.compare_digest(expected, presented) or row is None:
         raise Unauthorized("the token is unknown or revoked")
     return Actor(row.role, actor_id(parts.id), store_id=row.store_id)
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(b"cardtrail-console-session\0" + session_id.encode()).hexdigest()
+
+
+def open_session(
+    engine: Engine, token_id: str, lifetime: timedelta, now: datetime | None = None
+) -> str:
+    """Open a console session for a live token; returns the session id for the cookie.
+
+    Expired sessions are swept out on the way, so the table holds only live ones.
+    """
+    now = now or datetime.now(UTC)
+    session_id = secrets.token_urlsafe(32)
+    with write_transaction(engine) as conn:
+        conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
+        conn.execute(
+            console_sessions.insert().values(
+                id_hash=_session_hash(session_id),
+                token_id=token_id.removeprefix("tok_"),
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+    return session_id
+
+
+def session_actor(engine: Engine, session_id: str, now: datetime | None = None) -> Actor | None:
+    """The actor of an open, unexpired session whose token is still live; else None."""
+    now = now or datetime.now(UTC)
+    with read_transaction(engine) as conn:
+        row = conn.execute(
+            sa.select(api_tokens.c.id, api_tokens.c.role, api_tokens.c.store_id)
+            .join(console_sessions, console_sessions.c.token_id == api_tokens.c.id)
+            .where(
+                console_sessions.c.id_hash == _session_hash(session_id),
+                console_sessions.c.expires_at > now,
+                api_tokens.c.revoked_at.is_(None),
+            )
+        ).first()
+    return Actor(row.role, actor_id(row.id), store_id=row.store_id) if row else None
+
+
+def close_session(engine: Engine, session_id: str) -> None:
+    """End a console session: its cookie, and every copy of it, stops working."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            console_sessions.delete().where(console_sessions.c.id_hash == _session_hash(session_id))
+        )
 
 
 def current_token() -> str | None:

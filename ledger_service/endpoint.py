@@ -113,7 +113,7 @@ def command(
                     )
                     return exc.status, dumps(doc)
 
-            request_hash = idempotency.fingerprint(request.method, request.path, raw)
+            request_hash = runtime().idempotency.fingerprint(request.method, request.path, raw)
             token = auth.current_token() or ""
             if unit_of_work is None:
                 outcome = runtime().idempotency.run(actor.id, token, key, request_hash, answer)

@@ -21,11 +21,20 @@ a ledger).
 
 Stored responses can hold redemption codes (issuance, transfer), so they are encrypted
 (AES-256-GCM) under a key derived from the server secret *and the caller's token*: neither
-a copy of the database nor the database plus the server secret reveals them.
+a copy of the database nor the database plus the server secret reveals them. Request
+bodies hold codes too (redeem, transfer, pickups), so the stored request fingerprint is an
+HMAC under a key derived from the server secret: a copy of the database alone cannot be
+used to test guessed codes against it.
+
+Records written before the fingerprint was keyed hold a plain SHA-256. A retry of such a
+request after the upgrade gets ``IDEMPOTENCY_MISMATCH`` (nothing runs twice; the client
+uses a new key), and the old records go with ``cardtrail token purge-keys``.
 
     >>> from ledger_service.idempotency import fingerprint
-    >>> len(fingerprint("POST", "/api/v1/stores", b"{}"))
+    >>> len(fingerprint(b"k" * 32, "POST", "/api/v1/stores", b"{}"))
     64
+    >>> fingerprint(b"k" * 32, "POST", "/", b"{}") == fingerprint(b"j" * 32, "POST", "/", b"{}")
+    False
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _KEY = re.compile(KEY_PATTERN)
 _NONCE = 12
 _TAG = 16
+_FINGERPRINT_CONTEXT = b"cardtrail-idempotency-request"
 
 
 def check_key(value: str | None) -> str:
@@ -71,9 +81,11 @@ def check_key(value: str | None) -> str:
     return value
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """What must be equal for a replay: method, path and the exact body bytes (hex SHA-256)."""
-    digest = hashlib.sha256()
+def fingerprint(secret_key: bytes, method: str, path: str, body: bytes) -> str:
+    """What must be equal for a replay: method, path and the exact body bytes, as hex
+    HMAC-SHA256 under a key derived from the server secret (the body can hold codes)."""
+    key = hmac.new(secret_key, _FINGERPRINT_CONTEXT, hashlib.sha256).digest()
+    digest = hmac.new(key, digestmod=hashlib.sha256)
     for part in (method.upper().encode(), path.encode(), body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
@@ -105,6 +117,10 @@ class IdempotencyStore:
         self.wait = wait
         self.poll = poll
         self._clock = clock
+
+    def fingerprint(self, method: str, path: str, body: bytes) -> str:
+        """The request fingerprint that :meth:`run` and :meth:`run_in` store and compare."""
+        return fingerprint(self._secret_key, method, path, body)
 
     def run(
         self,

@@ -4,7 +4,8 @@ An import reads a CSV file whose columns are the API's card fields plus ``row_ke
 issues its rows in batches (one transaction each). A row is issued at most once per batch
 reference (by default the file's name), so re-running an interrupted or repeated import
 issues only what is missing. The redemption codes of newly issued cards go to a new CSV
-file readable only by its owner (0600): CardTrail itself keeps no copy.
+file readable only by its owner (0600): CardTrail itself keeps no copy. Its cells are
+spreadsheet-safe (:mod:`ledger_service.csv_cells`).
 
     >>> import io
     >>> rows = list(read_rows(io.StringIO("row_key,product,face_value,allowed_stores\\n"
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from ledger_service import errors
 from ledger_service.actor import SYSTEM
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
+from ledger_service.csv_cells import safe_row
 from ledger_service.domain.cards import FIELDS, parse_card_spec
 from ledger_service.service import MAX_BATCH, Ledger
 
@@ -98,7 +100,8 @@ class _CodesFile:
             self._writer = csv.writer(self._out)
             self._writer.writerow(CODES_HEADER)
         for card in cards:
-            self._writer.writerow([card.get("row_key", ""), *(card[k] for k in CODES_HEADER[1:])])
+            row = [card.get("row_key", ""), *(card[k] for k in CODES_HEADER[1:])]
+            self._writer.writerow(safe_row(row))
         # The cards are committed: their codes must survive a crash of this process.
         self._out.flush()
         os.fsync(self._out.fileno())

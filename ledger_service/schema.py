@@ -12,7 +12,7 @@ from anchoring.schema import LeafIndex
 
 metadata = sa.MetaData()
 
-# --- API tokens and idempotency records (branch ``ledger_auth``) ---
+# --- API tokens, console sessions and idempotency records (branch ``ledger_auth``) ---
 
 api_tokens = sa.Table(
     "api_tokens",
@@ -42,6 +42,19 @@ idempotency_keys = sa.Table(
     sa.Column("response", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("idempotency_keys_created_at", "created_at"),
+)
+
+# One row per console sign-in: the signed cookie holds a random session id, this table its
+# SHA-256. Signing out deletes the row, so a copy of the cookie stops working with it;
+# a revoked token ends its sessions too (checked on every request).
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.String(32), sa.ForeignKey("api_tokens.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("console_sessions_expires_at", "expires_at"),
 )
 
 # --- Stores, cards and their events (branch ``ledger_core``) ---

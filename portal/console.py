@@ -1,9 +1,10 @@
 """The merchants' console (``/console``): headquarters dashboards and store counters.
 
 Staff sign in with an API token (``cardtrail token create``); the session cookie (signed,
-HttpOnly, SameSite=Lax) keeps the token's id and role, never the token, and every request
-checks that the token is still live, so revoking it ends the session. Every POST carries
-the session's CSRF token. Headquarters sees every store and may issue cards and unlock
+HttpOnly, SameSite=Lax, Secure outside development) keeps a random session id, never the
+token. The session itself lives on the server (:func:`ledger_service.auth.open_session`)
+and every request checks it: signing out, its hours running out or revoking its token
+ends it, for every copy of the cookie. Every POST carries the session's CSRF token. Headquarters sees every store and may issue cards and unlock
 codes; store staff see and act only for their own store; auditors read.
 
 Views only render: the numbers come from :mod:`portal.dashboard` and every change goes
@@ -17,13 +18,11 @@ import hmac
 import io
 import re
 import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -39,11 +38,12 @@ from flask import (
 from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.auth import authenticate
+from ledger_service.auth import authenticate, close_session, open_session, session_actor
+from ledger_service.card_views import PERSONAL_READERS, card_for
+from ledger_service.csv_cells import safe_row
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
 from ledger_service.imports import ImportFileError, read_rows
 from ledger_service.runtime import ledger, runtime
-from ledger_service.schema import api_tokens
 from portal import dashboard
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -71,19 +71,24 @@ def scanned_number(text: str) -> str:
 
 
 def issued_csv(result: dict[str, Any]) -> str:
-    """The new cards of an issuance as CSV: number, redemption code, row key, leaf index."""
+    """The new cards of an issuance as CSV: number, redemption code, row key, leaf index.
+
+    Every cell is spreadsheet-safe (:mod:`ledger_service.csv_cells`): the row keys come
+    from whoever wrote the uploaded file."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["card_number", "display_number", "redemption_code", "row_key", "leaf_index"])
     for card in result["cards"]:
         writer.writerow(
-            [
-                card["card_number"],
-                format_card_number(card["card_number"]),
-                card["redemption_code"],
-                card.get("row_key", ""),
-                card["leaf_index"],
-            ]
+            safe_row(
+                [
+                    card["card_number"],
+                    format_card_number(card["card_number"]),
+                    card["redemption_code"],
+                    card.get("row_key", ""),
+                    card["leaf_index"],
+                ]
+            )
         )
     return out.getvalue()
 
@@ -104,20 +109,16 @@ def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": csrf_token}
 
 
-def _live_actor() -> Actor | None:
-    """The signed-in actor, if the session is fresh and its token still live."""
+def _session_id() -> str | None:
     data = session.get(SESSION_KEY)
-    if not isinstance(data, dict) or time.time() - data.get("since", 0) > SESSION_HOURS * 3600:
-        return None
-    with read_transaction(runtime().engine) as conn:
-        row = conn.execute(
-            sa.select(api_tokens.c.role, api_tokens.c.store_id).where(
-                api_tokens.c.id == data.get("token_id"), api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
-    if row is None:
-        return None
-    return Actor(row.role, f"tok_{data['token_id']}", store_id=row.store_id)
+    sid = data.get("sid") if isinstance(data, dict) else None
+    return sid if isinstance(sid, str) else None
+
+
+def _live_actor() -> Actor | None:
+    """The signed-in actor, if the server still holds the session and its token is live."""
+    sid = _session_id()
+    return session_actor(runtime().engine, sid) if sid else None
 
 
 @bp.before_request
@@ -190,7 +191,7 @@ def index() -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response:
-    """Sign in with an API token; the session remembers the token's id, not the token."""
+    """Sign in with an API token; the cookie holds a session id, never the token."""
     next_url = request.values.get("next", "")
     if request.method == "GET":
         return _page("console/login.html", next_url=next_url, error=None)
@@ -203,8 +204,12 @@ def login() -> Response:
             "console/login.html", 401, next_url=next_url, error="That token is unknown or revoked."
         )
     # A fresh session at sign-in: nothing an attacker planted before survives it.
+    previous = _session_id()
+    if previous:
+        close_session(rt.engine, previous)
     session.clear()
-    session[SESSION_KEY] = {"token_id": who.id.removeprefix("tok_"), "since": int(time.time())}
+    sid = open_session(rt.engine, who.id, timedelta(hours=SESSION_HOURS))
+    session[SESSION_KEY] = {"sid": sid}
     csrf_token()
     safe_next = next_url if next_url.startswith("/console/") and "//" not in next_url else ""
     return redirect(safe_next or _home_for(who), 303)
@@ -212,7 +217,10 @@ def login() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session."""
+    """End the session on the server, so that no copy of its cookie works any more."""
+    sid = _session_id()
+    if sid:
+        close_session(runtime().engine, sid)
     session.clear()
     return redirect(url_for(".login"), 303)
 
@@ -253,14 +261,17 @@ def card_lookup() -> Response:
         return _page("console/card.html", card=None, error=None, value="")
     try:
         number = scanned_number(text)
-        card = ledger().get_card(actor(), number)
+        card = card_for(actor(), ledger().get_card(actor(), number))
     except CardNumberError as exc:
         return _page("console/card.html", 422, card=None, error=str(exc), value=text)
     except errors.LedgerError as exc:
         return _page("console/card.html", exc.status, card=None, error=exc.detail, value=text)
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
-    return _page("console/card.html", card=card, names=names, error=None, value=number)
+    personal = actor().role in PERSONAL_READERS
+    return _page(
+        "console/card.html", card=card, names=names, personal=personal, error=None, value=number
+    )
 
 
 @bp.post("/cards/<number>/unlock")
@@ -381,7 +392,7 @@ def counter_redeem() -> Response:
         return _counter(422, error=str(exc))
     if not code:
         try:
-            card = ledger().get_card(actor(), number)
+            card = card_for(actor(), ledger().get_card(actor(), number))
         except errors.LedgerError as exc:
             return _counter(exc.status, error=exc.detail)
         return _counter(card=card, number=number)

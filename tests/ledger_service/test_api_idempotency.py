@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 
 import sqlalchemy as sa
@@ -9,6 +11,7 @@ import sqlalchemy as sa
 from anchoring.db import read_transaction
 from ledger_service import devices
 from ledger_service.auth import create_token
+from ledger_service.idempotency import fingerprint
 from ledger_service.schema import idempotency_keys
 from ledger_service.service import Ledger
 
@@ -72,6 +75,57 @@ def test_stored_answers_are_encrypted(app, api):
     for card in cards:
         assert card["redemption_code"].encode() not in stored
         assert card["card_number"].encode() not in stored
+
+
+def _unkeyed_sha256(method: str, path: str, body: bytes) -> str:
+    """The request hash as stored before it was keyed: what a database thief can recompute."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _stored_hash(app, key: str) -> str:
+    with read_transaction(app.extensions["cardtrail"].engine) as conn:
+        return conn.execute(
+            sa.select(idempotency_keys.c.request_hash).where(idempotency_keys.c.key == key)
+        ).scalar_one()
+
+
+def test_stored_request_hash_cannot_test_guessed_codes_without_the_secret(app, api):
+    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()["cards"]
+    path = f"/api/v1/cards/{card['card_number']}/redeem"
+    body = json.dumps({"redemption_code": card["redemption_code"]}).encode()
+    response = api.post(path.removeprefix("/api/v1"), who="S1", key="guess-me", data=body,
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.get_json()
+    stored = _stored_hash(app, "guess-me")
+    # Someone with the database and the right guess still cannot confirm it...
+    assert stored != _unkeyed_sha256("POST", path, body)
+    assert stored != fingerprint(b"\0" * 32, "POST", path, body)
+    # ...while the server, holding the secret, recognises its replay.
+    assert stored == fingerprint(app.extensions["cardtrail"].secret_key, "POST", path, body)
+
+
+def test_a_record_hashed_before_the_upgrade_is_refused_not_run_again(app, api, log_size):
+    body = {"batch_ref": "old", "cards": [{"product": "Tea"}]}
+    raw = json.dumps(body).encode()
+    first = api.post("/cards", key="from-before", data=raw,
+                     headers={"Content-Type": "application/json"})
+    assert first.status_code == 201
+    with app.extensions["cardtrail"].engine.begin() as conn:
+        conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == "from-before")
+            .values(request_hash=_unkeyed_sha256("POST", "/api/v1/cards", raw))
+        )
+    size = log_size()
+    retry = api.post("/cards", key="from-before", data=raw,
+                     headers={"Content-Type": "application/json"})
+    assert retry.status_code == 422
+    assert retry.get_json()["code"] == "IDEMPOTENCY_MISMATCH"
+    assert log_size() == size
 
 
 def test_unexpected_failure_releases_the_key(api, monkeypatch):

@@ -6,16 +6,19 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from cardtrail.cli import main
 from ledger_service import db
 from ledger_service.auth import (
     authenticate,
+    close_session,
     create_token,
+    open_session,
     revoke_token,
+    session_actor,
     token_hash,
 )
-from cardtrail.cli import main
 from ledger_service.errors import Unauthorized
-from ledger_service.schema import api_tokens
+from ledger_service.schema import api_tokens, console_sessions
 
 KEY = bytes(range(32))
 
@@ -96,6 +99,38 @@ def test_revoked_token_is_unauthorized(migrated):
 def test_token_roles_and_stores_are_checked(migrated, role, store, message):
     with pytest.raises(ValueError, match=message):
         create_token(migrated, KEY, role, store)
+
+
+def test_a_console_session_lives_until_closed_expired_or_revoked(migrated):
+    from datetime import UTC, datetime, timedelta
+
+    store = create_token(migrated, KEY, "store", "S1")
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    sid = open_session(migrated, f"tok_{store.id}", timedelta(hours=12), now)
+    with migrated.connect() as conn:
+        [row] = conn.execute(sa.select(console_sessions)).all()
+    assert sid not in str(tuple(row)), "only a hash of the session id is stored"
+    actor = session_actor(migrated, sid, now + timedelta(hours=11))
+    assert (actor.role, actor.id, actor.store_id) == ("store", f"tok_{store.id}", "S1")
+    assert session_actor(migrated, sid, now + timedelta(hours=12)) is None
+    assert session_actor(migrated, sid + "x", now) is None
+    close_session(migrated, sid)
+    assert session_actor(migrated, sid, now) is None
+    other = open_session(migrated, store.id, timedelta(hours=12), now)
+    revoke_token(migrated, store.id)
+    assert session_actor(migrated, other, now) is None
+
+
+def test_opening_a_session_sweeps_out_expired_ones(migrated):
+    from datetime import UTC, datetime, timedelta
+
+    hq = create_token(migrated, KEY, "hq")
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    open_session(migrated, hq.id, timedelta(hours=1), now)
+    live = open_session(migrated, hq.id, timedelta(hours=1), now + timedelta(hours=2))
+    with migrated.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(console_sessions)).scalar() == 1
+    assert session_actor(migrated, live, now + timedelta(hours=2)) is not None
 
 
 def test_cli_prints_a_working_token_alone_on_the_last_line(tmp_path, db_url):

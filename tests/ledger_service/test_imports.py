@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
-from ledger_service.actor import Actor
 from cardtrail.cli import main
+from ledger_service.actor import Actor
 from ledger_service.imports import ImportFileError, import_cards
 
 pytest_plugins = ["ledger_fixtures"]
@@ -99,6 +99,19 @@ def test_a_file_with_an_unknown_column_is_refused(ledger, tmp_path):
     source.write_text("row_key,product,colour\nr1,Tea,red\n")
     with pytest.raises(ImportFileError, match="colour"):
         import_cards(ledger, source)
+
+
+def test_the_codes_file_never_holds_a_formula(ledger, stores, tmp_path):
+    source = write(
+        tmp_path / "cards.csv",
+        '"=HYPERLINK(""http://evil.example"",""x"")",Tea,,,,,,\n',
+        "@SUM(A1),Tea,,,,,,\n",
+        "-2+3,Tea,,,,,,\n",
+    )
+    summary = import_cards(ledger, source)
+    assert summary.issued == 3 and not summary.failed
+    keys = [c["row_key"] for c in read_codes(summary.codes_path)]
+    assert keys == ['\'=HYPERLINK("http://evil.example","x")', "'@SUM(A1)", "'-2+3"]
 
 
 def test_the_codes_file_is_never_overwritten(ledger, stores, tmp_path):

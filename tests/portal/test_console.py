@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,12 +16,14 @@ import sqlalchemy as sa
 
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
+from cardtrail.app import create_app
 from ledger_service.actor import Actor
 from ledger_service.auth import create_token, revoke_token
 from ledger_service.domain.codes import generate_code
 from ledger_service.domain.numbers import format_card_number
-from ledger_service.schema import events
+from ledger_service.schema import console_sessions, events
 from ledger_service.service import Ledger
+from portal import console as console_module
 from portal.console import CSRF_KEY, SESSION_HOURS, SESSION_KEY
 
 HQ = Actor("hq", "tok_console_test")
@@ -134,12 +139,19 @@ def test_revoked_token_ends_the_session(app, tokens):
     assert console.get("/console/dashboard").status_code == 303
 
 
+def _session_rows(app) -> list[Any]:
+    with read_transaction(app.extensions["cardtrail"].engine) as conn:
+        return conn.execute(sa.select(console_sessions)).all()
+
+
 def test_session_ends_after_its_hours(app, tokens):
     console = console_as(app, tokens, "hq")
-    with console.client.session_transaction() as session:
-        data = dict(session[SESSION_KEY])
-        data["since"] -= SESSION_HOURS * 3600 + 1
-        session[SESSION_KEY] = data
+    [row] = _session_rows(app)
+    assert row.expires_at - row.created_at == timedelta(hours=SESSION_HOURS)
+    with app.extensions["cardtrail"].engine.begin() as conn:
+        conn.execute(
+            console_sessions.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert console.get("/console/dashboard").status_code == 303
 
 
@@ -147,6 +159,74 @@ def test_logout_ends_the_session(app, tokens):
     console = console_as(app, tokens, "hq")
     assert console.post("/console/logout").status_code == 303
     assert console.get("/console/dashboard").status_code == 303
+
+
+def _cookie(console: Console) -> str:
+    cookie = console.client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(app, tokens):
+    console = console_as(app, tokens, "hq")
+    copied = _cookie(console)
+    thief = Console(app.test_client())
+    thief.client.set_cookie("session", copied)
+    assert thief.get("/console/dashboard").status_code == 200
+    assert console.post("/console/logout").status_code == 303
+    assert thief.get("/console/dashboard").status_code == 303
+    assert _session_rows(app) == []
+
+
+def test_logout_ends_only_its_own_session(app, tokens):
+    laptop, phone = console_as(app, tokens, "hq"), console_as(app, tokens, "hq")
+    assert laptop.post("/console/logout").status_code == 303
+    assert phone.get("/console/dashboard").status_code == 200
+
+
+def test_signing_in_again_ends_the_sessions_earlier_cookie(app, tokens):
+    console = console_as(app, tokens, "hq")
+    earlier = Console(app.test_client())
+    earlier.client.set_cookie("session", _cookie(console))
+    assert console.login(tokens["auditor"]).status_code == 303
+    assert earlier.get("/console/dashboard").status_code == 303
+    assert console.get("/console/issue").status_code == 403, "now signed in as the auditor"
+    assert len(_session_rows(app)) == 1
+
+
+def test_a_cookie_from_before_server_side_sessions_must_sign_in_again(app, tokens):
+    console = Console(app.test_client())
+    with console.client.session_transaction() as session:
+        # What the cookie held before: the token's id and the sign-in time, nothing to revoke.
+        session[SESSION_KEY] = {"token_id": tokens["hq"].split("_")[1], "since": int(time.time())}
+    assert console.get("/console/dashboard").status_code == 303
+
+
+def test_revoking_the_token_refuses_every_copy_of_its_cookie(app, tokens):
+    console = console_as(app, tokens, "S1")
+    thief = Console(app.test_client())
+    thief.client.set_cookie("session", _cookie(console))
+    assert thief.get("/console/counter").status_code == 200
+    revoke_token(app.extensions["cardtrail"].engine, tokens["S1"].split("_")[1])
+    assert thief.get("/console/counter").status_code == 303
+    assert console.get("/console/counter").status_code == 303
+
+
+def test_the_session_cookie_is_secure_outside_development(settings, tokens):
+    production = dataclasses.replace(settings, chain_rpc_url="https://rpc.example")
+    app = create_app(production, {"TESTING": True})
+    try:
+        rt = app.extensions["cardtrail"]
+        token = create_token(rt.engine, rt.secret_key, "hq").token
+        cookie = Console(app.test_client()).login(token).headers["Set-Cookie"]
+        assert "; Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        app.extensions["cardtrail"].engine.dispose()
+
+
+def test_the_dev_servers_plain_http_session_cookie_is_not_secure(app, tokens):
+    cookie = Console(app.test_client()).login(tokens["hq"]).headers["Set-Cookie"]
+    assert "Secure" not in cookie
 
 
 def test_login_redirects_only_inside_the_console(app, tokens):
@@ -377,6 +457,45 @@ def test_card_lookup_shows_full_detail(app, ledger, tokens):
     assert code not in html
 
 
+@pytest.mark.parametrize(
+    "who, page, personal",
+    [
+        ("hq", "lookup", True),
+        ("auditor", "lookup", False),
+        ("S1", "counter", False),
+        ("S2", "counter", False),
+    ],
+)
+def test_holder_and_address_references_only_reach_headquarters(app, ledger, tokens, who, page,
+                                                               personal):
+    [(number, code)] = issue(ledger)
+    ledger.claim(HQ, number, "crm-secret-7")
+    ledger.request_pickup(HQ, number, "delivery", code, address_ref="addr-secret-1")
+    console = console_as(app, tokens, who)
+    if page == "lookup":
+        response = console.get(f"/console/cards?number={number}")
+    else:
+        response = console.post("/console/counter/redeem", {"number": number})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-state="PICKUP_REQUESTED"' in html
+    assert ("crm-secret-7" in html) is personal
+    assert ("addr-secret-1" in html) is personal
+    assert ("Holder ref" in html) is personal
+
+
+def test_the_counter_never_hands_its_template_holder_data(app, ledger, tokens, monkeypatch):
+    # The counter shows no holder reference today; this keeps it out of the page's data too.
+    [(number, _)] = issue(ledger, holder_ref="crm-secret-8")
+    seen = {}
+    real = console_module._counter
+    monkeypatch.setattr(
+        console_module, "_counter", lambda *a, **kw: seen.update(kw) or real(*a, **kw)
+    )
+    response = console_as(app, tokens, "S1").post("/console/counter/redeem", {"number": number})
+    assert response.status_code == 200
+    assert seen["card"]["card_number"] == number and "holder_ref" not in seen["card"]
+
+
 def test_card_lookup_of_a_typo_says_what_is_wrong(app, tokens):
     response = console_as(app, tokens, "hq").get("/console/cards?number=0000")
     assert response.status_code == 422
@@ -442,6 +561,27 @@ def test_csv_upload_issues_cards_and_returns_their_codes_once(app, ledger, token
     assert again.headers["X-Cards-Issued"] == "0"
     assert again.headers["X-Cards-Skipped"] == "3"
     assert log_size(app) == size + 4
+
+
+def test_issued_csv_never_hands_a_spreadsheet_a_formula(app, ledger, tokens):
+    rows = [
+        {"row_key": '=HYPERLINK("http://evil.example","x")', "product": "Tea"},
+        {"row_key": "+1", "product": "Tea"},
+        {"row_key": "plain", "product": "Tea"},
+    ]
+    console = console_as(app, tokens, "hq")
+    response = console.post(
+        "/console/issue",
+        {"batch_ref": "EVIL", "file": (io.BytesIO(_csv(rows)), "cards.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    issued = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [row["row_key"] for row in issued] == [
+        '\'=HYPERLINK("http://evil.example","x")',
+        "'+1",
+        "plain",
+    ]
 
 
 def test_csv_with_a_bad_row_issues_nothing_and_names_its_line(app, ledger, tokens):
