@@ -59,6 +59,7 @@ def production_app() -> gunicorn.App:
             "--max-requests", "10000",
             "--max-requests-jitter", "1000",
             "--access-logfile", "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
+            "--logger-class", "cardtrail.access_log.GunicornLogger",
         ),
         {"CARDTRAIL_PROXY_HOPS": "1"},
     )
