@@ -21,14 +21,18 @@ from ledger_service import schemas
 from ledger_service.actor import Actor, Role
 from ledger_service.app import runtime
 from ledger_service.endpoint import command, dumps, query
-from ledger_service.openapi import Operation, build_document, operation
+from ledger_service.openapi import Operation, Param, build_document, operation
 from ledger_service.service import Ledger
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 READERS: tuple[Role, ...] = ("hq", "auditor", "store")
-_CARD = {"number": "The card number (separators and lower case are accepted)."}
-_PICKUP = {"id": "The pickup id returned when the pickup was requested."}
+_CARD = {
+    "number": Param(
+        "The card number (separators and lower case are accepted).", schemas.PathCardNumber
+    )
+}
+_PICKUP = {"id": Param("The pickup id returned when the pickup was requested.")}
 _USE_ERRORS = (
     "INVALID_CARD_NUMBER",
     "CARD_NOT_FOUND",
@@ -134,7 +138,7 @@ def issue_cards(actor: Actor, body: schemas.IssueCards) -> Any:
         tags=("cards",),
         roles=READERS,
         response=schemas.CardView,
-        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND"),
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "VALIDATION_FAILED"),
         parameters=_CARD,
     ),
 )
