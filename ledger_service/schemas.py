@@ -85,15 +85,17 @@ STORE_ID_PATTERN = f"^{card_rules.STORE_ID.pattern}$"
 CURRENCY_PATTERN = f"^{card_rules.CURRENCY.pattern}$"
 
 
-def _card_number_pattern() -> str:
+def _card_number_pattern(separators: str) -> str:
     symbols = "".join(sorted(set(numbers.ALPHABET + numbers.ALPHABET.lower())))
-    gap = f"[{_class(numbers.SEPARATORS)}]*"
+    gap = f"[{_class(separators)}]*"
     return f"^{gap}(?:[{_class(symbols)}]{gap}){{{numbers.LENGTH}}}$"
 
 
-CARD_NUMBER_PATTERN = _card_number_pattern()
+CARD_NUMBER_PATTERN = _card_number_pattern(numbers.SEPARATORS)
 """What :func:`~ledger_service.domain.numbers.normalize_card_number` accepts, but for the
 check character, which no pattern can state: hence :data:`CARD_NUMBER_FORMAT`."""
+PATH_CARD_NUMBER_PATTERN = _card_number_pattern("".join(c for c in numbers.SEPARATORS if c >= " "))
+"""The same in a path, where no control character (a tab) gets past the path check."""
 CARD_NUMBER_FORMAT = "cardtrail-card-number"
 _CARD_NUMBER_DOC = (
     f"{numbers.LENGTH} symbols of {numbers.ALPHABET} (lower case and the separators "
@@ -176,7 +178,7 @@ PathText: TypeAlias = Annotated[
 ]
 PathCardNumber: TypeAlias = Annotated[
     str,
-    StringConstraints(max_length=PATH_LIMIT, pattern=CARD_NUMBER_PATTERN),
+    StringConstraints(max_length=PATH_LIMIT, pattern=PATH_CARD_NUMBER_PATTERN),
     _doc(format=CARD_NUMBER_FORMAT, description=_CARD_NUMBER_DOC),
 ]
 

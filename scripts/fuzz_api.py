@@ -93,7 +93,9 @@ def card_numbers() -> st.SearchStrategy[str]:
     bodies = st.text(st.sampled_from(numbers.ALPHABET), min_size=numbers.BODY_LENGTH,
                      max_size=numbers.BODY_LENGTH)
     whole = bodies.map(lambda body: body + numbers.check_character(body))
-    return st.one_of(whole, whole.map(numbers.format_card_number), whole.map(str.lower))
+    grouped = whole.map(numbers.format_card_number)
+    return st.one_of(whole, grouped, grouped.map(lambda text: text.replace("-", " ")),
+                     whole.map(str.lower))
 
 
 schemathesis.openapi.format(schemas.CARD_NUMBER_FORMAT, card_numbers())

@@ -162,7 +162,7 @@ def test_card_number_parameters_carry_the_card_number_pattern_and_format(documen
     found = [p for where, p in _params(document) if p["name"] == "number"]
     assert len(found) == 10
     for param in found:
-        assert param["schema"]["pattern"] == schemas.CARD_NUMBER_PATTERN
+        assert param["schema"]["pattern"] == schemas.PATH_CARD_NUMBER_PATTERN
         assert param["schema"]["format"] == schemas.CARD_NUMBER_FORMAT
 
 
@@ -177,6 +177,13 @@ def test_a_card_number_of_the_documented_shape_fails_at_most_its_check_character
         normalize_card_number(text)
     except CardNumberError as exc:
         assert "check character" in str(exc)
+
+
+@CHECKED
+@given(st.from_regex(schemas.PATH_CARD_NUMBER_PATTERN, fullmatch=True))
+def test_a_card_number_of_the_documented_path_shape_passes_the_path_check(text):
+    assert re.fullmatch(schemas.CARD_NUMBER_PATTERN, text)
+    check_path({"number": text})
 
 
 @CHECKED
