@@ -21,14 +21,18 @@ from ledger_service import schemas
 from ledger_service.actor import Actor, Role
 from ledger_service.card_views import card_for
 from ledger_service.endpoint import command, dumps, query
-from ledger_service.openapi import Operation, build_document, operation
+from ledger_service.openapi import Operation, Param, build_document, operation
 from ledger_service.runtime import ledger
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 READERS: tuple[Role, ...] = ("hq", "auditor", "store")
-_CARD = {"number": "The card number (separators and lower case are accepted)."}
-_PICKUP = {"id": "The pickup id returned when the pickup was requested."}
+_CARD = {
+    "number": Param(
+        "The card number (separators and lower case are accepted).", schemas.PathCardNumber
+    )
+}
+_PICKUP = {"id": Param("The pickup id returned when the pickup was requested.")}
 _USE_ERRORS = (
     "INVALID_CARD_NUMBER",
     "CARD_NOT_FOUND",
@@ -125,7 +129,7 @@ def issue_cards(actor: Actor, body: schemas.IssueCards, *, within: Connection) -
         tags=("cards",),
         roles=READERS,
         response=schemas.CardView,
-        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND"),
+        errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "VALIDATION_FAILED"),
         parameters=_CARD,
     ),
 )

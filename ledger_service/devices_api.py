@@ -28,14 +28,14 @@ from ledger_service.actor import Actor
 from ledger_service.domain.numbers import CardNumberError, normalize_card_number
 from ledger_service.endpoint import command, query
 from ledger_service.events import utc_now
-from ledger_service.openapi import Operation
+from ledger_service.openapi import Operation, Param
 from ledger_service.runtime import ledger, runtime
 from ledger_service.schema import pickups
 
 bp = Blueprint("devices_api", __name__, url_prefix="/api/v1")
 
-_STORE = {"store_id": "The store's id."}
-_KEY = {**_STORE, "address": "The device key's 0x address."}
+_STORE = {"store_id": Param("The store's id.", schemas.StoreId)}
+_KEY = {**_STORE, "address": Param("The device key's 0x address.", schemas.Address)}
 # Refusals that say nothing about the card: the item was not decided, and may be re-sent.
 _UNDECIDED = (
     errors.SignatureInvalid,
@@ -91,7 +91,7 @@ def register_key(actor: Actor, body: schemas.RegisterKey, store_id: str) -> Any:
         tags=("stores",),
         roles=("hq", "auditor", "store"),
         response=schemas.DeviceKeyList,
-        errors=("STORE_NOT_FOUND",),
+        errors=("STORE_NOT_FOUND", "VALIDATION_FAILED"),
         parameters=_STORE,
     ),
 )

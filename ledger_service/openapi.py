@@ -31,7 +31,22 @@ PREFIX = "/api/v1"
 _REF = "#/components/schemas/{model}"
 _RULE_ARG = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
-_CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0}, "path": {"type": "string"}}
+_CONVERTER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer", "minimum": 0},
+    "path": {"type": "string"},
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path parameter: what it is, and an annotated type from :mod:`ledger_service.schemas`
+    saying which values the route takes. The default is what every route takes:
+    ``ledger_service.endpoint.check_path`` refuses control characters and values over
+    :data:`~ledger_service.schemas.PATH_LIMIT` characters, and a ``/`` is another route.
+    """
+
+    description: str
+    schema: Any = schemas.PathText
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,8 @@ class Operation:
 
     ``roles`` lists the token roles allowed (empty: public, no token); ``request`` and
     ``response`` are models from :mod:`ledger_service.schemas` (or None); ``errors`` are
-    the stable codes the route can answer with, besides the ones every route shares.
+    the stable codes the route can answer with, besides the ones every route shares;
+    ``parameters`` describes the route's path parameters by name.
     """
 
     summary: str
@@ -53,7 +69,7 @@ class Operation:
     errors: tuple[str, ...] = ()
     idempotent: bool = False
     content_type: str = "application/json"
-    parameters: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Param] = field(default_factory=dict)
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -119,16 +135,7 @@ class _Builder:
             op["description"] = description
         if spec.tags:
             op["tags"] = list(spec.tags)
-        params = [
-            {
-                "name": m["name"],
-                "in": "path",
-                "required": True,
-                "description": spec.parameters.get(m["name"], ""),
-                "schema": _CONVERTER_SCHEMAS.get(m["converter"] or "", {"type": "string"}),
-            }
-            for m in _RULE_ARG.finditer(rule)
-        ]
+        params = [self.path_parameter(spec, m) for m in _RULE_ARG.finditer(rule)]
         params += [{"name": name, "in": "query", **extra} for name, extra in spec.query.items()]
         if spec.idempotent:
             params.append(
@@ -155,6 +162,20 @@ class _Builder:
             ok["content"] = {spec.content_type: {"schema": self.schema(spec.response)}}
         op["responses"] = {str(spec.status): ok, **self.problems(spec)}
         return op
+
+    def path_parameter(self, spec: Operation, arg: re.Match[str]) -> dict[str, Any]:
+        param = spec.parameters.get(arg["name"])
+        if arg["converter"] in _CONVERTER_SCHEMAS:
+            schema = _CONVERTER_SCHEMAS[arg["converter"]]
+        else:
+            schema = self.schema(param.schema if param else schemas.PathText)
+        return {
+            "name": arg["name"],
+            "in": "path",
+            "required": True,
+            "description": param.description if param else "",
+            "schema": schema,
+        }
 
     def problems(self, spec: Operation) -> dict[str, Any]:
         codes = list(spec.errors)

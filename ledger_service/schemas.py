@@ -1,10 +1,13 @@
 """The API's request and response bodies, declared once for validation and documentation.
 
-Requests are checked strictly: unknown members, wrong JSON types (``true`` or ``1.0`` for
+Requests are checked strictly: unknown members, wrong JSON types (``true`` or ``1.5`` for
 an integer, a number for a string), out-of-range values and control characters are all
 refused with ``VALIDATION_FAILED`` and a list of ``errors`` (``loc``, ``message``; never
 the submitted value, which may be a redemption code). The OpenAPI document is generated
-from the same models, so the document and the checks cannot drift apart.
+from the same models, so the document and the checks cannot drift apart; what the ledger
+checks further (text that is only white space, real calendar days) is stated in the
+patterns too, and a card number's check character, which no pattern can state, is named
+by a custom ``format`` and described.
 
     >>> from ledger_service.schemas import CreateStore, parse
     >>> parse(CreateStore, b'{"store_id": "S1", "name": "Flagship", "region": "north"}').store_id
@@ -17,12 +20,12 @@ from the same models, so the document and the checks cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -31,44 +34,186 @@ from pydantic import (
     model_validator,
 )
 
+from ledger_service.domain import cards as card_rules
+from ledger_service.domain import numbers
 from ledger_service.errors import ValidationFailed
 
 MAX_CARDS_PER_BATCH = 10_000
 MAX_FACE_VALUE = 10**12
 """Face values are integers in the currency's minor unit (100000 = 1,000.00 CNY)."""
+TEXT_LIMIT = 200
+"""The longest free text the ledger keeps (``ledger_service.domain.cards.text``'s limit)."""
+PATH_LIMIT = 256
+"""The longest path parameter the endpoints look at (``ledger_service.endpoint.check_path``)."""
+
+
+def _class(characters: str) -> str:
+    """``characters`` as the inside of a regex character class, runs as ranges, read alike
+    by ECMA-262 (the document), Rust (pydantic) and Python (Hypothesis)."""
+    points = sorted(set(map(ord, characters)))
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and runs[-1][1] == point - 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+    return "".join(
+        _char(low) if low == high else f"{_char(low)}{'' if high == low + 1 else '-'}{_char(high)}"
+        for low, high in runs
+    )
+
+
+def _char(point: int) -> str:
+    return chr(point) if chr(point).isalnum() and point < 0x80 else f"\\u{point:04x}"
+
+
+def _between(low: int, high: int) -> str:
+    return "".join(map(chr, range(low, high + 1)))
+
 
 # No control characters anywhere: they have no business in these fields, and PostgreSQL
 # cannot store NUL at all.
-_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_CONTROL = _class(_between(0x00, 0x1F) + "\x7f")
+# Text the ledger strips to nothing is refused as empty, so one character must be neither
+# control nor white space (str.isspace(): every such character lies below U+3001).
+_SPACE = _class("".join(c for c in map(chr, range(0x3001)) if c.isspace() and c >= " "))
+PRINTABLE_PATTERN = f"^[^{_CONTROL}]*$"
+VISIBLE_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+PATH_PATTERN = f"^[^{_CONTROL}/]+$"
+"""A path parameter: printable, and no ``/`` (that would be another route)."""
+STORE_ID_PATTERN = f"^{card_rules.STORE_ID.pattern}$"
+CURRENCY_PATTERN = f"^{card_rules.CURRENCY.pattern}$"
 
 
-def _text(max_length: int, pattern: str = _PRINTABLE) -> Any:
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length, pattern=pattern)]
+def _card_number_pattern(separators: str) -> str:
+    symbols = "".join(sorted(set(numbers.ALPHABET + numbers.ALPHABET.lower())))
+    gap = f"[{_class(separators)}]*"
+    return f"^{gap}(?:[{_class(symbols)}]{gap}){{{numbers.LENGTH}}}$"
 
 
-def _rfc3339(value: str) -> str:
-    parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp needs a time zone (Z or ±hh:mm)")
+CARD_NUMBER_PATTERN = _card_number_pattern(numbers.SEPARATORS)
+"""What :func:`~ledger_service.domain.numbers.normalize_card_number` accepts, but for the
+check character, which no pattern can state: hence :data:`CARD_NUMBER_FORMAT`."""
+PATH_CARD_NUMBER_PATTERN = _card_number_pattern("".join(c for c in numbers.SEPARATORS if c >= " "))
+"""The same in a path, where no control character (a tab) gets past the path check."""
+CARD_NUMBER_FORMAT = "cardtrail-card-number"
+_CARD_NUMBER_DOC = (
+    f"{numbers.LENGTH} symbols of {numbers.ALPHABET} (lower case and the separators "
+    f"{numbers.SEPARATORS!r} are accepted); the last is a check character: the sum of "
+    f"every symbol's value (its index in that alphabet) times its weight "
+    f"({numbers.LENGTH} for the first down to 1 for the check character) is a multiple "
+    f"of {len(numbers.ALPHABET)}. Anything else is INVALID_CARD_NUMBER."
+)
+ADDRESS_PATTERN = "^0x[0-9a-fA-F]{40}$"
+_ADDRESS_DOC = "An Ethereum address, in any case; answers spell it with its EIP-55 checksum."
+
+# RFC 3339 times that Python's datetime.fromisoformat reads, every day of it real (leap
+# years included); years 1000-9998 so that any offset still converts to UTC.
+_YEAR = "(?:1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+_LEAP_YEAR = "(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[13579][26]|[2468][048])00)"
+_DATE = (
+    f"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    f"|{_LEAP_YEAR}-02-29)"
+)
+_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+TIMESTAMP_PATTERN = f"^{_DATE}T{_TIME}(?:\\.[0-9]{{1,6}})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+SIGNED_AT_PATTERN = f"^{_DATE}T{_TIME}\\.[0-9]{{3}}Z$"
+"""A device signature's time: UTC, milliseconds (``ledger_service.devices.timestamp``)."""
+
+
+def _doc(**schema: Any) -> Any:
+    return Field(json_schema_extra=schema)
+
+
+def _whole(value: object) -> object:
+    # JSON Schema counts 100.0 as an integer, so the document cannot refuse it: nor may we.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-StoreId = _text(64, STORE_ID_PATTERN)
-Name = _text(200)
-Region = _text(64)
-Ref = _text(128)
-Reason = _text(500)
-RedemptionCode = _text(32, r"^[A-Za-z0-9 -]+$")
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Timestamp = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
-    ),
-    AfterValidator(_rfc3339),
-    Field(json_schema_extra={"format": "date-time"}),
+StoreId: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=STORE_ID_PATTERN)
 ]
+Name: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=VISIBLE_PATTERN)
+]
+Region: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=VISIBLE_PATTERN)
+]
+Ref: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=VISIBLE_PATTERN)
+]
+Reason: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=VISIBLE_PATTERN)
+]
+RedemptionCode: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")
+]
+Currency: TypeAlias = Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
+FaceValue: TypeAlias = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_FACE_VALUE)], BeforeValidator(_whole)
+]
+Timestamp: TypeAlias = Annotated[
+    str, StringConstraints(pattern=TIMESTAMP_PATTERN), _doc(format="date-time")
+]
+CardNumber: TypeAlias = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=CARD_NUMBER_PATTERN),
+    _doc(format=CARD_NUMBER_FORMAT, description=_CARD_NUMBER_DOC),
+]
+Address: TypeAlias = Annotated[
+    str,
+    StringConstraints(pattern=ADDRESS_PATTERN),
+    _doc(description=_ADDRESS_DOC),
+]
+PickupId: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=PRINTABLE_PATTERN)
+]
+
+# Path parameters: documented only, the routes check them (the models never see them).
+PathText: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=PATH_LIMIT, pattern=PATH_PATTERN)
+]
+PathCardNumber: TypeAlias = Annotated[
+    str,
+    StringConstraints(max_length=PATH_LIMIT, pattern=PATH_CARD_NUMBER_PATTERN),
+    _doc(format=CARD_NUMBER_FORMAT, description=_CARD_NUMBER_DOC),
+]
+
+
+PRESENT = "present"
+"""In :func:`any_of`: the member is required and not null."""
+NULL = "null"
+"""In :func:`any_of`: the member is absent or null."""
+
+
+def any_of(*branches: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A model's ``json_schema_extra`` stating its cross-member validator in JSON Schema.
+
+    The body matches one of ``branches``; each maps members to :data:`PRESENT`,
+    :data:`NULL` or a schema of their own. A present member keeps its own constraints
+    (taken from the generated schema, so they are written once).
+    """
+
+    def extra(schema: dict[str, Any]) -> None:
+        members = schema["properties"]
+
+        def member(name: str, how: Any) -> Any:
+            if how == PRESENT:
+                return next(s for s in members[name]["anyOf"] if s != {"type": "null"})
+            return {"type": "null"} if how == NULL else how
+
+        schema["anyOf"] = [
+            {
+                "properties": {name: member(name, how) for name, how in branch.items()},
+                "required": [name for name, how in branch.items() if how == PRESENT],
+            }
+            for branch in branches
+        ]
+
+    return extra
 
 
 class Body(BaseModel):
@@ -88,8 +233,14 @@ class CreateStore(Body):
 class CardSpec(Body):
     """One card to issue; everything but ``product`` is optional."""
 
+    model_config = ConfigDict(
+        json_schema_extra=any_of(
+            {"face_value": PRESENT, "currency": PRESENT}, {"face_value": NULL, "currency": NULL}
+        )
+    )
+
     product: Name
-    face_value: Annotated[int, Field(ge=0, le=MAX_FACE_VALUE)] | None = None
+    face_value: FaceValue | None = None
     currency: Currency | None = None
     allowed_stores: Annotated[list[StoreId], Field(max_length=1000)] = []
     allowed_regions: Annotated[list[Region], Field(max_length=1000)] = []
@@ -163,12 +314,10 @@ class Empty(Body):
 class DeviceSignature(Body):
     """A store device's EIP-712 signature over the command (see ledger_service.devices)."""
 
-    signer: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    signer: Address
     signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
     client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
-    signed_at: Annotated[
-        str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-    ]
+    signed_at: Annotated[str, StringConstraints(pattern=SIGNED_AT_PATTERN)]
 
 
 class PickupStep(Empty):
@@ -269,7 +418,7 @@ class Problem(Reply):
 class RegisterKey(Body):
     """A device key (an Ethereum address) that may sign the store's commands."""
 
-    address: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    address: Address
     label: Name | None = None
 
 
@@ -293,10 +442,27 @@ class DeviceKeyList(Reply):
 class SyncItem(Body):
     """One signed command a store client queued: a redemption or a pickup step."""
 
+    model_config = ConfigDict(
+        json_schema_extra=any_of(
+            {
+                "action": {"const": "redeem"},
+                "card_number": PRESENT,
+                "redemption_code": PRESENT,
+                "pickup_id": NULL,
+            },
+            {
+                "action": {"enum": ["pickup_ready", "pickup_complete"]},
+                "pickup_id": PRESENT,
+                "card_number": NULL,
+                "redemption_code": NULL,
+            },
+        )
+    )
+
     action: Literal["redeem", "pickup_ready", "pickup_complete"]
-    card_number: _text(64) | None = None
+    card_number: CardNumber | None = None
     redemption_code: Annotated[RedemptionCode | None, Field(repr=False)] = None
-    pickup_id: _text(32) | None = None
+    pickup_id: PickupId | None = None
     signature: DeviceSignature
 
     @model_validator(mode="after")

@@ -25,7 +25,8 @@ from portal.security import limit_public
 
 bp = Blueprint("auditor", __name__, url_prefix="/api/v1")
 
-_DIGITS = re.compile(r"[0-9]{1,16}")
+_MAX_DIGITS = 16
+_DIGITS = re.compile(f"[0-9]{{1,{_MAX_DIGITS}}}")
 _ANCHORED = "the checkpoints this server recorded as anchored by the current deployment"
 
 
@@ -49,7 +50,7 @@ def _int_arg(name: str, minimum: int) -> int:
 
 def _size_query(description: str, minimum: int) -> dict[str, Any]:
     return {"required": True, "description": description,
-            "schema": {"type": "integer", "minimum": minimum}}
+            "schema": {"type": "integer", "minimum": minimum, "maximum": 10**_MAX_DIGITS - 1}}
 
 
 @bp.get("/chain")

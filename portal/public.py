@@ -20,9 +20,10 @@ from ledger_service.domain.numbers import (
     normalize_card_number,
 )
 from ledger_service.errors import CardNotFound, InvalidCardNumber, RateLimited
-from ledger_service.openapi import Operation, operation
+from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
+from ledger_service.schemas import PathCardNumber
 from portal import models
 from portal.bundles import (
     ANCHORED_TOPIC,
@@ -37,7 +38,11 @@ from portal.security import limit_public
 bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
 
-_NUMBER = {"number": "The card number (spaces, dashes and lower case are accepted)."}
+_NUMBER = {
+    "number": Param(
+        "The card number (spaces, dashes and lower case are accepted).", PathCardNumber
+    )
+}
 _NO_STORE = {"Cache-Control": "no-store"}
 
 

@@ -9,7 +9,16 @@ path check. What must hold for every request:
 * no 5xx;
 * the answer matches the document: status listed for the operation, content type, and body
   schema (success and problem+json alike);
-* a refused request (4xx) writes nothing to the log.
+* a refused request (4xx) writes nothing to the log;
+* a valid request (positive, by a caller the operation admits) is never refused for its
+  shape: the document states what the server checks, so data generated from it gets past
+  validation (``Report.shape_refusals``; ``Report.mostly_rejected`` applies schemathesis's
+  own "schema validation mismatch" rule).
+
+The one check no JSON Schema can state, a card number's check character, is named by a
+custom format (``schemas.CARD_NUMBER_FORMAT``); importing this module registers a generator
+for it, made from the code that checks it. ``scripts/schemathesis_hooks.py`` does the same
+for the schemathesis command line.
 
 Run on its own for a longer campaign (``make fuzz``)::
 
@@ -39,7 +48,10 @@ import hypothesis
 import hypothesis.errors
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.cli.commands.run.warnings import StatusCodeStatistic
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -48,9 +60,10 @@ from schemathesis.specs.openapi.checks import (
 
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
-from ledger_service import idempotency
+from ledger_service import idempotency, schemas
 from ledger_service.actor import Actor
 from ledger_service.auth import create_token
+from ledger_service.domain import numbers
 from ledger_service.runtime import EXTENSION, RateLimits, runtime_of
 from ledger_service.service import Ledger
 
@@ -62,6 +75,28 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+SHAPE_CODES = ("VALIDATION_FAILED", "INVALID_CARD_NUMBER")
+RELATIONS = {
+    ("query.leaf_index", "< tree_size"),
+    ("query.first", "≤ second"),
+    ("query.tree_size", "beyond the log"),
+    ("query.second", "beyond the log"),
+}
+"""Refusals the document states in prose, not in schemas: relations between parameters
+and to the log's size (``GET /log/proofs/...``)."""
+
+
+def card_numbers() -> st.SearchStrategy[str]:
+    """Well-formed card numbers, check character included, as people type them."""
+    bodies = st.text(st.sampled_from(numbers.ALPHABET), min_size=numbers.BODY_LENGTH,
+                     max_size=numbers.BODY_LENGTH)
+    whole = bodies.map(lambda body: body + numbers.check_character(body))
+    grouped = whole.map(numbers.format_card_number)
+    return st.one_of(whole, grouped, grouped.map(lambda text: text.replace("-", " ")),
+                     whole.map(str.lower))
+
+
+schemathesis.openapi.format(schemas.CARD_NUMBER_FORMAT, card_numbers())
 
 
 @dataclass
@@ -74,6 +109,24 @@ class Report:
     nothing_negative: int = 0
     """Runs skipped because an operation has no input that can break its schema."""
     seconds: float = 0.0
+    positive: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
+    """Statuses of valid requests by callers the operation admits, per operation."""
+    shape_refusals: list[str] = field(default_factory=list)
+    """Valid requests refused for their shape: the document and the server disagree."""
+
+    def mostly_rejected(self) -> list[str]:
+        """Operations schemathesis would list as "mostly rejected generated data due to
+        validation errors": no valid request served, and the refusals not about auth,
+        existence, conflicts or rate limits."""
+        by_op: dict[str, dict[int, int]] = collections.defaultdict(dict)
+        for (op, status), n in self.positive.items():
+            by_op[op][status] = n
+        return sorted(
+            op for op, counts in by_op.items()
+            if not any(200 <= status < 300 for status in counts)
+            and StatusCodeStatistic(counts, sum(counts.values()))
+            .should_warn_about_validation_mismatch()
+        )
 
     def print(self, out: Callable[[str], None] = print) -> None:
         """Print a table of operations × statuses and every failure."""
@@ -88,6 +141,13 @@ class Report:
         fives = sum(n for (_, s), n in self.statuses.items() if s >= 500)
         out(f"5xx answers: {fives}; failures: {len(self.failures)}; "
             f"{self.nothing_negative} negative runs had no input to break")
+        valid = sum(self.positive.values())
+        out(f"valid requests refused for their shape: {len(self.shape_refusals)} of {valid}; "
+            f"operations mostly rejecting valid data: {len(self.mostly_rejected())}")
+        for op in self.mostly_rejected():
+            out("  MOSTLY REJECTED " + op)
+        for refusal in self.shape_refusals:
+            out("  SHAPE REFUSAL " + refusal)
         for failure in self.failures:
             out("FAILURE " + failure)
 
@@ -147,7 +207,7 @@ def campaign(target: Target, examples: int, seed: int | None = 0) -> Report:
             allowed = operation.definition.raw.get("x-roles")
             for caller in CALLERS:
                 for mode in _modes(caller, allowed):
-                    for fixed in _path_choices(operation.path, target):
+                    for fixed in _choices(operation.path, target):
                         _fuzz_one(report, target, operation, caller, mode, fixed, examples, seed)
     finally:
         app.extensions[EXTENSION] = saved
@@ -163,12 +223,19 @@ def _modes(caller: str, allowed: list[str] | None) -> tuple[Any, ...]:
     return (schemathesis.GenerationMode.POSITIVE,)
 
 
-def _path_choices(path: str, target: Target) -> list[dict[str, str] | None]:
-    # Generated values only (None), and once more on the real card or pickup.
+def _choices(path: str, target: Target) -> list[dict[str, Any] | None]:
+    # Generated values only (None), and once more on the real card, pickup or log: valid
+    # requests about things that do not exist say little about the handlers.
     if "{number}" in path:
-        return [None, {"number": target.card_number}]
+        return [None, {"path_parameters": {"number": target.card_number}}]
     if "{id}" in path:
-        return [None, {"id": target.pickup_id}]
+        return [None, {"path_parameters": {"id": target.pickup_id}}]
+    if path.endswith("/proofs/inclusion"):
+        size = _log_size(target.app)
+        return [None, {"query": {"leaf_index": size - 1, "tree_size": size}}]
+    if path.endswith("/proofs/consistency"):
+        size = _log_size(target.app)
+        return [None, {"query": {"first": 1, "second": size}}]
     return [None]
 
 
@@ -178,7 +245,7 @@ def _fuzz_one(
     operation: Any,
     caller: str,
     mode: Any,
-    fixed: dict[str, str] | None,
+    fixed: dict[str, Any] | None,
     examples: int,
     seed: int | None,
 ) -> None:
@@ -190,9 +257,9 @@ def _fuzz_one(
         # per request keeps each one a new command (replays have their own tests). This
         # also spares Hypothesis most of its rejected draws.
         strategy = operation.as_strategy(
-            generation_mode=mode, path_parameters=fixed, headers={idempotency.HEADER: "fuzz"}
+            generation_mode=mode, headers={idempotency.HEADER: "fuzz"}, **(fixed or {})
         )
-    except Exception as exc:  # an operation with nothing to make negative, for example
+    except Exception as exc:  # noqa: BLE001 (nothing to make negative, for example)
         if mode == schemathesis.GenerationMode.NEGATIVE:
             return
         report.failures.append(f"{label}: no strategy: {exc}")
@@ -214,6 +281,8 @@ def _fuzz_one(
         response = case.call(headers=headers)
         report.requests += 1
         report.statuses[(label, response.status_code)] += 1
+        if mode == schemathesis.GenerationMode.POSITIVE and _admits(operation, caller):
+            _record_valid(report, label, case, response)
         case.validate_response(response, checks=CHECKS, headers=headers)
         if 400 <= response.status_code < 500:
             after = _log_size(target.app)
@@ -225,12 +294,34 @@ def _fuzz_one(
         if mode != schemathesis.GenerationMode.NEGATIVE:
             raise
         report.nothing_negative += 1
-    except Exception as exc:
+    except (Exception, FailureGroup) as exc:  # noqa: BLE001 (every failure is reported)
         where = f" on {fixed}" if fixed else ""
         first = str(exc).strip().splitlines()
         report.failures.append(
             f"{label} as {caller} ({mode.value}){where}: " + " | ".join(first[:12])
         )
+
+
+def _admits(operation: Any, caller: str) -> bool:
+    roles = operation.definition.raw.get("x-roles")
+    return roles is None or caller in roles
+
+
+def _record_valid(report: Report, label: str, case: Any, response: Any) -> None:
+    report.positive[(label, response.status_code)] += 1
+    if response.status_code != 422:
+        return
+    problem = response.json()
+    if problem.get("code") not in SHAPE_CODES:
+        return
+    reasons = {(e.get("loc", ""), e.get("message", "")) for e in problem.get("errors") or []}
+    if reasons and reasons <= RELATIONS:
+        return
+    where = {"path": case.path_parameters, "query": case.query, "body": case.body}
+    report.shape_refusals.append(
+        f"{label}: {problem['code']} {problem.get('detail', '')!r} "
+        f"{problem.get('errors')} for {where!r}"[:600]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             app.extensions["cardtrail"].engine.dispose()
     print(f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     report.print()
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.shape_refusals or report.mostly_rejected() else 0
 
 
 if __name__ == "__main__":

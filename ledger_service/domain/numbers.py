@@ -24,9 +24,11 @@ import secrets
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BODY_LENGTH = 16
 LENGTH = BODY_LENGTH + 1
+SEPARATORS = " -\t"
+"""Characters people put between groups; :func:`normalize_card_number` drops them."""
 _MODULUS = len(ALPHABET)
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
-_SEPARATORS = str.maketrans("", "", " -\t")
+_SEPARATORS = str.maketrans("", "", SEPARATORS)
 _LOOK_ALIKES = "0O1IL"
 
 
