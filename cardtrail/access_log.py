@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gunicorn.glogging import Logger, SafeAtoms  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger, SafeAtoms
 from werkzeug.serving import WSGIRequestHandler
 
 from ledger_service.log_masking import mask_card_numbers

@@ -229,7 +229,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         if announce_demo is not None:
             shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
             click.echo(announce_demo(f"http://{shown_host}:{server.server_port}/") + "\n")
-            click.get_text_stream("stdout").flush()
+            sys.stdout.flush()
         while not stop.wait(0.5):
             if not worker_thread.is_alive():
                 break

@@ -103,7 +103,7 @@ def create_token(
                 created_at=datetime.now(UTC),
             )
         )
-    return IssuedToken(id=token_id, role=role, store_id=store_id, token=token)  # type: ignore[arg-type]
+    return IssuedToken(id=token_id, role=role, store_id=store_id, token=token)
 
 
 def revoke_token(engine: Engine, token_id: str) -> bool:

@@ -31,6 +31,7 @@ the second half reads the deployment and the ``store_keys`` and ``device_command
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -41,8 +42,8 @@ import sqlalchemy as sa
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys.exceptions import BadSignature
-from eth_keys.exceptions import ValidationError as KeysValidationError
-from eth_utils import is_address, to_checksum_address
+from eth_utils.exceptions import ValidationError as KeysValidationError
+from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy.engine import Connection, Engine, Row
 
 from anchoring.checkpoints import all_deployments, current_deployment
@@ -377,7 +378,7 @@ def check_key(conn: Connection, signer: str, store_id: str) -> None:
         raise errors.DeviceKeyRevoked(f"{signer} was revoked")
 
 
-def find_use(conn: Connection, signer: str, client_id: str) -> Row | None:
+def find_use(conn: Connection, signer: str, client_id: str) -> Row[Any] | None:
     """The recorded outcome of a device's client id, if it was used."""
     return conn.execute(
         sa.select(device_commands).where(
@@ -426,7 +427,7 @@ def record_use(
     )
 
 
-def outcome_json(row: Row) -> dict[str, Any]:
+def outcome_json(row: Row[Any]) -> dict[str, Any]:
     """A recorded outcome as the sync endpoint reports it."""
     if row.outcome == "accepted":
         return {
@@ -445,7 +446,7 @@ def outcome_json(row: Row) -> dict[str, Any]:
     }
 
 
-def _key_json(row: Row) -> dict[str, Any]:
+def _key_json(row: Row[Any]) -> dict[str, Any]:
     def stamp(moment: datetime | None) -> str | None:
         if moment is None:
             return None
@@ -540,7 +541,8 @@ class KeyRegistry:
             ).all()
         return [_key_json(row) for row in rows]
 
-    def public_keys(self, store_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    # ``builtins.list``: inside this class, ``list`` names the method above.
+    def public_keys(self, store_ids: set[str]) -> dict[str, builtins.list[dict[str, Any]]]:
         """Every key of the given stores, by store (the portal shows who signed)."""
         if not store_ids:
             return {}

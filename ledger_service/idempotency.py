@@ -303,5 +303,6 @@ _complete_record = (
 
 
 def _insert(conn: Connection) -> postgresql.Insert | sqlite.Insert:
-    dialect = postgresql if is_postgres(conn) else sqlite
-    return dialect.insert(idempotency_keys)
+    if is_postgres(conn):
+        return postgresql.insert(idempotency_keys)
+    return sqlite.insert(idempotency_keys)

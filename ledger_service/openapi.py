@@ -24,6 +24,7 @@ from flask import Flask
 from pydantic import BaseModel
 
 from ledger_service import errors, schemas
+from ledger_service.actor import Role
 from ledger_service.idempotency import HEADER, KEY_PATTERN
 from ledger_service.problems import PROBLEM_JSON
 
@@ -62,7 +63,7 @@ class Operation:
     summary: str
     description: str = ""
     tags: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
     request: Any = None
     response: Any = None
     status: int = 200

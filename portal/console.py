@@ -34,6 +34,7 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.db import read_transaction
 from ledger_service import errors
@@ -122,7 +123,7 @@ def _live_actor() -> Actor | None:
 
 
 @bp.before_request
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     if request.method == "POST":
         sent = request.form.get("csrf_token", "")
         expected = session.get(CSRF_KEY)
@@ -144,7 +145,8 @@ def _guard() -> Response | None:
 
 def actor() -> Actor:
     """The signed-in actor of this console request."""
-    return g.console_actor
+    signed_in: Actor = g.console_actor
+    return signed_in
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
@@ -162,7 +164,7 @@ def roles(*allowed: str) -> Callable[[F], F]:
     return wrap
 
 
-def _page(template: str, status: int = 200, **context: Any) -> Response:
+def _page(template: str, status: int = 200, **context: Any) -> BaseResponse:
     response = Response(render_template(template, **context), status=status)
     # Console pages show card numbers, codes and merchant data: never cache them.
     response.headers["Cache-Control"] = "no-store"
@@ -183,14 +185,14 @@ def _now() -> datetime:
 
 
 @bp.get("/")
-def index() -> Response:
+def index() -> BaseResponse:
     """Send a visitor to their home: the counter (store staff) or the dashboard."""
     who = _live_actor()
     return redirect(_home_for(who) if who else url_for(".login"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response:
+def login() -> BaseResponse:
     """Sign in with an API token; the cookie holds a session id, never the token."""
     next_url = request.values.get("next", "")
     if request.method == "GET":
@@ -216,7 +218,7 @@ def login() -> Response:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     """End the session on the server, so that no copy of its cookie works any more."""
     sid = _session_id()
     if sid:
@@ -230,7 +232,7 @@ def logout() -> Response:
 
 @bp.get("/dashboard")
 @roles("hq", "auditor")
-def dashboard_view() -> Response:
+def dashboard_view() -> BaseResponse:
     """Issued, picked up and redeemed per store and day; pickups, expiring cards, anomalies."""
     days = request.args.get("days", 14, type=int)
     days = days if days in DASHBOARD_DAYS else 14
@@ -238,7 +240,7 @@ def dashboard_view() -> Response:
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
         act = dashboard.activity(conn, now, days)
-        context = {
+        context: dict[str, Any] = {
             "names": names,
             "activity": act,
             "stores": act.by_store(names),
@@ -254,7 +256,7 @@ def dashboard_view() -> Response:
 
 @bp.get("/cards")
 @roles("hq", "auditor")
-def card_lookup() -> Response:
+def card_lookup() -> BaseResponse:
     """Everything about one card: fields, state, code lock, pickups and every event."""
     text = request.args.get("number", "").strip()
     if not text:
@@ -276,7 +278,7 @@ def card_lookup() -> Response:
 
 @bp.post("/cards/<number>/unlock")
 @roles("hq")
-def unlock(number: str) -> Response:
+def unlock(number: str) -> BaseResponse:
     """Headquarters lifts a card's wrong-code lock."""
     try:
         done = ledger().unlock_code(actor(), number)
@@ -287,7 +289,7 @@ def unlock(number: str) -> Response:
 
 @bp.route("/issue", methods=["GET", "POST"])
 @roles("hq")
-def issue() -> Response:
+def issue() -> BaseResponse:
     """Issue a batch of cards from a CSV (the columns of ``cardtrail import-cards``, read by
     the same code); the answer is a CSV with the new codes, shown this once."""
     if request.method == "GET":
@@ -338,7 +340,7 @@ UNSIGNED_REFUSED = (
 )
 
 
-def _unsigned_refused() -> Response | None:
+def _unsigned_refused() -> BaseResponse | None:
     """The counter's answer when store actions need a device signature (None: go ahead).
 
     The Ledger refuses unsigned store commands itself; refusing here first spares the
@@ -349,7 +351,7 @@ def _unsigned_refused() -> Response | None:
     return None
 
 
-def _counter(status: int = 200, **context: Any) -> Response:
+def _counter(status: int = 200, **context: Any) -> BaseResponse:
     who = actor()
     now = _now()
     with read_transaction(runtime().engine) as conn:
@@ -374,7 +376,7 @@ def _counter(status: int = 200, **context: Any) -> Response:
 
 @bp.get("/counter")
 @roles("store")
-def counter() -> Response:
+def counter() -> BaseResponse:
     """The store's counter: redeem a card, hand over pickups."""
     done = {"ready": "Pickup marked ready.", "complete": "Pickup handed over."}
     return _counter(notice=done.get(request.args.get("done", "")))
@@ -382,7 +384,7 @@ def counter() -> Response:
 
 @bp.post("/counter/redeem")
 @roles("store")
-def counter_redeem() -> Response:
+def counter_redeem() -> BaseResponse:
     """Redeem at this store. Without a code, show the card and ask for its code."""
     text = request.form.get("number", "")
     code = request.form.get("code", "").strip()
@@ -410,7 +412,7 @@ def counter_redeem() -> Response:
 
 @bp.post("/pickups/<pickup_id>/<step>")
 @roles("store")
-def pickup_step(pickup_id: str, step: str) -> Response:
+def pickup_step(pickup_id: str, step: str) -> BaseResponse:
     """Mark one of this store's pickups ready, or handed over."""
     steps = {"ready": ledger().pickup_ready, "complete": ledger().pickup_complete}
     if step not in steps:

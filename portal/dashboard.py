@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,6 +36,10 @@ WRONG_CODE_BURST = 3
 """Wrong codes for one card within a day that the dashboard lists as a burst."""
 
 
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -226,7 +230,7 @@ def pending_pickups(conn: Connection, store_id: str, limit: int = 200) -> list[P
         .limit(limit)
     )
     return [
-        PendingPickup(r.id, r.card_number, r.product, r.state, _utc(r.requested_at))  # type: ignore[arg-type]
+        PendingPickup(r.id, r.card_number, r.product, r.state, _utc(r.requested_at))
         for r in rows
     ]
 
@@ -260,7 +264,7 @@ def expiring_cards(
         .order_by(cards.c.expires_at, cards.c.number)
         .limit(limit)
     )
-    return total, [ExpiringCard(r.number, r.product, r.state, _utc(r.expires_at)) for r in rows]  # type: ignore[arg-type]
+    return total, [ExpiringCard(r.number, r.product, r.state, _utc(r.expires_at)) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,7 @@ def locked_codes(conn: Connection, now: datetime) -> list[LockedCode]:
         .order_by(cards.c.code_locked_until, cards.c.number)
     )
     return [
-        LockedCode(r.number, r.product, _utc(r.code_locked_until), r.code_locks)  # type: ignore[arg-type]
+        LockedCode(r.number, r.product, _utc(r.code_locked_until), r.code_locks)
         for r in rows
     ]
 
@@ -337,7 +341,7 @@ def anomaly_report(
     """Anomalies of the last ``since``, and cards with :data:`WRONG_CODE_BURST`+ wrong
     codes in the last day."""
     start = now - since
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.execute(
             sa.select(anomalies.c.kind, sa.func.count())
             .where(anomalies.c.at >= start)
@@ -351,7 +355,7 @@ def anomaly_report(
             r.store_id,
             _utc(r.at),
             f"{r.actor_role}:{r.actor_id}",
-            r.detail,  # type: ignore[arg-type]
+            r.detail,
         )
         for r in conn.execute(
             sa.select(anomalies)
@@ -392,7 +396,7 @@ def wrong_code_bursts(
     return [
         WrongCodeBurst(
             r.card_number, r.n, tuple(sorted(where.get(r.card_number, ()))), _utc(r.last_at)
-        )  # type: ignore[arg-type]
+        )
         for r in rows
     ]
 
