@@ -63,6 +63,7 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     hops = proxy_hops(env)
     if hops:
         wrapped: Any = ProxyFix(application.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Flask's documented way to wrap the app in middleware; mypy sees a method assigned.
         application.wsgi_app = wrapped  # type: ignore[method-assign]
     return application
 

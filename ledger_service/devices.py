@@ -132,6 +132,7 @@ class SigningDomain:
         """``{"chain_id", "contract", …}`` (other members ignored) as a domain; ValueError
         when either is missing or malformed."""
         fields = raw if isinstance(raw, Mapping) else {}
+        # Unchecked on purpose: the constructor validates both members (ValueError).
         return cls(fields.get("chain_id"), fields.get("contract"))  # type: ignore[arg-type]
 
     def eip712(self) -> dict[str, Any]:

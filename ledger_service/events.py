@@ -27,7 +27,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 MAX_SAFE_INTEGER = 2**53 - 1
 GENESIS = "0" * 64
@@ -123,15 +123,15 @@ def _check_canonical_domain(value: object) -> None:
     if kind is str or value is None or kind is bool:
         return
     if kind is int:
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
+        if not -MAX_SAFE_INTEGER <= cast(int, value) <= MAX_SAFE_INTEGER:
             raise ValueError(f"integer {value} is beyond ±(2^53 - 1), which JSON cannot carry")
     elif kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
+        for key, item in cast(dict[object, object], value).items():
             if type(key) is not str or not key.isascii():
                 raise ValueError(f"event keys must be ASCII strings, got {key!r}")
             _check_canonical_domain(item)
     elif kind is list or kind is tuple:
-        for item in value:  # type: ignore[attr-defined]
+        for item in cast(list[object], value):
             _check_canonical_domain(item)
     else:
         raise ValueError(

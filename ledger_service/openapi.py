@@ -81,6 +81,7 @@ def operation(spec: Operation) -> Callable[[F], F]:
     """Attach ``spec`` to a view function so that the document describes its route."""
 
     def attach(view: F) -> F:
+        # Functions take attributes; mypy does not model that, hence the one ignore.
         view.openapi = spec  # type: ignore[attr-defined]
         return view
 

@@ -506,7 +506,8 @@ def parse(model: type[M] | Any, raw: bytes) -> M:
     """
     adapter = _adapter(model)
     try:
-        return adapter.validate_json((raw or b"{}") if _may_be_empty(model) else raw)  # type: ignore[no-any-return]
+        parsed: M = adapter.validate_json((raw or b"{}") if _may_be_empty(model) else raw)
+        return parsed
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if any(e["type"] == "json_invalid" for e in errors):

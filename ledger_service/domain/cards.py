@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from ledger_service.events import MAX_SAFE_INTEGER
 
@@ -52,6 +52,10 @@ class CardSpec:
     row_key: str | None = None
 
 
+@overload
+def text(value: object, name: str, *, limit: int = 200) -> str: ...
+@overload
+def text(value: object, name: str, *, limit: int = 200, optional: bool) -> str | None: ...
 def text(value: object, name: str, *, limit: int = 200, optional: bool = False) -> str | None:
     """``value`` as a stripped non-empty string of at most ``limit`` characters."""
     if value is None and optional:
@@ -95,7 +99,7 @@ def _names(value: object, name: str, check: Any) -> tuple[str, ...]:
 
 
 def _region(value: object, name: str) -> str:
-    return text(value, name, limit=64)  # type: ignore[return-value]
+    return text(value, name, limit=64)
 
 
 def parse_card_spec(raw: Mapping[str, Any]) -> CardSpec:
@@ -118,7 +122,7 @@ def parse_card_spec(raw: Mapping[str, Any]) -> CardSpec:
     if currency is not None and (not isinstance(currency, str) or not CURRENCY.fullmatch(currency)):
         raise ValueError(f"currency must be an ISO 4217 code like CNY, got {currency!r}")
     return CardSpec(
-        product=text(raw.get("product"), "product"),  # type: ignore[arg-type]
+        product=text(raw.get("product"), "product"),
         face_value=face_value,
         currency=currency,
         allowed_stores=_names(raw.get("allowed_stores"), "allowed_stores", store_id),

@@ -33,7 +33,7 @@ def generate_code() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
-def normalize_code(text: str) -> str | None:
+def normalize_code(text: object) -> str | None:
     """The canonical 12 symbols of ``text``, or None when it cannot be a code."""
     if not isinstance(text, str):
         return None
@@ -51,7 +51,7 @@ def code_hash(secret_key: bytes, code: str) -> bytes:
     return hmac.digest(secret_key, _HASH_CONTEXT + canonical.encode("ascii"), hashlib.sha256)
 
 
-def code_matches(secret_key: bytes, text: str, stored_hash: bytes) -> bool:
+def code_matches(secret_key: bytes, text: object, stored_hash: bytes) -> bool:
     """Whether ``text`` is the code behind ``stored_hash``, compared in constant time."""
     canonical = normalize_code(text)
     if canonical is None:

@@ -59,7 +59,7 @@ def generate_card_number() -> str:
     return "".join(symbols) + ALPHABET[-total % _MODULUS]
 
 
-def normalize_card_number(text: str) -> str:
+def normalize_card_number(text: object) -> str:
     """The canonical form of ``text`` (upper case, no separators), or CardNumberError.
 
     Spaces, dashes and lower case are accepted; anything else is refused with a message

@@ -37,7 +37,7 @@ def require_role(actor: Actor, roles: Iterable[str]) -> None:
 def card_number(text: object) -> str:
     """The normalised card number, or INVALID_CARD_NUMBER (a typo never reaches the database)."""
     try:
-        return normalize_card_number(text)  # type: ignore[arg-type]
+        return normalize_card_number(text)
     except CardNumberError as exc:
         raise errors.InvalidCardNumber(str(exc)) from None
 

@@ -128,7 +128,9 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
     columns = list(rows[0])
     names = ", ".join(columns)
     if is_postgres(conn):
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.driver_connection
+        assert driver is not None, "a connection in use always has its driver connection"
+        cursor = driver.cursor()
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([row[column] for column in columns])

@@ -136,7 +136,7 @@ def check_code(secret: bytes, row: Row[Any], code: object, now: datetime) -> Non
             f"too many wrong codes: the code is locked for {minutes(left)}",
             retry_after=seconds(left),
         )
-    if not codes.code_matches(secret, code, bytes(row.code_hash)):  # type: ignore[arg-type]
+    if not codes.code_matches(secret, code, bytes(row.code_hash)):
         raise errors.InvalidCode("wrong redemption code")
 
 
