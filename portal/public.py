@@ -2,7 +2,7 @@
 
 Anyone holding a card number may see its story and verify it; nobody learns anything
 about a number they do not hold: every kind of "no" gets the same not-found answer.
-Lookups are rate-limited per client address and per card (:mod:`portal.security`).
+Lookups are rate-limited per client address, overall and per card (:mod:`portal.security`).
 """
 
 from __future__ import annotations

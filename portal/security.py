@@ -19,6 +19,7 @@ from ledger_service.runtime import runtime
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
+
 def _origin(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -83,14 +84,15 @@ def client_address() -> str:
 def limit_public(card_number: str | None = None) -> None:
     """Count one public lookup; raise :class:`~ledger_service.errors.RateLimited` (with ``retry_after``) past a limit.
 
-    Both limits are counted: per client address, and per card number so that many
-    addresses together cannot hammer one card either.
+    Every budget belongs to one client address: its lookups overall and, for a card,
+    its lookups of that card. None is shared between clients, so nobody can use up
+    the lookups of a card that someone else holds.
     """
     limits = runtime().limits
+    address = client_address()
     per_ip = limits.public_per_ip
     if per_ip is not None:
-        per_ip.hit("ip:" + client_address())
-    per_card = limits.public_per_card
-    if card_number is not None and per_card is not None:
-        per_card.hit("card:" + card_number)
-
+        per_ip.hit("ip:" + address)
+    per_client_card = limits.public_per_client_card
+    if card_number is not None and per_client_card is not None:
+        per_client_card.hit(f"card:{address}:{card_number}")

@@ -9,6 +9,7 @@ from apptools import set_limits
 
 from ledger_service.actor import Actor
 from ledger_service.domain.numbers import check_character, format_card_number
+from ledger_service.runtime import DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -156,9 +157,29 @@ def test_lookups_past_the_per_client_limit_get_429_with_retry_after(app, client,
     assert other.status_code == 200
 
 
-def test_one_card_is_limited_across_clients(app, client, cards):
+def test_one_client_is_limited_per_card_and_other_clients_are_not(app, client, cards):
     number, _ = cards.issue()
-    set_limits(app, public_per_card=(2, 60.0))
-    codes = [client.get(f"/api/v1/public/cards/{number}",
-                        environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)]
-    assert codes == [200, 200, 429]
+    other_card, _ = cards.issue()
+    set_limits(app, public_per_client_card=(2, 60.0))
+    mine = [client.get(f"/api/v1/public/cards/{number}").status_code for _ in range(3)]
+    assert mine == [200, 200, 429]
+    assert client.get(f"/c/{number}").status_code == 429
+    assert client.get(f"/api/v1/public/cards/{other_card}").status_code == 200
+    stranger = client.get(f"/api/v1/public/cards/{number}", environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert stranger.status_code == 200
+
+
+def test_many_addresses_hammering_one_card_do_not_lock_out_its_buyer(client, cards):
+    # At the default limits: each stranger spends everything it may on the card.
+    number, _ = cards.issue()
+    per_card, _ = DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
+    refused = 0
+    for i in range(6):
+        for _ in range(per_card + 2):
+            status = client.get(f"/api/v1/public/cards/{number}",
+                                environ_base={"REMOTE_ADDR": f"10.3.0.{i}"}).status_code
+            refused += status == 429
+    assert refused == 6 * 2, "each stranger is stopped at its own limit"
+    buyer = {"REMOTE_ADDR": "192.0.2.10"}
+    assert client.get(f"/c/{number}", environ_base=buyer).status_code == 200
+    assert client.get(f"/api/v1/public/cards/{number}/bundle", environ_base=buyer).status_code == 200
