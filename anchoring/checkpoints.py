@@ -349,9 +349,7 @@ def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     return _record_from_row(row).anchored if row else None
 
 
-def anchored_checkpoints_from(
-    conn: Connection, start: int, limit: int
-) -> list[AnchoredCheckpoint]:
+def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[AnchoredCheckpoint]:
     """Up to ``limit`` of the current deployment's valid checkpoints whose tree size is at
     least ``start``, smallest first: one page of :func:`anchored_checkpoints`."""
     query = (

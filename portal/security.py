@@ -1,4 +1,5 @@
-"""Response headers every page carries, and the per-client rate limits of the public pages.
+"""Response headers every page carries, the hosts requests may name, and the per-client
+rate limits of the public pages.
 
 The Content-Security-Policy allows scripts and styles only from this origin (no inline
 code: the verifier reads its inputs from data attributes), and lets the page's JavaScript
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from ledger_service.runtime import runtime
+from ledger_service.runtime import runtime, runtime_of
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -72,7 +73,10 @@ def _set_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Add the security headers to every response of ``app``."""
+    """Add the security headers to every response of ``app``, and answer 400 to requests
+    that name another host than the configured base URL's (Flask's ``TRUSTED_HOSTS``)."""
+    if app.config.get("TRUSTED_HOSTS") is None:
+        app.config["TRUSTED_HOSTS"] = runtime_of(app).settings.trusted_hosts
     app.after_request(_set_headers)
 
 
@@ -82,7 +86,8 @@ def client_address() -> str:
 
 
 def limit_public(card_number: str | None = None) -> None:
-    """Count one public lookup; raise :class:`~ledger_service.errors.RateLimited` (with ``retry_after``) past a limit.
+    """Count one public lookup; past a limit, raise
+    :class:`~ledger_service.errors.RateLimited` (with ``retry_after``).
 
     Every budget belongs to one client address: its lookups overall and, for a card,
     its lookups of that card. None is shared between clients, so nobody can use up

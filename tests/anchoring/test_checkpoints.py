@@ -65,8 +65,10 @@ def test_a_page_of_checkpoints_starts_at_a_tree_size_and_skips_orphans(db):
             cp.record_checkpoint(conn, d, _cp(size), _hash(size), size, _hash(size))
         cp.orphan_checkpoint(conn, cp.checkpoint_records(conn, d)[1], "reorg")
     with read_transaction(db) as conn:
+
         def sizes(start, limit):
-            return [a.checkpoint.tree_size for a in cp.anchored_checkpoints_from(conn, start, limit)]
+            page = cp.anchored_checkpoints_from(conn, start, limit)
+            return [a.checkpoint.tree_size for a in page]
 
         assert sizes(0, 10) == [2, 6, 8]
         assert sizes(0, 2) == [2, 6]

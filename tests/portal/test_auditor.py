@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from apptools import set_limits
 
 from anchoring import checkpoints, merkle
 from anchoring.db import write_transaction
 from anchoring.types import Checkpoint
 from ledger_service.actor import Actor
 from portal.auditor import CHECKPOINT_PAGE_SIZE
-from tests.apptools import set_limits
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -53,8 +53,12 @@ def _record_checkpoints(app, sizes) -> None:
         )
         for size in sizes:
             checkpoints.record_checkpoint(
-                conn, deployment, Checkpoint(size, size.to_bytes(32, "big")),
-                "0x" + f"{size:064x}", size, "0x" + f"{size:064x}",
+                conn,
+                deployment,
+                Checkpoint(size, size.to_bytes(32, "big")),
+                "0x" + f"{size:064x}",
+                size,
+                "0x" + f"{size:064x}",
             )
 
 
@@ -72,8 +76,7 @@ def test_checkpoints_come_in_pages_linked_by_next(app, client):
     assert _sizes(last) == [13] and last["next"] is None
     exact = client.get("/api/v1/log/checkpoints", query_string={"start": 5, "limit": 3}).json
     assert _sizes(exact) == [5, 8, 13] and exact["next"] is None
-    assert client.get("/api/v1/log/checkpoints?start=14").json == {"checkpoints": [],
-                                                                    "next": None}
+    assert client.get("/api/v1/log/checkpoints?start=14").json == {"checkpoints": [], "next": None}
 
 
 def test_a_checkpoint_page_holds_at_most_the_documented_maximum(app, client):
@@ -82,8 +85,9 @@ def test_a_checkpoint_page_holds_at_most_the_documented_maximum(app, client):
     assert _sizes(full) == list(range(1, CHECKPOINT_PAGE_SIZE + 1))
     rest = client.get(full["next"]).json
     assert _sizes(rest) == [CHECKPOINT_PAGE_SIZE + 1] and rest["next"] is None
-    too_many = client.get("/api/v1/log/checkpoints",
-                          query_string={"limit": CHECKPOINT_PAGE_SIZE + 1})
+    too_many = client.get(
+        "/api/v1/log/checkpoints", query_string={"limit": CHECKPOINT_PAGE_SIZE + 1}
+    )
     assert too_many.status_code == 422 and too_many.json["code"] == "VALIDATION_FAILED"
 
 
@@ -109,11 +113,17 @@ def test_inclusion_proof_leads_to_the_anchored_root(client, cards):
         cards.issue()
     anchored = cards.anchor()
     for leaf in range(5):
-        body = client.get("/api/v1/log/proofs/inclusion",
-                          query_string={"leaf_index": leaf, "tree_size": 5}).json
+        body = client.get(
+            "/api/v1/log/proofs/inclusion", query_string={"leaf_index": leaf, "tree_size": 5}
+        ).json
         assert body["root"] == anchored.checkpoint.root.hex()
-        merkle.verify_inclusion(leaf, 5, bytes.fromhex(body["leaf_hash"]),
-                                _hex_list(body["proof"]), anchored.checkpoint.root)
+        merkle.verify_inclusion(
+            leaf,
+            5,
+            bytes.fromhex(body["leaf_hash"]),
+            _hex_list(body["proof"]),
+            anchored.checkpoint.root,
+        )
 
 
 def test_consistency_proof_links_two_checkpoints(client, cards):
@@ -126,8 +136,9 @@ def test_consistency_proof_links_two_checkpoints(client, cards):
     body = client.get("/api/v1/log/proofs/consistency", query_string={"first": 2, "second": 5}).json
     assert body["first_root"] == old.checkpoint.root.hex()
     assert body["second_root"] == new.checkpoint.root.hex()
-    merkle.verify_consistency(2, 5, old.checkpoint.root, new.checkpoint.root,
-                              _hex_list(body["proof"]))
+    merkle.verify_consistency(
+        2, 5, old.checkpoint.root, new.checkpoint.root, _hex_list(body["proof"])
+    )
 
 
 @pytest.mark.parametrize(
