@@ -12,6 +12,7 @@ prefers (plus any local port when the configured node is local, for developers).
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -85,16 +86,38 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def client_key(address: str) -> str:
+    """What one client's budgets are counted under: an IPv4 address, or an IPv6 /64.
+
+    One subscriber gets a whole /64 (2^64 addresses) from the provider; counting single
+    IPv6 addresses would give one client that many budgets to enumerate cards with.
+
+        >>> client_key("192.0.2.7"), client_key("2001:db8:1:2:aaaa::5")
+        ('192.0.2.7', '2001:db8:1:2::/64')
+        >>> client_key("::ffff:192.0.2.7"), client_key("unknown")
+        ('192.0.2.7', 'unknown')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def limit_public(card_number: str | None = None) -> None:
     """Count one public lookup; past a limit, raise
     :class:`~ledger_service.errors.RateLimited` (with ``retry_after``).
 
-    Every budget belongs to one client address: its lookups overall and, for a card,
-    its lookups of that card. None is shared between clients, so nobody can use up
-    the lookups of a card that someone else holds.
+    Every budget belongs to one client (:func:`client_key`): its lookups overall and, for
+    a card, its lookups of that card. None is shared between clients, so nobody can use
+    up the lookups of a card that someone else holds.
     """
     limits = runtime().limits
-    address = client_address()
+    address = client_key(client_address())
     per_ip = limits.public_per_ip
     if per_ip is not None:
         per_ip.hit("ip:" + address)

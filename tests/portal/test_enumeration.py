@@ -127,6 +127,30 @@ def test_one_client_enumerating_numbers_is_stopped_at_the_per_client_limit(clien
         )
 
 
+def test_a_client_rotating_through_its_ipv6_64_is_still_one_client(client, cards, capsys):
+    issued = {cards.issue()[0]}
+    limit, window = DEFAULT_IP_LIMIT
+    probes = _unissued(issued, limit + 20)
+    statuses = [
+        client.get(
+            f"/api/v1/public/cards/{n}",
+            environ_base={"REMOTE_ADDR": f"2001:db8:7:7:{i:x}::1"},
+        ).status_code
+        for i, n in enumerate(probes)
+    ]
+    assert statuses[:limit] == [404] * limit and set(statuses[limit:]) == {429}
+    neighbour = client.get(
+        f"/api/v1/public/cards/{probes[0]}", environ_base={"REMOTE_ADDR": "2001:db8:7:8::1"}
+    )
+    assert neighbour.status_code == 404
+    with capsys.disabled():
+        print(
+            f"\nIPv6: {len(probes)} probes from {len(probes)} addresses of one /64 → "
+            f"{statuses.count(404)} answered, {statuses.count(429)} refused; the next /64 "
+            f"is another client"
+        )
+
+
 def test_one_client_on_one_card_is_stopped_at_its_per_card_limit(client, cards, capsys):
     number, _ = cards.issue()
     limit, window = DEFAULT_CARD_LIMIT
