@@ -99,7 +99,8 @@ def chain() -> Response:
         query={
             "start": {"required": False, "description": "The smallest tree size to list "
                       "(default 0: from the first checkpoint).",
-                      "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                      "schema": {"type": "integer", "minimum": 0,
+                                 "maximum": 10**_MAX_DIGITS - 1, "default": 0}},
             "limit": {"required": False, "description": "Checkpoints per page.",
                       "schema": {"type": "integer", "minimum": 1,
                                  "maximum": CHECKPOINT_PAGE_SIZE,
