@@ -2,7 +2,8 @@
 
 Every function works on the caller's connection inside the caller's transaction. The
 anchoring worker is the only writer; the portal, the API and bundles read
-:func:`current_deployment`, :func:`latest_anchored` and :func:`anchored_checkpoints`.
+:func:`current_deployment`, :func:`latest_anchored`, :func:`anchored_checkpoints` and its
+pages (:func:`anchored_checkpoints_from`).
 
     >>> from anchoring.db import create_engine, write_transaction
     >>> from anchoring.schema import metadata
@@ -346,6 +347,22 @@ def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     """The newest checkpoint of the current deployment that is still valid on chain."""
     row = conn.execute(_LATEST_ANCHORED).first()
     return _record_from_row(row).anchored if row else None
+
+
+def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[AnchoredCheckpoint]:
+    """Up to ``limit`` of the current deployment's valid checkpoints whose tree size is at
+    least ``start``, smallest first: one page of :func:`anchored_checkpoints`."""
+    query = (
+        _checkpoint_query()
+        .where(
+            checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
+            checkpoints.c.status == ANCHORED,
+            checkpoints.c.tree_size >= start,
+        )
+        .order_by(checkpoints.c.tree_size)
+        .limit(limit)
+    )
+    return [_record_from_row(row).anchored for row in conn.execute(query)]
 
 
 # --- anchoring transactions --------------------------------------------------------------

@@ -15,7 +15,7 @@ from ledger_service.config import Settings
 LIMITS_OFF = {
     "API_RATE_LIMIT": None,
     "PUBLIC_RATE_LIMIT_PER_IP": None,
-    "PUBLIC_RATE_LIMIT_PER_CARD": None,
+    "PUBLIC_RATE_LIMIT_PER_CLIENT_CARD": None,
 }
 
 app = create_app(Settings.from_env(), test_config=LIMITS_OFF)

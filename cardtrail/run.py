@@ -3,7 +3,11 @@
 ``up`` with no CHAIN_RPC_URL starts anvil on 127.0.0.1 with its chain kept in the data
 directory, deploys LedgerAnchor if needed, runs the anchoring worker and serves the web
 app; Ctrl-C (or SIGTERM) stops the web server, then the worker, then the node, in that
-order, so the node writes its state after the last anchor.
+order, so the node writes its state after the last anchor. Links and QR codes name
+CARDTRAIL_PUBLIC_BASE_URL, or without it (development only) the address ``up`` listens on.
+
+    >>> local_base_url("0.0.0.0", 8000), local_base_url("shop.test", 8080)
+    ('http://127.0.0.1:8000', 'http://shop.test:8080')
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from cardtrail.access_log import MaskingRequestHandler
 from cardtrail.app import create_app
 from ledger_service import demo as demo_data
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
-from ledger_service.config import Settings
+from ledger_service.config import ConfigError, Settings, base_url_setting
 from ledger_service.runtime import runtime_of
 
 logger = logging.getLogger("cardtrail")
@@ -157,6 +161,29 @@ def web_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, app, threaded=True, request_handler=MaskingRequestHandler)
 
 
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The base URL of an ``up`` listening on ``host:port`` with none configured."""
+    return base_url_setting(f"http://{_shown_host(host)}:{port}")
+
+
+def with_base_url(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` whose base URL is configured, or (development) this server's address."""
+    if settings.public_base_url is not None:
+        return settings
+    if port == 0:
+        raise click.UsageError(
+            "--port 0 needs CARDTRAIL_PUBLIC_BASE_URL: links and QR codes must name the port"
+        )
+    try:
+        return dataclasses.replace(settings, public_base_url=local_base_url(host, port))
+    except ConfigError as exc:
+        raise click.UsageError(f"--host {host}: {exc}") from None
+
+
 def _seed_demo(app: Flask) -> Callable[[str], str]:
     """Seed the demo merchant (once per data directory); returns the lines to print for it
     once the web app's URL is known."""
@@ -190,6 +217,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = dataclasses.replace(load_settings(data_dir), chain_port=chain_port)
+    settings = with_base_url(settings, host, port)
     settings.prepare_data_dir()
     stop = threading.Event()
     node: LocalNode | None = None
@@ -227,8 +255,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         web_thread.start()
         _banner(settings, server.server_port, host, deployment, node)
         if announce_demo is not None:
-            shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-            click.echo(announce_demo(f"http://{shown_host}:{server.server_port}/") + "\n")
+            click.echo(announce_demo(settings.base_url + "/") + "\n")
             sys.stdout.flush()
         while not stop.wait(0.5):
             if not worker_thread.is_alive():
@@ -257,14 +284,15 @@ def _banner(
     deployment: cp.Deployment,
     node: LocalNode | None,
 ) -> None:
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     chain_note = (
         f"local anvil, state in {settings.data_dir / CHAIN_DIR}" if node else "CHAIN_RPC_URL"
     )
+    listening = f"http://{_shown_host(host)}:{port}"
     lines = [
         "",
         "CardTrail is running",
-        f"  web app    http://{shown_host}:{port}/",
+        f"  web app    {settings.base_url}/",
+        *([f"  listening  {listening}/"] if listening != settings.base_url else []),
         f"  chain      {settings.rpc_url} ({chain_note})",
         f"  chain id   {deployment.chain_id}",
         f"  contract   {deployment.contract}",

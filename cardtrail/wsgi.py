@@ -2,12 +2,14 @@
 
     gunicorn --workers 4 --bind 127.0.0.1:8000 'cardtrail.wsgi:app'
 
-Settings come from the environment (CARDTRAIL_DATA_DIR, DATABASE_URL, CHAIN_RPC_URL, …).
-Behind a reverse proxy that terminates TLS, set CARDTRAIL_PROXY_HOPS to the number of
-proxies in front, so that rate limits count the visitor's address (X-Forwarded-For) and
-HSTS is sent over HTTPS (X-Forwarded-Proto). Without it the forwarded headers are ignored:
-trusting them from a client that talks to gunicorn directly would let anyone pick the
-address the per-client limits count.
+Settings come from the environment (CARDTRAIL_DATA_DIR, DATABASE_URL, CHAIN_RPC_URL,
+CARDTRAIL_PUBLIC_BASE_URL, …). Behind a reverse proxy that terminates TLS, set
+CARDTRAIL_PROXY_HOPS to the number of proxies in front, so that rate limits count the
+visitor's address (X-Forwarded-For) and HSTS is sent over HTTPS (X-Forwarded-Proto).
+Without it the forwarded headers are ignored: trusting them from a client that talks to
+gunicorn directly would let anyone pick the address the per-client limits count.
+X-Forwarded-Host is never trusted: links and QR codes come from CARDTRAIL_PUBLIC_BASE_URL,
+and a request naming another host than its own is refused (400).
 
 Each gunicorn worker builds its own app (and its own database engine). The first start of
 a fresh deployment migrates the database; the workers take turns at that (a lock file in
@@ -62,7 +64,7 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
         application = create_app(settings)
     hops = proxy_hops(env)
     if hops:
-        wrapped: Any = ProxyFix(application.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        wrapped: Any = ProxyFix(application.wsgi_app, x_for=hops, x_proto=hops)
         # Flask's documented way to wrap the app in middleware; mypy sees a method assigned.
         application.wsgi_app = wrapped  # type: ignore[method-assign]
     return application

@@ -1,9 +1,11 @@
 """Settings from the environment (names fixed in DESIGN.md), one frozen value per process.
 
-    >>> from ledger_service.config import Settings
-    >>> s = Settings.from_env("/tmp/ct-doc", environ={})
-    >>> s.database_url.endswith("/tmp/ct-doc/cardtrail.db"), s.dev_mode
-    (True, True)
+>>> from ledger_service.config import Settings
+>>> s = Settings.from_env("/tmp/ct-doc", environ={})
+>>> s.database_url.endswith("/tmp/ct-doc/cardtrail.db"), s.dev_mode
+(True, True)
+>>> s.base_url, s.trusted_hosts
+('http://127.0.0.1:8000', ['127.0.0.1', 'localhost'])
 """
 
 from __future__ import annotations
@@ -13,15 +15,28 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from anchoring.keys import write_private_file
 from anchoring.permissions import private_directory
 
 DEFAULT_DATA_DIR = ".cardtrail"
 
+BASE_URL = "CARDTRAIL_PUBLIC_BASE_URL"
+DEV_BASE_URL = "http://127.0.0.1:8000"
+"""The base URL in development: where ``cardtrail up`` serves by default."""
+
+_LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+_BASE_URL_REQUIRED = (
+    f"{BASE_URL} is required when CHAIN_RPC_URL is set: the web app's external address, "
+    "e.g. https://cards.example.com (QR codes and links are built from it)"
+)
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
@@ -46,6 +61,40 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def base_url_setting(raw: str) -> str:
+    """``CARDTRAIL_PUBLIC_BASE_URL`` checked and normalised to ``scheme://host[:port]``.
+
+    Only an origin: CardTrail serves from the root, and every absolute link it builds is
+    this origin followed by the route's path.
+
+        >>> base_url_setting("https://Cards.Example.com/")
+        'https://cards.example.com'
+    """
+    parts = urlsplit(raw.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or beyond 65535
+        port_ok = False
+    problem = None
+    if parts.scheme not in ("http", "https"):
+        problem = "must start with http:// or https://"
+    elif not parts.hostname:
+        problem = "must name a host"
+    elif not port_ok:
+        problem = "has an invalid port"
+    elif ":" in parts.hostname:
+        problem = "must name its host by a DNS name or an IPv4 address"
+    elif parts.username is not None or parts.password is not None:
+        problem = "must not carry a user name or password"
+    elif parts.path not in ("", "/") or parts.query or parts.fragment or raw.strip()[-1] in "?#":
+        problem = "must be an origin only, without a path, query or fragment"
+    if problem:
+        example = "e.g. https://cards.example.com"
+        raise ConfigError(f"{BASE_URL} {problem} ({example}), got {raw!r}")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a CardTrail process needs to know about its deployment."""
@@ -62,6 +111,7 @@ class Settings:
     chain_port: int = 8545
     public_rpc_url: str | None = None
     require_store_signatures: bool = False
+    public_base_url: str | None = None
 
     @classmethod
     def from_env(
@@ -80,6 +130,9 @@ class Settings:
                 raise ConfigError(f"ANCHOR_KEYSTORE_PASSWORD_FILE: {exc.strerror}") from None
         keystore = env.get("ANCHOR_KEYSTORE")
         secret_file = env.get("CARDTRAIL_SECRET_KEY_FILE")
+        base_url = env.get(BASE_URL) or None
+        if base_url is None and env.get("CHAIN_RPC_URL"):
+            raise ConfigError(_BASE_URL_REQUIRED)
         return cls(
             data_dir=directory,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{directory / 'cardtrail.db'}",
@@ -92,6 +145,7 @@ class Settings:
             secret_key_file=Path(secret_file) if secret_file else None,
             public_rpc_url=env.get("CARDTRAIL_PUBLIC_RPC_URL") or None,
             require_store_signatures=_flag(env, "CARDTRAIL_REQUIRE_STORE_SIGNATURES"),
+            public_base_url=base_url_setting(base_url) if base_url else None,
         )
 
     @property
@@ -103,6 +157,25 @@ class Settings:
     def rpc_url(self) -> str:
         """The chain endpoint this deployment uses: configured, or the local node's."""
         return self.chain_rpc_url or f"http://127.0.0.1:{self.chain_port}"
+
+    @property
+    def base_url(self) -> str:
+        """The web app's external origin, the only source of absolute links and QR codes:
+        CARDTRAIL_PUBLIC_BASE_URL, or in development the local ``cardtrail up`` address.
+
+        Never the request's Host: that is the client's to choose, and a QR code is cached.
+        """
+        if self.public_base_url:
+            return self.public_base_url
+        if self.dev_mode:
+            return DEV_BASE_URL
+        raise ConfigError(_BASE_URL_REQUIRED)
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """The host names requests may name: the base URL's (and loopback in development)."""
+        host = urlsplit(self.base_url).hostname or ""
+        return list(dict.fromkeys([host, *(_LOOPBACK_HOSTS if self.dev_mode else [])]))
 
     @property
     def browser_rpc_url(self) -> str:

@@ -35,9 +35,10 @@ DEFAULT_PUBLIC_IP_LIMIT = (60, 60.0)
 """Public lookups (pages, card JSON, bundles) per client address per window (seconds);
 app config ``PUBLIC_RATE_LIMIT_PER_IP`` (None: off)."""
 
-DEFAULT_PUBLIC_CARD_LIMIT = (120, 60.0)
-"""Public lookups of one card number, from all clients together, per window (seconds);
-app config ``PUBLIC_RATE_LIMIT_PER_CARD`` (None: off)."""
+DEFAULT_PUBLIC_CLIENT_CARD_LIMIT = (30, 60.0)
+"""Public lookups of one card number by one client address per window (seconds);
+app config ``PUBLIC_RATE_LIMIT_PER_CLIENT_CARD`` (None: off). Never counted across clients:
+a budget all clients share would let strangers spend it and lock the card's buyer out."""
 
 
 def limiter(setting: tuple[int, float] | None) -> RateLimiter | None:
@@ -54,7 +55,7 @@ class RateLimits:
 
     api_per_token: RateLimiter | None = None
     public_per_ip: RateLimiter | None = None
-    public_per_card: RateLimiter | None = None
+    public_per_client_card: RateLimiter | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RateLimits:
@@ -62,8 +63,8 @@ class RateLimits:
         return cls(
             api_per_token=limiter(config.get("API_RATE_LIMIT", DEFAULT_API_LIMIT)),
             public_per_ip=limiter(config.get("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_PUBLIC_IP_LIMIT)),
-            public_per_card=limiter(
-                config.get("PUBLIC_RATE_LIMIT_PER_CARD", DEFAULT_PUBLIC_CARD_LIMIT)
+            public_per_client_card=limiter(
+                config.get("PUBLIC_RATE_LIMIT_PER_CLIENT_CARD", DEFAULT_PUBLIC_CLIENT_CARD_LIMIT)
             ),
         )
 

@@ -1,8 +1,10 @@
 """The auditors' blueprint: the chain in use, anchored checkpoints and log proofs.
 
 Everything here is public: the log holds only commitments and hashes (every event carries
-a random nonce), and auditors should not need an account to check a merchant. Proofs are
-rate-limited per client address like the other public lookups.
+a random nonce), and auditors should not need an account to check a merchant. Proofs and
+the checkpoint list are rate-limited per client address like the other public lookups; the
+list comes in pages of at most :data:`CHECKPOINT_PAGE_SIZE`, since the log is anchored
+every few seconds and its checkpoints only ever grow in number.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, url_for
 
 from anchoring import checkpoints
 from anchoring.db import read_transaction
@@ -29,23 +31,32 @@ _MAX_DIGITS = 16
 _DIGITS = re.compile(f"[0-9]{{1,{_MAX_DIGITS}}}")
 _ANCHORED = "the checkpoints this server recorded as anchored by the current deployment"
 
+CHECKPOINT_PAGE_SIZE = 100
+"""The most checkpoints one page of ``/log/checkpoints`` lists, and its default page size."""
+
 
 def _json(document: Any) -> Response:
     return Response(json.dumps(document, separators=(",", ":")), mimetype="application/json")
 
 
-def _int_arg(name: str, minimum: int) -> int:
+def _int_arg(
+    name: str, minimum: int, *, default: int | None = None, maximum: int | None = None
+) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
+        if default is not None:
+            return default
         raise ValidationFailed(f"query parameter {name} is required",
                                errors=[{"loc": f"query.{name}", "message": "required"}])
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-    if not _DIGITS.fullmatch(raw) or int(raw) < minimum:
+    value = int(raw) if _DIGITS.fullmatch(raw) else None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"integer ≥ {minimum}" + (f" and ≤ {maximum}" if maximum is not None else "")
         raise ValidationFailed(
-            f"query parameter {name} must be an integer ≥ {minimum}, got {raw[:20]!r}",
-            errors=[{"loc": f"query.{name}", "message": f"integer ≥ {minimum}"}],
+            f"query parameter {name} must be an {bounds}, got {raw[:20]!r}",
+            errors=[{"loc": f"query.{name}", "message": bounds}],
         )
-    return int(raw)
+    return value
 
 
 def _size_query(description: str, minimum: int) -> dict[str, Any]:
@@ -79,16 +90,38 @@ def chain() -> Response:
 @operation(
     Operation(
         "Anchored checkpoints",
-        description=f"Every one of {_ANCHORED}, smallest tree first.",
+        description=f"One page of {_ANCHORED}, smallest tree first: those with a tree size "
+        f"of at least `start`, at most `limit` (≤ {CHECKPOINT_PAGE_SIZE}) of them. `next` "
+        "is the URL of the following page, null on the last one.",
         tags=("auditor",),
         response=models.CheckpointList,
+        errors=("VALIDATION_FAILED", "RATE_LIMITED"),
+        query={
+            "start": {"required": False, "description": "The smallest tree size to list "
+                      "(default 0: from the first checkpoint).",
+                      "schema": {"type": "integer", "minimum": 0,
+                                 "maximum": 10**_MAX_DIGITS - 1, "default": 0}},
+            "limit": {"required": False, "description": "Checkpoints per page.",
+                      "schema": {"type": "integer", "minimum": 1,
+                                 "maximum": CHECKPOINT_PAGE_SIZE,
+                                 "default": CHECKPOINT_PAGE_SIZE}},
+        },
     )
 )
 def checkpoint_list() -> Response:
-    """Every anchored checkpoint of the current deployment."""
+    """One page of the current deployment's anchored checkpoints, with the next page's URL."""
+    limit_public()
+    start = _int_arg("start", 0, default=0)
+    limit = _int_arg("limit", 1, default=CHECKPOINT_PAGE_SIZE, maximum=CHECKPOINT_PAGE_SIZE)
     with read_transaction(runtime().engine) as conn:
-        found = checkpoints.anchored_checkpoints(conn)
-    return _json({"checkpoints": [c.to_json() for c in found]})
+        # One more than asked for: whether a next page exists, without counting them all.
+        found = checkpoints.anchored_checkpoints_from(conn, start, limit + 1)
+    page = found[:limit]
+    next_url = None
+    if len(found) > limit:
+        after = page[-1].checkpoint.tree_size + 1
+        next_url = url_for(".checkpoint_list", start=after, limit=limit)
+    return _json({"checkpoints": [c.to_json() for c in page], "next": next_url})
 
 
 @bp.get("/log/checkpoints/latest")

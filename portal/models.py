@@ -100,9 +100,13 @@ class AnchoredCheckpointInfo(Reply):
 
 
 class CheckpointList(Reply):
-    """Every checkpoint of the current deployment still valid on chain, smallest first."""
+    """One page of the current deployment's checkpoints still valid on chain, smallest first.
+
+    ``next`` is the (relative) URL of the following page, null on the last one.
+    """
 
     checkpoints: list[AnchoredCheckpointInfo]
+    next: str | None
 
 
 class InclusionProofReply(Reply):

@@ -2,7 +2,7 @@
 
 Anyone holding a card number may see its story and verify it; nobody learns anything
 about a number they do not hold: every kind of "no" gets the same not-found answer.
-Lookups are rate-limited per client address and per card (:mod:`portal.security`).
+Lookups are rate-limited per client address, overall and per card (:mod:`portal.security`).
 """
 
 from __future__ import annotations
@@ -125,27 +125,33 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
 
 
 def public_url(number: str) -> str:
-    """The card page's absolute URL (``PUBLIC_BASE_URL`` when the app sits behind a proxy)."""
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(".card", number=number)
-    return url_for(".card", number=number, _external=True)
+    """The card page's absolute URL: the configured base URL (CARDTRAIL_PUBLIC_BASE_URL),
+    never the request's Host, which the client chooses."""
+    return runtime().settings.base_url + url_for(".card", number=number)
+
+
+def qr_svg(url: str, title: str) -> bytes:
+    """The SVG of a QR code of ``url``."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out, kind="svg", scale=4, border=2, xmldecl=False, title=title
+    )
+    return out.getvalue()
 
 
 @bp.get("/c/<number>/qr.svg")
 def qr(number: str) -> Response | tuple[str, int, dict[str, str]]:
-    """A QR code of the card page's URL, to print on cards and bottles."""
+    """A QR code of the card page's URL, to print on cards and bottles.
+
+    Cached publicly for a day: it depends on nothing the request says but the number.
+    """
     try:
         number = normalize_card_number(number)
     except CardNumberError:
         return _not_found()
     limit_public()
-    out = io.BytesIO()
-    segno.make(public_url(number), error="m").save(
-        out, kind="svg", scale=4, border=2, xmldecl=False, title=f"CardTrail {number}"
-    )
-    return Response(out.getvalue(), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(qr_svg(public_url(number), f"CardTrail {number}"),
+                    mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _json(document: object) -> Response:

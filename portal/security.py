@@ -1,4 +1,5 @@
-"""Response headers every page carries, and the per-client rate limits of the public pages.
+"""Response headers every page carries, the hosts requests may name, and the per-client
+rate limits of the public pages.
 
 The Content-Security-Policy allows scripts and styles only from this origin (no inline
 code: the verifier reads its inputs from data attributes), and lets the page's JavaScript
@@ -11,13 +12,15 @@ prefers (plus any local port when the configured node is local, for developers).
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from ledger_service.runtime import runtime
+from ledger_service.runtime import runtime, runtime_of
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
 
 def _origin(url: str) -> str | None:
     parts = urlsplit(url)
@@ -71,7 +74,10 @@ def _set_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Add the security headers to every response of ``app``."""
+    """Add the security headers to every response of ``app``, and answer 400 to requests
+    that name another host than the configured base URL's (Flask's ``TRUSTED_HOSTS``)."""
+    if app.config.get("TRUSTED_HOSTS") is None:
+        app.config["TRUSTED_HOSTS"] = runtime_of(app).settings.trusted_hosts
     app.after_request(_set_headers)
 
 
@@ -80,17 +86,41 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def limit_public(card_number: str | None = None) -> None:
-    """Count one public lookup; raise :class:`~ledger_service.errors.RateLimited` (with ``retry_after``) past a limit.
+def client_key(address: str) -> str:
+    """What one client's budgets are counted under: an IPv4 address, or an IPv6 /64.
 
-    Both limits are counted: per client address, and per card number so that many
-    addresses together cannot hammer one card either.
+    One subscriber gets a whole /64 (2^64 addresses) from the provider; counting single
+    IPv6 addresses would give one client that many budgets to enumerate cards with.
+
+        >>> client_key("192.0.2.7"), client_key("2001:db8:1:2:aaaa::5")
+        ('192.0.2.7', '2001:db8:1:2::/64')
+        >>> client_key("::ffff:192.0.2.7"), client_key("unknown")
+        ('192.0.2.7', 'unknown')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def limit_public(card_number: str | None = None) -> None:
+    """Count one public lookup; past a limit, raise
+    :class:`~ledger_service.errors.RateLimited` (with ``retry_after``).
+
+    Every budget belongs to one client (:func:`client_key`): its lookups overall and, for
+    a card, its lookups of that card. None is shared between clients, so nobody can use
+    up the lookups of a card that someone else holds.
     """
     limits = runtime().limits
+    address = client_key(client_address())
     per_ip = limits.public_per_ip
     if per_ip is not None:
-        per_ip.hit("ip:" + client_address())
-    per_card = limits.public_per_card
-    if card_number is not None and per_card is not None:
-        per_card.hit("card:" + card_number)
-
+        per_ip.hit("ip:" + address)
+    per_client_card = limits.public_per_client_card
+    if card_number is not None and per_client_card is not None:
+        per_client_card.hit(f"card:{address}:{card_number}")

@@ -55,6 +55,27 @@ def test_recorded_checkpoints_come_back_with_their_chain_data(db):
         assert [a.checkpoint.tree_size for a in cp.anchored_checkpoints(conn)] == [3, 7]
 
 
+def test_a_page_of_checkpoints_starts_at_a_tree_size_and_skips_orphans(db):
+    with write_transaction(db) as conn:
+        old = _deploy(conn, OTHER_CONTRACT)
+        cp.record_checkpoint(conn, old, _cp(4), _hash(9), 4, _hash(9))
+        cp.retire_deployment(conn, old, "replaced")
+        d = _deploy(conn)
+        for size in (2, 4, 6, 8):
+            cp.record_checkpoint(conn, d, _cp(size), _hash(size), size, _hash(size))
+        cp.orphan_checkpoint(conn, cp.checkpoint_records(conn, d)[1], "reorg")
+    with read_transaction(db) as conn:
+
+        def sizes(start, limit):
+            page = cp.anchored_checkpoints_from(conn, start, limit)
+            return [a.checkpoint.tree_size for a in page]
+
+        assert sizes(0, 10) == [2, 6, 8]
+        assert sizes(0, 2) == [2, 6]
+        assert sizes(3, 1) == [6] and sizes(7, 5) == [8] and sizes(9, 5) == []
+        assert {a.contract for a in cp.anchored_checkpoints_from(conn, 0, 10)} == {CONTRACT}
+
+
 def test_recording_the_same_anchor_twice_keeps_one_row(db):
     with write_transaction(db) as conn:
         d = _deploy(conn)

@@ -48,7 +48,8 @@ def anvil(tmp_path_factory) -> Iterator[str]:
 def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     """The app on a free port, with a card whose two events are anchored on anvil."""
     settings = Settings.from_env(tmp_path / "data", environ={
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}", "CHAIN_RPC_URL": anvil})
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}", "CHAIN_RPC_URL": anvil,
+        "CARDTRAIL_PUBLIC_BASE_URL": "http://127.0.0.1"})
     app = create_app(settings)
     rt = app.extensions["cardtrail"]
     ledger = Ledger(rt.engine, rt.secret_key)

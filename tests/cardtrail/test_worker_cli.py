@@ -32,6 +32,7 @@ def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):
         url = f"sqlite:///{tmp_path / 'cardtrail.db'}"
         env = {**os.environ, "CARDTRAIL_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": url,
                "CHAIN_RPC_URL": node.url, "ANCHOR_KEYSTORE": str(keystore),
+               "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost",
                "ANCHOR_KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"), "ANCHOR_INTERVAL": "0.2"}
         engine = create_engine(url)
         db.upgrade(engine)

@@ -134,7 +134,8 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
 
 def _settings(root: Path, rpc: str) -> Settings:
     return Settings.from_env(root / "data", environ={
-        "DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}", "CHAIN_RPC_URL": rpc})
+        "DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}", "CHAIN_RPC_URL": rpc,
+        "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost"})
 
 
 # --- forging helpers ------------------------------------------------------------------

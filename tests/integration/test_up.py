@@ -95,6 +95,7 @@ def test_up_anchors_events_and_a_second_up_shows_the_same_checkpoints_on_the_sam
     port, chain_port = free_port(), free_port()
     up = Up(data_dir, port, chain_port)
     up.wait_for("Press Ctrl-C")
+    assert f"  web app    http://127.0.0.1:{port}/\n" in up.output  # links name this server
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
         assert response.status == 200
     engine = create_engine(f"sqlite:///{data_dir / 'cardtrail.db'}")
@@ -162,6 +163,7 @@ def test_deploy_records_the_contract_once_and_grants_the_anchorer_role(node, tmp
     env = dict(
         os.environ,
         CHAIN_RPC_URL=node.direct_url,
+        CARDTRAIL_PUBLIC_BASE_URL="http://localhost",
         ANCHOR_KEYSTORE=str(keystore),
         ANCHOR_KEYSTORE_PASSWORD_FILE=str(password_file),
         CARDTRAIL_DATA_DIR=str(tmp_path / "d"),

@@ -1,7 +1,9 @@
-"""Settings: the data directory and the server secret are the owner's alone."""
+"""Settings: the data directory and the server secret are the owner's alone; the public
+base URL is the one source of absolute links."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -9,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger_service.config import Settings
+from ledger_service.config import ConfigError, Settings
+
+PRODUCTION = {"CHAIN_RPC_URL": "https://rpc.example.com"}
 
 
 @pytest.fixture
@@ -47,3 +51,61 @@ def test_the_generated_secret_key_is_0600(tmp_path, usual_umask):
     settings.prepare_data_dir()
     assert len(settings.secret_key()) == 32
     assert _mode(tmp_path / "data" / "secret.key") == 0o600
+
+
+def _load(tmp_path, **environ: str) -> Settings:
+    return Settings.from_env(tmp_path, environ=environ)
+
+
+def test_production_settings_without_the_public_base_url_do_not_load(tmp_path):
+    with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL is required"):
+        _load(tmp_path, **PRODUCTION)
+    with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL is required"):
+        _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL="", **PRODUCTION)
+
+
+def test_production_settings_built_without_a_base_url_refuse_to_make_links(tmp_path):
+    settings = dataclasses.replace(_load(tmp_path), chain_rpc_url="https://rpc.example.com")
+    with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL"):
+        _ = settings.base_url
+
+
+def test_the_public_base_url_is_kept_as_an_origin(tmp_path):
+    settings = _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL="https://Cards.Example.com/", **PRODUCTION)
+    assert settings.base_url == "https://cards.example.com"
+    assert settings.trusted_hosts == ["cards.example.com"]
+    with_port = _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL="http://cards.example.com:8080")
+    assert with_port.base_url == "http://cards.example.com:8080"
+
+
+def test_development_defaults_to_the_local_up_address_and_trusts_loopback(tmp_path):
+    settings = _load(tmp_path)
+    assert settings.dev_mode and settings.base_url == "http://127.0.0.1:8000"
+    assert settings.trusted_hosts == ["127.0.0.1", "localhost"]
+    configured = _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL="http://shop.test:8000")
+    assert configured.trusted_hosts == ["shop.test", "127.0.0.1", "localhost"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("cards.example.com", "http:// or https://"),
+        ("ftp://cards.example.com", "http:// or https://"),
+        ("javascript:alert(1)", "http:// or https://"),
+        ("https://", "must name a host"),
+        ("https://cards.example.com:0", "invalid port"),
+        ("https://cards.example.com:99999", "invalid port"),
+        ("https://cards.example.com/cards", "origin only"),
+        ("https://cards.example.com/?x=1", "origin only"),
+        ("https://cards.example.com?", "origin only"),
+        ("https://cards.example.com#top", "origin only"),
+        ("https://user:pw@cards.example.com", "user name or password"),
+        ("https://[::1]:8000", "DNS name or an IPv4 address"),
+    ],
+)
+def test_a_malformed_public_base_url_is_a_config_error_naming_it(tmp_path, raw, problem):
+    with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL") as refused:
+        _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL=raw, **PRODUCTION)
+    assert problem in str(refused.value)
+    with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL"):
+        _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL=raw)  # in development too

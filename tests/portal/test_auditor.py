@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from apptools import set_limits
 
-from anchoring import merkle
+from anchoring import checkpoints, merkle
+from anchoring.db import write_transaction
+from anchoring.types import Checkpoint
 from ledger_service.actor import Actor
+from portal.auditor import CHECKPOINT_PAGE_SIZE
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -41,16 +45,85 @@ def test_latest_checkpoint_is_not_anchored_until_the_first_anchor(client, cards)
     assert listed[0]["root"] == one.checkpoint.root.hex()
 
 
+def _record_checkpoints(app, sizes) -> None:
+    """Checkpoints as the worker records them (the list does not recompute their roots)."""
+    with write_transaction(app.extensions["cardtrail"].engine) as conn:
+        deployment = checkpoints.record_deployment(
+            conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
+        for size in sizes:
+            checkpoints.record_checkpoint(
+                conn,
+                deployment,
+                Checkpoint(size, size.to_bytes(32, "big")),
+                "0x" + f"{size:064x}",
+                size,
+                "0x" + f"{size:064x}",
+            )
+
+
+def _sizes(body) -> list[int]:
+    return [c["tree_size"] for c in body["checkpoints"]]
+
+
+def test_checkpoints_come_in_pages_linked_by_next(app, client):
+    _record_checkpoints(app, [2, 3, 5, 8, 13])
+    first = client.get("/api/v1/log/checkpoints", query_string={"limit": 2}).json
+    assert _sizes(first) == [2, 3] and first["next"] == "/api/v1/log/checkpoints?start=4&limit=2"
+    second = client.get(first["next"]).json
+    assert _sizes(second) == [5, 8]
+    last = client.get(second["next"]).json
+    assert _sizes(last) == [13] and last["next"] is None
+    exact = client.get("/api/v1/log/checkpoints", query_string={"start": 5, "limit": 3}).json
+    assert _sizes(exact) == [5, 8, 13] and exact["next"] is None
+    assert client.get("/api/v1/log/checkpoints?start=14").json == {"checkpoints": [], "next": None}
+
+
+def test_a_checkpoint_page_holds_at_most_the_documented_maximum(app, client):
+    _record_checkpoints(app, range(1, CHECKPOINT_PAGE_SIZE + 2))
+    full = client.get("/api/v1/log/checkpoints").json
+    assert _sizes(full) == list(range(1, CHECKPOINT_PAGE_SIZE + 1))
+    rest = client.get(full["next"]).json
+    assert _sizes(rest) == [CHECKPOINT_PAGE_SIZE + 1] and rest["next"] is None
+    too_many = client.get(
+        "/api/v1/log/checkpoints", query_string={"limit": CHECKPOINT_PAGE_SIZE + 1}
+    )
+    assert too_many.status_code == 422 and too_many.json["code"] == "VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize("query", [{"limit": 0}, {"limit": "x"}, {"start": -1}, {"start": "1.5"}])
+def test_bad_checkpoint_page_parameters_are_validation_failed(client, query):
+    response = client.get("/api/v1/log/checkpoints", query_string=query)
+    assert response.status_code == 422 and response.json["code"] == "VALIDATION_FAILED"
+
+
+def test_the_checkpoint_list_is_rate_limited_per_client(app, client):
+    set_limits(app, public_per_ip=(2, 60.0))
+    statuses = [client.get("/api/v1/log/checkpoints").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = client.get("/api/v1/log/checkpoints")
+    assert refused.mimetype == "application/problem+json"
+    assert refused.json["code"] == "RATE_LIMITED" and int(refused.headers["Retry-After"]) >= 1
+    other = client.get("/api/v1/log/checkpoints", environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    assert other.status_code == 200
+
+
 def test_inclusion_proof_leads_to_the_anchored_root(client, cards):
     for _ in range(5):
         cards.issue()
     anchored = cards.anchor()
     for leaf in range(5):
-        body = client.get("/api/v1/log/proofs/inclusion",
-                          query_string={"leaf_index": leaf, "tree_size": 5}).json
+        body = client.get(
+            "/api/v1/log/proofs/inclusion", query_string={"leaf_index": leaf, "tree_size": 5}
+        ).json
         assert body["root"] == anchored.checkpoint.root.hex()
-        merkle.verify_inclusion(leaf, 5, bytes.fromhex(body["leaf_hash"]),
-                                _hex_list(body["proof"]), anchored.checkpoint.root)
+        merkle.verify_inclusion(
+            leaf,
+            5,
+            bytes.fromhex(body["leaf_hash"]),
+            _hex_list(body["proof"]),
+            anchored.checkpoint.root,
+        )
 
 
 def test_consistency_proof_links_two_checkpoints(client, cards):
@@ -63,8 +136,9 @@ def test_consistency_proof_links_two_checkpoints(client, cards):
     body = client.get("/api/v1/log/proofs/consistency", query_string={"first": 2, "second": 5}).json
     assert body["first_root"] == old.checkpoint.root.hex()
     assert body["second_root"] == new.checkpoint.root.hex()
-    merkle.verify_consistency(2, 5, old.checkpoint.root, new.checkpoint.root,
-                              _hex_list(body["proof"]))
+    merkle.verify_consistency(
+        2, 5, old.checkpoint.root, new.checkpoint.root, _hex_list(body["proof"])
+    )
 
 
 @pytest.mark.parametrize(

@@ -213,7 +213,9 @@ def test_revoking_the_token_refuses_every_copy_of_its_cookie(app, tokens):
 
 
 def test_the_session_cookie_is_secure_outside_development(settings, tokens):
-    production = dataclasses.replace(settings, chain_rpc_url="https://rpc.example")
+    production = dataclasses.replace(
+        settings, chain_rpc_url="https://rpc.example", public_base_url="http://localhost"
+    )
     app = create_app(production, {"TESTING": True})
     try:
         rt = app.extensions["cardtrail"]

@@ -24,10 +24,10 @@ from ledger_service.domain.numbers import (
     format_card_number,
     generate_card_number,
 )
+from ledger_service.runtime import DEFAULT_PUBLIC_CLIENT_CARD_LIMIT as DEFAULT_CARD_LIMIT
+from ledger_service.runtime import DEFAULT_PUBLIC_IP_LIMIT as DEFAULT_IP_LIMIT
 from ledger_service.schema import code_failures
 from portal.console import CSRF_KEY
-from ledger_service.runtime import DEFAULT_PUBLIC_CARD_LIMIT as DEFAULT_CARD_LIMIT
-from ledger_service.runtime import DEFAULT_PUBLIC_IP_LIMIT as DEFAULT_IP_LIMIT
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "portal.md"
 PUBLIC_ROUTES = ("/c/{n}", "/api/v1/public/cards/{n}", "/api/v1/public/cards/{n}/bundle")
@@ -41,8 +41,13 @@ def _scrub(body: str, number: str) -> str:
 
 
 def _answer(response, number: str) -> tuple[int, str, str, tuple[str, ...]]:
-    headers = tuple(sorted(k for k in response.headers.keys() if k != "Content-Length"))
-    return response.status_code, response.mimetype, _scrub(response.get_data(as_text=True), number), headers
+    headers = tuple(sorted(k for k in response.headers if k != "Content-Length"))
+    return (
+        response.status_code,
+        response.mimetype,
+        _scrub(response.get_data(as_text=True), number),
+        headers,
+    )
 
 
 def _unissued(issued: set[str], n: int) -> list[str]:
@@ -57,7 +62,7 @@ def _unissued(issued: set[str], n: int) -> list[str]:
 def test_documented_rate_limit_figures_are_the_ones_in_force():
     text = DOCS.read_text(encoding="utf-8")
     per_ip = re.search(r"Per client address.*?\|\s*(\d+) per (\d+) s\s*\|", text)
-    per_card = re.search(r"Per card number.*?\|\s*(\d+) per (\d+) s\s*\|", text)
+    per_card = re.search(r"Per card number and client address.*?\|\s*(\d+) per (\d+) s\s*\|", text)
     assert per_ip and per_card, "docs/portal.md lost its rate-limit table"
     assert (int(per_ip[1]), float(per_ip[2])) == DEFAULT_IP_LIMIT
     assert (int(per_card[1]), float(per_card[2])) == DEFAULT_CARD_LIMIT
@@ -65,7 +70,7 @@ def test_documented_rate_limit_figures_are_the_ones_in_force():
 
 def test_every_kind_of_no_gets_the_same_answer(client, cards, capsys):
     issued = {cards.issue()[0] for _ in range(3)}
-    known = sorted(issued)[0]
+    known = min(issued)
     unknown = _unissued(issued, 12)
     # Kinds of "no" for a well-formed number: never issued (many), typed in lower case
     # or with separators, and a number that differs from a real one in its body only.
@@ -76,7 +81,9 @@ def test_every_kind_of_no_gets_the_same_answer(client, cards, capsys):
     for i, number in enumerate(variants):
         for route in PUBLIC_ROUTES:
             typed = number if i % 3 else format_card_number(number).lower()
-            response = client.get(route.format(n=typed), environ_base={"REMOTE_ADDR": f"10.1.{i}.1"})
+            response = client.get(
+                route.format(n=typed), environ_base={"REMOTE_ADDR": f"10.1.{i}.1"}
+            )
             answers[route].add(_answer(response, number))
             tried += 1
     for route, seen in answers.items():
@@ -85,10 +92,17 @@ def test_every_kind_of_no_gets_the_same_answer(client, cards, capsys):
         assert status == 404, route
     # A real card answers 200 on the same routes: the identical answers above are the
     # "not found" ones, not a page that says nothing for everyone.
-    assert client.get(f"/api/v1/public/cards/{known}", environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 200
+    assert (
+        client.get(
+            f"/api/v1/public/cards/{known}", environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        ).status_code
+        == 200
+    )
     with capsys.disabled():
-        print(f"\nenumeration: {tried} lookups of {len(variants)} unissued numbers on "
-              f"{len(PUBLIC_ROUTES)} routes → 1 distinct answer per route (404)")
+        print(
+            f"\nenumeration: {tried} lookups of {len(variants)} unissued numbers on "
+            f"{len(PUBLIC_ROUTES)} routes → 1 distinct answer per route (404)"
+        )
 
 
 def test_one_client_enumerating_numbers_is_stopped_at_the_per_client_limit(client, cards, capsys):
@@ -105,25 +119,71 @@ def test_one_client_enumerating_numbers_is_stopped_at_the_per_client_limit(clien
     assert real.get_data() == fake.get_data()
     space = len(ALPHABET) ** BODY_LENGTH
     with capsys.disabled():
-        print(f"\nper client: {len(probes)} probes → {answered} answered, "
-              f"{len(probes) - answered} refused (429); limit {limit} per {window:g} s. "
-              f"With 10^7 cards issued, one client finds a card once in "
-              f"{space / 10**7 / (limit / window) / 86400 / 365:.2e} years")
+        print(
+            f"\nper client: {len(probes)} probes → {answered} answered, "
+            f"{len(probes) - answered} refused (429); limit {limit} per {window:g} s. "
+            f"With 10^7 cards issued, one client finds a card once in "
+            f"{space / 10**7 / (limit / window) / 86400 / 365:.2e} years"
+        )
 
 
-def test_many_clients_on_one_card_are_stopped_at_the_per_card_limit(client, cards, capsys):
+def test_a_client_rotating_through_its_ipv6_64_is_still_one_client(client, cards, capsys):
+    issued = {cards.issue()[0]}
+    limit, window = DEFAULT_IP_LIMIT
+    probes = _unissued(issued, limit + 20)
+    statuses = [
+        client.get(
+            f"/api/v1/public/cards/{n}",
+            environ_base={"REMOTE_ADDR": f"2001:db8:7:7:{i:x}::1"},
+        ).status_code
+        for i, n in enumerate(probes)
+    ]
+    assert statuses[:limit] == [404] * limit and set(statuses[limit:]) == {429}
+    neighbour = client.get(
+        f"/api/v1/public/cards/{probes[0]}", environ_base={"REMOTE_ADDR": "2001:db8:7:8::1"}
+    )
+    assert neighbour.status_code == 404
+    with capsys.disabled():
+        print(
+            f"\nIPv6: {len(probes)} probes from {len(probes)} addresses of one /64 → "
+            f"{statuses.count(404)} answered, {statuses.count(429)} refused; the next /64 "
+            f"is another client"
+        )
+
+
+def test_one_client_on_one_card_is_stopped_at_its_per_card_limit(client, cards, capsys):
     number, _ = cards.issue()
     limit, window = DEFAULT_CARD_LIMIT
-    statuses = [
-        client.get(f"/api/v1/public/cards/{number}",
-                   environ_base={"REMOTE_ADDR": f"10.2.{i // 250}.{i % 250}"}).status_code
-        for i in range(limit + 30)
-    ]
+    statuses = [client.get(f"/api/v1/public/cards/{number}").status_code for _ in range(limit + 10)]
     assert statuses[:limit] == [200] * limit and set(statuses[limit:]) == {429}
     with capsys.disabled():
-        print(f"\nper card: {len(statuses)} lookups from {len(statuses)} addresses → "
-              f"{statuses.count(200)} answered, {statuses.count(429)} refused; "
-              f"limit {limit} per {window:g} s")
+        print(
+            f"\nper client and card: {len(statuses)} lookups of one card from one address → "
+            f"{statuses.count(200)} answered, {statuses.count(429)} refused; "
+            f"limit {limit} per {window:g} s"
+        )
+
+
+def test_many_clients_on_one_card_cannot_spend_a_stranger_s_lookups(client, cards, capsys):
+    number, _ = cards.issue()
+    limit, window = DEFAULT_CARD_LIMIT
+    addresses = 8
+    statuses = [
+        client.get(
+            f"/api/v1/public/cards/{number}", environ_base={"REMOTE_ADDR": f"10.2.0.{i}"}
+        ).status_code
+        for i in range(addresses)
+        for _ in range(limit + 5)
+    ]
+    assert statuses.count(200) == addresses * limit and statuses.count(429) == addresses * 5
+    fresh = client.get(f"/api/v1/public/cards/{number}", environ_base={"REMOTE_ADDR": "10.2.1.1"})
+    assert fresh.status_code == 200
+    with capsys.disabled():
+        print(
+            f"\nmany clients, one card: {len(statuses)} lookups from {addresses} addresses → "
+            f"{statuses.count(200)} answered, {statuses.count(429)} refused (each address "
+            f"past its own {limit} per {window:g} s); a fresh client's lookup → 200"
+        )
 
 
 def _console_session(app, token: str):
@@ -131,7 +191,9 @@ def _console_session(app, token: str):
     client.get("/console/login")
     with client.session_transaction() as session:
         csrf = session.get(CSRF_KEY, "")
-    assert client.post("/console/login", data={"token": token, "csrf_token": csrf}).status_code == 303
+    assert (
+        client.post("/console/login", data={"token": token, "csrf_token": csrf}).status_code == 303
+    )
     return client
 
 
@@ -176,6 +238,8 @@ def test_guessing_a_redemption_code_locks_it_after_five_failures(app, client, ca
     assert format_card_number(number) in html.split('id="locked"')[1]
     assert 'data-kind="code_locked"' in html
     with capsys.disabled():
-        print(f"\ncode guessing: {len(guesses) + 1} attempts (the last with the right code) → "
-              f"{codes.count('INVALID_CODE')} INVALID_CODE, {len(guesses) + 1 - failures} "
-              f"CODE_LOCKED; {len(rows)} failures recorded; log unchanged; lock on the dashboard")
+        print(
+            f"\ncode guessing: {len(guesses) + 1} attempts (the last with the right code) → "
+            f"{codes.count('INVALID_CODE')} INVALID_CODE, {len(guesses) + 1 - failures} "
+            f"CODE_LOCKED; {len(rows)} failures recorded; log unchanged; lock on the dashboard"
+        )

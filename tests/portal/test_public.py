@@ -9,6 +9,8 @@ from apptools import set_limits
 
 from ledger_service.actor import Actor
 from ledger_service.domain.numbers import check_character, format_card_number
+from ledger_service.runtime import DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
+from portal.public import public_url, qr_svg
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -30,7 +32,7 @@ def test_lookup_with_a_typo_says_so_and_escapes_the_input(client, cards):
     number, _ = cards.issue()
     # A transposition of two different characters is always caught by the check character.
     i = next(i for i in range(15) if number[i] != number[i + 1])
-    swapped = number[:i] + number[i + 1] + number[i] + number[i + 2:]
+    swapped = number[:i] + number[i + 1] + number[i] + number[i + 2 :]
     response = client.get("/lookup", query_string={"number": swapped})
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "probably a typo" in page
@@ -90,8 +92,11 @@ def test_pickup_progress_is_shown_step_by_step(client, cards):
     cards.ledger.pickup_ready(HQ, pickup["pickup_id"])
     page = client.get(f"/c/{number}").get_data(as_text=True)
     steps = re.findall(r'<li class="(done|todo)">([^<]+)</li>', page)
-    assert steps == [("done", "Pickup requested"), ("done", "Ready for pickup"),
-                     ("todo", "Pickup completed")]
+    assert steps == [
+        ("done", "Pickup requested"),
+        ("done", "Ready for pickup"),
+        ("todo", "Pickup completed"),
+    ]
     assert 'data-status="used"' in page
 
 
@@ -110,8 +115,10 @@ def test_events_after_the_checkpoint_are_marked_pending(client, cards):
     issued = re.search(r'<li class="event (\w+)" data-type="ISSUED"', page)
     claimed = re.search(r'<li class="event (\w+)" data-type="CLAIMED"', page)
     assert issued[1] == "anchored" and claimed[1] == "pending"
-    assert [e["pending"] for e in client.get(f"/api/v1/public/cards/{number}").json["events"]] \
-        == [False, True]
+    assert [e["pending"] for e in client.get(f"/api/v1/public/cards/{number}").json["events"]] == [
+        False,
+        True,
+    ]
 
 
 def test_public_json_holds_no_holder_data(client, cards):
@@ -120,8 +127,15 @@ def test_public_json_holds_no_holder_data(client, cards):
     text = body.get_data(as_text=True)
     assert body.status_code == 200 and "alice" not in text
     assert set(body.json) >= {"card_number", "status", "events"}
-    assert set(body.json["events"][0]) == {"seq", "leaf_index", "type", "occurred_at",
-                                          "store_id", "store_name", "pending"}
+    assert set(body.json["events"][0]) == {
+        "seq",
+        "leaf_index",
+        "type",
+        "occurred_at",
+        "store_id",
+        "store_name",
+        "pending",
+    }
 
 
 def test_qr_code_encodes_the_card_page_url(client, cards):
@@ -129,6 +143,34 @@ def test_qr_code_encodes_the_card_page_url(client, cards):
     response = client.get(f"/c/{number.lower()}/qr.svg")
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert response.data.startswith(b"<svg") and number.encode() in response.data
+    expected = qr_svg(f"http://127.0.0.1:8000/c/{number}", f"CardTrail {number}")
+    assert response.data == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "localhost:5000"},
+        {"Host": "127.0.0.1:9999", "X-Forwarded-Host": "evil.example"},
+        {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+    ],
+)
+def test_the_request_s_host_never_changes_what_the_qr_code_encodes(app, client, cards, headers):
+    # Development: the base URL is the local `cardtrail up` address; loopback names are
+    # trusted hosts, so these requests are answered, and must still not steer the QR.
+    number, _ = cards.issue()
+    response = client.get(f"/c/{number}/qr.svg", headers=headers)
+    assert response.status_code == 200
+    assert response.data == qr_svg(f"http://127.0.0.1:8000/c/{number}", f"CardTrail {number}")
+    with app.test_request_context(f"/c/{number}", headers=headers):
+        assert public_url(number) == f"http://127.0.0.1:8000/c/{number}"
+
+
+@pytest.mark.parametrize("path", ["/", "/c/{n}", "/c/{n}/qr.svg", "/api/v1/public/cards/{n}"])
+def test_a_request_naming_a_foreign_host_is_refused(client, cards, path):
+    number, _ = cards.issue()
+    response = client.get(path.format(n=number), headers={"Host": "evil.example"})
+    assert response.status_code == 400 and b"<svg" not in response.data
 
 
 def test_security_headers_and_csp_admit_the_rpc_url(client):
@@ -156,9 +198,34 @@ def test_lookups_past_the_per_client_limit_get_429_with_retry_after(app, client,
     assert other.status_code == 200
 
 
-def test_one_card_is_limited_across_clients(app, client, cards):
+def test_one_client_is_limited_per_card_and_other_clients_are_not(app, client, cards):
     number, _ = cards.issue()
-    set_limits(app, public_per_card=(2, 60.0))
-    codes = [client.get(f"/api/v1/public/cards/{number}",
-                        environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)]
-    assert codes == [200, 200, 429]
+    other_card, _ = cards.issue()
+    set_limits(app, public_per_client_card=(2, 60.0))
+    mine = [client.get(f"/api/v1/public/cards/{number}").status_code for _ in range(3)]
+    assert mine == [200, 200, 429]
+    assert client.get(f"/c/{number}").status_code == 429
+    assert client.get(f"/api/v1/public/cards/{other_card}").status_code == 200
+    stranger = client.get(
+        f"/api/v1/public/cards/{number}", environ_base={"REMOTE_ADDR": "10.0.0.7"}
+    )
+    assert stranger.status_code == 200
+
+
+def test_many_addresses_hammering_one_card_do_not_lock_out_its_buyer(client, cards):
+    # At the default limits: each stranger spends everything it may on the card.
+    number, _ = cards.issue()
+    per_card, _ = DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
+    refused = 0
+    for i in range(6):
+        for _ in range(per_card + 2):
+            status = client.get(
+                f"/api/v1/public/cards/{number}", environ_base={"REMOTE_ADDR": f"10.3.0.{i}"}
+            ).status_code
+            refused += status == 429
+    assert refused == 6 * 2, "each stranger is stopped at its own limit"
+    buyer = {"REMOTE_ADDR": "192.0.2.10"}
+    assert client.get(f"/c/{number}", environ_base=buyer).status_code == 200
+    assert (
+        client.get(f"/api/v1/public/cards/{number}/bundle", environ_base=buyer).status_code == 200
+    )

@@ -41,7 +41,8 @@ def served(tmp_path_factory) -> Iterator[dict]:
     node = start_anvil(free_port(), log_path=tmp / "anvil.log")
     try:
         settings = Settings.from_env(tmp / "data", environ={
-            "DATABASE_URL": f"sqlite:///{tmp / 'cardtrail.db'}", "CHAIN_RPC_URL": node.url})
+            "DATABASE_URL": f"sqlite:///{tmp / 'cardtrail.db'}", "CHAIN_RPC_URL": node.url,
+            "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost"})
         app = create_app(settings)
         rt = app.extensions["cardtrail"]
         ledger = Ledger(rt.engine, rt.secret_key, clock=_ms_clock)
