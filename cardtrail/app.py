@@ -1,8 +1,9 @@
 """The Flask application factory: the one place where a CardTrail app is put together.
 
+    >>> import tempfile
     >>> from cardtrail.app import create_app
     >>> from ledger_service.config import Settings
-    >>> app = create_app(Settings.from_env("/tmp/ct-doc-app", environ={}))
+    >>> app = create_app(Settings.from_env(tempfile.mkdtemp(), environ={}))
     >>> app.name
     'cardtrail'
 

@@ -39,7 +39,9 @@ _BASE_URL_REQUIRED = (
 )
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+def _number(
+    environ: Mapping[str, str], name: str, default: float, kind: type[int] | type[float]
+) -> float:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default

@@ -12,6 +12,7 @@ import json
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from ledger_service.devices import KeyRegistry, known_domains
 from ledger_service.domain.numbers import (
@@ -78,7 +79,7 @@ def home() -> str:
 
 
 @bp.get("/lookup")
-def lookup() -> Response | tuple[str, int]:
+def lookup() -> BaseResponse | tuple[str, int]:
     """The home page's form: normalise the number and go to its page, or say what is wrong."""
     limit_public()
     text = request.args.get("number", "")[:100]
