@@ -432,7 +432,8 @@ class AnchorClient(AnchorReader):
                 return False
 
     def grant_anchorer(self, account: str, fees: Fees | None = None, timeout: float = 120) -> str:
-        """Grant the anchorer role to ``account`` (the key must be an admin); returns the tx hash."""
+        """Grant the anchorer role to ``account`` (the key must be an admin); returns the
+        transaction hash."""
         call = self.contract.functions.grantRole(
             contract.ANCHORER_ROLE, to_checksum_address(account)
         )

@@ -11,8 +11,11 @@ pages (:func:`anchored_checkpoints_from`).
     >>> engine = create_engine("sqlite:///:memory:")
     >>> metadata.create_all(engine)
     >>> with write_transaction(engine) as conn:
-    ...     d = record_deployment(conn, 31337, "0x" + "ab" * 20, "0x" + "cd" * 20, "0x" + "01" * 32, 1)
-    ...     _ = record_checkpoint(conn, d, Checkpoint(3, b"\\x11" * 32), "0x" + "02" * 32, 2, "0x" + "03" * 32)
+    ...     d = record_deployment(
+    ...         conn, 31337, "0x" + "ab" * 20, "0x" + "cd" * 20, "0x" + "01" * 32, 1
+    ...     )
+    ...     root = Checkpoint(3, b"\\x11" * 32)
+    ...     _ = record_checkpoint(conn, d, root, "0x" + "02" * 32, 2, "0x" + "03" * 32)
     ...     latest_anchored(conn).checkpoint.tree_size
     3
 """

@@ -260,7 +260,8 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
         # exactly RFC 9162's left-balanced tree.
         pairs = iter(level)
         paired = [
-            sha256(NODE_HASH_PREFIX + left + right).digest() for left, right in zip(pairs, pairs)
+            sha256(NODE_HASH_PREFIX + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=False)
         ]
         if len(level) % 2:
             paired.append(level[-1])

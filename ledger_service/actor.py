@@ -1,8 +1,8 @@
 """Who acts: the role and identity behind a request, as the ledger and the log see it.
 
-    >>> from ledger_service.actor import Actor
-    >>> Actor("store", "tok_7f3a", store_id="S1").to_event()
-    {'role': 'store', 'id': 'tok_7f3a'}
+>>> from ledger_service.actor import Actor
+>>> Actor("store", "tok_7f3a", store_id="S1").to_event()
+{'role': 'store', 'id': 'tok_7f3a'}
 """
 
 from __future__ import annotations

@@ -54,8 +54,6 @@ SIGNATURE_ERRORS = (
 )
 
 
-
-
 def _store_out(store: dict[str, Any]) -> dict[str, Any]:
     # The API names a store's id as its requests do.
     out = {"store_id": store["id"]}

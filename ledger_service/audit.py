@@ -116,9 +116,10 @@ def _row_mismatch(row: Any, salt: bytes | None, event: dict[str, Any]) -> str | 
     for column, (in_leaf, in_row) in expected.items():
         if in_leaf != in_row:
             hint = ""
-            if isinstance(in_row, datetime) and in_row.replace(
-                microsecond=in_row.microsecond // 1000 * 1000
-            ) == in_leaf:
+            if (
+                isinstance(in_row, datetime)
+                and in_row.replace(microsecond=in_row.microsecond // 1000 * 1000) == in_leaf
+            ):
                 hint = " (it differs below the millisecond, which events do not record)"
             return f"column {column} does not match the logged event{hint}"
     return None

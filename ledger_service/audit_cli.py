@@ -16,8 +16,13 @@ from ledger_service.cli_options import data_dir_option, load_settings, migrated_
 
 
 @click.command("audit")
-@click.option("--rpc", "rpc_url", default=None, metavar="URL",
-              help="Chain endpoint to check checkpoints against [default: the configured one].")
+@click.option(
+    "--rpc",
+    "rpc_url",
+    default=None,
+    metavar="URL",
+    help="Chain endpoint to check checkpoints against [default: the configured one].",
+)
 @data_dir_option
 def audit_command(rpc_url: str | None, data_dir: Path | None) -> None:
     """Re-verify the log, the events and cards tables, and the checkpoints on chain.
@@ -30,7 +35,9 @@ def audit_command(rpc_url: str | None, data_dir: Path | None) -> None:
     with migrated_engine(settings) as engine:
         result = run_audit(engine, lambda contract: AnchorReader(url, contract))
     for name, found in result.findings:
-        click.echo(f"{'OK  ' if found is None else 'FAIL'}  {name}" + (f": {found}" if found else ""))
+        click.echo(
+            f"{'OK  ' if found is None else 'FAIL'}  {name}" + (f": {found}" if found else "")
+        )
     if result.chain_error:
         click.echo(f"FAIL  checkpoints: could not ask the chain at {url}: {result.chain_error}")
         raise SystemExit(2)

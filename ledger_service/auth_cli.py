@@ -67,7 +67,10 @@ def token_revoke(token_id: str, data_dir: Path | None) -> None:
 
 @token_command.command("purge-keys")
 @click.option(
-    "--older-than-days", type=click.IntRange(min=1), default=7, show_default=True,
+    "--older-than-days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
     help="Keep idempotency records younger than this.",
 )
 @data_dir_option

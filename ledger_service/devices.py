@@ -42,8 +42,8 @@ import sqlalchemy as sa
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys.exceptions import BadSignature
-from eth_utils.exceptions import ValidationError as KeysValidationError
 from eth_utils.address import is_address, to_checksum_address
+from eth_utils.exceptions import ValidationError as KeysValidationError
 from sqlalchemy.engine import Connection, Engine, Row
 
 from anchoring.checkpoints import all_deployments, current_deployment

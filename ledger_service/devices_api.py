@@ -51,8 +51,6 @@ _UNDECIDED = (
 )
 
 
-
-
 def registry() -> devices.KeyRegistry:
     """The application's device key registry."""
     return devices.KeyRegistry(runtime().engine)

@@ -55,7 +55,9 @@ def check_path(values: dict[str, Any]) -> None:
     if bad:
         raise ValidationFailed(
             "a path parameter holds control characters or is too long",
-            errors=[{"loc": f"path.{name}", "message": "1 to 256 printable characters"} for name in bad],
+            errors=[
+                {"loc": f"path.{name}", "message": "1 to 256 printable characters"} for name in bad
+            ],
         )
 
 

@@ -13,9 +13,9 @@ The reservation is an insert on the primary key, so of two identical requests ra
 exactly one executes, on SQLite and PostgreSQL alike. A command that is one write
 transaction (a redeem) runs through :meth:`IdempotencyStore.run_in`: reservation, command
 and stored answer commit together, so a redeem costs one commit instead of three and a
-failure anywhere leaves neither the command's writes nor the reservation. If the command fails unexpectedly
-the reservation is released so that a retry can run it. A process that dies between
-executing and storing leaves the key reserved: retries then get
+failure anywhere leaves neither the command's writes nor the reservation. If the command
+fails unexpectedly the reservation is released so that a retry can run it. A process
+that dies between executing and storing leaves the key reserved: retries then get
 ``IDEMPOTENCY_IN_PROGRESS`` rather than a second execution (at most once beats twice for
 a ledger).
 

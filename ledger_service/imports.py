@@ -212,9 +212,11 @@ def _count_rows(path: Path) -> int:
 @click.option("--batch-size", default=DEFAULT_BATCH, show_default=True,
               type=click.IntRange(1, MAX_BATCH), help="Cards per transaction.")  # fmt: skip
 @click.option("--batch-ref", default=None, metavar="REF",
-              help="Name of the batch; a row key is issued once per batch [default: the file name].")  # fmt: skip
+              help="Name of the batch; a row key is issued once per batch "
+                   "[default: the file name].")  # fmt: skip
 @click.option("--codes-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="New file for the redemption codes [default: FILE.codes-<time>.csv beside FILE].")  # fmt: skip
+              help="New file for the redemption codes "
+                   "[default: FILE.codes-<time>.csv beside FILE].")  # fmt: skip
 @data_dir_option
 def import_cards_command(
     file: Path,

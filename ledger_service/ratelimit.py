@@ -1,14 +1,14 @@
 """Fixed-window request counters, the building block of every CardTrail rate limit.
 
-    >>> from ledger_service.ratelimit import RateLimiter
-    >>> now = [0.0]
-    >>> limiter = RateLimiter(2, 10.0, clock=lambda: now[0])
-    >>> limiter.hit("a"); limiter.hit("a")
-    >>> try:
-    ...     limiter.hit("a")
-    ... except Exception as exc:
-    ...     print(type(exc).__name__, exc.extra["retry_after"])
-    RateLimited 10
+>>> from ledger_service.ratelimit import RateLimiter
+>>> now = [0.0]
+>>> limiter = RateLimiter(2, 10.0, clock=lambda: now[0])
+>>> limiter.hit("a"); limiter.hit("a")
+>>> try:
+...     limiter.hit("a")
+... except Exception as exc:
+...     print(type(exc).__name__, exc.extra["retry_after"])
+RateLimited 10
 """
 
 from __future__ import annotations

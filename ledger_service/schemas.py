@@ -117,7 +117,9 @@ _DATE = (
     f"|{_LEAP_YEAR}-02-29)"
 )
 _TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-TIMESTAMP_PATTERN = f"^{_DATE}T{_TIME}(?:\\.[0-9]{{1,6}})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+TIMESTAMP_PATTERN = (
+    f"^{_DATE}T{_TIME}(?:\\.[0-9]{{1,6}})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 SIGNED_AT_PATTERN = f"^{_DATE}T{_TIME}\\.[0-9]{{3}}Z$"
 """A device signature's time: UTC, milliseconds (``ledger_service.devices.timestamp``)."""
 

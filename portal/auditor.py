@@ -46,8 +46,10 @@ def _int_arg(
     if raw is None or raw == "":
         if default is not None:
             return default
-        raise ValidationFailed(f"query parameter {name} is required",
-                               errors=[{"loc": f"query.{name}", "message": "required"}])
+        raise ValidationFailed(
+            f"query parameter {name} is required",
+            errors=[{"loc": f"query.{name}", "message": "required"}],
+        )
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
     value = int(raw) if _DIGITS.fullmatch(raw) else None
     if value is None or value < minimum or (maximum is not None and value > maximum):
@@ -60,8 +62,11 @@ def _int_arg(
 
 
 def _size_query(description: str, minimum: int) -> dict[str, Any]:
-    return {"required": True, "description": description,
-            "schema": {"type": "integer", "minimum": minimum, "maximum": 10**_MAX_DIGITS - 1}}
+    return {
+        "required": True,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 10**_MAX_DIGITS - 1},
+    }
 
 
 @bp.get("/chain")
@@ -79,11 +84,13 @@ def chain() -> Response:
     rt = runtime()
     with read_transaction(rt.engine) as conn:
         deployment = checkpoints.current_deployment(conn)
-    return _json({
-        "chain_id": deployment.chain_id if deployment else None,
-        "contract": deployment.contract if deployment else None,
-        "rpc_url": rt.settings.browser_rpc_url,
-    })
+    return _json(
+        {
+            "chain_id": deployment.chain_id if deployment else None,
+            "contract": deployment.contract if deployment else None,
+            "rpc_url": rt.settings.browser_rpc_url,
+        }
+    )
 
 
 @bp.get("/log/checkpoints")
@@ -97,14 +104,27 @@ def chain() -> Response:
         response=models.CheckpointList,
         errors=("VALIDATION_FAILED", "RATE_LIMITED"),
         query={
-            "start": {"required": False, "description": "The smallest tree size to list "
-                      "(default 0: from the first checkpoint).",
-                      "schema": {"type": "integer", "minimum": 0,
-                                 "maximum": 10**_MAX_DIGITS - 1, "default": 0}},
-            "limit": {"required": False, "description": "Checkpoints per page.",
-                      "schema": {"type": "integer", "minimum": 1,
-                                 "maximum": CHECKPOINT_PAGE_SIZE,
-                                 "default": CHECKPOINT_PAGE_SIZE}},
+            "start": {
+                "required": False,
+                "description": "The smallest tree size to list "
+                "(default 0: from the first checkpoint).",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 10**_MAX_DIGITS - 1,
+                    "default": 0,
+                },
+            },
+            "limit": {
+                "required": False,
+                "description": "Checkpoints per page.",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": CHECKPOINT_PAGE_SIZE,
+                    "default": CHECKPOINT_PAGE_SIZE,
+                },
+            },
         },
     )
 )
@@ -163,16 +183,19 @@ def inclusion() -> Response:
     limit_public()
     leaf_index, tree_size = _int_arg("leaf_index", 0), _int_arg("tree_size", 1)
     if leaf_index >= tree_size:
-        raise ValidationFailed(f"leaf_index {leaf_index} is not below tree_size {tree_size}",
-                               errors=[{"loc": "query.leaf_index", "message": "< tree_size"}])
+        raise ValidationFailed(
+            f"leaf_index {leaf_index} is not below tree_size {tree_size}",
+            errors=[{"loc": "query.leaf_index", "message": "< tree_size"}],
+        )
     with read_transaction(runtime().engine) as conn:
         log = MerkleLog(conn)
         try:
             proof = log.inclusion_proof(leaf_index, tree_size)
             root = log.root(tree_size)
         except TreeSizeError as exc:
-            raise ValidationFailed(str(exc), errors=[{"loc": "query.tree_size",
-                                                      "message": "beyond the log"}]) from None
+            raise ValidationFailed(
+                str(exc), errors=[{"loc": "query.tree_size", "message": "beyond the log"}]
+            ) from None
     return _json({**proof.to_json(), "root": root.hex()})
 
 
@@ -196,14 +219,17 @@ def consistency() -> Response:
     limit_public()
     first, second = _int_arg("first", 1), _int_arg("second", 1)
     if first > second:
-        raise ValidationFailed(f"first {first} is larger than second {second}",
-                               errors=[{"loc": "query.first", "message": "≤ second"}])
+        raise ValidationFailed(
+            f"first {first} is larger than second {second}",
+            errors=[{"loc": "query.first", "message": "≤ second"}],
+        )
     with read_transaction(runtime().engine) as conn:
         log = MerkleLog(conn)
         try:
             proof = log.consistency_proof(first, second)
             roots = log.root(first), log.root(second)
         except TreeSizeError as exc:
-            raise ValidationFailed(str(exc), errors=[{"loc": "query.second",
-                                                      "message": "beyond the log"}]) from None
+            raise ValidationFailed(
+                str(exc), errors=[{"loc": "query.second", "message": "beyond the log"}]
+            ) from None
     return _json({**proof.to_json(), "first_root": roots[0].hex(), "second_root": roots[1].hex()})

@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 
 ROOT_AT_SELECTOR = "0x" + function_signature_to_4byte_selector("rootAt(uint64)").hex()
 """The 4-byte selector of ``rootAt(uint64)``: the browser has SHA-256 but no keccak."""
-LATEST_CHECKPOINT_SELECTOR = (
-    "0x" + function_signature_to_4byte_selector("latestCheckpoint()").hex()
-)
+LATEST_CHECKPOINT_SELECTOR = "0x" + function_signature_to_4byte_selector("latestCheckpoint()").hex()
 """The 4-byte selector of ``latestCheckpoint()``, for the browser's freshness check."""
 ANCHORED_TOPIC = (
     "0x" + event_signature_to_log_topic("CheckpointAnchored(uint64,bytes32,uint256)").hex()
@@ -56,19 +54,27 @@ class Status:
 
 
 _STATUS = {
-    "unused": Status("unused", "Genuine and unused",
-                     "This card was issued by the merchant and has not been used."),
-    "pickup": Status("used", "Used — pickup in progress",
-                     "The goods of this card have been requested; it cannot be used again."),
+    "unused": Status(
+        "unused",
+        "Genuine and unused",
+        "This card was issued by the merchant and has not been used.",
+    ),
+    "pickup": Status(
+        "used",
+        "Used — pickup in progress",
+        "The goods of this card have been requested; it cannot be used again.",
+    ),
     "used": Status("used", "Used", "This card has already been redeemed or picked up."),
-    "blocked": Status("blocked", "Blocked",
-                      "The merchant has blocked this card for now; do not accept it."),
+    "blocked": Status(
+        "blocked", "Blocked", "The merchant has blocked this card for now; do not accept it."
+    ),
     "voided": Status("voided", "Voided", "The merchant voided this card; it has no value."),
     "expired": Status("expired", "Expired", "This card has expired."),
 }
 
-NOT_FOUND = Status("not_found", "Not found",
-                   "No card with this number can be shown. Check the number on the card.")
+NOT_FOUND = Status(
+    "not_found", "Not found", "No card with this number can be shown. Check the number on the card."
+)
 
 
 def status_of(state: str) -> Status:
@@ -179,7 +185,7 @@ class CardPage:
         kinds = [e.type for e in self.timeline]
         if "PICKUP_REQUESTED" not in kinds:
             return ()
-        after = kinds[len(kinds) - 1 - kinds[::-1].index("PICKUP_REQUESTED"):]
+        after = kinds[len(kinds) - 1 - kinds[::-1].index("PICKUP_REQUESTED") :]
         middle = "PICKUP_SHIPPED" if "PICKUP_SHIPPED" in after else "PICKUP_READY"
         steps = ("PICKUP_REQUESTED", middle, "PICKUP_COMPLETED")
         return tuple((_LABELS[s], s in after) for s in steps)
@@ -192,7 +198,9 @@ class CardPage:
             "status": self.status.key,
             "status_label": self.status.label,
             "events": [e.to_json() for e in self.timeline],
-            "checkpoint": None if cp is None else {
+            "checkpoint": None
+            if cp is None
+            else {
                 "tree_size": cp.checkpoint.tree_size,
                 "root": cp.checkpoint.root.hex(),
                 "chain_id": cp.chain_id,

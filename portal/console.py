@@ -4,8 +4,9 @@ Staff sign in with an API token (``cardtrail token create``); the session cookie
 HttpOnly, SameSite=Lax, Secure outside development) keeps a random session id, never the
 token. The session itself lives on the server (:func:`ledger_service.auth.open_session`)
 and every request checks it: signing out, its hours running out or revoking its token
-ends it, for every copy of the cookie. Every POST carries the session's CSRF token. Headquarters sees every store and may issue cards and unlock
-codes; store staff see and act only for their own store; auditors read.
+ends it, for every copy of the cookie. Every POST carries the session's CSRF token.
+Headquarters sees every store and may issue cards and unlock codes; store staff see and
+act only for their own store; auditors read.
 
 Views only render: the numbers come from :mod:`portal.dashboard` and every change goes
 through :class:`ledger_service.service.Ledger`, so each accepted action is one log event.
@@ -173,8 +174,6 @@ def _page(template: str, status: int = 200, **context: Any) -> BaseResponse:
 
 def _home_for(who: Actor) -> str:
     return url_for(".counter") if who.role == "store" else url_for(".dashboard_view")
-
-
 
 
 def _now() -> datetime:

@@ -230,8 +230,7 @@ def pending_pickups(conn: Connection, store_id: str, limit: int = 200) -> list[P
         .limit(limit)
     )
     return [
-        PendingPickup(r.id, r.card_number, r.product, r.state, _utc(r.requested_at))
-        for r in rows
+        PendingPickup(r.id, r.card_number, r.product, r.state, _utc(r.requested_at)) for r in rows
     ]
 
 
@@ -295,10 +294,7 @@ def locked_codes(conn: Connection, now: datetime) -> list[LockedCode]:
         .where(cards.c.number.in_(candidates), cards.c.code_locked_until > now)
         .order_by(cards.c.code_locked_until, cards.c.number)
     )
-    return [
-        LockedCode(r.number, r.product, _utc(r.code_locked_until), r.code_locks)
-        for r in rows
-    ]
+    return [LockedCode(r.number, r.product, _utc(r.code_locked_until), r.code_locks) for r in rows]
 
 
 # --- anomalies ---------------------------------------------------------------------------

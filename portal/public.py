@@ -36,13 +36,16 @@ from portal.bundles import (
 )
 from portal.security import limit_public
 
-bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/assets")
+bp = Blueprint(
+    "public",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/assets",
+)
 
 _NUMBER = {
-    "number": Param(
-        "The card number (spaces, dashes and lower case are accepted).", PathCardNumber
-    )
+    "number": Param("The card number (spaces, dashes and lower case are accepted).", PathCardNumber)
 }
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -134,9 +137,7 @@ def public_url(number: str) -> str:
 def qr_svg(url: str, title: str) -> bytes:
     """The SVG of a QR code of ``url``."""
     out = io.BytesIO()
-    segno.make(url, error="m").save(
-        out, kind="svg", scale=4, border=2, xmldecl=False, title=title
-    )
+    segno.make(url, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False, title=title)
     return out.getvalue()
 
 
@@ -151,8 +152,11 @@ def qr(number: str) -> Response | tuple[str, int, dict[str, str]]:
     except CardNumberError:
         return _not_found()
     limit_public()
-    return Response(qr_svg(public_url(number), f"CardTrail {number}"),
-                    mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        qr_svg(public_url(number), f"CardTrail {number}"),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 def _json(document: object) -> Response:
@@ -200,8 +204,13 @@ def card_json(number: str) -> Response:
         response=models.ProofBundle,
         errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED", "LOG_INCONSISTENT"),
         parameters=_NUMBER,
-        query={"download": {"required": False, "schema": {"type": "string", "enum": ["1"]},
-                            "description": "Send as an attachment."}},
+        query={
+            "download": {
+                "required": False,
+                "schema": {"type": "string", "enum": ["1"]},
+                "description": "Send as an attachment.",
+            }
+        },
     )
 )
 def bundle(number: str) -> Response:

@@ -88,12 +88,16 @@ and to the log's size (``GET /log/proofs/...``)."""
 
 def card_numbers() -> st.SearchStrategy[str]:
     """Well-formed card numbers, check character included, as people type them."""
-    bodies = st.text(st.sampled_from(numbers.ALPHABET), min_size=numbers.BODY_LENGTH,
-                     max_size=numbers.BODY_LENGTH)
+    bodies = st.text(
+        st.sampled_from(numbers.ALPHABET),
+        min_size=numbers.BODY_LENGTH,
+        max_size=numbers.BODY_LENGTH,
+    )
     whole = bodies.map(lambda body: body + numbers.check_character(body))
     grouped = whole.map(numbers.format_card_number)
-    return st.one_of(whole, grouped, grouped.map(lambda text: text.replace("-", " ")),
-                     whole.map(str.lower))
+    return st.one_of(
+        whole, grouped, grouped.map(lambda text: text.replace("-", " ")), whole.map(str.lower)
+    )
 
 
 schemathesis.openapi.format(schemas.CARD_NUMBER_FORMAT, card_numbers())
@@ -122,10 +126,12 @@ class Report:
         for (op, status), n in self.positive.items():
             by_op[op][status] = n
         return sorted(
-            op for op, counts in by_op.items()
+            op
+            for op, counts in by_op.items()
             if not any(200 <= status < 300 for status in counts)
-            and StatusCodeStatistic(counts, sum(counts.values()))
-            .should_warn_about_validation_mismatch()
+            and StatusCodeStatistic(
+                counts, sum(counts.values())
+            ).should_warn_about_validation_mismatch()
         )
 
     def print(self, out: Callable[[str], None] = print) -> None:
@@ -139,11 +145,15 @@ class Report:
             counts = "  ".join(f"{s}×{n}" for s, n in sorted(by_op[op].items()))
             out(f"  {op:{width}}  {counts}")
         fives = sum(n for (_, s), n in self.statuses.items() if s >= 500)
-        out(f"5xx answers: {fives}; failures: {len(self.failures)}; "
-            f"{self.nothing_negative} negative runs had no input to break")
+        out(
+            f"5xx answers: {fives}; failures: {len(self.failures)}; "
+            f"{self.nothing_negative} negative runs had no input to break"
+        )
         valid = sum(self.positive.values())
-        out(f"valid requests refused for their shape: {len(self.shape_refusals)} of {valid}; "
-            f"operations mostly rejecting valid data: {len(self.mostly_rejected())}")
+        out(
+            f"valid requests refused for their shape: {len(self.shape_refusals)} of {valid}; "
+            f"operations mostly rejecting valid data: {len(self.mostly_rejected())}"
+        )
         for op in self.mostly_rejected():
             out("  MOSTLY REJECTED " + op)
         for refusal in self.shape_refusals:
@@ -286,7 +296,9 @@ def _fuzz_one(
         case.validate_response(response, checks=CHECKS, headers=headers)
         if 400 <= response.status_code < 500:
             after = _log_size(target.app)
-            assert after == before, f"refused with {response.status_code} but the log grew {before}→{after}"
+            assert after == before, (
+                f"refused with {response.status_code} but the log grew {before}→{after}"
+            )
 
     try:
         run()
@@ -327,18 +339,33 @@ def _record_valid(report: Report, label: str, case: Any, response: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run a campaign on a fresh deployment and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=100,
-                        help="examples per operation, caller, mode and path choice [100]")
-    parser.add_argument("--postgres", metavar="URL", default=None,
-                        help="run on a fresh schema of this PostgreSQL server [fresh SQLite]")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="derandomise the generation (default: random each run)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=100,
+        help="examples per operation, caller, mode and path choice [100]",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="run on a fresh schema of this PostgreSQL server [fresh SQLite]",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="derandomise the generation (default: random each run)",
+    )
     args = parser.parse_args(argv)
     from bench.common import postgres_schema
     from cardtrail.app import create_app
     from ledger_service.config import Settings
 
-    with tempfile.TemporaryDirectory(prefix="cardtrail-fuzz-") as tmp, contextlib.ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="cardtrail-fuzz-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         environ = {}
         if args.postgres:
             environ["DATABASE_URL"] = stack.enter_context(postgres_schema(args.postgres))

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.gas_report", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="tree sizes (each >= 2)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=SIZES, help="tree sizes (each >= 2)"
+    )
     args = parser.parse_args(argv)
     if min(args.sizes) < 2:
         parser.error("every tree size must be at least 2: the smallest grows from size 1")

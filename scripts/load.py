@@ -53,20 +53,30 @@ def production_app() -> gunicorn.App:
     return gunicorn.App(
         "cardtrail.wsgi:app",
         (
-            "--timeout", "30",
-            "--graceful-timeout", "30",
-            "--keep-alive", "5",
-            "--max-requests", "10000",
-            "--max-requests-jitter", "1000",
-            "--access-logfile", "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
-            "--logger-class", "cardtrail.access_log.GunicornLogger",
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "30",
+            "--keep-alive",
+            "5",
+            "--max-requests",
+            "10000",
+            "--max-requests-jitter",
+            "1000",
+            "--access-logfile",
+            "-" if os.environ.get("CARDTRAIL_LOAD_ACCESS_LOG") else "/dev/null",
+            "--logger-class",
+            "cardtrail.access_log.GunicornLogger",
         ),
         {"CARDTRAIL_PROXY_HOPS": "1"},
     )
 
 
 def start_server(
-    data_dir: Path, database_url: str | None = None, workers: int = 2, threads: int = 4,
+    data_dir: Path,
+    database_url: str | None = None,
+    workers: int = 2,
+    threads: int = 4,
     log: Path | None = None,
 ) -> Server:
     """Start the production app under gunicorn on a free port and wait until it answers."""
@@ -74,7 +84,10 @@ def start_server(
 
 
 def serve(
-    data_dir: Path, database_url: str | None = None, workers: int = 2, threads: int = 4,
+    data_dir: Path,
+    database_url: str | None = None,
+    workers: int = 2,
+    threads: int = 4,
     log: Path | None = None,
 ) -> AbstractContextManager[Server]:
     """:func:`start_server`, stopped at the end of the block."""
@@ -109,8 +122,9 @@ class Client:
             raise ValueError("the load test talks to 127.0.0.1 only")
         self._conn = http.client.HTTPConnection(host, int(port), timeout=30)
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """Send one request; (status, parsed JSON or None)."""
         data = json.dumps(body).encode() if body is not None else None
         hdrs = {"Content-Type": "application/json"} if data else {}
@@ -160,9 +174,12 @@ def prepare(server: Server, tokens: dict[str, str], stores: list[str], cards: in
     client = Client(server.url)
     hq = {"Authorization": f"Bearer {tokens['hq']}"}
     for store in stores:
-        status, doc = client.request("POST", "/api/v1/stores",
-                                     {"store_id": store, "name": f"Store {store}", "region": "east"},
-                                     {**hq, "Idempotency-Key": _key()})
+        status, doc = client.request(
+            "POST",
+            "/api/v1/stores",
+            {"store_id": store, "name": f"Store {store}", "region": "east"},
+            {**hq, "Idempotency-Key": _key()},
+        )
         if status != 201:
             raise RuntimeError(f"creating store {store}: {status} {doc}")
     pool = Pool([], [])
@@ -170,7 +187,8 @@ def prepare(server: Server, tokens: dict[str, str], stores: list[str], cards: in
     while left > 0:
         n = min(left, 1000)
         status, doc = client.request(
-            "POST", "/api/v1/cards",
+            "POST",
+            "/api/v1/cards",
             {"batch_ref": f"LOAD-{left}", "cards": [{"product": "Load tea"}] * n},
             {**hq, "Idempotency-Key": _key()},
         )
@@ -192,9 +210,17 @@ class Tally:
     error_examples: list[str] = field(default_factory=list)
 
 
-def _one(client: Client, kind: str, pool: Pool, tokens: dict[str, str], stores: list[str],
-         rng: random.Random) -> tuple[bool, str]:
-    visitor = {"X-Forwarded-For": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"}
+def _one(
+    client: Client,
+    kind: str,
+    pool: Pool,
+    tokens: dict[str, str],
+    stores: list[str],
+    rng: random.Random,
+) -> tuple[bool, str]:
+    visitor = {
+        "X-Forwarded-For": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    }
     if kind == "lookup":
         with pool.lock:
             number = rng.choice(pool.numbers)
@@ -207,12 +233,16 @@ def _one(client: Client, kind: str, pool: Pool, tokens: dict[str, str], stores: 
         number, code = taken
         store = rng.choice(stores)
         status, doc = client.request(
-            "POST", f"/api/v1/cards/{number}/redeem", {"redemption_code": code},
+            "POST",
+            f"/api/v1/cards/{number}/redeem",
+            {"redemption_code": code},
             {"Authorization": f"Bearer {tokens[store]}", "Idempotency-Key": _key()},
         )
         return status == 200, f"redeem {status} {doc and doc.get('code')}"
     status, doc = client.request(
-        "POST", "/api/v1/cards", {"batch_ref": "LOAD-LIVE", "cards": [{"product": "Load wine"}]},
+        "POST",
+        "/api/v1/cards",
+        {"batch_ref": "LOAD-LIVE", "cards": [{"product": "Load wine"}]},
         {"Authorization": f"Bearer {tokens['hq']}", "Idempotency-Key": _key()},
     )
     if status == 201:
@@ -221,8 +251,15 @@ def _one(client: Client, kind: str, pool: Pool, tokens: dict[str, str], stores: 
     return status == 201, f"issue {status} {doc and doc.get('code')}"
 
 
-def drive(server: Server, pool: Pool, tokens: dict[str, str], stores: list[str],
-          clients: int, seconds: float, seed: int = 1) -> tuple[dict[str, Tally], float]:
+def drive(
+    server: Server,
+    pool: Pool,
+    tokens: dict[str, str],
+    stores: list[str],
+    clients: int,
+    seconds: float,
+    seed: int = 1,
+) -> tuple[dict[str, Tally], float]:
     """Run ``clients`` threads of mixed traffic for ``seconds``; tallies per kind and wall time."""
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
@@ -272,8 +309,10 @@ def _row(kind: str, latencies: list[float], errors: int, wall: float) -> str:
 
 def report(tallies: dict[str, Tally], wall: float) -> list[str]:
     """The printed table: per kind and total (p50 and p99 by the nearest-rank rule)."""
-    lines = [f"{'kind':8} {'requests':>9} {'req/s':>8} {'errors':>7} {'err %':>6} "
-             f"{'p50 ms':>8} {'p99 ms':>8}"]
+    lines = [
+        f"{'kind':8} {'requests':>9} {'req/s':>8} {'errors':>7} {'err %':>6} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    ]
     lines += [_row(kind, t.latencies, t.errors, wall) for kind, t in tallies.items()]
     everything = [x for t in tallies.values() for x in t.latencies]
     if everything:
@@ -293,12 +332,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--cards", type=int, default=None,
-                        help="cards issued before the run [enough for the redemptions]")
+    parser.add_argument(
+        "--cards",
+        type=int,
+        default=None,
+        help="cards issued before the run [enough for the redemptions]",
+    )
     parser.add_argument("--stores", type=int, default=4)
-    parser.add_argument("--postgres", metavar="URL", default=None,
-                        help="run on a fresh schema of this PostgreSQL server, e.g. "
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test [fresh SQLite]")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="run on a fresh schema of this PostgreSQL server, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test [fresh SQLite]",
+    )
     args = parser.parse_args(argv)
     if args.postgres:
         with postgres_schema(args.postgres) as url:
@@ -313,13 +360,16 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
     with tempfile.TemporaryDirectory(prefix="cardtrail-load-") as tmp:
         data_dir = Path(tmp) / "data"
         log = Path(tmp) / "gunicorn.log"
-        with serve(data_dir, database_url, workers=args.workers, threads=args.threads,
-                   log=log) as server:
+        with serve(
+            data_dir, database_url, workers=args.workers, threads=args.threads, log=log
+        ) as server:
             tokens = mint_tokens(data_dir, database_url, stores)
             pool = prepare(server, tokens, stores, cards)
-            print(f"gunicorn gthread: {args.workers} workers × {args.threads} threads on "
-                  f"{server.url}; database {'PostgreSQL' if database_url else 'SQLite'}; "
-                  f"{cards:,} cards issued; {args.clients} clients for {args.seconds:g} s")
+            print(
+                f"gunicorn gthread: {args.workers} workers × {args.threads} threads on "
+                f"{server.url}; database {'PostgreSQL' if database_url else 'SQLite'}; "
+                f"{cards:,} cards issued; {args.clients} clients for {args.seconds:g} s"
+            )
             tallies, wall = drive(server, pool, tokens, stores, args.clients, args.seconds)
         for line in report(tallies, wall):
             print(line)

@@ -25,9 +25,7 @@ def _modules() -> list[str]:
         names.append(package)
         found = pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}.")
         names += [
-            info.name
-            for info in found
-            if not info.name.startswith(NOT_IMPORTABLE_FOR_EXAMPLES)
+            info.name for info in found if not info.name.startswith(NOT_IMPORTABLE_FOR_EXAMPLES)
         ]
     return sorted(names)
 

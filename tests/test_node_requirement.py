@@ -30,8 +30,13 @@ def test_other_variables_do_not_count_as_ci():
 
 
 def test_node_binary_runs_node(node_binary):
-    out = subprocess.run([node_binary, "-e", "process.stdout.write(process.version)"],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [node_binary, "-e", "process.stdout.write(process.version)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.startswith("v")
 
 
@@ -42,9 +47,22 @@ def _run_without_node(tmp_path: Path, ci: str | None) -> subprocess.CompletedPro
     if ci is not None:
         env["CI"] = ci
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
-         f"{Path(__file__).relative_to(ROOT)}::test_node_binary_runs_node"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+            f"{Path(__file__).relative_to(ROOT)}::test_node_binary_runs_node",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

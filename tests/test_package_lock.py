@@ -83,8 +83,13 @@ def test_anvils_binary_for_every_platform_is_locked_at_anvils_version():
 
 
 def test_resolve_takes_the_nearest_copy_up_the_folders():
-    locked = {"": {}, "node_modules/a": {}, "node_modules/a/node_modules/b": {},
-              "node_modules/b": {}, "node_modules/c": {}}
+    locked = {
+        "": {},
+        "node_modules/a": {},
+        "node_modules/a/node_modules/b": {},
+        "node_modules/b": {},
+        "node_modules/c": {},
+    }
     assert resolve(locked, "node_modules/a", "b") == "node_modules/a/node_modules/b"
     assert resolve(locked, "node_modules/a/node_modules/b", "c") == "node_modules/c"
     assert resolve(locked, "node_modules/c", "b") == "node_modules/b"

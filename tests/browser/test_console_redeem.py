@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger_service.actor import Actor
 from cardtrail.app import create_app
+from ledger_service.actor import Actor
 from ledger_service.auth import create_token
 from ledger_service.config import Settings
 from ledger_service.domain.numbers import format_card_number

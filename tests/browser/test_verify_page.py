@@ -24,8 +24,8 @@ from anchoring.node import free_port, start_anvil
 from anchoring.schema import checkpoints as checkpoint_rows
 from anchoring.schema import log_leaves
 from anchoring.worker import Worker, WorkerConfig
-from ledger_service.actor import Actor
 from cardtrail.app import create_app
+from ledger_service.actor import Actor
 from ledger_service.config import Settings
 from ledger_service.service import Ledger
 
@@ -47,14 +47,21 @@ def anvil(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     """The app on a free port, with a card whose two events are anchored on anvil."""
-    settings = Settings.from_env(tmp_path / "data", environ={
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}", "CHAIN_RPC_URL": anvil,
-        "CARDTRAIL_PUBLIC_BASE_URL": "http://127.0.0.1"})
+    settings = Settings.from_env(
+        tmp_path / "data",
+        environ={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}",
+            "CHAIN_RPC_URL": anvil,
+            "CARDTRAIL_PUBLIC_BASE_URL": "http://127.0.0.1",
+        },
+    )
     app = create_app(settings)
     rt = app.extensions["cardtrail"]
     ledger = Ledger(rt.engine, rt.secret_key)
     ledger.create_store(HQ, "S1", "上海南京路店", "east")
-    number = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 53% 500ml"}])["cards"][0]["card_number"]
+    number = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 53% 500ml"}])["cards"][0][
+        "card_number"
+    ]
     ledger.claim(HQ, number, "holder-1")
     w3 = chain.connect(anvil)
     key = AnchorKey(Account.create())
@@ -62,8 +69,14 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     worker = Worker(rt.engine, w3, key, WorkerConfig(interval=0.0, dev_mode=True))
     _anchor_until(rt.engine, worker, 2)
     try:
-        yield {"url": serve(app), "number": number, "engine": rt.engine, "rpc": anvil,
-               "ledger": ledger, "worker": worker}
+        yield {
+            "url": serve(app),
+            "number": number,
+            "engine": rt.engine,
+            "rpc": anvil,
+            "ledger": ledger,
+            "worker": worker,
+        }
     finally:
         rt.engine.dispose()
 
@@ -103,16 +116,31 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, porta
     url = f"{portal['url']}/c/{portal['number']}"
     green = _verify(chromium, url, screenshots / "verify-green.png")
     assert green.pop("*console errors*") == [], "the page logged errors (CSP or script)"
-    assert set(green) == {"*verdict*", "format", "card", "commitment", "chain", "pending",
-                          "inclusion[0]", "inclusion[1]", "network", "anchor", "freshness"}, green
+    assert set(green) == {
+        "*verdict*",
+        "format",
+        "card",
+        "commitment",
+        "chain",
+        "pending",
+        "inclusion[0]",
+        "inclusion[1]",
+        "network",
+        "anchor",
+        "freshness",
+    }, green
     assert all(green.values()), (green, screenshots)
 
     # The card's newest anchored event, rewritten in the database: its proof no longer holds.
     with portal["engine"].begin() as conn:
-        leaf = conn.execute(sa.select(log_leaves.c.leaf_input)
-                            .where(log_leaves.c.leaf_index == 1)).scalar_one()
-        conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 1)
-                     .values(leaf_input=bytes(leaf).replace(b'"CLAIMED"', b'"VOIDED"')))
+        leaf = conn.execute(
+            sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 1)
+        ).scalar_one()
+        conn.execute(
+            log_leaves.update()
+            .where(log_leaves.c.leaf_index == 1)
+            .values(leaf_input=bytes(leaf).replace(b'"CLAIMED"', b'"VOIDED"'))
+        )
     red = _verify(chromium, url, screenshots / "verify-red.png")
     red.pop("*console errors*")
     failed = sorted(name for name, ok in red.items() if not ok)
@@ -158,8 +186,10 @@ def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
         row = page.query_selector("#checks li[data-check='freshness']")
         assert row.get_attribute("data-warning") == "true" and "warn" in row.get_attribute("class")
         assert "newer checkpoint (size 3" in row.inner_text()
-        warned = [r.get_attribute("data-check")
-                  for r in page.query_selector_all("#checks li[data-warning='true']")]
+        warned = [
+            r.get_attribute("data-check")
+            for r in page.query_selector_all("#checks li[data-warning='true']")
+        ]
         assert warned == ["freshness"]
     finally:
         page.close()

@@ -30,17 +30,25 @@ def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):
         rpc_call(node.url, "anvil_setBalance", [key.address, hex(10**21)])
         (tmp_path / "pw").write_text("pw\n")
         url = f"sqlite:///{tmp_path / 'cardtrail.db'}"
-        env = {**os.environ, "CARDTRAIL_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": url,
-               "CHAIN_RPC_URL": node.url, "ANCHOR_KEYSTORE": str(keystore),
-               "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost",
-               "ANCHOR_KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"), "ANCHOR_INTERVAL": "0.2"}
+        env = {
+            **os.environ,
+            "CARDTRAIL_DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": url,
+            "CHAIN_RPC_URL": node.url,
+            "ANCHOR_KEYSTORE": str(keystore),
+            "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost",
+            "ANCHOR_KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"),
+            "ANCHOR_INTERVAL": "0.2",
+        }
         engine = create_engine(url)
         db.upgrade(engine)
         with write_transaction(engine) as conn:
             log = MerkleLog(conn)
             log.lock_head()
             log.append([b"event 0", b"event 1", b"event 2"])
-        worker = subprocess.Popen(CARDTRAIL + ["worker"], env=env, stderr=subprocess.PIPE, text=True)
+        worker = subprocess.Popen(
+            CARDTRAIL + ["worker"], env=env, stderr=subprocess.PIPE, text=True
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -51,8 +59,14 @@ def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):
                 assert worker.poll() is None, worker.stderr.read()
                 assert time.monotonic() < deadline, "the worker did not anchor"
                 time.sleep(0.2)
-            second = subprocess.run(CARDTRAIL + ["worker"], env=env, capture_output=True,
-                                    text=True, timeout=60, check=False)
+            second = subprocess.run(
+                CARDTRAIL + ["worker"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert second.returncode == 1
             assert "another anchoring worker" in second.stderr
             worker.send_signal(signal.SIGTERM)

@@ -53,9 +53,9 @@ from anchoring.log import MerkleLog
 from anchoring.node import free_port, rpc_call, start_anvil
 from anchoring.schema import checkpoints, log_head, log_leaves, log_nodes
 from anchoring.worker import Worker, WorkerConfig
-from ledger_service.actor import Actor
 from cardtrail.app import create_app
 from cardtrail.cli import main
+from ledger_service.actor import Actor
 from ledger_service.config import Settings
 from ledger_service.schema import cards, events
 from ledger_service.service import Ledger
@@ -109,7 +109,9 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
         ledger = Ledger(engine, settings.secret_key(), clock=_ms_clock)
         ledger.create_store(HQ, "S1", "Hangzhou West Lake", "east")
         issued = ledger.issue_cards(HQ, "B1", [{"product": p} for p in ("tea", "wine", "cake")])
-        (a, code_a), (b, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued["cards"]]
+        (a, code_a), (b, _), (c, code_c) = [
+            (x["card_number"], x["redemption_code"]) for x in issued["cards"]
+        ]
         ledger.claim(HQ, a, "holder-1")
         ledger.claim(HQ, b, "holder-2")
         code_a = ledger.transfer(HQ, a, code_a, "holder-3")["redemption_code"]
@@ -133,9 +135,14 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
 
 
 def _settings(root: Path, rpc: str) -> Settings:
-    return Settings.from_env(root / "data", environ={
-        "DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}", "CHAIN_RPC_URL": rpc,
-        "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost"})
+    return Settings.from_env(
+        root / "data",
+        environ={
+            "DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}",
+            "CHAIN_RPC_URL": rpc,
+            "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost",
+        },
+    )
 
 
 # --- forging helpers ------------------------------------------------------------------
@@ -166,23 +173,36 @@ def _rebuild(conn, log_events: list[dict]) -> None:
     log = MerkleLog(conn)
     log.lock_head()
     log.append(inputs)
-    conn.execute(sa.insert(events), [
-        {
-            "leaf_index": e["leaf_index"], "card_number": numbers[e["card"]], "seq": e["seq"],
-            "type": e["type"], "store_id": e["store_id"],
-            "occurred_at": datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")),
-            "recorded_at": datetime.fromisoformat(e["recorded_at"].replace("Z", "+00:00")),
-            "actor_role": e["actor"]["role"], "actor_id": e["actor"]["id"],
-        }
-        for e in log_events
-    ])
+    conn.execute(
+        sa.insert(events),
+        [
+            {
+                "leaf_index": e["leaf_index"],
+                "card_number": numbers[e["card"]],
+                "seq": e["seq"],
+                "type": e["type"],
+                "store_id": e["store_id"],
+                "occurred_at": datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")),
+                "recorded_at": datetime.fromisoformat(e["recorded_at"].replace("Z", "+00:00")),
+                "actor_role": e["actor"]["role"],
+                "actor_id": e["actor"]["id"],
+            }
+            for e in log_events
+        ],
+    )
     for card, (seq, last_hash) in last.items():
-        conn.execute(cards.update().where(cards.c.number == numbers[card])
-                     .values(seq=seq, last_event_hash=last_hash))
+        conn.execute(
+            cards.update()
+            .where(cards.c.number == numbers[card])
+            .values(seq=seq, last_event_hash=last_hash)
+        )
     for record in conn.execute(sa.select(checkpoints.c.id, checkpoints.c.tree_size)).all():
         if record.tree_size <= len(inputs):
-            conn.execute(checkpoints.update().where(checkpoints.c.id == record.id)
-                         .values(root=log.root(record.tree_size).hex()))
+            conn.execute(
+                checkpoints.update()
+                .where(checkpoints.c.id == record.id)
+                .values(root=log.root(record.tree_size).hex())
+            )
 
 
 def _commitment(conn, number: str) -> str:
@@ -210,10 +230,16 @@ class Case:
 
 def flip_bit(conn, d: Deployment) -> None:
     i = _of(conn, d.target, _leaves(conn))[1]
-    raw = bytearray(conn.execute(sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == i)).scalar_one())
+    raw = bytearray(
+        conn.execute(
+            sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == i)
+        ).scalar_one()
+    )
     at = raw.index(b'"nonce":"') + len(b'"nonce":"')
     raw[at] ^= 0x01  # one hex digit of the nonce: still valid JSON, one bit different
-    conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == i).values(leaf_input=bytes(raw)))
+    conn.execute(
+        log_leaves.update().where(log_leaves.c.leaf_index == i).values(leaf_input=bytes(raw))
+    )
 
 
 def delete_event(conn, d: Deployment) -> None:
@@ -247,10 +273,15 @@ def change_node(conn, d: Deployment) -> None:
     log = MerkleLog(conn)
     i = _of(conn, d.target, _leaves(conn))[1]
     proof = log.inclusion_proof(i, d.sizes[1]).hashes
-    for level, index, value in conn.execute(sa.select(log_nodes.c.level, log_nodes.c.node_index, log_nodes.c.hash)):
+    for level, index, value in conn.execute(
+        sa.select(log_nodes.c.level, log_nodes.c.node_index, log_nodes.c.hash)
+    ):
         if bytes(value) in proof:
-            conn.execute(log_nodes.update().where(log_nodes.c.level == level, log_nodes.c.node_index == index)
-                         .values(hash=hashlib.sha256(b"forged" + bytes(value)).digest()))
+            conn.execute(
+                log_nodes.update()
+                .where(log_nodes.c.level == level, log_nodes.c.node_index == index)
+                .values(hash=hashlib.sha256(b"forged" + bytes(value)).digest())
+            )
             return
     raise AssertionError("no stored node on the target's proof path")
 
@@ -261,11 +292,19 @@ def node_as_leaf(conn, d: Deployment) -> None:
     # would find every proof intact.
     i = _of(conn, d.target, _leaves(conn))[1]
     sibling = i ^ 1
-    leaf_hashes = dict(conn.execute(sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_hash)
-                                    .where(log_leaves.c.leaf_index.in_([i, sibling]))).all())
+    leaf_hashes = dict(
+        conn.execute(
+            sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_hash).where(
+                log_leaves.c.leaf_index.in_([i, sibling])
+            )
+        ).all()
+    )
     left, right = (bytes(leaf_hashes[min(i, sibling)]), bytes(leaf_hashes[max(i, sibling)]))
-    conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == i)
-                 .values(leaf_input=left + right, leaf_hash=merkle.hash_children(left, right)))
+    conn.execute(
+        log_leaves.update()
+        .where(log_leaves.c.leaf_index == i)
+        .values(leaf_input=left + right, leaf_hash=merkle.hash_children(left, right))
+    )
 
 
 def node_as_leaf_bundle(bundle: dict, d: Deployment, scratch: Path) -> dict:
@@ -312,26 +351,50 @@ def flip_bit_other_card(conn, d: Deployment) -> None:
 
 
 _DB_INTACT = "nothing in the database changed: the lie is only in the answer served"
-_OTHER_CARD = ("the target card's bundle holds only its own events, and its proofs use the "
-               "other card's stored leaf hash, which is intact; that card's own bundle is "
-               "caught (flip-bit)")
+_OTHER_CARD = (
+    "the target card's bundle holds only its own events, and its proofs use the "
+    "other card's stored leaf hash, which is intact; that card's own bundle is "
+    "caught (flip-bit)"
+)
 CASES = (
     Case("flip-bit", "one bit of a stored event", database=flip_bit),
     Case("delete-event", "an event removed, log rebuilt consistently", database=delete_event),
-    Case("insert-event", "a forged event inserted, log rebuilt consistently", database=insert_event),
+    Case(
+        "insert-event", "a forged event inserted, log rebuilt consistently", database=insert_event
+    ),
     Case("reorder-two", "two events swapped, log rebuilt consistently", database=reorder_two),
     Case("change-node", "a stored node on the card's proof path", database=change_node),
-    Case("node-as-leaf", "an internal node stored and served as a leaf",
-         database=node_as_leaf, bundle=node_as_leaf_bundle),
-    Case("older-checkpoint", "newest checkpoint served with the older tree's proofs",
-         bundle=older_checkpoint_proofs, not_applicable={"audit": _DB_INTACT}),
-    Case("second-history", "another history at the same tree size, rebuilt consistently",
-         database=second_history),
-    Case("other-card-row", "one bit of an unrelated card's event", database=flip_bit_other_card,
-         not_applicable={"verify": _OTHER_CARD, "verify.js": _OTHER_CARD}),
-    Case("stale-bundle", "the older checkpoint's genuine bundle, the redemption left out, "
-         "served after the grace period", bundle=stale_bundle,
-         not_applicable={"audit": _DB_INTACT}, chain_moves_on=FRESHNESS_GRACE_SECONDS + 60),
+    Case(
+        "node-as-leaf",
+        "an internal node stored and served as a leaf",
+        database=node_as_leaf,
+        bundle=node_as_leaf_bundle,
+    ),
+    Case(
+        "older-checkpoint",
+        "newest checkpoint served with the older tree's proofs",
+        bundle=older_checkpoint_proofs,
+        not_applicable={"audit": _DB_INTACT},
+    ),
+    Case(
+        "second-history",
+        "another history at the same tree size, rebuilt consistently",
+        database=second_history,
+    ),
+    Case(
+        "other-card-row",
+        "one bit of an unrelated card's event",
+        database=flip_bit_other_card,
+        not_applicable={"verify": _OTHER_CARD, "verify.js": _OTHER_CARD},
+    ),
+    Case(
+        "stale-bundle",
+        "the older checkpoint's genuine bundle, the redemption left out, "
+        "served after the grace period",
+        bundle=stale_bundle,
+        not_applicable={"audit": _DB_INTACT},
+        chain_moves_on=FRESHNESS_GRACE_SECONDS + 60,
+    ),
 )
 
 
@@ -357,8 +420,11 @@ def _served(d: Deployment, root: Path, tree_size: int | None = None) -> dict:
 
 
 def _audit(d: Deployment, root: Path) -> tuple[bool, str]:
-    result = CliRunner().invoke(main, ["audit", "--data-dir", str(root / "data"), "--rpc", d.rpc],
-                                env={"DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}"})
+    result = CliRunner().invoke(
+        main,
+        ["audit", "--data-dir", str(root / "data"), "--rpc", d.rpc],
+        env={"DATABASE_URL": f"sqlite:///{root / 'cardtrail.db'}"},
+    )
     assert result.exit_code in (0, 1), result.output
     fails = re.findall(r"FAIL\s+([^:\n]+):", result.output)
     return result.exit_code == 1, ", ".join(fails)
@@ -367,8 +433,9 @@ def _audit(d: Deployment, root: Path) -> tuple[bool, str]:
 def _verify_report(d: Deployment, root: Path, bundle: dict, *options: str) -> tuple[int, dict]:
     path = root / "bundle.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    result = CliRunner().invoke(main, ["verify", str(path), "--rpc", d.rpc, "--card", d.target,
-                                       "--json", *options])
+    result = CliRunner().invoke(
+        main, ["verify", str(path), "--rpc", d.rpc, "--card", d.target, "--json", *options]
+    )
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.output)
 
@@ -381,9 +448,22 @@ def _verify(d: Deployment, root: Path, bundle: dict) -> tuple[bool, str]:
 def _verify_js_report(d: Deployment, root: Path, bundle: dict) -> dict:
     path = root / "bundle-js.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    run = subprocess.run([d.node_binary, str(JS_RUNNER), str(path), d.rpc, d.target,
-                          ROOT_AT_SELECTOR, LATEST_CHECKPOINT_SELECTOR, ANCHORED_TOPIC],
-                         capture_output=True, text=True, timeout=60, check=False)
+    run = subprocess.run(
+        [
+            d.node_binary,
+            str(JS_RUNNER),
+            str(path),
+            d.rpc,
+            d.target,
+            ROOT_AT_SELECTOR,
+            LATEST_CHECKPOINT_SELECTOR,
+            ANCHORED_TOPIC,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -418,8 +498,11 @@ def _copy(d: Deployment, dest: Path) -> Path:
 def test_untouched_copy_passes_every_detector(original, tmp_path):
     root = _copy(original, tmp_path / "untouched")
     bundle = _served(original, root)
-    assert [_audit(original, root)[0], _verify(original, root, bundle)[0],
-            _verify_js(original, root, bundle)[0]] == [False, False, False]
+    assert [
+        _audit(original, root)[0],
+        _verify(original, root, bundle)[0],
+        _verify_js(original, root, bundle)[0],
+    ] == [False, False, False]
 
 
 def test_every_tampering_is_detected_by_every_detector(original, tmp_path, capsys):
@@ -439,9 +522,11 @@ def test_every_tampering_is_detected_by_every_detector(original, tmp_path, capsy
             bundle = _served(original, root)
         cells = {}
         with _chain_moved_on(original, case.chain_moves_on):
-            for name, detect in (("audit", lambda: _audit(original, root)),
-                                 ("verify", lambda: _verify(original, root, bundle)),
-                                 ("verify.js", lambda: _verify_js(original, root, bundle))):
+            for name, detect in (
+                ("audit", lambda root=root: _audit(original, root)),
+                ("verify", lambda root=root, bundle=bundle: _verify(original, root, bundle)),
+                ("verify.js", lambda root=root, bundle=bundle: _verify_js(original, root, bundle)),
+            ):
                 reason = (case.not_applicable or {}).get(name)
                 if reason:
                     caught, why = detect()
@@ -462,7 +547,9 @@ def test_every_tampering_is_detected_by_every_detector(original, tmp_path, capsy
     assert not missed, f"not detected: {missed}"
 
 
-def test_a_stale_bundle_within_the_grace_period_is_a_warning_both_verifiers_show(original, tmp_path):
+def test_a_stale_bundle_within_the_grace_period_is_a_warning_both_verifiers_show(
+    original, tmp_path
+):
     """Right after an anchor an honest server may still serve the previous checkpoint, so
     the same stale bundle as the ``stale-bundle`` row, looked at before the grace period
     is over, verifies with a freshness warning that names the newer checkpoint;
@@ -477,4 +564,6 @@ def test_a_stale_bundle_within_the_grace_period_is_a_warning_both_verifiers_show
     assert js["ok"] and js["warnings"] == ["freshness"]
     assert js["checks"][-1]["reason"] == report["checks"][-1]["reason"]
     strict_exit, strict = _verify_report(original, root, stale, "--require-fresh")
-    assert strict_exit == 1 and [c["name"] for c in strict["checks"] if not c["ok"]] == ["freshness"]
+    assert strict_exit == 1 and [c["name"] for c in strict["checks"] if not c["ok"]] == [
+        "freshness"
+    ]

@@ -63,7 +63,9 @@ class Stream:
                 if mine and rng.random() < 0.3:
                     number, code = mine.pop()
                     status, doc = client.request(
-                        "POST", f"/api/v1/cards/{number}/redeem", {"redemption_code": code},
+                        "POST",
+                        f"/api/v1/cards/{number}/redeem",
+                        {"redemption_code": code},
                         {"Authorization": f"Bearer {self.tokens['S1']}", **key},
                     )
                     if status == 200:
@@ -71,7 +73,9 @@ class Stream:
                     continue
                 batch = [{"product": "Crash tea"}] * rng.randint(1, 8)
                 status, doc = client.request(
-                    "POST", "/api/v1/cards", {"batch_ref": f"C{seed}-{n}", "cards": batch},
+                    "POST",
+                    "/api/v1/cards",
+                    {"batch_ref": f"C{seed}-{n}", "cards": batch},
                     {"Authorization": f"Bearer {self.tokens['hq']}", **key},
                 )
                 if status == 201:
@@ -92,7 +96,11 @@ def _check_log(engine, acked: dict[int, tuple[str, str]]) -> tuple[int, int]:
         size = log.size()
         stored_root = log.root()
         divergence = log.audit()
-        indices = conn.execute(sa.select(log_leaves.c.leaf_index).order_by(log_leaves.c.leaf_index)).scalars().all()
+        indices = (
+            conn.execute(sa.select(log_leaves.c.leaf_index).order_by(log_leaves.c.leaf_index))
+            .scalars()
+            .all()
+        )
         inputs = log.leaf_inputs(range(size))
         event_rows = conn.execute(sa.select(events.c.leaf_index, events.c.card_number)).all()
         salts = dict(conn.execute(sa.select(cards.c.number, cards.c.salt)).all())
@@ -104,8 +112,17 @@ def _check_log(engine, acked: dict[int, tuple[str, str]]) -> tuple[int, int]:
     lost = []
     for leaf_index, (number, kind) in acked.items():
         event = json.loads(inputs[leaf_index]) if leaf_index in inputs else None
-        commitment = hashlib.sha256(bytes(salts[number]) + number.encode()).hexdigest() if number in salts else None
-        if event is None or event["type"] != kind or event["card"] != commitment or event["leaf_index"] != leaf_index:
+        commitment = (
+            hashlib.sha256(bytes(salts[number]) + number.encode()).hexdigest()
+            if number in salts
+            else None
+        )
+        if (
+            event is None
+            or event["type"] != kind
+            or event["card"] != commitment
+            or event["leaf_index"] != leaf_index
+        ):
             lost.append((leaf_index, number, kind))
     assert not lost, f"{len(lost)} acknowledged events lost or changed, e.g. {lost[:3]}"
     return size, len(acked)
@@ -117,7 +134,9 @@ def test_acknowledged_writes_survive_sigkill_of_the_web_server(tmp_path, db_url,
     try:
         tokens = load.mint_tokens(data_dir, db_url, ["S1"])
         status, _ = load.Client(server.url).request(
-            "POST", "/api/v1/stores", {"store_id": "S1", "name": "Store 1", "region": "east"},
+            "POST",
+            "/api/v1/stores",
+            {"store_id": "S1", "name": "Store 1", "region": "east"},
             {"Authorization": f"Bearer {tokens['hq']}", "Idempotency-Key": "store-S1"},
         )
         assert status == 201
@@ -142,12 +161,16 @@ def test_acknowledged_writes_survive_sigkill_of_the_web_server(tmp_path, db_url,
         engine.dispose()
     with load.serve(data_dir, db_url, workers=2, threads=2, log=tmp_path / "g2.log") as again:
         status, doc = load.Client(again.url).request(
-            "POST", "/api/v1/cards", {"batch_ref": "after", "cards": [{"product": "Tea"}]},
+            "POST",
+            "/api/v1/cards",
+            {"batch_ref": "after", "cards": [{"product": "Tea"}]},
             {"Authorization": f"Bearer {tokens['hq']}", "Idempotency-Key": "after-restart"},
         )
     assert status == 201 and doc["cards"][0]["leaf_index"] == size
     with capsys.disabled():
-        print(f"\nweb SIGKILL ({db_url.split(':')[0]}): {acked:,} events acknowledged, "
-              f"{size:,} in the log after restart ({size - acked} answered too late to be "
-              f"acknowledged), {stream.unacknowledged} requests cut off; none lost, no gap, "
-              "root recomputed = stored")
+        print(
+            f"\nweb SIGKILL ({db_url.split(':')[0]}): {acked:,} events acknowledged, "
+            f"{size:,} in the log after restart ({size - acked} answered too late to be "
+            f"acknowledged), {stream.unacknowledged} requests cut off; none lost, no gap, "
+            "root recomputed = stored"
+        )

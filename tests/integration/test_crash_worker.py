@@ -36,7 +36,13 @@ from anchoring.worker import Worker, WorkerConfig, ensure_deployment
 
 pytestmark = pytest.mark.node
 
-POINTS = ("before-record-tx", "before-send", "after-send", "before-settle", "before-record-checkpoint")
+POINTS = (
+    "before-record-tx",
+    "before-send",
+    "after-send",
+    "before-settle",
+    "before-record-checkpoint",
+)
 
 DYING_WORKER = textwrap.dedent(
     """
@@ -81,7 +87,12 @@ DYING_WORKER = textwrap.dedent(
 )
 
 RESTART = WorkerConfig(
-    interval=0, max_pending=0, confirmations=1, poll=0.05, max_backoff=0.5, drop_grace=0.5,
+    interval=0,
+    max_pending=0,
+    confirmations=1,
+    poll=0.05,
+    max_backoff=0.5,
+    drop_grace=0.5,
     stuck_after=30,
 )
 
@@ -107,7 +118,9 @@ def _state(db) -> tuple[list[str], list[int]]:
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_worker_killed_at_each_step_neither_loses_nor_doubles_a_checkpoint(node, db, tmp_path, point, capsys):
+def test_worker_killed_at_each_step_neither_loses_nor_doubles_a_checkpoint(
+    node, db, tmp_path, point, capsys
+):
     keystore = tmp_path / "anchor.json"
     key = create_keystore(keystore, "pw", kdf="pbkdf2", iterations=2)
     node.fund(key.address)
@@ -116,7 +129,8 @@ def test_worker_killed_at_each_step_neither_loses_nor_doubles_a_checkpoint(node,
     append(db, 4)
     killed = subprocess.run(
         [sys.executable, "-c", DYING_WORKER, str(db.url), node.direct_url, str(keystore), point],
-        timeout=120, capture_output=True,
+        timeout=120,
+        capture_output=True,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     at_kill = _state(db)
@@ -128,10 +142,15 @@ def test_worker_killed_at_each_step_neither_loses_nor_doubles_a_checkpoint(node,
     client = AnchorClient(w3, deployment.contract, key)
     assert client.confirmed_nonce() == 2, "deploy + exactly one anchor transaction"
     reader = AnchorReader(node.direct_url, deployment.contract)
-    assert [e.checkpoint.tree_size for e in client.anchored_events(deployment.block_number, w3.eth.block_number)] == [4]
+    assert [
+        e.checkpoint.tree_size
+        for e in client.anchored_events(deployment.block_number, w3.eth.block_number)
+    ] == [4]
     assert reader.latest_checkpoint().tree_size == 4
     assert_promises_hold(db, node.direct_url)
     with capsys.disabled():
-        print(f"\n{node.kind:8} killed {point:25} at kill: txs {at_kill[0]}, checkpoints "
-              f"{at_kill[1]} → restarted worker {actions} → txs {txs}, checkpoints {sizes}, "
-              "one CheckpointAnchored on chain, nonce 2")
+        print(
+            f"\n{node.kind:8} killed {point:25} at kill: txs {at_kill[0]}, checkpoints "
+            f"{at_kill[1]} → restarted worker {actions} → txs {txs}, checkpoints {sizes}, "
+            "one CheckpointAnchored on chain, nonce 2"
+        )

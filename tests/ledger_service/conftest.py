@@ -39,7 +39,9 @@ class Api:
             headers["Idempotency-Key"] = key
         return headers
 
-    def post(self, path: str, body: Any = None, who: str | None = "hq", key: str | None = None, **kw):
+    def post(
+        self, path: str, body: Any = None, who: str | None = "hq", key: str | None = None, **kw
+    ):
         headers = self.headers(who, key or next(self._keys))
         headers.update(kw.pop("headers", {}))
         if body is not None and "data" not in kw:
@@ -66,7 +68,9 @@ def api(client, tokens) -> Api:
     """A JSON client of the merchant API with stores S1 (north) and S2 (south)."""
     api = Api(client, tokens)
     for store_id, region in (("S1", "north"), ("S2", "south")):
-        response = api.post("/stores", {"store_id": store_id, "name": f"Store {store_id}", "region": region})
+        response = api.post(
+            "/stores", {"store_id": store_id, "name": f"Store {store_id}", "region": region}
+        )
         assert response.status_code == 201, response.get_json()
     return api
 

@@ -14,7 +14,9 @@ from ledger_service.problems import PROBLEM_JSON
 
 
 def issue(api, *cards: dict[str, Any], batch_ref: str = "B1") -> list[dict[str, Any]]:
-    response = api.post("/cards", {"batch_ref": batch_ref, "cards": list(cards) or [{"product": "Tea"}]})
+    response = api.post(
+        "/cards", {"batch_ref": batch_ref, "cards": list(cards) or [{"product": "Tea"}]}
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()["cards"]
 
@@ -58,7 +60,11 @@ def test_create_store_answers_201_with_the_store(api):
 
 
 def test_duplicate_store_is_refused(api):
-    problem(api.post("/stores", {"store_id": "S1", "name": "Again", "region": "north"}), 409, "STORE_EXISTS")
+    problem(
+        api.post("/stores", {"store_id": "S1", "name": "Again", "region": "north"}),
+        409,
+        "STORE_EXISTS",
+    )
 
 
 def test_only_hq_creates_stores(api):
@@ -74,8 +80,14 @@ def test_issue_batch_returns_numbers_codes_and_consecutive_leaves(api, log_size)
     before = log_size()
     cards = issue(
         api,
-        {"product": "Moutai 500ml", "face_value": 150000, "currency": "CNY", "allowed_stores": ["S1"],
-         "expires_at": "2099-12-31T23:59:59Z", "holder_ref": "crm-1"},
+        {
+            "product": "Moutai 500ml",
+            "face_value": 150000,
+            "currency": "CNY",
+            "allowed_stores": ["S1"],
+            "expires_at": "2099-12-31T23:59:59Z",
+            "holder_ref": "crm-1",
+        },
         {"product": "Tea 250g"},
         {"product": "Mooncake box", "allowed_regions": ["south"]},
     )
@@ -88,7 +100,11 @@ def test_issue_batch_returns_numbers_codes_and_consecutive_leaves(api, log_size)
 def test_batch_of_cards_is_all_or_nothing(api, log_size):
     before = log_size()
     response = api.post(
-        "/cards", {"batch_ref": "B2", "cards": [{"product": "ok"}, {"product": "x", "allowed_stores": ["NOPE"]}]}
+        "/cards",
+        {
+            "batch_ref": "B2",
+            "cards": [{"product": "ok"}, {"product": "x", "allowed_stores": ["NOPE"]}],
+        },
     )
     problem(response, 404, "STORE_NOT_FOUND")
     assert log_size() == before
@@ -146,7 +162,9 @@ def test_claim_then_claim_again_is_an_invalid_transition(api):
     response = api.post(f"/cards/{number}/claim", {"holder_ref": "crm-7"})
     assert response.status_code == 200
     assert response.get_json() == {
-        "card_number": number, "state": "CLAIMED", "leaf_index": card["leaf_index"] + 1
+        "card_number": number,
+        "state": "CLAIMED",
+        "leaf_index": card["leaf_index"] + 1,
     }
     problem(api.post(f"/cards/{number}/claim", {"holder_ref": "crm-8"}), 409, "INVALID_TRANSITION")
 
@@ -154,12 +172,18 @@ def test_claim_then_claim_again_is_an_invalid_transition(api):
 def test_transfer_replaces_the_redemption_code(api):
     [card] = claimed(api, {"product": "Tea", "allowed_stores": ["S1"]})
     number, old = card["card_number"], card["redemption_code"]
-    response = api.post(f"/cards/{number}/transfer", {"redemption_code": old, "to_holder_ref": "friend"})
+    response = api.post(
+        f"/cards/{number}/transfer", {"redemption_code": old, "to_holder_ref": "friend"}
+    )
     assert response.status_code == 200
     moved = response.get_json()
     assert moved["state"] == "TRANSFERRED" and moved["redemption_code"] != old
-    problem(api.post(f"/cards/{number}/redeem", {"redemption_code": old}, who="S1"), 403, "INVALID_CODE")
-    redeemed = api.post(f"/cards/{number}/redeem", {"redemption_code": moved["redemption_code"]}, who="S1")
+    problem(
+        api.post(f"/cards/{number}/redeem", {"redemption_code": old}, who="S1"), 403, "INVALID_CODE"
+    )
+    redeemed = api.post(
+        f"/cards/{number}/redeem", {"redemption_code": moved["redemption_code"]}, who="S1"
+    )
     assert redeemed.status_code == 200
 
 
@@ -169,13 +193,21 @@ def test_redeem_twice_is_rejected(api):
     first = api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1")
     assert first.status_code == 200
     assert first.get_json()["state"] == "REDEEMED"
-    problem(api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1"), 409, "CARD_ALREADY_USED")
+    problem(
+        api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1"),
+        409,
+        "CARD_ALREADY_USED",
+    )
 
 
 def test_redeem_at_a_store_the_card_does_not_allow_is_refused(api, log_size):
     [card] = issue(api, {"product": "Tea", "allowed_stores": ["S1"]})
     before = log_size()
-    response = api.post(f"/cards/{card['card_number']}/redeem", {"redemption_code": card["redemption_code"]}, who="S2")
+    response = api.post(
+        f"/cards/{card['card_number']}/redeem",
+        {"redemption_code": card["redemption_code"]},
+        who="S2",
+    )
     problem(response, 403, "STORE_NOT_ALLOWED")
     assert log_size() == before
 
@@ -183,14 +215,18 @@ def test_redeem_at_a_store_the_card_does_not_allow_is_refused(api, log_size):
 def test_redeem_outside_the_cards_region_is_refused(api):
     [card] = issue(api, {"product": "Tea", "allowed_regions": ["north"]})
     body = {"redemption_code": card["redemption_code"]}
-    problem(api.post(f"/cards/{card['card_number']}/redeem", body, who="S2"), 403, "STORE_NOT_ALLOWED")
+    problem(
+        api.post(f"/cards/{card['card_number']}/redeem", body, who="S2"), 403, "STORE_NOT_ALLOWED"
+    )
     assert api.post(f"/cards/{card['card_number']}/redeem", body, who="S1").status_code == 200
 
 
 def test_store_token_acting_for_another_store_is_forbidden(api):
     [card] = issue(api)
     body = {"redemption_code": card["redemption_code"], "store_id": "S2"}
-    problem(api.post(f"/cards/{card['card_number']}/redeem", body, who="S1"), 403, "STORE_NOT_ALLOWED")
+    problem(
+        api.post(f"/cards/{card['card_number']}/redeem", body, who="S1"), 403, "STORE_NOT_ALLOWED"
+    )
 
 
 def test_hq_may_redeem_naming_the_store(api):
@@ -214,8 +250,14 @@ def test_wrong_codes_lock_the_code(api, log_size):
     wrong = "2222-2222-2222" if card["redemption_code"] != "2222-2222-2222" else "3333-3333-3333"
     before = log_size()
     for _ in range(5):
-        problem(api.post(f"/cards/{number}/redeem", {"redemption_code": wrong}, who="S1"), 403, "INVALID_CODE")
-    locked = api.post(f"/cards/{number}/redeem", {"redemption_code": card["redemption_code"]}, who="S1")
+        problem(
+            api.post(f"/cards/{number}/redeem", {"redemption_code": wrong}, who="S1"),
+            403,
+            "INVALID_CODE",
+        )
+    locked = api.post(
+        f"/cards/{number}/redeem", {"redemption_code": card["redemption_code"]}, who="S1"
+    )
     doc = problem(locked, 423, "CODE_LOCKED")
     assert doc["retry_after"] > 0
     assert int(locked.headers["Retry-After"]) == doc["retry_after"]
@@ -225,7 +267,10 @@ def test_wrong_codes_lock_the_code(api, log_size):
 def test_blocked_card_cannot_be_used_until_unblocked(api):
     [card] = issue(api)
     number, body = card["card_number"], {"redemption_code": card["redemption_code"]}
-    assert api.post(f"/cards/{number}/block", {"reason": "reported stolen"}).get_json()["state"] == "BLOCKED"
+    assert (
+        api.post(f"/cards/{number}/block", {"reason": "reported stolen"}).get_json()["state"]
+        == "BLOCKED"
+    )
     problem(api.post(f"/cards/{number}/redeem", body, who="S1"), 409, "CARD_BLOCKED")
     assert api.post(f"/cards/{number}/unblock", {"reason": "found"}).get_json()["state"] == "ISSUED"
     assert api.post(f"/cards/{number}/redeem", body, who="S1").status_code == 200
@@ -252,7 +297,11 @@ def test_store_tokens_cannot_run_headquarters_commands(api, log_size):
         body = {
             "claim": {"holder_ref": "h"},
             "transfer": {"redemption_code": card["redemption_code"], "to_holder_ref": "h"},
-            "pickups": {"mode": "store", "store_id": "S1", "redemption_code": card["redemption_code"]},
+            "pickups": {
+                "mode": "store",
+                "store_id": "S1",
+                "redemption_code": card["redemption_code"],
+            },
         }.get(command, {"reason": "r"})
         response = api.post(f"/cards/{card['card_number']}/{command}", body, who="S1")
         problem(response, 403, "FORBIDDEN")
@@ -265,7 +314,9 @@ def test_store_tokens_cannot_run_headquarters_commands(api, log_size):
 def test_store_pickup_runs_ready_then_complete_at_its_own_store_only(api):
     [card] = claimed(api, {"product": "Moutai", "allowed_stores": ["S1", "S2"]})
     number, code = card["card_number"], card["redemption_code"]
-    requested = api.post(f"/cards/{number}/pickups", {"mode": "store", "store_id": "S1", "redemption_code": code})
+    requested = api.post(
+        f"/cards/{number}/pickups", {"mode": "store", "store_id": "S1", "redemption_code": code}
+    )
     assert requested.status_code == 201
     pickup = requested.get_json()
     assert pickup["state"] == "PICKUP_REQUESTED" and pickup["leaf_index"] == card["leaf_index"] + 2
@@ -273,9 +324,15 @@ def test_store_pickup_runs_ready_then_complete_at_its_own_store_only(api):
     problem(api.post(f"/pickups/{pid}/ready", who="S2"), 403, "STORE_NOT_ALLOWED")
     assert api.post(f"/pickups/{pid}/ready", who="S1").get_json()["state"] == "PICKUP_READY"
     problem(api.post(f"/pickups/{pid}/complete", who="S2"), 403, "STORE_NOT_ALLOWED")
-    done = api.post(f"/pickups/{pid}/complete", who="S1", data=b"{}", content_type="application/json")
+    done = api.post(
+        f"/pickups/{pid}/complete", who="S1", data=b"{}", content_type="application/json"
+    )
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
-    problem(api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1"), 409, "CARD_ALREADY_USED")
+    problem(
+        api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1"),
+        409,
+        "CARD_ALREADY_USED",
+    )
 
 
 def test_delivery_pickup_is_shipped_by_headquarters(api):
@@ -301,9 +358,16 @@ def test_unknown_pickup_is_not_found(api):
 def test_pickup_modes_take_only_their_own_fields(api, log_size):
     [card] = issue(api)
     before = log_size()
-    body = {"mode": "store", "store_id": "S1", "redemption_code": card["redemption_code"], "address_ref": "a"}
+    body = {
+        "mode": "store",
+        "store_id": "S1",
+        "redemption_code": card["redemption_code"],
+        "address_ref": "a",
+    }
     doc = problem(api.post(f"/cards/{card['card_number']}/pickups", body), 422, "VALIDATION_FAILED")
-    assert doc["errors"] == [{"loc": "body.address_ref", "message": "Extra inputs are not permitted"}]
+    assert doc["errors"] == [
+        {"loc": "body.address_ref", "message": "Extra inputs are not permitted"}
+    ]
     body = {"mode": "drone", "redemption_code": card["redemption_code"]}
     problem(api.post(f"/cards/{card['card_number']}/pickups", body), 422, "VALIDATION_FAILED")
     assert log_size() == before
@@ -406,19 +470,26 @@ def test_oversized_body_is_refused_and_nothing_is_written(app, api, log_size):
 def test_missing_idempotency_key_is_refused(api, log_size):
     before = log_size()
     response = api.client.post(
-        "/api/v1/cards", json={"batch_ref": "B", "cards": [{"product": "x"}]}, headers=api.headers("hq")
+        "/api/v1/cards",
+        json={"batch_ref": "B", "cards": [{"product": "x"}]},
+        headers=api.headers("hq"),
     )
     doc = problem(response, 422, "VALIDATION_FAILED")
     assert doc["errors"][0]["loc"] == "header.Idempotency-Key"
-    problem(api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}, key="bad key\u00e9"),
-            422, "VALIDATION_FAILED")
+    problem(
+        api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}, key="bad key\u00e9"),
+        422,
+        "VALIDATION_FAILED",
+    )
     assert log_size() == before
 
 
 def test_validation_errors_never_echo_the_submitted_code(api):
     [card] = issue(api)
     secret = card["redemption_code"]
-    response = api.post(f"/cards/{card['card_number']}/redeem", {"redemption_code": secret, "x": secret}, who="S1")
+    response = api.post(
+        f"/cards/{card['card_number']}/redeem", {"redemption_code": secret, "x": secret}, who="S1"
+    )
     problem(response, 422, "VALIDATION_FAILED")
     assert secret not in response.get_data(as_text=True)
 

@@ -97,8 +97,13 @@ def test_stored_request_hash_cannot_test_guessed_codes_without_the_secret(app, a
     [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()["cards"]
     path = f"/api/v1/cards/{card['card_number']}/redeem"
     body = json.dumps({"redemption_code": card["redemption_code"]}).encode()
-    response = api.post(path.removeprefix("/api/v1"), who="S1", key="guess-me", data=body,
-                        headers={"Content-Type": "application/json"})
+    response = api.post(
+        path.removeprefix("/api/v1"),
+        who="S1",
+        key="guess-me",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 200, response.get_json()
     stored = _stored_hash(app, "guess-me")
     # Someone with the database and the right guess still cannot confirm it...
@@ -111,8 +116,9 @@ def test_stored_request_hash_cannot_test_guessed_codes_without_the_secret(app, a
 def test_a_record_hashed_before_the_upgrade_is_refused_not_run_again(app, api, log_size):
     body = {"batch_ref": "old", "cards": [{"product": "Tea"}]}
     raw = json.dumps(body).encode()
-    first = api.post("/cards", key="from-before", data=raw,
-                     headers={"Content-Type": "application/json"})
+    first = api.post(
+        "/cards", key="from-before", data=raw, headers={"Content-Type": "application/json"}
+    )
     assert first.status_code == 201
     with app.extensions["cardtrail"].engine.begin() as conn:
         conn.execute(
@@ -121,8 +127,9 @@ def test_a_record_hashed_before_the_upgrade_is_refused_not_run_again(app, api, l
             .values(request_hash=_unkeyed_sha256("POST", "/api/v1/cards", raw))
         )
     size = log_size()
-    retry = api.post("/cards", key="from-before", data=raw,
-                     headers={"Content-Type": "application/json"})
+    retry = api.post(
+        "/cards", key="from-before", data=raw, headers={"Content-Type": "application/json"}
+    )
     assert retry.status_code == 422
     assert retry.get_json()["code"] == "IDEMPOTENCY_MISMATCH"
     assert log_size() == size
@@ -165,7 +172,9 @@ def test_second_request_waits_for_the_first_and_replays_it(app, api, monkeypatch
     entered = _blocking_create_store(monkeypatch, release)
     body = {"store_id": "S3", "name": "n", "region": "r"}
     results = {}
-    worker = threading.Thread(target=lambda: results.update(first=api.post("/stores", body, key="slow")))
+    worker = threading.Thread(
+        target=lambda: results.update(first=api.post("/stores", body, key="slow"))
+    )
     worker.start()
     assert entered.wait(10)
     threading.Timer(0.3, release.set).start()

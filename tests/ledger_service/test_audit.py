@@ -15,9 +15,9 @@ from anchoring.db import write_transaction
 from anchoring.errors import ChainUnavailable
 from anchoring.log import MerkleLog
 from anchoring.schema import log_leaves, log_nodes
+from cardtrail.cli import main
 from ledger_service import audit, db
 from ledger_service.actor import Actor
-from cardtrail.cli import main
 from ledger_service.schema import cards, events
 from ledger_service.service import Ledger
 
@@ -54,8 +54,9 @@ def ledger_db(engine):
     ledger = Ledger(engine, SECRET, clock=_clock())
     ledger.create_store(HQ, "S1", "Shanghai", "east")
     ledger.create_store(HQ, "S2", "Beijing", "north")
-    issued = ledger.issue_cards(HQ, "B1", [{"product": "tea"}, {"product": "wine"},
-                                           {"product": "cake"}])["cards"]
+    issued = ledger.issue_cards(
+        HQ, "B1", [{"product": "tea"}, {"product": "wine"}, {"product": "cake"}]
+    )["cards"]
     (a, code_a), (_, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued]
     ledger.claim(HQ, a, "holder-a")
     ledger.redeem(HQ, c, code_c, store_id="S2")
@@ -63,8 +64,9 @@ def ledger_db(engine):
     ledger.pickup_ready(HQ, pickup["pickup_id"])
     chain = Chain()
     with write_transaction(engine) as conn:
-        deployment = checkpoints.record_deployment(conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20,
-                                                   "0x" + "01" * 32, 1)
+        deployment = checkpoints.record_deployment(
+            conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20, "0x" + "01" * 32, 1
+        )
         head = MerkleLog(conn).checkpoint()
         checkpoints.record_checkpoint(conn, deployment, head, "0x" + "02" * 32, 3, "0x" + "03" * 32)
     chain.roots[head.tree_size] = head.root
@@ -83,7 +85,11 @@ def test_intact_database_passes_every_pass(ledger_db):
     engine, chain = ledger_db
     result = _run(engine, chain)
     assert result.ok and [n for n, _ in result.findings] == [
-        "leaves and nodes", "events table", "cards table", "checkpoints"]
+        "leaves and nodes",
+        "events table",
+        "cards table",
+        "checkpoints",
+    ]
 
 
 def _alter(value):
@@ -111,8 +117,9 @@ def test_an_altered_byte_in_any_events_column_is_found(ledger_db, column):
             new = value + 100
         else:
             new = _alter(value)
-        conn.execute(events.update().where(events.c.leaf_index == row.leaf_index)
-                     .values({column: new}))
+        conn.execute(
+            events.update().where(events.c.leaf_index == row.leaf_index).values({column: new})
+        )
     failed = _failed(_run(engine, chain))
     assert list(failed) == ["events table"], failed
 
@@ -120,21 +127,28 @@ def test_an_altered_byte_in_any_events_column_is_found(ledger_db, column):
 def test_an_altered_byte_in_a_stored_leaf_is_found(ledger_db):
     engine, chain = ledger_db
     with engine.begin() as conn:
-        data = conn.execute(sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 2)).scalar_one()
+        data = conn.execute(
+            sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 2)
+        ).scalar_one()
         data = bytes(data).replace(b'"cake"', b'"cakf"')
-        conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 2).values(leaf_input=data))
+        conn.execute(
+            log_leaves.update().where(log_leaves.c.leaf_index == 2).values(leaf_input=data)
+        )
     failed = _failed(_run(engine, chain))
-    assert failed["leaves and nodes"] == ("tree: leaf 2: stored leaf hash is not the hash of the "
-                                          "stored leaf input")
+    assert failed["leaves and nodes"] == (
+        "tree: leaf 2: stored leaf hash is not the hash of the stored leaf input"
+    )
 
 
 def test_an_altered_node_is_found(ledger_db):
     engine, chain = ledger_db
     with engine.begin() as conn:
         node = conn.execute(sa.select(log_nodes).where(log_nodes.c.level == 1)).first()
-        conn.execute(log_nodes.update().where(log_nodes.c.level == 1,
-                                              log_nodes.c.node_index == node.node_index)
-                     .values(hash=bytes(32)))
+        conn.execute(
+            log_nodes.update()
+            .where(log_nodes.c.level == 1, log_nodes.c.node_index == node.node_index)
+            .values(hash=bytes(32))
+        )
     assert "node at level 1" in _failed(_run(engine, chain))["leaves and nodes"]
 
 
@@ -142,8 +156,9 @@ def test_cards_table_must_match_the_last_event(ledger_db):
     engine, chain = ledger_db
     with engine.begin() as conn:
         number = conn.execute(sa.select(cards.c.number).limit(1)).scalar()
-        conn.execute(cards.update().where(cards.c.number == number)
-                     .values(last_event_hash="0" * 64))
+        conn.execute(
+            cards.update().where(cards.c.number == number).values(last_event_hash="0" * 64)
+        )
     assert list(_failed(_run(engine, chain))) == ["cards table"]
 
 

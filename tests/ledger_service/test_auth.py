@@ -171,7 +171,8 @@ def test_cli_refuses_a_store_token_without_store(tmp_path, db_url):
 
 def test_cli_revoke_of_unknown_token_fails(tmp_path, db_url):
     result = CliRunner().invoke(
-        main, ["token", "revoke", "000000000000", "--data-dir", str(tmp_path)],
+        main,
+        ["token", "revoke", "000000000000", "--data-dir", str(tmp_path)],
         env={"DATABASE_URL": db_url},
     )
     assert result.exit_code == 1

@@ -9,13 +9,13 @@ import rfc8785
 import sqlalchemy as sa
 
 from anchoring.db import read_transaction
-from ledger_service.runtime import runtime_of
 from anchoring.log import MerkleLog
 from ledger_service import db, demo
 from ledger_service.actor import Actor
 from ledger_service.auth import authenticate
 from ledger_service.domain.lifecycle import CardState
 from ledger_service.events import EVENT_KEYS, GENESIS, card_commitment, event_hash
+from ledger_service.runtime import runtime_of
 from ledger_service.schema import anomalies, cards, events
 from ledger_service.service import Ledger
 

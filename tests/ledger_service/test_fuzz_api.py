@@ -21,7 +21,9 @@ def sqlite_app(tmp_path, sqlite_url):
     from cardtrail.app import create_app
     from ledger_service.config import Settings
 
-    application = create_app(Settings.from_env(tmp_path / "data", environ={"DATABASE_URL": sqlite_url}))
+    application = create_app(
+        Settings.from_env(tmp_path / "data", environ={"DATABASE_URL": sqlite_url})
+    )
     yield application
     application.extensions["cardtrail"].engine.dispose()
 
@@ -45,8 +47,11 @@ class _Refusal:
     status_code = 422
 
     def __init__(self, loc: str, message: str) -> None:
-        self._problem = {"code": "VALIDATION_FAILED", "detail": "no",
-                         "errors": [{"loc": loc, "message": message}]}
+        self._problem = {
+            "code": "VALIDATION_FAILED",
+            "detail": "no",
+            "errors": [{"loc": loc, "message": message}],
+        }
 
     def json(self):
         return self._problem

@@ -24,7 +24,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import fuzz_api
 
-ISSUE_CODES = ["CARD_NOT_FOUND", "CARD_ALREADY_USED", "CARD_VOIDED", "CARD_EXPIRED", "CARD_BLOCKED", "INVALID_TRANSITION", "STORE_NOT_ALLOWED", "INVALID_CODE", "CODE_LOCKED", "UNAUTHORIZED", "FORBIDDEN", "VALIDATION_FAILED", "IDEMPOTENCY_MISMATCH", "PAYLOAD_TOO_LARGE", "RATE_LIMITED"]
+ISSUE_CODES = [
+    "CARD_NOT_FOUND",
+    "CARD_ALREADY_USED",
+    "CARD_VOIDED",
+    "CARD_EXPIRED",
+    "CARD_BLOCKED",
+    "INVALID_TRANSITION",
+    "STORE_NOT_ALLOWED",
+    "INVALID_CODE",
+    "CODE_LOCKED",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "VALIDATION_FAILED",
+    "IDEMPOTENCY_MISMATCH",
+    "PAYLOAD_TOO_LARGE",
+    "RATE_LIMITED",
+]
 
 
 @pytest.fixture(scope="module")
@@ -94,35 +110,86 @@ def test_every_error_code_of_the_api_is_documented_with_its_status(document):
         for status, response in op["responses"].items():
             for code in response["description"].removeprefix("Problem codes: ").split(", "):
                 documented.setdefault(code, set()).add(status)
-    codes = {cls.code: cls for cls in vars(errors).values()
-             if isinstance(cls, type) and issubclass(cls, errors.LedgerError)}
+    codes = {
+        cls.code: cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.LedgerError)
+    }
     for code in ISSUE_CODES:
         assert documented.get(code) == {str(codes[code].status)}, code
 
 
 def _validator(document, path, method):
-    schema = operations(document)[(path, method)]["requestBody"]["content"]["application/json"]["schema"]
+    schema = operations(document)[(path, method)]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     return jsonschema_rs.validator_for({**schema, "components": document["components"]})
 
 
 @pytest.mark.parametrize(
     ("path", "model", "body", "valid"),
     [
-        ("/api/v1/cards", schemas.IssueCards, {"batch_ref": "B", "cards": [{"product": "x"}]}, True),
-        ("/api/v1/cards", schemas.IssueCards,
-         {"batch_ref": "B", "cards": [{"product": "x", "face_value": 100000, "currency": "CNY",
-                                       "allowed_stores": ["S1"], "expires_at": "2027-12-31T23:59:59Z"}]}, True),
-        ("/api/v1/cards", schemas.IssueCards, {"batch_ref": "B", "cards": [{"product": "x", "extra": 1}]}, False),
+        (
+            "/api/v1/cards",
+            schemas.IssueCards,
+            {"batch_ref": "B", "cards": [{"product": "x"}]},
+            True,
+        ),
+        (
+            "/api/v1/cards",
+            schemas.IssueCards,
+            {
+                "batch_ref": "B",
+                "cards": [
+                    {
+                        "product": "x",
+                        "face_value": 100000,
+                        "currency": "CNY",
+                        "allowed_stores": ["S1"],
+                        "expires_at": "2027-12-31T23:59:59Z",
+                    }
+                ],
+            },
+            True,
+        ),
+        (
+            "/api/v1/cards",
+            schemas.IssueCards,
+            {"batch_ref": "B", "cards": [{"product": "x", "extra": 1}]},
+            False,
+        ),
         ("/api/v1/cards", schemas.IssueCards, {"batch_ref": "B", "cards": []}, False),
-        ("/api/v1/cards", schemas.IssueCards, {"batch_ref": "B", "cards": [{"product": "x", "face_value": -1,
-                                                                            "currency": "CNY"}]}, False),
-        ("/api/v1/stores", schemas.CreateStore, {"store_id": "S1", "name": "n", "region": "r"}, True),
-        ("/api/v1/stores", schemas.CreateStore, {"store_id": "S 1", "name": "n", "region": "r"}, False),
+        (
+            "/api/v1/cards",
+            schemas.IssueCards,
+            {"batch_ref": "B", "cards": [{"product": "x", "face_value": -1, "currency": "CNY"}]},
+            False,
+        ),
+        (
+            "/api/v1/stores",
+            schemas.CreateStore,
+            {"store_id": "S1", "name": "n", "region": "r"},
+            True,
+        ),
+        (
+            "/api/v1/stores",
+            schemas.CreateStore,
+            {"store_id": "S 1", "name": "n", "region": "r"},
+            False,
+        ),
         ("/api/v1/stores", schemas.CreateStore, {"store_id": "S1", "name": "n"}, False),
-        ("/api/v1/cards/{number}/pickups", schemas.PickupRequest,
-         {"mode": "store", "store_id": "S1", "redemption_code": "AAAA-BBBB-CCCC"}, True),
-        ("/api/v1/cards/{number}/pickups", schemas.PickupRequest,
-         {"mode": "delivery", "redemption_code": "AAAA-BBBB-CCCC", "store_id": "S1"}, False),
+        (
+            "/api/v1/cards/{number}/pickups",
+            schemas.PickupRequest,
+            {"mode": "store", "store_id": "S1", "redemption_code": "AAAA-BBBB-CCCC"},
+            True,
+        ),
+        (
+            "/api/v1/cards/{number}/pickups",
+            schemas.PickupRequest,
+            {"mode": "delivery", "redemption_code": "AAAA-BBBB-CCCC", "store_id": "S1"},
+            False,
+        ),
         ("/api/v1/cards/{number}/redeem", schemas.Redeem, {"redemption_code": 12}, False),
     ],
 )
@@ -242,9 +309,17 @@ def test_a_timestamp_of_the_documented_shape_is_read_by_the_ledger(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["2027-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2027-04-31T00:00:00Z",
-     "2027-01-01T24:00:00Z", "2027-01-01T00:00:00z", "2027-01-01T00:00:00", "0999-01-01T00:00:00Z",
-     "9999-12-31T23:59:59-01:00", "２０２７-01-01T00:00:00Z"],
+    [
+        "2027-02-29T00:00:00Z",
+        "2100-02-29T00:00:00Z",
+        "2027-04-31T00:00:00Z",
+        "2027-01-01T24:00:00Z",
+        "2027-01-01T00:00:00z",
+        "2027-01-01T00:00:00",
+        "0999-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",
+        "２０２７-01-01T00:00:00Z",
+    ],
 )
 def test_a_timestamp_the_ledger_cannot_take_is_outside_the_pattern(text):
     assert re.fullmatch(schemas.TIMESTAMP_PATTERN, text) is None
@@ -270,8 +345,10 @@ def test_a_path_value_outside_the_documented_bounds_is_refused(text):
 
 def test_documented_query_maxima_are_enforced(app, document):
     client = app.test_client()
-    for path, names in [("/api/v1/log/proofs/inclusion", ("leaf_index", "tree_size")),
-                        ("/api/v1/log/proofs/consistency", ("first", "second"))]:
+    for path, names in [
+        ("/api/v1/log/proofs/inclusion", ("leaf_index", "tree_size")),
+        ("/api/v1/log/proofs/consistency", ("first", "second")),
+    ]:
         params = operations(document)[(path, "get")]["parameters"]
         maximum = {p["name"]: p["schema"]["maximum"] for p in params}
         for name in names:
@@ -282,8 +359,10 @@ def test_documented_query_maxima_are_enforced(app, document):
             query[name] = maximum[name]
             problem = client.get(path, query_string=query).get_json()
             # At the maximum the number is read; what remains is its relation to the log.
-            assert all(e["message"] in ("beyond the log", "< tree_size", "≤ second")
-                       for e in problem["errors"]), problem
+            assert all(
+                e["message"] in ("beyond the log", "< tree_size", "≤ second")
+                for e in problem["errors"]
+            ), problem
 
 
 def _body_operations(document):
@@ -323,8 +402,13 @@ def _verdicts_agree(document, operation, mode):
     schema = operation.definition.raw["requestBody"]["content"]["application/json"]["schema"]
     validator = jsonschema_rs.validator_for({**schema, "components": document["components"]})
 
-    @settings(max_examples=15, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=15,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def agree(case):
         if case.body is NOT_SET or isinstance(case.body, bytes):
@@ -339,8 +423,9 @@ def _verdicts_agree(document, operation, mode):
     agree()
 
 
-@pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE,
-                                  schemathesis.GenerationMode.NEGATIVE])
+@pytest.mark.parametrize(
+    "mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
+)
 def test_the_document_and_the_models_agree_on_generated_bodies(document, mode):
     """Bodies drawn from the document, valid and schema-breaking: the document's verdict
     (JSON Schema, formats as annotations) is the model's."""

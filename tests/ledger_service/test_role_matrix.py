@@ -91,7 +91,9 @@ def _store(w: World) -> Request:
     return "POST", "/stores", {"store_id": f"N{next(_serial)}", "name": "New", "region": "east"}
 
 
-def _on_card(action: str, body: Callable[[str], dict[str, Any]], **card: Any) -> Callable[[World], Request]:
+def _on_card(
+    action: str, body: Callable[[str], dict[str, Any]], **card: Any
+) -> Callable[[World], Request]:
     def make(w: World) -> Request:
         number, code = w.card(**card)
         return "POST", f"/cards/{number}/{action}", body(code)
@@ -122,9 +124,18 @@ def _sync(w: World) -> Request:
     # A well-formed item with a signature nobody made: a store's batch is answered 200
     # with the item refused; other roles never get that far.
     number, code = w.card()
-    signature = {"signer": w.address(), "signature": "0x" + "11" * 65,
-                 "client_id": f"till-{next(_serial):08d}", "signed_at": "2026-11-24T06:17:10.123Z"}
-    item = {"action": "redeem", "card_number": number, "redemption_code": code, "signature": signature}
+    signature = {
+        "signer": w.address(),
+        "signature": "0x" + "11" * 65,
+        "client_id": f"till-{next(_serial):08d}",
+        "signed_at": "2026-11-24T06:17:10.123Z",
+    }
+    item = {
+        "action": "redeem",
+        "card_number": number,
+        "redemption_code": code,
+        "signature": signature,
+    }
     return "POST", "/sync", {"items": [item]}
 
 
@@ -183,7 +194,10 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
     ),
     # Device keys of store A; offline sync is for store tokens only.
     ("/api/v1/stores/{store_id}/keys", "post"): (_register_key, merchant(201, 403, 403, 403)),
-    ("/api/v1/stores/{store_id}/keys", "get"): (_get("/stores/S1/keys"), merchant(200, 200, 403, 200)),
+    ("/api/v1/stores/{store_id}/keys", "get"): (
+        _get("/stores/S1/keys"),
+        merchant(200, 200, 403, 200),
+    ),
     ("/api/v1/stores/{store_id}/keys/{address}/revoke", "post"): (
         _revoke_key,
         merchant(200, 403, 403, 403),
@@ -264,7 +278,9 @@ def test_every_route_answers_each_caller_as_its_role_allows(app, api, callers, l
             if got != expected[who]:
                 wrong.append(f"{method.upper()} {path} as {who}: {got}, want {expected[who]}")
             if got >= 400 and log_size() != before:
-                wrong.append(f"{method.upper()} {path} as {who}: refused ({got}) but wrote to the log")
+                wrong.append(
+                    f"{method.upper()} {path} as {who}: refused ({got}) but wrote to the log"
+                )
         table.append((f"{method.upper():4} {path}", row))
     with capsys.disabled():
         width = max(len(name) for name, _ in table)

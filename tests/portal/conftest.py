@@ -61,7 +61,11 @@ class Cards:
             )
             head = MerkleLog(conn).checkpoint()
             checkpoints.record_checkpoint(
-                conn, deployment, head, "0x" + head.root.hex(), 2 + head.tree_size,
+                conn,
+                deployment,
+                head,
+                "0x" + head.root.hex(),
+                2 + head.tree_size,
                 "0x" + head.root[::-1].hex(),
             )
             return checkpoints.latest_anchored(conn)

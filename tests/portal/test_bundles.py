@@ -22,7 +22,9 @@ HQ = Actor("hq", "tok_hq_test")
 
 
 def _recorded(anchored):
-    return lambda size: anchored.checkpoint.root if size == anchored.checkpoint.tree_size else bytes(32)
+    return lambda size: (
+        anchored.checkpoint.root if size == anchored.checkpoint.tree_size else bytes(32)
+    )
 
 
 def test_served_bundle_proves_anchored_events_and_lists_newer_ones_as_pending(client, cards):
@@ -60,8 +62,9 @@ def test_cardtrail_verify_accepts_what_the_portal_serves(client, cards, monkeypa
             return anchored.checkpoint
 
     monkeypatch.setattr(verify_cli, "AnchorReader", Reader)
-    result = CliRunner().invoke(verify_cli.verify_command,
-                                [str(path), "--rpc", "http://x", "--card", number, "--json"])
+    result = CliRunner().invoke(
+        verify_cli.verify_command, [str(path), "--rpc", "http://x", "--card", number, "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["ok"] is True
 
@@ -86,9 +89,13 @@ def test_server_check_fails_when_a_stored_leaf_was_altered(app, cards):
     cards.anchor()
     rt = app.extensions["cardtrail"]
     with rt.engine.begin() as conn:
-        leaf = conn.execute(sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 0)).scalar_one()
+        leaf = conn.execute(
+            sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 0)
+        ).scalar_one()
         forged = bytes(leaf).replace(b'"ISSUED"', b'"ISSUeD"')
-        conn.execute(log_leaves.update().where(log_leaves.c.leaf_index == 0).values(leaf_input=forged))
+        conn.execute(
+            log_leaves.update().where(log_leaves.c.leaf_index == 0).values(leaf_input=forged)
+        )
     page = load_card(rt.engine, number, "the merchant")
     failed = [c.name for c in page.server_report.failures]
     assert failed == ["chain", "inclusion[0]"]
@@ -123,18 +130,31 @@ def test_latest_anchored_follows_orphaned_checkpoints_and_redeployments(app, car
 
 def test_status_of_every_state():
     assert {s: status_of(s).key for s in ("ISSUED", "CLAIMED", "TRANSFERRED")} == dict.fromkeys(
-        ("ISSUED", "CLAIMED", "TRANSFERRED"), "unused")
-    assert {status_of(s).key for s in ("PICKUP_REQUESTED", "PICKUP_READY", "PICKUP_SHIPPED",
-                                       "PICKUP_COMPLETED", "REDEEMED")} == {"used"}
-    assert [status_of(s).key for s in ("BLOCKED", "VOIDED", "EXPIRED")] == \
-        ["blocked", "voided", "expired"]
+        ("ISSUED", "CLAIMED", "TRANSFERRED"), "unused"
+    )
+    assert {
+        status_of(s).key
+        for s in (
+            "PICKUP_REQUESTED",
+            "PICKUP_READY",
+            "PICKUP_SHIPPED",
+            "PICKUP_COMPLETED",
+            "REDEEMED",
+        )
+    } == {"used"}
+    assert [status_of(s).key for s in ("BLOCKED", "VOIDED", "EXPIRED")] == [
+        "blocked",
+        "voided",
+        "expired",
+    ]
 
 
 def _checkpoint_beyond_the_log(conn) -> None:
     # A recorded anchor of 2 more leaves than the log holds (the head says 4).
     deployment = checkpoints.current_deployment(conn)
-    checkpoints.record_checkpoint(conn, deployment, Checkpoint(6, b"\x07" * 32),
-                                  "0x" + "ab" * 32, 99, "0x" + "cd" * 32)
+    checkpoints.record_checkpoint(
+        conn, deployment, Checkpoint(6, b"\x07" * 32), "0x" + "ab" * 32, 99, "0x" + "cd" * 32
+    )
 
 
 def _node_rows_deleted(conn) -> None:
@@ -147,8 +167,11 @@ def _head_beyond_the_leaves(conn) -> None:
     _checkpoint_beyond_the_log(conn)
 
 
-@pytest.mark.parametrize("damage", [_checkpoint_beyond_the_log, _node_rows_deleted,
-                                    _head_beyond_the_leaves], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "damage",
+    [_checkpoint_beyond_the_log, _node_rows_deleted, _head_beyond_the_leaves],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_a_damaged_log_answers_log_inconsistent_not_a_bare_500(client, cards, caplog, damage):
     numbers = [cards.issue()[0] for _ in range(4)]
     cards.anchor()
@@ -162,7 +185,9 @@ def test_a_damaged_log_answers_log_inconsistent_not_a_bare_500(client, cards, ca
     assert problem["code"] == "LOG_INCONSISTENT" and problem["status"] == 500
     assert "failed its own consistency check" in problem["detail"]
     assert "cardtrail audit" in problem["detail"]
-    errors = [r for r in caplog.records if r.name == "portal.bundles" and r.levelno == logging.ERROR]
+    errors = [
+        r for r in caplog.records if r.name == "portal.bundles" and r.levelno == logging.ERROR
+    ]
     assert len(errors) == 1 and "consistency check" in errors[0].getMessage()
     # The card's JSON needs the same proofs and says the same.
     assert client.get(f"/api/v1/public/cards/{numbers[0]}").json["code"] == "LOG_INCONSISTENT"

@@ -62,7 +62,10 @@ def ledger(app) -> Ledger:
 @pytest.fixture
 def tokens(app, ledger) -> dict[str, str]:
     rt = app.extensions["cardtrail"]
-    make = lambda role, store=None: create_token(rt.engine, rt.secret_key, role, store).token
+
+    def make(role: str, store: str | None = None) -> str:
+        return create_token(rt.engine, rt.secret_key, role, store).token
+
     return {
         "hq": make("hq"),
         "auditor": make("auditor"),
@@ -468,8 +471,9 @@ def test_card_lookup_shows_full_detail(app, ledger, tokens):
         ("S2", "counter", False),
     ],
 )
-def test_holder_and_address_references_only_reach_headquarters(app, ledger, tokens, who, page,
-                                                               personal):
+def test_holder_and_address_references_only_reach_headquarters(
+    app, ledger, tokens, who, page, personal
+):
     [(number, code)] = issue(ledger)
     ledger.claim(HQ, number, "crm-secret-7")
     ledger.request_pickup(HQ, number, "delivery", code, address_ref="addr-secret-1")

@@ -28,7 +28,10 @@ def js_verdicts(node_binary: str) -> dict:
     """verify.js's verdict on every inclusion vector, from one Node process."""
     out = subprocess.run(
         [node_binary, str(RUNNER), *map(str, CASES)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return json.loads(out.stdout)
 

@@ -18,9 +18,9 @@ from anchoring.db import read_transaction
 from anchoring.keys import AnchorKey
 from anchoring.node import free_port, start_anvil
 from anchoring.worker import Worker, WorkerConfig
-from ledger_service.actor import Actor
 from cardtrail.app import create_app
 from cardtrail.cli import main
+from ledger_service.actor import Actor
 from ledger_service.config import Settings
 from ledger_service.service import Ledger
 
@@ -40,9 +40,14 @@ def served(tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("onchain")
     node = start_anvil(free_port(), log_path=tmp / "anvil.log")
     try:
-        settings = Settings.from_env(tmp / "data", environ={
-            "DATABASE_URL": f"sqlite:///{tmp / 'cardtrail.db'}", "CHAIN_RPC_URL": node.url,
-            "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost"})
+        settings = Settings.from_env(
+            tmp / "data",
+            environ={
+                "DATABASE_URL": f"sqlite:///{tmp / 'cardtrail.db'}",
+                "CHAIN_RPC_URL": node.url,
+                "CARDTRAIL_PUBLIC_BASE_URL": "http://localhost",
+            },
+        )
         app = create_app(settings)
         rt = app.extensions["cardtrail"]
         ledger = Ledger(rt.engine, rt.secret_key, clock=_ms_clock)
@@ -82,8 +87,9 @@ def served(tmp_path_factory) -> Iterator[dict]:
 def _verify(served, bundle: dict, card: str) -> tuple[int, dict]:
     path = served["tmp"] / "bundle.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    result = CliRunner().invoke(main, ["verify", str(path), "--rpc", served["rpc"],
-                                       "--card", card, "--json"])
+    result = CliRunner().invoke(
+        main, ["verify", str(path), "--rpc", served["rpc"], "--card", card, "--json"]
+    )
     return result.exit_code, json.loads(result.output)
 
 

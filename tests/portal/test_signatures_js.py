@@ -30,7 +30,10 @@ def run(node_binary: str) -> Callable[..., object]:
 
     def run_js(*args: str) -> object:
         out = subprocess.run(
-            [node_binary, str(RUNNER), *args], capture_output=True, text=True, timeout=60,
+            [node_binary, str(RUNNER), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
             check=True,
         )
         return json.loads(out.stdout)

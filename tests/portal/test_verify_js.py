@@ -22,7 +22,10 @@ def js_results(node_binary: str) -> dict:
     """verify.js's report for every case, from one Node process."""
     out = subprocess.run(
         [node_binary, str(ROOT / "tests" / "portal" / "run_verify_js.js"), *map(str, CASES)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -53,15 +56,22 @@ def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
 def test_js_canonical_json_matches_rfc8785_on_awkward_strings(node_binary):
     import rfc8785
 
-    value = {"b": [1, -2, 0, True, None], "a": "tab\t\"q\" \\ \u2028 \u0001 \u007f é 😀",
-             "😀": 1, "\uffff": 2, "é": {"z": {}, "A": []}}
+    value = {
+        "b": [1, -2, 0, True, None],
+        "a": 'tab\t"q" \\ \u2028 \u0001 \u007f é 😀',
+        "😀": 1,
+        "\uffff": 2,
+        "é": {"z": {}, "A": []},
+    }
     script = (
         "const v=require(process.argv[1]);"
         "process.stdout.write(v.canonicalize(JSON.parse(process.argv[2])))"
     )
     out = subprocess.run(
         [node_binary, "-e", script, str(VERIFY_JS), json.dumps(value)],
-        capture_output=True, timeout=30, check=True,
+        capture_output=True,
+        timeout=30,
+        check=True,
     )
     assert out.stdout == rfc8785.dumps(value)
 
@@ -70,6 +80,11 @@ def test_js_and_python_share_the_freshness_grace_period(node_binary):
     from anchoring.bundle import FRESHNESS_GRACE_SECONDS
 
     script = "process.stdout.write(String(require(process.argv[1]).FRESHNESS_GRACE_SECONDS))"
-    out = subprocess.run([node_binary, "-e", script, str(VERIFY_JS)],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [node_binary, "-e", script, str(VERIFY_JS)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert int(out.stdout) == FRESHNESS_GRACE_SECONDS

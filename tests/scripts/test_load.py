@@ -12,9 +12,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_short_load_run_prints_throughput_errors_and_latency_per_kind():
     run = subprocess.run(
-        [sys.executable, "-m", "scripts.load", "--seconds", "3", "--clients", "4", "--workers", "2",
-         "--threads", "2", "--cards", "400", "--stores", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+        [
+            sys.executable,
+            "-m",
+            "scripts.load",
+            "--seconds",
+            "3",
+            "--clients",
+            "4",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "--cards",
+            "400",
+            "--stores",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -20,9 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     """Replace (type, occurred_at) by (type, occurred_at, store_id)."""
-    op.create_index(
-        "events_type_occurred_store", "events", ["type", "occurred_at", "store_id"]
-    )
+    op.create_index("events_type_occurred_store", "events", ["type", "occurred_at", "store_id"])
     op.drop_index("events_type_occurred", table_name="events")
 
 

@@ -12,6 +12,6 @@ import pytest
 # import must be rewritten too; ledger_helpers' asserts then explain their failures.
 pytest.register_assert_rewrite("ledger_fixtures", "ledger_helpers")
 
-from ledger_fixtures import clock, ledger, stores
+from ledger_fixtures import clock, ledger, stores  # noqa: E402 (after the rewrite hook)
 
 __all__ = ["clock", "ledger", "stores"]
