@@ -101,6 +101,8 @@ class Bundle:
     checkpoint: BundleCheckpoint | None
     events: tuple[BundleEvent, ...]
     pending: tuple[BundleEvent, ...]
+    format: str = FORMAT
+    """The document's ``format``: a pinned issuer that serves a newer one refuses older."""
 
     @property
     def all_events(self) -> tuple[BundleEvent, ...]:
@@ -229,6 +231,7 @@ def parse_bundle(raw: Any) -> Bundle:
         checkpoint=checkpoint,
         events=tuple(_parse_event(e, f"events[{i}]", True) for i, e in enumerate(events)),
         pending=tuple(_parse_event(e, f"pending[{i}]", False) for i, e in enumerate(pending)),
+        format=str(raw["format"]),
     )
     if not parsed.all_events:
         raise BundleError("bundle holds no events")
@@ -479,6 +482,85 @@ def check_freshness(
     return Check("freshness", True, f"{stale}; {fetch}", warning=True)
 
 
+# --- pinned issuers --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PinnedIssuer:
+    """The contract and chain a verifier trusts for an issuer, from outside the bundle
+    (``--contract``/``--chain-id``, or an issuer descriptor named by ``source``).
+
+    ``serves`` is the bundle format the issuer says it serves: a bundle of an older
+    format is then refused, since a server that hands one out may be hiding what the
+    newer format proves.
+    """
+
+    chain_id: int
+    contract: str
+    serves: str | None = None
+    source: str = "the command line"
+
+
+@dataclass(frozen=True)
+class IssuerPolicy:
+    """What the ``issuer`` check holds a bundle to: a pin, or none (a warning, or a
+    failure with ``require_pinned``)."""
+
+    pinned: PinnedIssuer | None = None
+    require_pinned: bool = False
+
+
+def _format_version(name: str) -> int:
+    tail = name.rpartition("/")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+def check_issuer(bundle: Bundle, policy: IssuerPolicy) -> Check:
+    """The bundle's checkpoint names the pinned contract and chain.
+
+    Unpinned, the only contract there is to ask is the one the bundle names, and a
+    look-alike server can deploy its own: the check holds with a warning, or fails when
+    ``require_pinned``.
+    """
+    pin, checkpoint = policy.pinned, bundle.checkpoint
+    if pin is None:
+        named = (
+            f"contract {checkpoint.contract} on chain {checkpoint.chain_id}"
+            if checkpoint
+            else "no contract"
+        )
+        unpinned = (
+            f"no issuer pinned: the bundle names {named} itself, and a look-alike server "
+            "can name a contract of its own; pin the issuer's (--issuer FILE_OR_URL, or "
+            "--contract ADDRESS --chain-id ID)"
+        )
+        if policy.require_pinned:
+            return Check("issuer", False, unpinned)
+        return Check("issuer", True, unpinned, warning=True)
+    if pin.serves and _format_version(bundle.format) < _format_version(pin.serves):
+        return Check(
+            "issuer",
+            False,
+            f"the issuer serves {pin.serves} ({pin.source}), this bundle is {bundle.format}: "
+            "an older format proves less, so it is refused (a downgrade)",
+        )
+    if checkpoint is None:
+        return Check("issuer", True, f"pinned contract {pin.contract} on chain {pin.chain_id}")
+    if checkpoint.chain_id != pin.chain_id or checkpoint.contract.lower() != pin.contract.lower():
+        return Check(
+            "issuer",
+            False,
+            f"the bundle names contract {checkpoint.contract} on chain {checkpoint.chain_id}, "
+            f"the pinned issuer ({pin.source}) is contract {pin.contract} on chain "
+            f"{pin.chain_id}",
+        )
+    return Check(
+        "issuer",
+        True,
+        f"contract {pin.contract} on chain {pin.chain_id} is the pinned issuer's ({pin.source})",
+    )
+
+
 def verify_bundle(
     bundle: Mapping[str, Any] | Bundle,
     root_at: RootAt,
@@ -486,6 +568,7 @@ def verify_bundle(
     card_number: str | None = None,
     latest: LatestAt | None = None,
     require_fresh: bool = False,
+    issuer: IssuerPolicy | None = None,
 ) -> BundleReport:
     """Run every check on ``bundle`` and report each one.
 
@@ -494,7 +577,9 @@ def verify_bundle(
     the verifier asked about (checked against the bundle's when given). The chain is only
     asked when the bundle names the chain being asked. ``latest`` asks the contract for
     its newest checkpoint: when given, and the root is anchored, the ``freshness`` check
-    runs (``require_fresh`` turns its warning into a failure).
+    runs (``require_fresh`` turns its warning into a failure). ``issuer``, when given,
+    adds the ``issuer`` check right after ``format``: ``root_at`` and ``latest`` must then
+    ask the pinned contract, and are not asked at all when the bundle names another.
     """
     if isinstance(bundle, Bundle):
         parsed = bundle
@@ -508,12 +593,18 @@ def verify_bundle(
             "format", True, f"{FORMAT}: {len(parsed.events)} proven, {len(parsed.pending)} pending"
         )
     ]
+    pinned = check_issuer(parsed, issuer) if issuer is not None else None
+    if pinned is not None:
+        checks.append(pinned)
     if card_number is not None:
         checks.append(check_card(parsed, card_number))
     checks += [check_commitment(parsed), check_chain(parsed), check_pending(parsed)]
     checkpoint = parsed.checkpoint
     if checkpoint is not None:
         checks += [check_inclusion(item, checkpoint) for item in parsed.events]
+    if pinned is not None and not pinned.ok and issuer is not None and issuer.pinned:
+        checks.append(Check("anchor", False, "not asked: the bundle is not the pinned issuer's"))
+        return BundleReport(tuple(checks), parsed)
     if checkpoint is not None and chain_id is not None:
         network = check_network(checkpoint, chain_id)
         checks.append(network)
@@ -529,6 +620,12 @@ def verify_bundle(
     return BundleReport(tuple(checks), parsed)
 
 
+_CAVEATS = {
+    "freshness": "not at the newest checkpoint: it may not show the card's later events",
+    "issuer": "against the contract the bundle itself names (no issuer pinned)",
+}
+
+
 def _mark(check: Check) -> str:
     if not check.ok:
         return "FAIL"
@@ -541,9 +638,8 @@ def summarise(report: BundleReport) -> Sequence[str]:
     if not report.ok:
         verdict = f"bundle does NOT verify ({len(report.failures)} failed check(s))"
     elif report.warnings:
-        verdict = (
-            "bundle verifies, but not at the newest checkpoint: it may not show the "
-            "card's later events"
+        verdict = "bundle verifies, but " + "; and ".join(
+            _CAVEATS.get(c.name, c.reason) for c in report.warnings
         )
     else:
         verdict = "bundle verifies"

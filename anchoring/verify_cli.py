@@ -2,10 +2,14 @@
 
 It needs the bundle and a chain RPC endpoint, nothing else: no database, no server, no
 Flask. It runs every check of :func:`anchoring.bundle.verify_bundle`, asking the contract
-named in the bundle for ``rootAt(tree_size)`` and ``latestCheckpoint()``, prints one line
-per check (or ``--json``) and exits 0 only when every check holds (1 otherwise). A bundle
-a little older than the contract's newest checkpoint holds with a warning, unless
-``--require-fresh`` is given.
+for ``rootAt(tree_size)`` and ``latestCheckpoint()``, prints one line per check (or
+``--json``) and exits 0 only when every check holds (1 otherwise). A bundle a little older
+than the contract's newest checkpoint holds with a warning, unless ``--require-fresh``.
+
+Which contract: the pinned issuer's (``--contract``/``--chain-id``, or ``--issuer`` with
+a descriptor file or URL), and a bundle naming another fails the ``issuer`` check. Without
+a pin the contract is the one the bundle names, and the ``issuer`` check warns so (fails
+with ``--require-pinned``): a look-alike server can deploy a contract of its own.
 
 A document that is not a bundle fails the format check before any chain is asked:
 
@@ -18,6 +22,7 @@ A document that is not a bundle fails the format check before any chain is asked
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,9 @@ import click
 from anchoring.bundle import (
     BundleReport,
     ChainLatest,
+    IssuerPolicy,
     LatestAt,
+    PinnedIssuer,
     RootAt,
     parse_bundle,
     summarise,
@@ -34,6 +41,9 @@ from anchoring.bundle import (
 )
 from anchoring.chain import AnchorReader
 from anchoring.errors import BundleError, Error
+from anchoring.issuer_fetch import load_descriptor
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def _unreachable(error: Error) -> RootAt:
@@ -73,21 +83,32 @@ def chain_latest(reader: AnchorReader, block_hint: int | None) -> LatestAt:
 
 
 def verify_document(
-    raw: Any, rpc_url: str, card_number: str | None = None, require_fresh: bool = False
+    raw: Any,
+    rpc_url: str,
+    card_number: str | None = None,
+    require_fresh: bool = False,
+    issuer: IssuerPolicy | None = None,
 ) -> BundleReport:
-    """Verify a decoded bundle against the chain behind ``rpc_url``."""
+    """Verify a decoded bundle against the chain behind ``rpc_url``.
+
+    The chain is asked about the pinned contract when ``issuer`` pins one, never the
+    bundle's; without a pin (the default policy), about the contract the bundle names.
+    """
+    policy = issuer or IssuerPolicy()
     try:
         bundle = parse_bundle(raw)
     except BundleError:
         return verify_bundle(raw, _unreachable(Error("not asked")), card_number=card_number)
+    not_asked = _unreachable(Error("not asked"))
     if bundle.checkpoint is None:
-        return verify_bundle(bundle, _unreachable(Error("not asked")), card_number=card_number)
+        return verify_bundle(bundle, not_asked, card_number=card_number, issuer=policy)
+    contract = policy.pinned.contract if policy.pinned else bundle.checkpoint.contract
     try:
-        reader = AnchorReader(rpc_url, bundle.checkpoint.contract)
+        reader = AnchorReader(rpc_url, contract)
         chain_id = reader.chain_id()
     except Error as exc:
         # Without the chain id the network check cannot run; the anchor check then says why.
-        return verify_bundle(bundle, _unreachable(exc), card_number=card_number)
+        return verify_bundle(bundle, _unreachable(exc), card_number=card_number, issuer=policy)
     return verify_bundle(
         bundle,
         reader.root_at,
@@ -95,7 +116,30 @@ def verify_document(
         card_number=card_number,
         latest=chain_latest(reader, bundle.checkpoint.block_number),
         require_fresh=require_fresh,
+        issuer=policy,
     )
+
+
+def issuer_policy(
+    contract: str | None, chain_id: int | None, issuer: str | None, require_pinned: bool
+) -> IssuerPolicy:
+    """The ``issuer`` check's policy from the command's options; a usage error for a half
+    or double pin, or a descriptor that cannot be loaded."""
+    if issuer is not None and (contract is not None or chain_id is not None):
+        raise click.UsageError("give either --issuer or --contract with --chain-id, not both")
+    if (contract is None) != (chain_id is None):
+        raise click.UsageError("--contract and --chain-id go together")
+    if issuer is not None:
+        try:
+            descriptor = load_descriptor(issuer)
+        except Error as exc:
+            raise click.BadParameter(str(exc), param_hint="--issuer") from None
+        return IssuerPolicy(descriptor.pin(issuer), require_pinned)
+    if contract is not None and chain_id is not None:
+        if not _ADDRESS.fullmatch(contract):
+            raise click.BadParameter("a 0x-prefixed 20-byte address", param_hint="--contract")
+        return IssuerPolicy(PinnedIssuer(chain_id, contract), require_pinned)
+    return IssuerPolicy(None, require_pinned)
 
 
 def _header(report: BundleReport) -> list[str]:
@@ -122,7 +166,7 @@ def _header(report: BundleReport) -> list[str]:
     "rpc_url",
     required=True,
     metavar="URL",
-    help="JSON-RPC endpoint of the chain the bundle names (any node you trust).",
+    help="JSON-RPC endpoint of the issuer's chain (any node you trust).",
 )
 @click.option(
     "--card",
@@ -136,9 +180,42 @@ def _header(report: BundleReport) -> list[str]:
     is_flag=True,
     help="Fail (not just warn) when the contract has a newer checkpoint than the bundle's.",
 )
+@click.option(
+    "--contract",
+    default=None,
+    metavar="ADDRESS",
+    help="Pin the issuer's contract (with --chain-id): ask only this contract.",
+)
+@click.option(
+    "--chain-id",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="ID",
+    help="Pin the chain the issuer's contract is on (with --contract).",
+)
+@click.option(
+    "--issuer",
+    default=None,
+    metavar="FILE_OR_URL",
+    help="Pin the issuer by its descriptor (cardtrail-issuer/1): a file, or an http(s) URL "
+    "such as https://cards.example.com/.well-known/cardtrail-issuer.json.",
+)
+@click.option(
+    "--require-pinned",
+    is_flag=True,
+    help="Fail (not just warn) when no issuer is pinned.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify_command(
-    bundle_file: Any, rpc_url: str, card_number: str | None, require_fresh: bool, as_json: bool
+    bundle_file: Any,
+    rpc_url: str,
+    card_number: str | None,
+    require_fresh: bool,
+    contract: str | None,
+    chain_id: int | None,
+    issuer: str | None,
+    require_pinned: bool,
+    as_json: bool,
 ) -> None:
     """Verify a proof bundle against the chain; exit 0 only if every check holds.
 
@@ -147,13 +224,18 @@ def verify_command(
     rootAt(tree_size), and latestCheckpoint() for freshness. A bundle older than the
     newest checkpoint by less than 600 s of chain time is a warning (exit 0), by more a
     failure; --require-fresh makes any older bundle a failure.
+
+    Pin the issuer (--issuer, or --contract with --chain-id) so that a bundle naming a
+    contract of its own fails: without a pin the contract asked is the bundle's own, which
+    is a warning (a failure with --require-pinned).
     """
+    policy = issuer_policy(contract, chain_id, issuer, require_pinned)
     name = getattr(bundle_file, "name", "BUNDLE")
     try:
         raw = json.loads(bundle_file.read().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.BadParameter(f"{Path(str(name)).name} is not JSON: {exc}") from None
-    report = verify_document(raw, rpc_url, card_number, require_fresh)
+    report = verify_document(raw, rpc_url, card_number, require_fresh, policy)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -12,6 +12,7 @@ import pytest
 import rfc8785
 from bundles import generate
 from click.testing import CliRunner
+from issuerkit import DESCRIPTOR, serving
 from web3 import EthereumTesterProvider, Web3
 
 from anchoring import contract, merkle, verify_cli
@@ -223,3 +224,167 @@ def test_verifier_imports_neither_flask_nor_the_ledger_service():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# --- pinned issuers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def asked(chain, monkeypatch):
+    """The contract addresses ``cardtrail verify`` asks the chain about, in order."""
+    w3, _ = chain
+    addresses: list[str] = []
+
+    def reader(rpc: str, address: str) -> AnchorReader:
+        addresses.append(address)
+        return AnchorReader(w3, address)
+
+    monkeypatch.setattr(verify_cli, "AnchorReader", reader)
+    return addresses
+
+
+def _look_alike(w3) -> str:
+    """Another LedgerAnchor on the same chain, with the valid case's forged twin anchored:
+    a look-alike site's own contract, which holds whatever root it wants."""
+    owner = w3.eth.accounts[1]
+    factory = w3.eth.contract(abi=contract.ABI, bytecode=contract.BYTECODE)
+    receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": owner}))
+    forged = json.loads((CASES / "forged-tree-not-anchored.json").read_text(encoding="utf-8"))
+    checkpoint = forged["bundle"]["checkpoint"]
+    anchor = w3.eth.contract(address=receipt.contractAddress, abi=contract.ABI)
+    tx = anchor.functions.anchor(
+        checkpoint["tree_size"], bytes.fromhex(checkpoint["root"]), []
+    ).transact({"from": owner})
+    w3.eth.wait_for_transaction_receipt(tx)
+    return receipt.contractAddress
+
+
+def _forged_bundle(w3, address: str) -> dict:
+    forged = json.loads((CASES / "forged-tree-not-anchored.json").read_text(encoding="utf-8"))
+    bundle = copy.deepcopy(forged["bundle"])
+    bundle["checkpoint"].update(contract=address, chain_id=w3.eth.chain_id)
+    return bundle
+
+
+def _checks(result) -> dict[str, dict]:
+    return {c["name"]: c for c in json.loads(result.output)["checks"]}
+
+
+def test_unpinned_verdict_holds_with_an_issuer_warning(chain, run):
+    result = run(_on_this_chain(VALID, chain), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True and report["warnings"] == ["issuer"]
+    issuer = _checks(result)["issuer"]
+    assert issuer["ok"] and issuer["warning"] and "no issuer pinned" in issuer["reason"]
+
+
+def test_unpinned_readable_verdict_says_the_contract_was_the_bundles(chain, run):
+    result = run(_on_this_chain(VALID, chain))
+    assert "WARN  issuer" in result.output
+    assert "against the contract the bundle itself names" in result.output
+
+
+def test_require_pinned_without_a_pin_fails_the_issuer_check(chain, run):
+    result = run(_on_this_chain(VALID, chain), "--json", "--require-pinned")
+    assert result.exit_code == 1
+    assert [n for n, c in _checks(result).items() if not c["ok"]] == ["issuer"]
+
+
+def test_pinned_to_the_bundles_contract_verifies_without_warning(chain, run, asked):
+    w3, address = chain
+    pin = ["--contract", address.lower(), "--chain-id", str(w3.eth.chain_id)]
+    result = run(_on_this_chain(VALID, chain), "--json", "--require-pinned", *pin)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["warnings"] == []
+    assert _checks(result)["issuer"]["ok"] and asked == [address.lower()]
+
+
+def test_look_alike_contract_passes_unpinned_and_fails_once_pinned(chain, run, asked):
+    # The attack of issue 14: a server deploys its own contract and anchors a forged tree.
+    w3, genuine = chain
+    fake = _look_alike(w3)
+    bundle = _forged_bundle(w3, fake)
+    unpinned = run(bundle, "--json")
+    assert unpinned.exit_code == 0, unpinned.output
+    assert json.loads(unpinned.output)["warnings"] == ["issuer"]
+    asked.clear()
+    pinned = run(bundle, "--json", "--contract", genuine, "--chain-id", str(w3.eth.chain_id))
+    assert pinned.exit_code == 1, pinned.output
+    checks = _checks(pinned)
+    assert not checks["issuer"]["ok"]
+    assert fake in checks["issuer"]["reason"] and genuine in checks["issuer"]["reason"]
+    assert not checks["anchor"]["ok"] and "not asked" in checks["anchor"]["reason"]
+    assert fake not in asked
+
+
+def test_a_bundle_naming_another_chain_than_the_pinned_fails_the_issuer_check(chain, run):
+    w3, address = chain
+    result = run(_on_this_chain(VALID, chain), "--json", "--contract", address, "--chain-id", "5")
+    assert result.exit_code == 1
+    issuer = _checks(result)["issuer"]
+    assert not issuer["ok"] and "on chain 5" in issuer["reason"]
+
+
+def test_pinned_checks_ask_the_pinned_contract_even_for_a_look_alike_root(chain, run, asked):
+    # The bundle names the genuine contract but carries the look-alike's forged root: the
+    # only contract asked is the pinned one, which holds no such root.
+    w3, genuine = chain
+    _look_alike(w3)
+    bundle = _forged_bundle(w3, genuine)
+    result = run(bundle, "--json", "--contract", genuine, "--chain-id", str(w3.eth.chain_id))
+    assert result.exit_code == 1
+    assert _checks(result)["issuer"]["ok"] and not _checks(result)["anchor"]["ok"]
+    assert asked == [genuine]
+
+
+def _descriptor_for(chain, **changes) -> dict:
+    w3, address = chain
+    return DESCRIPTOR | {"chain_id": w3.eth.chain_id, "contract": address} | changes
+
+
+def test_issuer_descriptor_file_pins_the_contract(chain, run, tmp_path):
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps(_descriptor_for(chain, serves="cardtrail-bundle/1")))
+    result = run(_on_this_chain(VALID, chain), "--json", "--issuer", str(path))
+    assert result.exit_code == 0, result.output
+    assert "issuer.json" in _checks(result)["issuer"]["reason"]
+
+
+def test_issuer_descriptor_url_pins_the_contract(chain, run):
+    body = json.dumps(_descriptor_for(chain, serves="cardtrail-bundle/1")).encode()
+    routes = {"/.well-known/cardtrail-issuer.json": (200, {}, body)}
+    with serving(routes) as base:
+        url = base + "/.well-known/cardtrail-issuer.json"
+        result = run(_on_this_chain(VALID, chain), "--json", "--issuer", url)
+    assert result.exit_code == 0, result.output
+    assert _checks(result)["issuer"]["ok"]
+
+
+def test_issuer_serving_version_2_refuses_a_version_1_bundle(chain, run, tmp_path):
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps(_descriptor_for(chain, serves="cardtrail-bundle/2")))
+    result = run(_on_this_chain(VALID, chain), "--json", "--issuer", str(path))
+    assert result.exit_code == 1
+    issuer = _checks(result)["issuer"]
+    assert not issuer["ok"] and "downgrade" in issuer["reason"]
+
+
+def test_an_unloadable_descriptor_is_a_usage_error(chain, run, tmp_path):
+    path = tmp_path / "issuer.json"
+    path.write_text(json.dumps(_descriptor_for(chain, contract="0x12")))
+    result = run(_on_this_chain(VALID, chain), "--issuer", str(path))
+    assert result.exit_code == 2 and "contract must be" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--contract", "0x5FbDB2315678afecb367f032d93F642f64180aa3"],
+        ["--chain-id", "1"],
+        ["--contract", "0x12", "--chain-id", "1"],
+        ["--issuer", "x.json", "--chain-id", "1", "--contract", "0x" + "ab" * 20],
+    ],
+)
+def test_half_or_double_pins_are_usage_errors(chain, run, args):
+    assert run(_on_this_chain(VALID, chain), *args).exit_code == 2
