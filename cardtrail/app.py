@@ -28,7 +28,7 @@ from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
-from portal import auditor, console, public, security
+from portal import auditor, console, cors, issuer_descriptor, public, security
 
 
 def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
@@ -72,8 +72,11 @@ def create_app(
         digest = hmac.new(built.secret_key, b"flask-session", hashlib.sha256)
         app.config["SECRET_KEY"] = digest.hexdigest()
     install(app, built)
-    for blueprint in (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp):
+    blueprints = (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp, issuer_descriptor.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     security.init_app(app)
+    cors.init_app(app)
+    issuer_descriptor.init_app(app)
     problems.register(app)
     return app

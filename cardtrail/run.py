@@ -5,6 +5,9 @@ directory, deploys LedgerAnchor if needed, runs the anchoring worker and serves 
 app; Ctrl-C (or SIGTERM) stops the web server, then the worker, then the node, in that
 order, so the node writes its state after the last anchor. Links and QR codes name
 CARDTRAIL_PUBLIC_BASE_URL, or without it (development only) the address ``up`` listens on.
+In development without CARDTRAIL_ISSUER_FILE, ``up`` writes the issuer descriptor
+(``issuer.json`` in the data directory) from the deployment it has just made or found;
+in production the operator writes it (docs/issuer.md).
 
     >>> local_base_url("0.0.0.0", 8000), local_base_url("shop.test", 8080)
     ('http://127.0.0.1:8000', 'http://shop.test:8080')
@@ -13,6 +16,7 @@ CARDTRAIL_PUBLIC_BASE_URL, or without it (development only) the address ``up`` l
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -29,10 +33,12 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from anchoring import chain
 from anchoring import checkpoints as cp
+from anchoring.bundle import FORMAT as BUNDLE_FORMAT
 from anchoring.db import read_transaction, write_transaction
 from anchoring.errors import ChainUnavailable
 from anchoring.errors import Error as AnchoringPackageError
-from anchoring.keys import AnchorKey, resolve_key
+from anchoring.issuer import IssuerDescriptor
+from anchoring.keys import AnchorKey, resolve_key, write_private_file
 from anchoring.node import LocalNode, start_anvil
 from anchoring.worker import Worker, WorkerConfig, WorkerLock, deploy_contract, ensure_deployment
 from cardtrail.access_log import MaskingRequestHandler
@@ -91,6 +97,35 @@ def start_local_node(settings: Settings) -> LocalNode:
         state_path=chain_dir / ANVIL_STATE,
         log_path=chain_dir / "anvil.log",
     )
+
+
+def dev_issuer(settings: Settings, deployment: cp.Deployment) -> IssuerDescriptor:
+    """The development issuer descriptor: this deployment's contract, served by ``up``."""
+    return IssuerDescriptor(
+        name_zh="CardTrail 开发环境",
+        name_en="CardTrail development",
+        chain_id=deployment.chain_id,
+        contract=deployment.contract,
+        deployment_block=deployment.block_number,
+        api_origin=settings.base_url,
+        rpc_urls=(settings.browser_rpc_url,),
+        serves=BUNDLE_FORMAT,
+    )
+
+
+def write_dev_issuer(settings: Settings, deployment: cp.Deployment) -> Path | None:
+    """Write the development issuer descriptor where the portal reads it; never over a
+    configured CARDTRAIL_ISSUER_FILE (the operator's), and never outside development."""
+    path = settings.issuer_descriptor_file
+    if not settings.dev_mode or settings.issuer_file is not None or path is None:
+        return None
+    text = json.dumps(dev_issuer(settings, deployment).to_json(), ensure_ascii=False, indent=2)
+    # Replaced whole: the portal may read it at any moment.
+    staging = path.with_name(path.name + ".new")
+    staging.unlink(missing_ok=True)
+    write_private_file(staging, text + "\n")
+    staging.replace(path)
+    return path
 
 
 # --- cardtrail deploy --------------------------------------------------------------------
@@ -229,6 +264,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         key = anchor_key(settings)
         w3 = connect_chain(settings, key)
         deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
+        write_dev_issuer(settings, deployment)
         worker = Worker(engine, w3, key, worker_config(settings))
         lock = WorkerLock(engine)
         lock.acquire()

@@ -23,6 +23,9 @@ from anchoring.permissions import private_directory
 DEFAULT_DATA_DIR = ".cardtrail"
 
 BASE_URL = "CARDTRAIL_PUBLIC_BASE_URL"
+ISSUER_FILE = "CARDTRAIL_ISSUER_FILE"
+DEV_ISSUER_FILE = "issuer.json"
+"""The descriptor ``cardtrail up`` writes in the data directory when none is configured."""
 DEV_BASE_URL = "http://127.0.0.1:8000"
 """The base URL in development: where ``cardtrail up`` serves by default."""
 
@@ -114,6 +117,7 @@ class Settings:
     public_rpc_url: str | None = None
     require_store_signatures: bool = False
     public_base_url: str | None = None
+    issuer_file: Path | None = None
 
     @classmethod
     def from_env(
@@ -132,6 +136,7 @@ class Settings:
                 raise ConfigError(f"ANCHOR_KEYSTORE_PASSWORD_FILE: {exc.strerror}") from None
         keystore = env.get("ANCHOR_KEYSTORE")
         secret_file = env.get("CARDTRAIL_SECRET_KEY_FILE")
+        issuer_file = env.get(ISSUER_FILE)
         base_url = env.get(BASE_URL) or None
         if base_url is None and env.get("CHAIN_RPC_URL"):
             raise ConfigError(_BASE_URL_REQUIRED)
@@ -148,6 +153,7 @@ class Settings:
             public_rpc_url=env.get("CARDTRAIL_PUBLIC_RPC_URL") or None,
             require_store_signatures=_flag(env, "CARDTRAIL_REQUIRE_STORE_SIGNATURES"),
             public_base_url=base_url_setting(base_url) if base_url else None,
+            issuer_file=Path(issuer_file).expanduser().absolute() if issuer_file else None,
         )
 
     @property
@@ -178,6 +184,17 @@ class Settings:
         """The host names requests may name: the base URL's (and loopback in development)."""
         host = urlsplit(self.base_url).hostname or ""
         return list(dict.fromkeys([host, *(_LOOPBACK_HOSTS if self.dev_mode else [])]))
+
+    @property
+    def issuer_descriptor_file(self) -> Path | None:
+        """The issuer descriptor (``cardtrail-issuer/1``) the portal publishes and pins its
+        pages to: CARDTRAIL_ISSUER_FILE, which the operator writes; in development without
+        it, the one ``cardtrail up`` writes in the data directory from its own deployment.
+        None in production without CARDTRAIL_ISSUER_FILE: nothing is published then.
+        """
+        if self.issuer_file is not None:
+            return self.issuer_file
+        return self.data_dir / DEV_ISSUER_FILE if self.dev_mode else None
 
     @property
     def browser_rpc_url(self) -> str:

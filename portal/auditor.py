@@ -1,14 +1,17 @@
-"""The auditors' blueprint: the chain in use, anchored checkpoints and log proofs.
+"""The auditors' blueprint: the chain in use, anchored checkpoints, log proofs and leaves.
 
 Everything here is public: the log holds only commitments and hashes (every event carries
 a random nonce), and auditors should not need an account to check a merchant. Proofs and
 the checkpoint list are rate-limited per client address like the other public lookups; the
 list comes in pages of at most :data:`CHECKPOINT_PAGE_SIZE`, since the log is anchored
-every few seconds and its checkpoints only ever grow in number.
+every few seconds and its checkpoints only ever grow in number. The leaves themselves
+come in pages of at most :data:`LEAF_PAGE_SIZE`, so that a monitor (``cardtrail monitor``)
+can recompute every anchored root from public data alone.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -33,6 +36,9 @@ _ANCHORED = "the checkpoints this server recorded as anchored by the current dep
 
 CHECKPOINT_PAGE_SIZE = 100
 """The most checkpoints one page of ``/log/checkpoints`` lists, and its default page size."""
+
+LEAF_PAGE_SIZE = 500
+"""The most leaves one page of ``/log/leaves`` holds, and its default page size."""
 
 
 def _json(document: Any) -> Response:
@@ -233,3 +239,60 @@ def consistency() -> Response:
                 str(exc), errors=[{"loc": "query.second", "message": "beyond the log"}]
             ) from None
     return _json({**proof.to_json(), "first_root": roots[0].hex(), "second_root": roots[1].hex()})
+
+
+@bp.get("/log/leaves")
+@operation(
+    Operation(
+        "Leaf inputs of the log",
+        description=f"Leaves `start` to `end` - 1, at most {LEAF_PAGE_SIZE} per page (`end` "
+        "past the log's size stops at its size), each the base64 of its leaf input: exactly "
+        "the bytes hashed into the tree (an event's canonical JSON, UTF-8). With them and "
+        "the contract's `CheckpointAnchored` logs anyone can recompute every anchored root "
+        "(`cardtrail monitor`). `next` is the following page's URL, null at the log's end.",
+        tags=("auditor",),
+        response=models.LeafPage,
+        errors=("VALIDATION_FAILED", "RATE_LIMITED"),
+        query={
+            "start": _size_query("The first leaf (0-based).", 0),
+            "end": {
+                "required": False,
+                "description": "One past the last leaf wanted (default: the log's "
+                "size); a page stops earlier and names the next in `next`.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 10**_MAX_DIGITS - 1},
+            },
+        },
+    )
+)
+def leaves() -> Response:
+    """One page of leaf inputs, base64, with the next page's URL."""
+    limit_public()
+    start = _int_arg("start", 0)
+    asked_end = request.args.get("end") not in (None, "")
+    end = _int_arg("end", 1) if asked_end else None
+    if end is not None and end <= start:
+        raise ValidationFailed(
+            f"end {end} is not above start {start}",
+            errors=[{"loc": "query.end", "message": "> start"}],
+        )
+    with read_transaction(runtime().engine) as conn:
+        log = MerkleLog(conn)
+        size = log.size()
+        if start > size:
+            raise ValidationFailed(
+                f"start {start} is beyond the log's size {size}",
+                errors=[{"loc": "query.start", "message": "beyond the log"}],
+            )
+        target = size if end is None else min(end, size)
+        stop = min(target, start + LEAF_PAGE_SIZE)
+        found = [data for _, data, _ in log.iter_leaves(start, stop, batch=LEAF_PAGE_SIZE)]
+    following: dict[str, Any] = {"start": stop} | ({"end": end} if end is not None else {})
+    return _json(
+        {
+            "start": start,
+            "end": stop,
+            "tree_size": size,
+            "leaves": [base64.b64encode(data).decode("ascii") for data in found],
+            "next": url_for(".leaves", **following) if stop < target else None,
+        }
+    )

@@ -109,6 +109,21 @@ class CheckpointList(Reply):
     next: str | None
 
 
+class LeafPage(Reply):
+    """Leaves ``[start, end)`` of the log: each the base64 (RFC 4648, padded) of its leaf
+    input, exactly the bytes hashed as ``SHA-256(0x00 || input)``.
+
+    ``tree_size`` is the log's size when read (leaves past the last anchored checkpoint
+    included); ``next`` is the (relative) URL of the following page, null at the log's end.
+    """
+
+    start: int
+    end: int
+    tree_size: int
+    leaves: list[str]
+    next: str | None
+
+
 class InclusionProofReply(Reply):
     """RFC 9162 inclusion proof of one leaf in the tree of ``tree_size`` leaves."""
 

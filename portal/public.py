@@ -34,6 +34,7 @@ from portal.bundles import (
     CardPage,
     load_card,
 )
+from portal.issuer_descriptor import configured_issuer
 from portal.security import limit_public
 
 bp = Blueprint(
@@ -112,6 +113,9 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
     device_keys = {store: [k["address"] for k in keys] for store, keys in published.items()}
     # Which deployments a signature may be made for is the server's word too.
     deployments = [d.to_json() for d in known_domains(runtime().engine)]
+    # The verifier checks the bundle against the configured issuer, never against the
+    # contract the bundle (built from this server's database) names.
+    pinned = configured_issuer(runtime().settings)
     body = render_template(
         "public/card.html",
         page=page,
@@ -124,6 +128,8 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
         selector=ROOT_AT_SELECTOR,
         latest_selector=LATEST_CHECKPOINT_SELECTOR,
         anchored_topic=ANCHORED_TOPIC,
+        pinned_contract=pinned.contract if pinned else "",
+        pinned_chain_id=pinned.chain_id if pinned else "",
     )
     return body, 200, _NO_STORE
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from apptools import set_limits
 
@@ -9,6 +12,7 @@ from anchoring import checkpoints, merkle
 from anchoring.db import write_transaction
 from anchoring.types import Checkpoint
 from ledger_service.actor import Actor
+from portal import auditor
 from portal.auditor import CHECKPOINT_PAGE_SIZE
 
 HQ = Actor("hq", "tok_hq_test")
@@ -161,3 +165,73 @@ def test_bad_proof_parameters_are_validation_failed(client, cards, path, query):
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == "VALIDATION_FAILED"
+
+
+# --- leaves --------------------------------------------------------------------------------
+
+
+def _all_leaves(client, **query) -> list[bytes]:
+    """Every leaf, following ``next`` from the first page."""
+    url, found = "/api/v1/log/leaves", []
+    params: dict | None = {"start": 0, **query}
+    while url:
+        body = client.get(url, query_string=params).json
+        assert body["start"] == query.get("start", 0) + len(found)
+        assert body["end"] == body["start"] + len(body["leaves"])
+        found += [base64.b64decode(leaf, validate=True) for leaf in body["leaves"]]
+        url, params = body["next"], None
+    return found
+
+
+def test_leaves_are_the_exact_bytes_hashed_into_the_anchored_tree(client, cards):
+    for _ in range(3):
+        cards.issue(product="白酒 53% 500ml")
+    anchored = cards.anchor()
+    leaves = _all_leaves(client)
+    assert len(leaves) == 3
+    assert merkle.root([merkle.hash_leaf(leaf) for leaf in leaves]) == anchored.checkpoint.root
+    assert json.loads(leaves[0].decode("utf-8"))["leaf_index"] == 0
+
+
+def test_leaves_come_in_bounded_pages_linked_by_next(client, cards, monkeypatch):
+    monkeypatch.setattr(auditor, "LEAF_PAGE_SIZE", 2)
+    for _ in range(5):
+        cards.issue()
+    first = client.get("/api/v1/log/leaves", query_string={"start": 0}).json
+    assert len(first["leaves"]) == 2 and first["tree_size"] == 5
+    assert first["next"] == "/api/v1/log/leaves?start=2"
+    assert len(_all_leaves(client)) == 5
+    bounded = client.get("/api/v1/log/leaves", query_string={"start": 1, "end": 4}).json
+    assert (bounded["end"], bounded["next"]) == (3, "/api/v1/log/leaves?start=3&end=4")
+
+
+def test_an_end_past_the_log_stops_at_its_size(client, cards):
+    cards.issue()
+    body = client.get("/api/v1/log/leaves", query_string={"start": 0, "end": 99}).json
+    assert (body["end"], len(body["leaves"]), body["next"]) == (1, 1, None)
+    at_end = client.get("/api/v1/log/leaves", query_string={"start": 1}).json
+    assert at_end["leaves"] == [] and at_end["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"start": -1},
+        {"start": "x"},
+        {"start": 2},
+        {"start": 0, "end": 0},
+        {"start": 1, "end": 1},
+    ],
+)
+def test_bad_leaf_parameters_are_validation_failed(client, cards, query):
+    cards.issue()
+    response = client.get("/api/v1/log/leaves", query_string=query)
+    assert response.status_code == 422 and response.json["code"] == "VALIDATION_FAILED"
+
+
+def test_the_leaves_are_rate_limited_per_client(app, client, cards):
+    cards.issue()
+    set_limits(app, public_per_ip=(2, 60.0))
+    statuses = [client.get("/api/v1/log/leaves?start=0").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
