@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from anchoring.monitor_cli import monitor_command
 from anchoring.verify_cli import verify_command
 from cardtrail.run import deploy_command, up_command
 from cardtrail.worker_cli import worker_command
@@ -30,6 +31,7 @@ for _command in (
     expire_command,
     audit_command,
     verify_command,
+    monitor_command,
     store_client_command,
 ):
     main.add_command(_command)

@@ -1,0 +1,139 @@
+"""The monitor's walk over anchored checkpoints, on in-memory leaves and logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from anchoring import merkle
+from anchoring.chain import AnchorEvent
+from anchoring.monitor import (
+    Frontier,
+    Monitor,
+    MonitorError,
+    MonitorState,
+    event_position_hook,
+)
+from anchoring.types import Checkpoint
+
+LEAVES = [json.dumps({"leaf_index": i, "type": "ISSUED"}).encode() for i in range(23)]
+HASHES = [merkle.hash_leaf(leaf) for leaf in LEAVES]
+
+
+def anchored(*sizes: int, roots: dict[int, bytes] | None = None) -> list[AnchorEvent]:
+    roots = roots or {}
+    return [
+        AnchorEvent(
+            Checkpoint(size, roots.get(size, merkle.root(HASHES[:size]))),
+            index,
+            f"0x{index:064x}",
+            100 + index,
+            f"0x{index:064x}",
+        )
+        for index, size in enumerate(sizes)
+    ]
+
+
+def monitor(served=LEAVES, state=None, page=4, proofs=None, root_at=None) -> Monitor:
+    def pages(start: int, end: int):
+        for low in range(start, min(end, len(served)), page):
+            yield served[low : min(low + page, end)]
+
+    def consistency(first: int, second: int):
+        if proofs is not None:
+            return proofs(first, second)
+        return merkle.consistency_proof([merkle.hash_leaf(x) for x in served[:second]], first)
+
+    return Monitor(
+        state or MonitorState(contract="0x" + "ab" * 20, chain_id=31337),
+        pages,
+        consistency,
+        root_at or (lambda size: merkle.root(HASHES[:size])),
+    )
+
+
+@pytest.mark.parametrize("size", range(0, 40))
+def test_frontier_root_is_the_rfc9162_root_of_every_size(size):
+    leaves = [merkle.hash_leaf(bytes([i])) for i in range(size)]
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    assert frontier.root() == merkle.root(leaves) and len(frontier.hashes) == size.bit_count()
+
+
+def test_honest_log_passes_every_checkpoint_and_moves_the_state():
+    walk = monitor()
+    assert walk.check(anchored(3, 8, 9, 23)) is None
+    assert walk.state.tree_size == 23 and walk.state.root == merkle.root(HASHES)
+    assert walk.state.checkpoints == 4 and walk.state.last_block == 103
+
+
+def test_a_changed_leaf_gives_another_root_and_names_the_checkpoint():
+    served = list(LEAVES)
+    served[5] = json.dumps({"leaf_index": 5, "type": "VOIDED"}).encode()
+    divergence = monitor(served).check(anchored(3, 8, 23))
+    assert divergence is not None and divergence.tree_size == 8
+    assert "leaf in [3, 8) was changed" in str(divergence) and "block 101" in str(divergence)
+
+
+def test_leaves_withheld_by_the_server_are_a_divergence():
+    divergence = monitor(LEAVES[:10]).check(anchored(8, 23))
+    assert divergence is not None and "publishes 10 leaves" in str(divergence)
+
+
+def test_a_log_whose_root_the_contract_does_not_store_is_a_divergence():
+    divergence = monitor(root_at=lambda size: bytes(32)).check(anchored(8))
+    assert divergence is not None and "rootAt(8)" in str(divergence)
+
+
+def test_a_tree_size_that_does_not_grow_is_a_divergence():
+    events = anchored(8, 9)
+    shrinking = [events[1], AnchorEvent(Checkpoint(8, events[0].checkpoint.root), 2, "0x", 9, "0x")]
+    divergence = monitor().check(shrinking)
+    assert divergence is not None and "must only grow" in str(divergence)
+
+
+def test_a_bad_consistency_proof_from_the_server_is_a_divergence():
+    divergence = monitor(proofs=lambda first, second: [bytes(32)]).check(anchored(3, 8))
+    assert divergence is not None and "consistency proof from size 3" in str(divergence)
+
+
+def test_a_leaf_naming_another_position_is_a_divergence():
+    served = list(LEAVES)
+    served[2], served[3] = served[3], served[2]
+    # The swap changes the root too; the position hook names the leaf first.
+    divergence = monitor(served).check(anchored(8))
+    assert divergence is not None and "leaf 2 says it is leaf 3" in str(divergence)
+
+
+def test_event_position_hook_accepts_non_event_json_and_refuses_non_json():
+    assert event_position_hook(4, b'{"type":"CARD_MAP","leaf_index":4}') is None
+    assert event_position_hook(4, b"[1,2]") is None
+    assert event_position_hook(4, b"\xff") == "leaf 4 is not JSON"
+
+
+def test_a_resumed_monitor_fetches_only_the_new_leaves():
+    first = monitor()
+    assert first.check(anchored(8)) is None
+    saved = MonitorState.from_json(json.loads(first.state.dumps()))
+    asked: list[tuple[int, int]] = []
+    resumed = monitor(state=saved)
+    pages = resumed.leaf_pages
+    resumed.leaf_pages = lambda start, end: (asked.append((start, end)), pages(start, end))[1]
+    # The last block is read again: its checkpoint is recognised, not a divergence.
+    assert resumed.check(anchored(8, 23)) is None
+    assert asked == [(8, 23)] and resumed.state.root == merkle.root(HASHES)
+
+
+def test_a_state_whose_root_does_not_follow_from_its_frontier_is_refused():
+    walk = monitor()
+    walk.check(anchored(8))
+    document = walk.state.to_json() | {"root": "00" * 32}
+    with pytest.raises(MonitorError, match="does not follow"):
+        MonitorState.from_json(document)
+
+
+def test_a_malformed_state_is_refused():
+    with pytest.raises(MonitorError, match="malformed state"):
+        MonitorState.from_json({"format": "cardtrail-monitor-state/1", "tree_size": 3})
