@@ -211,7 +211,9 @@ def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connectio
 
 def _reasoned(name: str, summary: str) -> None:
     def view(actor: Actor, body: schemas.WithReason, number: str, *, within: Connection) -> Any:
-        return getattr(ledger(), name)(actor, number, body.reason, within=within)
+        return getattr(ledger(), name)(
+            actor, number, body.reason, reason_code=body.reason_code, within=within
+        )
 
     view.__name__ = view.__qualname__ = name
     view.__doc__ = summary

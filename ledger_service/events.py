@@ -139,6 +139,34 @@ def _check_canonical_domain(value: object) -> None:
         )
 
 
+REASON_CODES = (
+    "unspecified",
+    "lost",
+    "stolen",
+    "fraud",
+    "damaged",
+    "customer_request",
+    "issuer_error",
+    "other",
+)
+"""The reason codes block, unblock and void events carry (the text stays in the database)."""
+
+_REASON_CONTEXT = b"cardtrail/reason/v1\x00"
+
+
+def reason_hash(salt: bytes, text: str) -> str:
+    """The ``reason_hash`` of an event: SHA-256("cardtrail/reason/v1" 0x00 || salt || text).
+
+    The salt (16 random bytes, kept in the database beside the text) makes the hash a
+    commitment: nobody can confirm a guessed text from the public log, and whoever is
+    later shown the text and salt (in a dispute) can check them against the log.
+
+        >>> reason_hash(bytes(16), "reported stolen")[:16]
+        '1f0d371529316503'
+    """
+    return hashlib.sha256(_REASON_CONTEXT + salt + text.encode("utf-8")).hexdigest()
+
+
 def event_hash(leaf: bytes) -> str:
     """SHA-256 of a leaf input, hex: the next event's ``prev_event_hash``."""
     return hashlib.sha256(leaf).hexdigest()

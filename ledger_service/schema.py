@@ -127,6 +127,23 @@ events = sa.Table(
     sa.Index("events_type_occurred_store", "type", "occurred_at", "store_id"),
 )
 
+# The free text of a block, unblock or void reason: the event in the log carries only its
+# code and SHA-256 over the salt and the text (ledger_service.events.reason_hash).
+event_reasons = sa.Table(
+    "event_reasons",
+    metadata,
+    sa.Column(
+        "leaf_index",
+        LeafIndex,
+        sa.ForeignKey("events.leaf_index"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("text", sa.String(200), nullable=False),
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+)
+
 pickups = sa.Table(
     "pickups",
     metadata,

@@ -150,6 +150,16 @@ Ref: TypeAlias = Annotated[
 Reason: TypeAlias = Annotated[
     str, StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=VISIBLE_PATTERN)
 ]
+ReasonCode: TypeAlias = Literal[
+    "unspecified",
+    "lost",
+    "stolen",
+    "fraud",
+    "damaged",
+    "customer_request",
+    "issuer_error",
+    "other",
+]
 RedemptionCode: TypeAlias = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")
 ]
@@ -285,9 +295,14 @@ class Redeem(Body):
 
 
 class WithReason(Body):
-    """Block, unblock or void a card, saying why."""
+    """Block, unblock or void a card, saying why.
+
+    The public log keeps ``reason_code`` and a salted hash of ``reason``; the text itself
+    stays in the merchant's database.
+    """
 
     reason: Reason
+    reason_code: ReasonCode = "unspecified"
 
 
 class StorePickup(Body):

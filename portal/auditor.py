@@ -246,7 +246,8 @@ def consistency() -> Response:
     Operation(
         "Leaf inputs of the log",
         description=f"Leaves `start` to `end` - 1, at most {LEAF_PAGE_SIZE} per page (`end` "
-        "past the log's size stops at its size), each the base64 of its leaf input: exactly "
+        "past the log's size stops at its size; `start` beyond it, or `end` not above "
+        "`start`, is VALIDATION_FAILED), each the base64 of its leaf input: exactly "
         "the bytes hashed into the tree (an event's canonical JSON, UTF-8). With them and "
         "the contract's `CheckpointAnchored` logs anyone can recompute every anchored root "
         "(`cardtrail monitor`). `next` is the following page's URL, null at the log's end.",

@@ -81,9 +81,11 @@ RELATIONS = {
     ("query.first", "≤ second"),
     ("query.tree_size", "beyond the log"),
     ("query.second", "beyond the log"),
+    ("query.start", "beyond the log"),
+    ("query.end", "> start"),
 }
 """Refusals the document states in prose, not in schemas: relations between parameters
-and to the log's size (``GET /log/proofs/...``)."""
+and to the log's size (``GET /log/proofs/...``, ``GET /log/leaves``)."""
 
 
 def card_numbers() -> st.SearchStrategy[str]:
@@ -246,6 +248,9 @@ def _choices(path: str, target: Target) -> list[dict[str, Any] | None]:
     if path.endswith("/proofs/consistency"):
         size = _log_size(target.app)
         return [None, {"query": {"first": 1, "second": size}}]
+    if path.endswith("/log/leaves"):
+        size = _log_size(target.app)
+        return [None, {"query": {"start": size - 1}}, {"query": {"start": 0, "end": size}}]
     return [None]
 
 

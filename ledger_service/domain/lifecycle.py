@@ -174,23 +174,38 @@ class Redeem:
 
 @dataclass(frozen=True)
 class Block:
-    """Headquarters holds the card, e.g. reported stolen."""
+    """Headquarters holds the card, e.g. reported stolen.
 
-    reason: str = ""
+    The log keeps only the reason's code and the salted hash of its text (``reason_hash``,
+    None without a text): free text stays out of the permanent public log.
+    """
+
+    reason_code: str = "unspecified"
+    reason_hash: str | None = None
 
 
 @dataclass(frozen=True)
 class Unblock:
-    """Headquarters releases a blocked card into the state it was blocked in."""
+    """Headquarters releases a blocked card into the state it was blocked in.
 
-    reason: str = ""
+    The log keeps only the reason's code and the salted hash of its text (``reason_hash``,
+    None without a text): free text stays out of the permanent public log.
+    """
+
+    reason_code: str = "unspecified"
+    reason_hash: str | None = None
 
 
 @dataclass(frozen=True)
 class Void:
-    """Headquarters cancels the card for good."""
+    """Headquarters cancels the card for good.
 
-    reason: str = ""
+    The log keeps only the reason's code and the salted hash of its text (``reason_hash``,
+    None without a text): free text stays out of the permanent public log.
+    """
+
+    reason_code: str = "unspecified"
+    reason_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,12 +378,16 @@ def _redeem(card: Card, command: Redeem, now: datetime) -> EventDraft:
     )
 
 
+def _reason_data(command: Block | Unblock | Void) -> dict[str, Any]:
+    return {"reason_code": command.reason_code, "reason_hash": command.reason_hash}
+
+
 def _block(card: Card, command: Block, now: datetime) -> EventDraft:
     return EventDraft(
         EventType.BLOCKED,
         CardState.BLOCKED,
         now,
-        data={"reason": command.reason},
+        data=_reason_data(command),
         blocked_from=card.state,
     )
 
@@ -376,13 +395,13 @@ def _block(card: Card, command: Block, now: datetime) -> EventDraft:
 def _unblock(card: Card, command: Unblock, now: datetime) -> EventDraft:
     if card.state is not CardState.BLOCKED or card.blocked_from is None:
         raise errors.InvalidTransition(f"cannot unblock a card in state {card.state}")
-    return EventDraft(EventType.UNBLOCKED, card.blocked_from, now, data={"reason": command.reason})
+    return EventDraft(EventType.UNBLOCKED, card.blocked_from, now, data=_reason_data(command))
 
 
 def _void(card: Card, command: Void, now: datetime) -> EventDraft:
     if card.underlying_state is CardState.PICKUP_SHIPPED:
         raise errors.InvalidTransition("cannot void a card whose goods were already shipped")
-    return EventDraft(EventType.VOIDED, CardState.VOIDED, now, data={"reason": command.reason})
+    return EventDraft(EventType.VOIDED, CardState.VOIDED, now, data=_reason_data(command))
 
 
 def _expire(card: Card, command: Expire, now: datetime) -> EventDraft:

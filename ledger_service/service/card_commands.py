@@ -8,10 +8,11 @@ when given ``within``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ledger_service import errors
 from ledger_service.actor import Actor
@@ -31,6 +32,7 @@ from ledger_service.domain.lifecycle import (
 from ledger_service.schema import cards
 from ledger_service.service.checks import WRITERS, card_number, check_reason, require_role, valid
 from ledger_service.service.events_log import apply
+from ledger_service.service.reasons import Reason, new_reason, store_reason
 from ledger_service.service.rows import (
     card_of,
     card_or_404,
@@ -54,7 +56,11 @@ class CardCommands(CommandRunner):
         number = card_number(number)
         holder = valid(check_text, holder_ref, "holder_ref")
         return self._decided(
-            actor, number, Claim(self._holder_tag(holder)), within, holder_ref=holder
+            actor,
+            number,
+            lambda row: Claim(self._holder_tag(holder, bytes(row.salt))),
+            within,
+            holder_ref=holder,
         )
 
     def transfer(
@@ -75,7 +81,7 @@ class CardCommands(CommandRunner):
         now = self._now()
         trace = Trace(actor, "transfer", now, number)
         with self._command(number, within, trace) as (conn, log, size, row):
-            draft = decide(card_of(row), Transfer(self._holder_tag(holder)), now)
+            draft = decide(card_of(row), Transfer(self._holder_tag(holder, bytes(row.salt))), now)
             check_code(self._secret, row, redemption_code, now)
             leaf_index = apply(
                 conn,
@@ -155,25 +161,64 @@ class CardCommands(CommandRunner):
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
 
     def block(
-        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+        self,
+        actor: Actor,
+        number: str,
+        reason: str = "",
+        *,
+        reason_code: str = "unspecified",
+        within: Connection | None = None,
     ) -> dict[str, Any]:
-        """Hold the card (e.g. reported stolen) until it is unblocked."""
-        require_role(actor, WRITERS)
-        return self._decided(actor, card_number(number), Block(check_reason(reason)), within)
+        """Hold the card (e.g. reported stolen) until it is unblocked.
+
+        The log gets ``reason_code`` and the salted hash of ``reason``; the text itself
+        stays in the database (:mod:`ledger_service.service.reasons`), as for unblock and
+        void.
+        """
+        return self._reasoned(actor, number, Block, reason, reason_code, within)
 
     def unblock(
-        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+        self,
+        actor: Actor,
+        number: str,
+        reason: str = "",
+        *,
+        reason_code: str = "unspecified",
+        within: Connection | None = None,
     ) -> dict[str, Any]:
         """Release a blocked card into the state it was blocked in."""
-        require_role(actor, WRITERS)
-        return self._decided(actor, card_number(number), Unblock(check_reason(reason)), within)
+        return self._reasoned(actor, number, Unblock, reason, reason_code, within)
 
     def void(
-        self, actor: Actor, number: str, reason: str = "", *, within: Connection | None = None
+        self,
+        actor: Actor,
+        number: str,
+        reason: str = "",
+        *,
+        reason_code: str = "unspecified",
+        within: Connection | None = None,
     ) -> dict[str, Any]:
         """Cancel the card for good."""
+        return self._reasoned(actor, number, Void, reason, reason_code, within)
+
+    def _reasoned(
+        self,
+        actor: Actor,
+        number: str,
+        kind: type[Block | Unblock | Void],
+        text: str,
+        code: str,
+        within: Connection | None,
+    ) -> dict[str, Any]:
         require_role(actor, WRITERS)
-        return self._decided(actor, card_number(number), Void(check_reason(reason)), within)
+        reason = new_reason(check_reason(text), code)
+        return self._decided(
+            actor,
+            card_number(number),
+            lambda _row: kind(reason_code=reason.code, reason_hash=reason.hash),
+            within,
+            reason=reason,
+        )
 
     def unlock_code(
         self, actor: Actor, number: str, *, within: Connection | None = None
@@ -196,15 +241,19 @@ class CardCommands(CommandRunner):
         self,
         actor: Actor,
         number: str,
-        command: Command,
+        command_for: Callable[[Row[Any]], Command],
         within: Connection | None,
+        reason: Reason | None = None,
         **card_values: Any,
     ) -> dict[str, Any]:
-        """Run a command that needs nothing but the lifecycle rules' consent."""
+        """Run a command (made from the card's row) that needs nothing but the lifecycle
+        rules' consent; keep its ``reason`` text beside the event."""
         now = self._now()
         with self._command(number, within) as (conn, log, size, row):
-            draft = decide(card_of(row), command, now)
+            draft = decide(card_of(row), command_for(row), now)
             leaf_index = apply(conn, log, size, row, draft, actor, now, **card_values)
+            if reason is not None:
+                store_reason(conn, leaf_index, reason)
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
 
 

@@ -64,7 +64,7 @@ class Issuance(CommandRunner):
             for spec, number in zip(fresh, numbers, strict=True):
                 code = codes.generate_code()
                 salt = secrets.token_bytes(16)
-                data = self._issued_data(spec, batch_ref)
+                data = self._issued_data(spec, batch_ref, salt)
                 entry: LogEntry = (
                     number,
                     salt,
@@ -115,7 +115,7 @@ class Issuance(CommandRunner):
             raise errors.ValidationFailed("row_key values repeat within the batch")
         return specs
 
-    def _issued_data(self, spec: CardSpec, batch_ref: str) -> dict[str, Any]:
+    def _issued_data(self, spec: CardSpec, batch_ref: str, salt: bytes) -> dict[str, Any]:
         return {
             "product": spec.product,
             "face_value": spec.face_value,
@@ -124,7 +124,7 @@ class Issuance(CommandRunner):
             "allowed_stores": list(spec.allowed_stores),
             "allowed_regions": list(spec.allowed_regions),
             "batch_ref": batch_ref,
-            "holder": self._holder_tag(spec.holder_ref) if spec.holder_ref else None,
+            "holder": self._holder_tag(spec.holder_ref, salt) if spec.holder_ref else None,
         }
 
     def _card_row(

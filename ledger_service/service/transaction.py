@@ -34,7 +34,8 @@ from ledger_service.events import utc_now
 from ledger_service.service.rows import card_or_404
 from ledger_service.service.traces import Trace
 
-_HOLDER_CONTEXT = b"cardtrail/holder/v1\x00"
+_HOLDER_CONTEXT = b"cardtrail/holder/v2\x00"
+"""v2 tags are salted per card (v1, in older events, were not: a holder's cards linked)."""
 
 
 class CommandRunner:
@@ -67,10 +68,12 @@ class CommandRunner:
         moment = self._clock().astimezone(UTC)
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
-    def _holder_tag(self, holder_ref: str) -> str:
+    def _holder_tag(self, holder_ref: str, card_salt: bytes) -> str:
         # A keyed tag: the log can show that the holder changed without naming anyone.
-        mac = hmac.new(self._secret, _HOLDER_CONTEXT + holder_ref.encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        # The card's salt (16 bytes) makes it differ from card to card, so that the public
+        # log never links two cards of one holder.
+        message = _HOLDER_CONTEXT + card_salt + holder_ref.encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Connection]:

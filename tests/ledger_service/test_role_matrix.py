@@ -220,6 +220,7 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         _get("/log/proofs/consistency?first=1&second=2"),
         PUBLIC,
     ),
+    ("/api/v1/log/leaves", "get"): (_get("/log/leaves?start=0"), PUBLIC),
 }
 
 

@@ -51,7 +51,7 @@ def test_block_holds_the_card_and_unblock_returns_it(ledger, stores):
     assert ledger.unblock(HQ, number)["state"] == "CLAIMED"
     assert ledger.redeem(STORE1, number, code)["state"] == "REDEEMED"
     blocked = [h.event for h in ledger.card_history(number).events if h.event["type"] == "BLOCKED"]
-    assert blocked[0]["data"] == {"reason": "reported stolen"}
+    assert blocked[0]["data"]["reason_code"] == "unspecified"
 
 
 def test_a_voided_card_refuses_everything(ledger, stores):
