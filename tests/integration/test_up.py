@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -104,6 +105,15 @@ def test_up_anchors_events_and_a_second_up_shows_the_same_checkpoints_on_the_sam
             size = append(engine, batch)
             assert wait_until(lambda size=size: _anchored_size(engine) == size, 5)
         deployment, before = _records(engine)
+        # The development issuer descriptor names the deployment up has just made.
+        well_known = f"http://127.0.0.1:{port}/.well-known/cardtrail-issuer.json"
+        with urllib.request.urlopen(well_known, timeout=10) as response:
+            issuer = json.loads(response.read())
+        assert (issuer["chain_id"], issuer["contract"]) == (
+            deployment.chain_id,
+            deployment.contract,
+        )
+        assert issuer["deployment_block"] == deployment.block_number
         assert up.ctrl_c() == 0
         assert "CardTrail stopped." in "".join(up.output)
         assert (data_dir / "chain" / "anvil-state.json").exists()
