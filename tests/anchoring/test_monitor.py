@@ -15,6 +15,7 @@ from anchoring.monitor import (
     MonitorState,
     event_position_hook,
 )
+from anchoring.monitor_cli import load_state, save_state
 from anchoring.types import Checkpoint
 
 LEAVES = [json.dumps({"leaf_index": i, "type": "ISSUED"}).encode() for i in range(23)]
@@ -137,3 +138,21 @@ def test_a_state_whose_root_does_not_follow_from_its_frontier_is_refused():
 def test_a_malformed_state_is_refused():
     with pytest.raises(MonitorError, match="malformed state"):
         MonitorState.from_json({"format": "cardtrail-monitor-state/1", "tree_size": 3})
+
+
+def test_state_file_round_trips_and_belongs_to_one_deployment(tmp_path):
+    walk = monitor()
+    walk.check(anchored(3, 8))
+    path = tmp_path / "monitor.json"
+    save_state(path, walk.state)
+    loaded = load_state(path, "0x" + "AB" * 20, 31337, from_block=0)
+    assert (loaded.tree_size, loaded.root, loaded.last_block) == (8, walk.state.root, 101)
+    with pytest.raises(MonitorError, match="follows contract"):
+        load_state(path, "0x" + "cd" * 20, 31337, from_block=0)
+    with pytest.raises(MonitorError, match="on chain 31337"):
+        load_state(path, "0x" + "ab" * 20, 1, from_block=0)
+
+
+def test_without_a_state_file_the_monitor_starts_at_the_given_block(tmp_path):
+    fresh = load_state(tmp_path / "none.json", "0x" + "ab" * 20, 5, from_block=42)
+    assert (fresh.tree_size, fresh.last_block, fresh.root) == (0, 42, merkle.root([]))
