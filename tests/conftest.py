@@ -107,3 +107,15 @@ def app(settings):
 def client(app):
     """A test client of :func:`app`."""
     return app.test_client()
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """Run with umask 022, the usual default, under which a plain mkdir gives 0755 and
+    files 0644 unless their mode is set: the permission tests must not depend on the
+    environment's umask."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)

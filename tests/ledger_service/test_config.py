@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import stat
-from collections.abc import Iterator
 
 import pytest
 
 from ledger_service.config import ConfigError, Settings
 
 PRODUCTION = {"CHAIN_RPC_URL": "https://rpc.example.com"}
-
-
-@pytest.fixture
-def usual_umask() -> Iterator[None]:
-    """umask 022, the usual default, under which a plain mkdir gives 0755."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def _mode(path) -> int:
