@@ -1,20 +1,28 @@
 """Fixtures for the browser tests: Debian's Chromium through Playwright, the app on a free
-port, and a folder for screenshots.
+port, the demo merchant without a chain, and a folder for screenshots.
 
 Playwright never downloads a browser here: it drives ``/usr/bin/chromium``. Screenshots go
 to ``artifacts/browser/<test>/`` (git-ignored) so they survive the run for people to look at.
+Only tests marked ``node`` start a chain (see test_verify_page.py); ``demo_site`` needs none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
+
+from cardtrail.app import create_app
+from ledger_service import demo
+from ledger_service.auth import create_token
+from ledger_service.config import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -26,7 +34,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+# Enough demo cards for every state and full dashboard tables, few enough to seed in seconds.
+DEMO_CARDS = 40
+# Where the demo's card pages tell the browser to find the chain: the discard port, where
+# nothing answers, so the in-browser verifier fails the same way on every machine.
+NO_CHAIN = "http://127.0.0.1:9"
+# The Accept-Language header each language's visitor sends.
+LANGUAGES = {"zh-CN": "zh-CN,zh;q=0.9,en;q=0.5", "en": "en-US,en;q=0.9"}
+PHONES = {"360x740": (360, 740), "390x844": (390, 844)}
 
 
 @pytest.fixture(scope="session")
@@ -44,22 +61,69 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[[Flask], str]]:
-    """Serve a Flask app on 127.0.0.1 (a port the OS picks) in a thread; returns its URL."""
-    servers = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="browser-test-web", daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in servers:
+@contextlib.contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve a Flask app on 127.0.0.1 (a port the OS picks) in a thread; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-test-web", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
         server.shutdown()
         thread.join(10)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Flask], str]]:
+    """Serve Flask apps for one test; ``serve(app)`` returns the app's URL."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(serving(app))
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """The demo merchant served on a free port: its URL, example cards and console tokens."""
+
+    url: str
+    cards: dict[str, str]
+    """A card number per card state (ISSUED, REDEEMED, BLOCKED, ...)."""
+    hq_token: str
+    store_token: str
+    """A token of the store whose counter the demo suggests trying."""
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory) -> Iterator[DemoSite]:
+    """The app with a small demo merchant (every card state, stores, anomalies), once per
+    session. No chain: the events stay pending and the card pages' verifier finds no node."""
+    folder = tmp_path_factory.mktemp("demo")
+    settings = Settings.from_env(
+        folder / "data",
+        environ={
+            "DATABASE_URL": f"sqlite:///{folder / 'cardtrail.db'}",
+            "CARDTRAIL_PUBLIC_RPC_URL": NO_CHAIN,
+        },
+    )
+    # Every test opens card pages from the one address: the public rate limits would bite.
+    app = create_app(
+        settings,
+        {"PUBLIC_RATE_LIMIT_PER_IP": None, "PUBLIC_RATE_LIMIT_PER_CLIENT_CARD": None},
+    )
+    rt = app.extensions["cardtrail"]
+    summary = demo.seed_runtime(rt, cards=DEMO_CARDS)
+    try:
+        with serving(app) as url:
+            yield DemoSite(
+                url=url,
+                cards={card.state: card.card_number for card in summary.examples},
+                hq_token=create_token(rt.engine, rt.secret_key, "hq").token,
+                store_token=create_token(
+                    rt.engine, rt.secret_key, "store", summary.try_store
+                ).token,
+            )
+    finally:
+        rt.engine.dispose()
 
 
 @pytest.fixture
@@ -70,3 +134,51 @@ def screenshots(request) -> Path:
     for old in folder.glob("*.png"):
         old.unlink()
     return folder
+
+
+def sign_in(page, url: str, token: str) -> None:
+    """Sign in to the console at ``url`` with an API token, through the login form."""
+    page.goto(f"{url}/console/")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_url(re.compile(r".*/console/(dashboard|counter)$"))
+
+
+@pytest.fixture(scope="session")
+def console_sessions(chromium, demo_site) -> dict[str, dict]:
+    """Signed-in browser state (cookies) for the demo's ``hq`` and ``store`` tokens."""
+    states = {}
+    for role, token in (("hq", demo_site.hq_token), ("store", demo_site.store_token)):
+        context = chromium.new_context()
+        try:
+            sign_in(context.new_page(), demo_site.url, token)
+            states[role] = context.storage_state()
+        finally:
+            context.close()
+    return states
+
+
+@pytest.fixture
+def open_page(chromium) -> Iterator[Callable[..., object]]:
+    """``open_page(language, phone)``: a page in a fresh context that sends the language's
+    Accept-Language header, on the phone's viewport (a name in :data:`PHONES`, or None for a
+    desktop window). ``signed_in`` takes a :func:`console_sessions` state."""
+    contexts = []
+
+    def open_(language: str, phone: str | None, *, signed_in: dict | None = None, **options):
+        width, height = PHONES[phone] if phone else (1200, 900)
+        context = chromium.new_context(
+            viewport={"width": width, "height": height},
+            is_mobile=phone is not None,
+            has_touch=phone is not None,
+            locale=language,
+            extra_http_headers={"Accept-Language": LANGUAGES[language]},
+            storage_state=signed_in,
+            **options,
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()
