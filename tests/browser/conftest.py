@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import make_server
 
+from anchoring.db import read_transaction
 from cardtrail.app import create_app
 from ledger_service import demo
 from ledger_service.auth import create_token
 from ledger_service.config import Settings
+from ledger_service.schema import pickups
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,6 +39,9 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "browser"
+# Screenshots kept for people to look at (git-ignored), one file per page, phone and language.
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # Enough demo cards for every state and full dashboard tables, few enough to seed in seconds.
 DEMO_CARDS = 40
 # Where the demo's card pages tell the browser to find the chain: the discard port, where
@@ -90,7 +96,7 @@ class DemoSite:
     """A card number per card state (ISSUED, REDEEMED, BLOCKED, ...)."""
     hq_token: str
     store_token: str
-    """A token of the store whose counter the demo suggests trying."""
+    """A token of the store with the most pickups waiting at its counter."""
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +125,7 @@ def demo_site(tmp_path_factory) -> Iterator[DemoSite]:
                 cards={card.state: card.card_number for card in summary.examples},
                 hq_token=create_token(rt.engine, rt.secret_key, "hq").token,
                 store_token=create_token(
-                    rt.engine, rt.secret_key, "store", summary.try_store
+                    rt.engine, rt.secret_key, "store", _busiest_counter(rt.engine)
                 ).token,
             )
     finally:
@@ -134,6 +140,22 @@ def screenshots(request) -> Path:
     for old in folder.glob("*.png"):
         old.unlink()
     return folder
+
+
+def _busiest_counter(engine) -> str:
+    """The store with the most pickups waiting (so its counter shows their table)."""
+    waiting = (
+        sa.select(pickups.c.store_id)
+        .where(pickups.c.state.in_(["PICKUP_REQUESTED", "PICKUP_READY"]))
+        .where(pickups.c.store_id.is_not(None))
+        .group_by(pickups.c.store_id)
+        .order_by(sa.func.count().desc(), pickups.c.store_id)
+        .limit(1)
+    )
+    with read_transaction(engine) as conn:
+        store = conn.execute(waiting).scalar_one_or_none()
+    assert store is not None, "the demo left no pickup waiting at a store"
+    return store
 
 
 def sign_in(page, url: str, token: str) -> None:
