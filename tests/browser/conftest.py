@@ -158,6 +158,31 @@ def _busiest_counter(engine) -> str:
     return store
 
 
+BLOCKING_IMPACTS = ("serious", "critical")
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+  }));
+}"""
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's accessibility violations on ``page`` as it is now: id, impact, help and the
+    first few offending elements of each. axe's script is added to the page, so the page's
+    context must bypass its Content-Security-Policy (``bypass_csp=True``)."""
+    if not AXE_SCRIPT.is_file():
+        pytest.fail(f"{AXE_SCRIPT} is missing: install the npm packages (make install)")
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    return page.evaluate(RUN_AXE)
+
+
+def blocking(violations: list[dict]) -> list[dict]:
+    """The violations no page may have: serious and critical ones."""
+    return [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+
+
 def sign_in(page, url: str, token: str) -> None:
     """Sign in to the console at ``url`` with an API token, through the login form."""
     page.goto(f"{url}/console/")
