@@ -2,7 +2,8 @@
 port, the demo merchant without a chain, and a folder for screenshots.
 
 Playwright never downloads a browser here: it drives ``/usr/bin/chromium``. Screenshots go
-to ``artifacts/browser/<test>/`` (git-ignored) so they survive the run for people to look at.
+to ``artifacts/browser/<test>/`` and, for the phone shots of test_screenshots.py, to
+``artifacts/screenshots/`` (both git-ignored) so they survive the run for people to look at.
 Only tests marked ``node`` start a chain (see test_verify_page.py); ``demo_site`` needs none.
 """
 

@@ -24,6 +24,7 @@ PAGES = {
     "console-login": (None, "/console/login"),
     "console-dashboard": ("hq", "/console/dashboard"),
     "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
+    "console-issue": ("hq", "/console/issue"),
     "console-counter": ("store", "/console/counter"),
 }
 
