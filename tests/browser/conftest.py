@@ -53,6 +53,25 @@ LANGUAGES = {"zh-CN": "zh-CN,zh;q=0.9,en;q=0.5", "en": "en-US,en;q=0.9"}
 PHONES = {"360x740": (360, 740), "390x844": (390, 844)}
 
 
+# The fixtures of this folder that start a chain node (test_verify_page.py's anvil).
+CHAIN_FIXTURES = frozenset({"anvil"})
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Refuse a browser test that starts a chain without the ``node`` mark, so that
+    ``-m "not node"`` runs never need one."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if HERE in Path(item.path).resolve().parents
+        and CHAIN_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("node") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"these tests start a chain but are not marked node: {unmarked}")
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     """One headless Chromium for the session (Playwright ``Browser``)."""
@@ -193,17 +212,23 @@ def sign_in(page, url: str, token: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def console_sessions(chromium, demo_site) -> dict[str, dict]:
-    """Signed-in browser state (cookies) for the demo's ``hq`` and ``store`` tokens."""
-    states = {}
-    for role, token in (("hq", demo_site.hq_token), ("store", demo_site.store_token)):
-        context = chromium.new_context()
-        try:
-            sign_in(context.new_page(), demo_site.url, token)
-            states[role] = context.storage_state()
-        finally:
-            context.close()
-    return states
+def console_sessions(chromium, demo_site) -> Callable[[str], dict]:
+    """``console_sessions(role)``: signed-in browser state (cookies) for the demo's ``hq`` or
+    ``store`` token, signed in on first use only (public-page runs never sign in)."""
+    tokens = {"hq": demo_site.hq_token, "store": demo_site.store_token}
+    states: dict[str, dict] = {}
+
+    def state(role: str) -> dict:
+        if role not in states:
+            context = chromium.new_context()
+            try:
+                sign_in(context.new_page(), demo_site.url, tokens[role])
+                states[role] = context.storage_state()
+            finally:
+                context.close()
+        return states[role]
+
+    return state
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_page_has_no_serious_accessibility_violations(
 ):
     role, template = PAGES[name]
     page = open_page(
-        language, phone, signed_in=console_sessions[role] if role else None, bypass_csp=True
+        language, phone, signed_in=console_sessions(role) if role else None, bypass_csp=True
     )
     response = page.goto(demo_site.url + template.format(**demo_site.cards))
     assert response is not None and response.status in (200, 422), response

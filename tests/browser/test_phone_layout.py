@@ -53,7 +53,7 @@ def test_page_fits_the_phone_without_horizontal_scroll(
     name, phone, language, demo_site, console_sessions, open_page
 ):
     role, template = PAGES[name]
-    page = open_page(language, phone, signed_in=console_sessions[role] if role else None)
+    page = open_page(language, phone, signed_in=console_sessions(role) if role else None)
     response = page.goto(demo_site.url + page_path(template, demo_site.cards))
     assert response is not None and response.status in (200, 422), response
     if name.startswith("card-"):

@@ -47,7 +47,7 @@ def test_card_page_screenshot(name, state, status, language, demo_site, open_pag
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_console_counter_screenshot(language, demo_site, console_sessions, open_page, shots_folder):
-    page = open_page(language, PHONE, signed_in=console_sessions["store"])
+    page = open_page(language, PHONE, signed_in=console_sessions("store"))
     page.goto(f"{demo_site.url}/console/counter")
     # The counter waits for the scanner in the card number field.
     assert page.evaluate("document.activeElement.id") == "number"
