@@ -178,6 +178,21 @@ def _busiest_counter(engine) -> str:
     return store
 
 
+def rendering_fonts(page, selector: str) -> list[str]:
+    """The font families Chromium actually draws the text of ``selector`` (its own text
+    nodes) with, as the browser's DevTools protocol reports them."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        return [font["familyName"] for font in fonts]
+    finally:
+        cdp.detach()
+
+
 BLOCKING_IMPACTS = ("serious", "critical")
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});

@@ -7,12 +7,15 @@ the console's counter. Each test also checks that the page shows what the shot i
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from conftest import LANGUAGES, SCREENSHOTS
+from conftest import LANGUAGES, SCREENSHOTS, rendering_fonts
 
 pytestmark = pytest.mark.browser
 
 PHONE = "390x844"
+HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def shot_name(page: str, language: str) -> str:
@@ -51,6 +54,10 @@ def test_console_counter_screenshot(language, demo_site, console_sessions, open_
     page.goto(f"{demo_site.url}/console/counter")
     # The counter waits for the scanner in the card number field.
     assert page.evaluate("document.activeElement.id") == "number"
+    # The store's Chinese name is drawn with a CJK font, not as empty boxes.
+    assert HAN.search(page.inner_text("main h1"))
+    fonts = rendering_fonts(page, "main h1")
+    assert any("CJK" in family for family in fonts), f"{fonts}: install fonts-noto-cjk"
     path = shots_folder / shot_name("console-counter", language)
     path.unlink(missing_ok=True)
     page.screenshot(path=str(path), full_page=True)
