@@ -1,5 +1,6 @@
 # CardTrail's front door. `make demo` runs the service with demo data; `make test` runs
-# the whole suite. Both install what they need first (virtualenv, npm packages, Chromium).
+# the whole suite. Both install what they need first (virtualenv, npm packages, Chromium and
+# the CJK fonts).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
@@ -24,10 +25,14 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
+# fonts-noto-cjk gives Chromium the Chinese glyphs the pages and their screenshots need.
 system-deps:
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing=" chromium"; \
+	dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Missing for the browser tests:$$missing. Run: sudo apt-get install -y$$missing"; fi; \
 	fi
 
 demo: install
