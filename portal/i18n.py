@@ -6,7 +6,7 @@ Message ids are English; the catalogues live in ``portal/translations/<locale>/L
 compiled catalogues, so a missing build step never shows English silently.
 
 A request's language: the ``cardtrail_lang`` cookie (set by the switch on every page,
-``/lang/<code>``), else the best of ``Accept-Language``, else Chinese.
+``?lang=<code>``), else the best of ``Accept-Language``, else Chinese.
 
     >>> choose_locale(None, [("en-US", 1.0), ("zh-CN", 0.8)])
     'en'
@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.support import Translations
-from flask import Blueprint, Flask, Response, redirect, request
+from flask import Flask, Response, redirect, request
 from flask_babel import Babel, get_locale, lazy_gettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
@@ -149,17 +150,6 @@ def local_time(moment: datetime | str | None, zone: ZoneInfo, pattern: str) -> s
     return moment.astimezone(zone).strftime(pattern)
 
 
-def safe_next(target: str) -> str:
-    """A local path to go back to after switching language; anything else is the home page.
-
-        >>> safe_next("/c/ABC?x=1"), safe_next("//evil.example/"), safe_next("https://x/")
-        ('/c/ABC?x=1', '/', '/')
-    """
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 def js_messages() -> dict[str, str]:
     """The browser verifier's messages in this request's language (msgid -> text)."""
     catalogue = Translations.load(str(TRANSLATIONS), [str(get_locale())], "js")
@@ -167,7 +157,7 @@ def js_messages() -> dict[str, str]:
     return {str(k): str(v) for k, v in messages.items() if isinstance(k, str) and k and v}
 
 
-def missing_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
+def missing_catalogues(directory: Path) -> list[Path]:
     """The compiled catalogues (``.mo``) that should be there and are not."""
     return [
         directory / locale / "LC_MESSAGES" / f"{domain}.mo"
@@ -177,13 +167,29 @@ def missing_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
     ]
 
 
-bp = Blueprint("i18n", __name__)
+SWITCH = "lang"
+"""The query parameter of the language switch: ``?lang=en`` on any page."""
 
 
-@bp.get("/lang/<code>")
-def switch(code: str) -> BaseResponse:
-    """Remember the visitor's language in a cookie and go back to the page they were on."""
-    response = redirect(safe_next(request.args.get("next", "/")), 303)
+def without_switch(path: str, args: Iterable[tuple[str, str]]) -> str:
+    """The address to go back to after switching: the same page, its other parameters kept.
+
+        >>> without_switch("/c/X", [("lang", "en"), ("days", "7")])
+        '/c/X?days=7'
+    """
+    kept = [(k, v) for k, v in args if k != SWITCH]
+    return path + ("?" + urlencode(kept) if kept else "")
+
+
+def _switch_language() -> BaseResponse | None:
+    """``?lang=<code>`` on a page: remember the language in a cookie, show the page again.
+
+    The switch is a relative link (``?lang=en``), so no page names its own address, and
+    the answer only ever goes back to the same path on this host."""
+    code = request.args.get(SWITCH)
+    if code is None or request.method != "GET" or request.path.startswith("/api/"):
+        return None
+    response = redirect(without_switch(request.path, request.args.items(multi=True)), 303)
     if code in LOCALES:
         response.set_cookie(
             COOKIE,
@@ -199,12 +205,11 @@ def switch(code: str) -> BaseResponse:
 def _template_helpers() -> dict[str, Any]:
     zone = runtime().settings.zone
     locale = str(get_locale())
-    here = request.full_path.rstrip("?")
     return {
         "locale": locale,
         "html_lang": "zh-Hans-CN" if locale == CHINESE else locale,
         "other_languages": [(code, LANGUAGE_NAMES[code]) for code in LOCALES if code != locale],
-        "here": here,
+        "switch": SWITCH,
         "state_word": lambda state: word(STATE_WORDS, state),
         "event_word": lambda kind: word(EVENT_WORDS, kind),
         "anomaly_word": lambda kind: word(ANOMALY_WORDS, kind),
@@ -229,7 +234,7 @@ def init_app(app: Flask) -> None:
 
     Raises RuntimeError when a compiled catalogue is missing: run ``make install``.
     """
-    missing = missing_catalogues()
+    missing = missing_catalogues(TRANSLATIONS)
     if missing:
         names = ", ".join(str(p.relative_to(TRANSLATIONS.parent)) for p in missing)
         raise RuntimeError(
@@ -239,6 +244,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", CHINESE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=_select_locale)
-    app.register_blueprint(bp)
+    app.before_request(_switch_language)
     app.context_processor(_template_helpers)
     app.after_request(_vary)
