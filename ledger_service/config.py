@@ -105,8 +105,8 @@ def base_url_setting(raw: str) -> str:
 def timezone_setting(raw: str) -> str:
     """``CARDTRAIL_TIMEZONE`` checked: an IANA zone name such as ``Asia/Shanghai``.
 
-        >>> timezone_setting(" Europe/Berlin ")
-        'Europe/Berlin'
+    >>> timezone_setting(" Europe/Berlin ")
+    'Europe/Berlin'
     """
     name = raw.strip()
     try:

@@ -61,12 +61,12 @@ class Status:
     @property
     def label(self) -> str:
         """The status in a few words, in the request's language."""
-        return gettext(self.label_id)
+        return str(gettext(self.label_id))
 
     @property
     def detail(self) -> str:
         """The status in a sentence, in the request's language."""
-        return gettext(self.detail_id)
+        return str(gettext(self.detail_id))
 
 
 _STATUS = {
@@ -82,14 +82,18 @@ _STATUS = {
     ),
     "used": Status("used", N_("Used"), N_("This card has already been redeemed or picked up.")),
     "blocked": Status(
-        "blocked", N_("Blocked"), N_("The merchant has blocked this card for now; do not accept it.")
+        "blocked",
+        N_("Blocked"),
+        N_("The merchant has blocked this card for now; do not accept it."),
     ),
     "voided": Status("voided", N_("Voided"), N_("The merchant voided this card; it has no value.")),
     "expired": Status("expired", N_("Expired"), N_("This card has expired.")),
 }
 
 NOT_FOUND = Status(
-    "not_found", N_("Not found"), N_("No card with this number can be shown. Check the number on the card.")
+    "not_found",
+    N_("Not found"),
+    N_("No card with this number can be shown. Check the number on the card."),
 )
 
 
@@ -151,8 +155,8 @@ def _detail(event: dict[str, Any], issuer: str, zone: tzinfo) -> str:
         return " · ".join(parts)
     if kind == "PICKUP_REQUESTED":
         if data.get("mode") == "store":
-            return gettext("to collect in store")
-        return gettext("for delivery")
+            return str(gettext("to collect in store"))
+        return str(gettext("for delivery"))
     return ""
 
 

@@ -181,7 +181,7 @@ def _home_for(who: Actor) -> str:
 
 def refusal(exc: errors.LedgerError) -> str:
     """A refusal for people: its title in their language, then the ledger's detail."""
-    return _("%(title)s: %(detail)s", title=_(exc.title), detail=exc.detail)
+    return str(_("%(title)s: %(detail)s", title=_(exc.title), detail=exc.detail))
 
 
 def _now() -> datetime:
@@ -369,7 +369,9 @@ def _counter(status: int = 200, **context: Any) -> BaseResponse:
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
         pending = dashboard.pending_pickups(conn, store_id)
-        today = dashboard.activity(conn, now, 1, store_id=who.store_id, zone=runtime().settings.zone)
+        today = dashboard.activity(
+            conn, now, 1, store_id=who.store_id, zone=runtime().settings.zone
+        )
     context.setdefault("result", None)
     context.setdefault("error", None)
     context.setdefault("card", None)

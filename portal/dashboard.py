@@ -57,9 +57,9 @@ def day_range(until: date, days: int) -> list[str]:
 def business_day(moment: datetime, zone: tzinfo) -> date:
     """The merchant's day that ``moment`` falls on.
 
-        >>> from zoneinfo import ZoneInfo
-        >>> business_day(datetime(2026, 12, 1, 16, 30, tzinfo=UTC), ZoneInfo("Asia/Shanghai"))
-        datetime.date(2026, 12, 2)
+    >>> from zoneinfo import ZoneInfo
+    >>> business_day(datetime(2026, 12, 1, 16, 30, tzinfo=UTC), ZoneInfo("Asia/Shanghai"))
+    datetime.date(2026, 12, 2)
     """
     return _utc(moment).astimezone(zone).date()
 
@@ -67,9 +67,9 @@ def business_day(moment: datetime, zone: tzinfo) -> date:
 def day_start(day: date, zone: tzinfo) -> datetime:
     """The UTC instant at which the merchant's ``day`` begins (local midnight).
 
-        >>> from zoneinfo import ZoneInfo
-        >>> day_start(date(2026, 12, 2), ZoneInfo("Asia/Shanghai")).isoformat()
-        '2026-12-01T16:00:00+00:00'
+    >>> from zoneinfo import ZoneInfo
+    >>> day_start(date(2026, 12, 2), ZoneInfo("Asia/Shanghai")).isoformat()
+    '2026-12-01T16:00:00+00:00'
     """
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 

@@ -135,7 +135,7 @@ def word(words: dict[str, Any], key: str | None) -> str:
 def zone_label(zone_name: str) -> str:
     """How a page names the merchant's clock: 北京时间 for Asia/Shanghai, else the zone."""
     if zone_name == "Asia/Shanghai":
-        return _("Beijing time")
+        return str(_("Beijing time"))
     return zone_name
 
 
@@ -174,8 +174,8 @@ SWITCH = "lang"
 def without_switch(path: str, args: Iterable[tuple[str, str]]) -> str:
     """The address to go back to after switching: the same page, its other parameters kept.
 
-        >>> without_switch("/c/X", [("lang", "en"), ("days", "7")])
-        '/c/X?days=7'
+    >>> without_switch("/c/X", [("lang", "en"), ("days", "7")])
+    '/c/X?days=7'
     """
     kept = [(k, v) for k, v in args if k != SWITCH]
     return path + ("?" + urlencode(kept) if kept else "")
