@@ -18,6 +18,7 @@ A request's language: the ``cardtrail_lang`` cookie (set by the switch on every 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,9 +153,15 @@ def local_time(moment: datetime | str | None, zone: ZoneInfo, pattern: str) -> s
 
 def js_messages() -> dict[str, str]:
     """The browser verifier's messages in this request's language (msgid -> text)."""
-    catalogue = Translations.load(str(TRANSLATIONS), [str(get_locale())], "js")
+    return dict(_js_catalogue(str(get_locale())))
+
+
+@functools.cache
+def _js_catalogue(locale: str) -> tuple[tuple[str, str], ...]:
+    # Read once per process and language: the compiled catalogue changes only on install.
+    catalogue = Translations.load(str(TRANSLATIONS), [locale], "js")
     messages = getattr(catalogue, "_catalog", {})
-    return {str(k): str(v) for k, v in messages.items() if isinstance(k, str) and k and v}
+    return tuple((str(k), str(v)) for k, v in messages.items() if isinstance(k, str) and k and v)
 
 
 def missing_catalogues(directory: Path) -> list[Path]:
