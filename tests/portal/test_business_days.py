@@ -86,7 +86,8 @@ def _signed_in_store(app):
     client.get("/console/login")
     with client.session_transaction() as session:
         csrf = session["console_csrf"]
-    assert client.post("/console/login", data={"token": token, "csrf_token": csrf}).status_code
+    signed_in = client.post("/console/login", data={"token": token, "csrf_token": csrf})
+    assert signed_in.status_code == 303
     return client
 
 
@@ -108,9 +109,7 @@ def test_another_merchant_zone_moves_the_day_and_names_the_zone(
     utc_app = create_app(dataclasses.replace(settings, timezone="UTC"), {"TESTING": True})
     monkeypatch.setattr(console_module, "_now", lambda: AT_NIGHT)
     client = _signed_in_store(utc_app)
-    page = client.get("/console/counter", headers={"Accept-Language": "en"}).get_data(
-        as_text=True
-    )
+    page = client.get("/console/counter", headers={"Accept-Language": "en"}).get_data(as_text=True)
     utc_app.extensions["cardtrail"].engine.dispose()
     assert "Today (UTC):" in page
     assert '<span id="today-redeemed">2</span> redeemed' in page

@@ -44,7 +44,7 @@ def test_pages_are_chinese_without_any_language_preference(app):
     response, body = _page(_chinese(app), "/")
     assert response.status_code == 200
     assert '<html lang="zh-Hans-CN">' in body
-    assert "这张卡券是正品吗？还没被使用过吗？" in body
+    assert "这张卡券是真的吗？还没有使用过吗？" in body
     assert "Is this card genuine" not in body
 
 
@@ -56,7 +56,7 @@ def test_accept_language_english_gets_english(app):
 
 def test_a_language_cardtrail_does_not_speak_falls_back_to_chinese(app):
     _, body = _page(_chinese(app), "/", **{"Accept-Language": "fr-FR,de;q=0.8"})
-    assert "这张卡券是正品吗" in body
+    assert "这张卡券是真的吗" in body
 
 
 def test_the_best_spoken_language_of_accept_language_wins():
@@ -76,7 +76,7 @@ def test_the_switch_remembers_the_language_in_a_cookie_over_accept_language(app)
     assert "Is this card genuine" in body
     back = client.get("/?lang=zh_Hans_CN")
     assert back.headers["Set-Cookie"].startswith("cardtrail_lang=zh_Hans_CN;")
-    assert "这张卡券是正品吗" in client.get("/").get_data(as_text=True)
+    assert "这张卡券是真的吗" in client.get("/").get_data(as_text=True)
 
 
 def test_the_switch_keeps_the_page_and_its_other_parameters(app):
@@ -181,7 +181,9 @@ def test_werkzeug_refusals_are_titled_and_explained_in_the_language(app):
 
 def test_the_card_page_embeds_the_browser_messages_of_its_language(app, ready_card):
     _, body = _page(_chinese(app), f"/c/{ready_card}")
-    found = re.search(r'<script type="application/json" id="cardtrail-messages">(.*?)</script>', body)
+    found = re.search(
+        r'<script type="application/json" id="cardtrail-messages">(.*?)</script>', body
+    )
     assert found is not None
     messages = json.loads(found.group(1))
     assert messages["Verifying in your browser…"] == "正在您的浏览器中校验…"
@@ -209,8 +211,7 @@ def test_every_message_has_a_chinese_translation(domain):
     untranslated = [
         m.id
         for m in catalogue
-        if m.id
-        and (m.fuzzy or not (m.string if isinstance(m.string, str) else all(m.string)))
+        if m.id and (m.fuzzy or not (m.string if isinstance(m.string, str) else all(m.string)))
     ]
     assert untranslated == []
 
