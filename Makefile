@@ -6,9 +6,17 @@ PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test test-fast lint bench compile gas-report clean system-deps fuzz load
+.PHONY: install catalogues demo test test-fast lint bench compile gas-report clean system-deps fuzz load
 
-install: .venv/.installed node_modules/.installed
+install: .venv/.installed node_modules/.installed catalogues
+
+# The message catalogues are compiled here, never tracked (*.mo is gitignored): the app
+# refuses to start without them rather than show English silently (docs/portal.md).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard portal/translations/*/LC_MESSAGES/*.po))
+catalogues: $(CATALOGUES)
+
+portal/translations/%.mo: portal/translations/%.po .venv/.installed
+	.venv/bin/pybabel compile --statistics -i $< -o $@
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
