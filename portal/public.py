@@ -12,6 +12,7 @@ import json
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from ledger_service.devices import KeyRegistry, known_domains
@@ -25,7 +26,7 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import models
+from portal import i18n, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
@@ -67,8 +68,8 @@ def _rate_limited(error: RateLimited) -> Response:
 
 def _load(number: str) -> CardPage:
     rt = runtime()
-    issuer = current_app.config.get("ISSUER_NAME", "the merchant")
-    return load_card(rt.engine, number, issuer)
+    issuer = current_app.config.get("ISSUER_NAME") or _("the merchant")
+    return load_card(rt.engine, number, issuer, rt.settings.zone)
 
 
 def _not_found(message: str | None = None) -> tuple[str, int, dict[str, str]]:
@@ -100,7 +101,7 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
     try:
         number = normalize_card_number(number)
     except CardNumberError as exc:
-        return _not_found(f"This is not a valid card number: {exc}.")
+        return _not_found(_("This is not a valid card number: %(reason)s.", reason=exc))
     limit_public(number)
     try:
         page = _load(number)
@@ -128,6 +129,7 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
         selector=ROOT_AT_SELECTOR,
         latest_selector=LATEST_CHECKPOINT_SELECTOR,
         anchored_topic=ANCHORED_TOPIC,
+        js_messages=i18n.js_messages(),
         pinned_contract=pinned.contract if pinned else "",
         pinned_chain_id=pinned.chain_id if pinned else "",
     )

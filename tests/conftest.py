@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from apptools import EnglishClient
 from node_requirement import missing_node_outcome
 
 from anchoring.db import create_engine
@@ -99,6 +100,9 @@ def app(settings):
     from cardtrail.app import create_app
 
     application = create_app(settings, {"TESTING": True})
+    # The suite's page tests read English; the Chinese default has its own tests
+    # (tests/portal/test_i18n.py), which ask for their language explicitly.
+    application.test_client_class = EnglishClient
     yield application
     application.extensions["cardtrail"].engine.dispose()
 
@@ -107,3 +111,15 @@ def app(settings):
 def client(app):
     """A test client of :func:`app`."""
     return app.test_client()
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """Run with umask 022, the usual default, under which a plain mkdir gives 0755 and
+    files 0644 unless their mode is set: the permission tests must not depend on the
+    environment's umask."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)

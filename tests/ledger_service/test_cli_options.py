@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import stat
-from collections.abc import Iterator
-
-import pytest
 
 from ledger_service.cli_options import migrated_engine
 from ledger_service.config import Settings
-
-
-@pytest.fixture
-def usual_umask() -> Iterator[None]:
-    """umask 022, the usual default, under which a plain mkdir gives 0755 and files 0644."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def test_a_command_creates_the_data_directory_0700_and_the_database_0600(tmp_path, usual_umask):
