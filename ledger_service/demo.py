@@ -324,9 +324,9 @@ def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> N
     elif step == "redeem":
         ledger.redeem(store, card.number, card.code)
     elif step == "block":
-        ledger.block(HQ, card.number, "reported lost by the holder")
+        ledger.block(HQ, card.number, "reported lost by the holder", reason_code="lost")
     elif step == "void":
-        ledger.void(HQ, card.number, "printing error")
+        ledger.void(HQ, card.number, "printing error", reason_code="issuer_error")
     else:
         raise ValueError(f"unknown demo step {step!r}")
 
