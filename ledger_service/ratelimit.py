@@ -83,6 +83,10 @@ class CounterStore:
             socket_connect_timeout=STORE_TIMEOUT_SECONDS,
             socket_timeout=STORE_TIMEOUT_SECONDS,
         )
+        if not isinstance(storage, Storage):
+            raise ValueError(
+                f"{display_uri(uri)} is an asyncio store; the views count synchronously"
+            )
         return cls(storage, display_uri(uri))
 
     @property

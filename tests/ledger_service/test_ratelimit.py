@@ -4,6 +4,7 @@ enforced in each process while the shared store is down."""
 from __future__ import annotations
 
 import logging
+import socket
 import time
 
 import pytest
@@ -11,7 +12,12 @@ import redis
 from limits.storage import MemoryStorage
 
 from ledger_service.errors import RateLimited
-from ledger_service.ratelimit import RECHECK_SECONDS, CounterStore, RateLimiter
+from ledger_service.ratelimit import (
+    RECHECK_SECONDS,
+    STORE_TIMEOUT_SECONDS,
+    CounterStore,
+    RateLimiter,
+)
 
 
 def _memory() -> CounterStore:
@@ -56,6 +62,11 @@ def test_limiters_sharing_a_store_keep_their_counts_apart_by_name():
     )
     assert _answers(per_ip, "k", 3) == [True, True, False]
     assert _answers(per_card, "k", 2) == [True, True], "a limiter of the same figures counts alone"
+
+
+def test_an_asyncio_store_is_refused():
+    with pytest.raises(ValueError, match="asyncio"):
+        CounterStore.from_uri("async+memory://")
 
 
 def test_a_window_shorter_than_a_second_is_rounded_up_to_one():
@@ -113,6 +124,22 @@ def test_an_unreachable_redis_still_limits_each_process(caplog):
         assert _answers(limiter, "ip:a", 3) == [True, True, False]
     [error] = caplog.records
     assert "redis://127.0.0.1:1/0" in error.getMessage() and "s3cret" not in error.getMessage()
+
+
+def test_a_hung_store_delays_one_request_by_its_timeout_then_none_until_the_recheck():
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        limiter = RateLimiter("per_ip", 2, 60.0, CounterStore.from_uri(f"redis://127.0.0.1:{port}"))
+        waits = []
+        for _ in range(3):
+            started = time.monotonic()
+            try:
+                limiter.hit("ip:a")
+            except RateLimited:
+                pass
+            waits.append(time.monotonic() - started)
+    assert waits[0] < STORE_TIMEOUT_SECONDS * 4, waits
+    assert max(waits[1:]) < 0.1, waits
 
 
 @pytest.mark.redis
