@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
 from itertools import cycle
 
 import pytest
 from flask import Flask
 
+from bench.http import App, serve
 from cardtrail.app import create_app
 from ledger_service.auth import create_token
 from ledger_service.config import Settings
 from ledger_service.domain.numbers import generate_card_number
-from ledger_service.runtime import runtime_of
+from ledger_service.runtime import DEFAULT_PUBLIC_CLIENT_CARD_LIMIT, runtime_of
 
 # Well-formed numbers of cards never issued (the shared database is empty): answered 404.
 UNKNOWN_CARD, OTHER_UNKNOWN_CARD = (
@@ -95,3 +99,39 @@ def test_with_the_redis_store_down_the_pages_answer_and_each_app_still_limits(tm
     assert statuses == [404] * 6 + [429], "limited per process while the store is down"
     outages = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(outages) == 2, "each app logs its outage once"
+
+
+def _gunicorn_statuses(tmp_path, storage: str, path: str, times: int) -> list[int]:
+    """The statuses of ``times`` GETs of ``path`` sent in turn to two gunicorn servers (one
+    worker each) of the production entry point, on one database."""
+    app = App("cardtrail.wsgi:app", env={"CARDTRAIL_RATE_LIMIT_STORAGE": storage})
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(serve(app, tmp_path / host, database, workers=1, threads=1))
+            for host in ("host-a", "host-b")
+        ]
+        statuses = []
+        for index in range(times):
+            url = servers[index % len(servers)].url + path
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    statuses.append(answer.status)
+            except urllib.error.HTTPError as refused:
+                statuses.append(refused.code)
+        return statuses
+
+
+@pytest.mark.redis
+def test_two_gunicorn_servers_on_one_redis_enforce_the_documented_per_card_limit_once(
+    tmp_path, redis_url
+):
+    limit, _ = DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
+    statuses = _gunicorn_statuses(tmp_path, redis_url, UNKNOWN_CARD, limit + 10)
+    assert statuses == [404] * limit + [429] * 10
+
+
+def test_two_gunicorn_servers_counting_in_memory_each_allow_the_whole_per_card_limit(tmp_path):
+    limit, _ = DEFAULT_PUBLIC_CLIENT_CARD_LIMIT
+    statuses = _gunicorn_statuses(tmp_path, "memory://", UNKNOWN_CARD, limit + 10)
+    assert statuses == [404] * (limit + 10), "each server counted only its own half"
