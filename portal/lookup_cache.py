@@ -40,7 +40,8 @@ from portal.bundles import CardPage
 CACHE_VERSION = "1"
 """Part of every tag: bump it when an answer's bytes change without its inputs changing."""
 DEFAULT_SIZE = 2048
-"""Answers kept per worker process (``PUBLIC_LOOKUP_CACHE_SIZE``); a bundle is a few KiB."""
+"""Answers kept per worker process (``PUBLIC_LOOKUP_CACHE_SIZE``): a card page or bundle
+of a card with a few events is 4-10 KiB, so about 20 MiB at most."""
 _EXTENSION = "cardtrail.lookup_cache"
 
 
