@@ -1,13 +1,22 @@
 # CardTrail's front door. `make demo` runs the service with demo data; `make test` runs
-# the whole suite. Both install what they need first (virtualenv, npm packages, Chromium).
+# the whole suite. Both install what they need first (virtualenv, npm packages, Chromium and
+# the CJK fonts).
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test test-fast lint bench compile gas-report clean system-deps fuzz load
+.PHONY: install catalogues demo test test-fast lint bench compile gas-report clean system-deps fuzz load
 
-install: .venv/.installed node_modules/.installed
+install: .venv/.installed node_modules/.installed catalogues
+
+# The message catalogues are compiled here, never tracked (*.mo is gitignored): the app
+# refuses to start without them rather than show English silently (docs/portal.md).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard portal/translations/*/LC_MESSAGES/*.po))
+catalogues: $(CATALOGUES)
+
+portal/translations/%.mo: portal/translations/%.po .venv/.installed
+	.venv/bin/pybabel compile --statistics -i $< -o $@
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -24,10 +33,14 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
+# fonts-noto-cjk gives Chromium the Chinese glyphs the pages and their screenshots need.
 system-deps:
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing=" chromium"; \
+	dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Missing for the browser tests:$$missing. Run: sudo apt-get install -y$$missing"; fi; \
 	fi
 
 demo: install

@@ -28,7 +28,7 @@ from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
-from portal import auditor, console, public, security
+from portal import auditor, console, i18n, public, security
 
 
 def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
@@ -72,6 +72,8 @@ def create_app(
         digest = hmac.new(built.secret_key, b"flask-session", hashlib.sha256)
         app.config["SECRET_KEY"] = digest.hexdigest()
     install(app, built)
+    # Chinese first: every page, console refusal and problem title goes through it.
+    i18n.init_app(app)
     for blueprint in (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp):
         app.register_blueprint(blueprint)
     security.init_app(app)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anchoring.keys import write_private_file
 from anchoring.permissions import private_directory
@@ -27,6 +28,10 @@ DEV_BASE_URL = "http://127.0.0.1:8000"
 """The base URL in development: where ``cardtrail up`` serves by default."""
 
 _LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+
+TIMEZONE = "CARDTRAIL_TIMEZONE"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""The merchant's clock: business days, the counter's "today" and times on pages."""
 
 
 class ConfigError(ValueError):
@@ -97,6 +102,22 @@ def base_url_setting(raw: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
+def timezone_setting(raw: str) -> str:
+    """``CARDTRAIL_TIMEZONE`` checked: an IANA zone name such as ``Asia/Shanghai``.
+
+    >>> timezone_setting(" Europe/Berlin ")
+    'Europe/Berlin'
+    """
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{TIMEZONE} must be an IANA time zone such as Asia/Shanghai, got {raw!r}"
+        ) from None
+    return name
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a CardTrail process needs to know about its deployment."""
@@ -114,6 +135,7 @@ class Settings:
     public_rpc_url: str | None = None
     require_store_signatures: bool = False
     public_base_url: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def from_env(
@@ -148,12 +170,18 @@ class Settings:
             public_rpc_url=env.get("CARDTRAIL_PUBLIC_RPC_URL") or None,
             require_store_signatures=_flag(env, "CARDTRAIL_REQUIRE_STORE_SIGNATURES"),
             public_base_url=base_url_setting(base_url) if base_url else None,
+            timezone=timezone_setting(env.get(TIMEZONE) or DEFAULT_TIMEZONE),
         )
 
     @property
     def dev_mode(self) -> bool:
         """Development: no chain configured, so CardTrail runs its own local node."""
         return self.chain_rpc_url is None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The merchant's time zone (CARDTRAIL_TIMEZONE): where business days begin."""
+        return ZoneInfo(self.timezone)
 
     @property
     def rpc_url(self) -> str:

@@ -2,7 +2,9 @@
 
 The service raises them; only the HTTP edge turns them into ``application/problem+json``
 (``{"type", "title", "status", "code", "detail"}``). Codes are part of the public API:
-outside clients switch on them, so they never change once published.
+outside clients switch on them, so they never change once published. Titles are English
+message ids marked with :func:`N_`; the HTTP edge (:mod:`ledger_service.problems`) says
+them in the client's language, so the service itself never depends on a request.
 
     >>> from ledger_service.errors import CardAlreadyUsed
     >>> err = CardAlreadyUsed("card was redeemed at S1")
@@ -15,12 +17,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues (``pybabel extract``); it is translated later."""
+    return message
+
+
 class LedgerError(Exception):
     """Base of every refusal the ledger service gives; carries code, status and detail."""
 
     code: ClassVar[str] = "LEDGER_ERROR"
     status: ClassVar[int] = 400
-    title: ClassVar[str] = "Request refused"
+    title: ClassVar[str] = N_("Request refused")
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -34,7 +41,7 @@ class CardNotFound(LedgerError):
 
     code = "CARD_NOT_FOUND"
     status = 404
-    title = "Card not found"
+    title = N_("Card not found")
 
 
 class CardAlreadyUsed(LedgerError):
@@ -42,7 +49,7 @@ class CardAlreadyUsed(LedgerError):
 
     code = "CARD_ALREADY_USED"
     status = 409
-    title = "Card already used"
+    title = N_("Card already used")
 
 
 class CardVoided(LedgerError):
@@ -50,7 +57,7 @@ class CardVoided(LedgerError):
 
     code = "CARD_VOIDED"
     status = 409
-    title = "Card voided"
+    title = N_("Card voided")
 
 
 class CardExpired(LedgerError):
@@ -58,7 +65,7 @@ class CardExpired(LedgerError):
 
     code = "CARD_EXPIRED"
     status = 409
-    title = "Card expired"
+    title = N_("Card expired")
 
 
 class CardBlocked(LedgerError):
@@ -66,7 +73,7 @@ class CardBlocked(LedgerError):
 
     code = "CARD_BLOCKED"
     status = 409
-    title = "Card blocked"
+    title = N_("Card blocked")
 
 
 class InvalidTransition(LedgerError):
@@ -74,7 +81,7 @@ class InvalidTransition(LedgerError):
 
     code = "INVALID_TRANSITION"
     status = 409
-    title = "Not allowed in the card's state"
+    title = N_("Not allowed in the card's state")
 
 
 class StoreNotAllowed(LedgerError):
@@ -82,7 +89,7 @@ class StoreNotAllowed(LedgerError):
 
     code = "STORE_NOT_ALLOWED"
     status = 403
-    title = "Card not valid at this store"
+    title = N_("Card not valid at this store")
 
 
 class StoreNotFound(LedgerError):
@@ -90,7 +97,7 @@ class StoreNotFound(LedgerError):
 
     code = "STORE_NOT_FOUND"
     status = 404
-    title = "Store not found"
+    title = N_("Store not found")
 
 
 class StoreExists(LedgerError):
@@ -98,7 +105,7 @@ class StoreExists(LedgerError):
 
     code = "STORE_EXISTS"
     status = 409
-    title = "Store already exists"
+    title = N_("Store already exists")
 
 
 class PickupNotFound(LedgerError):
@@ -106,7 +113,7 @@ class PickupNotFound(LedgerError):
 
     code = "PICKUP_NOT_FOUND"
     status = 404
-    title = "Pickup not found"
+    title = N_("Pickup not found")
 
 
 class InvalidCode(LedgerError):
@@ -114,7 +121,7 @@ class InvalidCode(LedgerError):
 
     code = "INVALID_CODE"
     status = 403
-    title = "Wrong redemption code"
+    title = N_("Wrong redemption code")
 
 
 class CodeLocked(LedgerError):
@@ -122,7 +129,7 @@ class CodeLocked(LedgerError):
 
     code = "CODE_LOCKED"
     status = 423
-    title = "Redemption code locked"
+    title = N_("Redemption code locked")
 
 
 class Unauthorized(LedgerError):
@@ -130,7 +137,7 @@ class Unauthorized(LedgerError):
 
     code = "UNAUTHORIZED"
     status = 401
-    title = "Authentication required"
+    title = N_("Authentication required")
 
 
 class Forbidden(LedgerError):
@@ -138,7 +145,7 @@ class Forbidden(LedgerError):
 
     code = "FORBIDDEN"
     status = 403
-    title = "Not allowed for this role"
+    title = N_("Not allowed for this role")
 
 
 class ValidationFailed(LedgerError):
@@ -146,7 +153,7 @@ class ValidationFailed(LedgerError):
 
     code = "VALIDATION_FAILED"
     status = 422
-    title = "Invalid request"
+    title = N_("Invalid request")
 
 
 class InvalidCardNumber(ValidationFailed):
@@ -154,7 +161,7 @@ class InvalidCardNumber(ValidationFailed):
 
     code = "INVALID_CARD_NUMBER"
     status = 422
-    title = "Malformed card number"
+    title = N_("Malformed card number")
 
 
 class IdempotencyMismatch(LedgerError):
@@ -162,7 +169,7 @@ class IdempotencyMismatch(LedgerError):
 
     code = "IDEMPOTENCY_MISMATCH"
     status = 422
-    title = "Idempotency key reused with another request"
+    title = N_("Idempotency key reused with another request")
 
 
 class PayloadTooLarge(LedgerError):
@@ -170,7 +177,7 @@ class PayloadTooLarge(LedgerError):
 
     code = "PAYLOAD_TOO_LARGE"
     status = 413
-    title = "Request too large"
+    title = N_("Request too large")
 
 
 class RateLimited(LedgerError):
@@ -178,7 +185,7 @@ class RateLimited(LedgerError):
 
     code = "RATE_LIMITED"
     status = 429
-    title = "Too many requests"
+    title = N_("Too many requests")
 
 
 class NotAnchored(LedgerError):
@@ -186,7 +193,7 @@ class NotAnchored(LedgerError):
 
     code = "NOT_ANCHORED"
     status = 404
-    title = "No anchored checkpoint yet"
+    title = N_("No anchored checkpoint yet")
 
 
 class IdempotencyInProgress(LedgerError):
@@ -194,7 +201,7 @@ class IdempotencyInProgress(LedgerError):
 
     code = "IDEMPOTENCY_IN_PROGRESS"
     status = 409
-    title = "A request with this idempotency key is in progress"
+    title = N_("A request with this idempotency key is in progress")
 
 
 class SignatureRequired(LedgerError):
@@ -202,7 +209,7 @@ class SignatureRequired(LedgerError):
 
     code = "SIGNATURE_REQUIRED"
     status = 403
-    title = "Device signature required"
+    title = N_("Device signature required")
 
 
 class SignatureInvalid(LedgerError):
@@ -210,7 +217,7 @@ class SignatureInvalid(LedgerError):
 
     code = "SIGNATURE_INVALID"
     status = 403
-    title = "Invalid device signature"
+    title = N_("Invalid device signature")
 
 
 class SignatureReplayed(LedgerError):
@@ -218,7 +225,7 @@ class SignatureReplayed(LedgerError):
 
     code = "SIGNATURE_REPLAYED"
     status = 409
-    title = "Device signature replayed"
+    title = N_("Device signature replayed")
 
 
 class SignatureExpired(LedgerError):
@@ -226,7 +233,7 @@ class SignatureExpired(LedgerError):
 
     code = "SIGNATURE_EXPIRED"
     status = 403
-    title = "Device signature outside its time window"
+    title = N_("Device signature outside its time window")
 
 
 class DeviceKeyUnknown(LedgerError):
@@ -234,7 +241,7 @@ class DeviceKeyUnknown(LedgerError):
 
     code = "DEVICE_KEY_UNKNOWN"
     status = 403
-    title = "Unknown device key"
+    title = N_("Unknown device key")
 
 
 class DeviceKeyWrongStore(DeviceKeyUnknown):
@@ -242,7 +249,7 @@ class DeviceKeyWrongStore(DeviceKeyUnknown):
 
     code = "DEVICE_KEY_WRONG_STORE"
     status = 403
-    title = "Device key of another store"
+    title = N_("Device key of another store")
 
 
 class DeviceKeyRevoked(LedgerError):
@@ -250,7 +257,7 @@ class DeviceKeyRevoked(LedgerError):
 
     code = "DEVICE_KEY_REVOKED"
     status = 403
-    title = "Device key revoked"
+    title = N_("Device key revoked")
 
 
 class DeviceKeyExists(LedgerError):
@@ -258,7 +265,7 @@ class DeviceKeyExists(LedgerError):
 
     code = "DEVICE_KEY_EXISTS"
     status = 409
-    title = "Device key already registered"
+    title = N_("Device key already registered")
 
 
 class DeviceKeyNotFound(LedgerError):
@@ -266,7 +273,7 @@ class DeviceKeyNotFound(LedgerError):
 
     code = "DEVICE_KEY_NOT_FOUND"
     status = 404
-    title = "Device key not found"
+    title = N_("Device key not found")
 
 
 class LogInconsistent(LedgerError):
@@ -278,4 +285,4 @@ class LogInconsistent(LedgerError):
 
     code = "LOG_INCONSISTENT"
     status = 500
-    title = "Stored log inconsistent"
+    title = N_("Stored log inconsistent")

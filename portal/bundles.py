@@ -15,10 +15,12 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
+from flask_babel import gettext
 from sqlalchemy.engine import Connection, Engine
 
 from anchoring import checkpoints
@@ -28,9 +30,10 @@ from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
-from ledger_service.errors import LogInconsistent
+from ledger_service.errors import N_, LogInconsistent
 from ledger_service.schema import stores
 from ledger_service.service import CardHistory, read_card_history
+from portal.i18n import EVENT_WORDS, word
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +49,51 @@ ANCHORED_TOPIC = (
 
 @dataclass(frozen=True)
 class Status:
-    """The card's status in one word (``key``) and in a sentence for people."""
+    """The card's status in one word (``key``) and in a sentence for people.
+
+    ``label_id`` and ``detail_id`` are English message ids; ``label`` and ``detail`` say
+    them in the request's language."""
 
     key: str
-    label: str
-    detail: str
+    label_id: str
+    detail_id: str
+
+    @property
+    def label(self) -> str:
+        """The status in a few words, in the request's language."""
+        return str(gettext(self.label_id))
+
+    @property
+    def detail(self) -> str:
+        """The status in a sentence, in the request's language."""
+        return str(gettext(self.detail_id))
 
 
 _STATUS = {
     "unused": Status(
         "unused",
-        "Genuine and unused",
-        "This card was issued by the merchant and has not been used.",
+        N_("Genuine and unused"),
+        N_("This card was issued by the merchant and has not been used."),
     ),
     "pickup": Status(
         "used",
-        "Used — pickup in progress",
-        "The goods of this card have been requested; it cannot be used again.",
+        N_("Used — pickup in progress"),
+        N_("The goods of this card have been requested; it cannot be used again."),
     ),
-    "used": Status("used", "Used", "This card has already been redeemed or picked up."),
+    "used": Status("used", N_("Used"), N_("This card has already been redeemed or picked up.")),
     "blocked": Status(
-        "blocked", "Blocked", "The merchant has blocked this card for now; do not accept it."
+        "blocked",
+        N_("Blocked"),
+        N_("The merchant has blocked this card for now; do not accept it."),
     ),
-    "voided": Status("voided", "Voided", "The merchant voided this card; it has no value."),
-    "expired": Status("expired", "Expired", "This card has expired."),
+    "voided": Status("voided", N_("Voided"), N_("The merchant voided this card; it has no value.")),
+    "expired": Status("expired", N_("Expired"), N_("This card has expired.")),
 }
 
 NOT_FOUND = Status(
-    "not_found", "Not found", "No card with this number can be shown. Check the number on the card."
+    "not_found",
+    N_("Not found"),
+    N_("No card with this number can be shown. Check the number on the card."),
 )
 
 
@@ -87,22 +107,6 @@ def status_of(state: str) -> Status:
     if card_state in USED:
         return _STATUS["used"]
     return _STATUS[card_state.value.lower()]
-
-
-_LABELS = {
-    "ISSUED": "Issued",
-    "CLAIMED": "Claimed by a holder",
-    "TRANSFERRED": "Given to a new holder",
-    "PICKUP_REQUESTED": "Pickup requested",
-    "PICKUP_READY": "Ready for pickup",
-    "PICKUP_SHIPPED": "Shipped",
-    "PICKUP_COMPLETED": "Pickup completed",
-    "REDEEMED": "Redeemed",
-    "BLOCKED": "Blocked by the merchant",
-    "UNBLOCKED": "Unblocked by the merchant",
-    "VOIDED": "Voided by the merchant",
-    "EXPIRED": "Expired",
-}
 
 
 @dataclass(frozen=True)
@@ -134,20 +138,25 @@ class TimelineEntry:
         }
 
 
-def _detail(event: dict[str, Any], issuer: str) -> str:
+def _detail(event: dict[str, Any], issuer: str, zone: tzinfo) -> str:
     data = event.get("data") or {}
     kind = event.get("type")
     if kind == "ISSUED":
-        parts = [f"by {issuer}"]
+        parts = [gettext("by %(issuer)s", issuer=issuer)]
         if data.get("product"):
             parts.append(str(data["product"]))
         if data.get("face_value") is not None and data.get("currency"):
             parts.append(f"{data['face_value'] / 100:.2f} {data['currency']}")
         if data.get("expires_at"):
-            parts.append(f"valid until {data['expires_at']}")
+            until = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+            local = until.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            parts.append(gettext("valid until %(date)s", date=local))
         return " · ".join(parts)
     if kind == "PICKUP_REQUESTED":
-        return "to collect in store" if data.get("mode") == "store" else "for delivery"
+        if data.get("mode") == "store":
+            return str(gettext("to collect in store"))
+        return str(gettext("for delivery"))
     return ""
 
 
@@ -188,7 +197,7 @@ class CardPage:
         after = kinds[len(kinds) - 1 - kinds[::-1].index("PICKUP_REQUESTED") :]
         middle = "PICKUP_SHIPPED" if "PICKUP_SHIPPED" in after else "PICKUP_READY"
         steps = ("PICKUP_REQUESTED", middle, "PICKUP_COMPLETED")
-        return tuple((_LABELS[s], s in after) for s in steps)
+        return tuple((word(EVENT_WORDS, s), s in after) for s in steps)
 
     def public_json(self) -> dict[str, Any]:
         """``GET /api/v1/public/cards/<number>``: status and events, no holder data."""
@@ -248,8 +257,8 @@ def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
     return {row.id: row.name for row in conn.execute(_STORE_NAMES, {"ids": ids})}
 
 
-def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
-    """Everything about the card ``number`` (normalised).
+def load_card(engine: Engine, number: str, issuer: str, zone: tzinfo = UTC) -> CardPage:
+    """Everything about the card ``number`` (normalised); dates for people in ``zone``.
 
     Raises CardNotFound if there is none, and LogInconsistent when the stored log cannot
     give the card's leaves or proofs (a damaged database).
@@ -275,11 +284,11 @@ def load_card(engine: Engine, number: str, issuer: str) -> CardPage:
             seq=e.event["seq"],
             leaf_index=e.leaf_index,
             type=e.event["type"],
-            label=_LABELS.get(e.event["type"], e.event["type"]),
+            label=word(EVENT_WORDS, e.event["type"]),
             occurred_at=e.event["occurred_at"],
             store_id=e.event.get("store_id"),
             store_name=stores_by_id.get(e.event["store_id"]) if e.event.get("store_id") else None,
-            detail=_detail(e.event, issuer),
+            detail=_detail(e.event, issuer, zone),
             pending=e.leaf_index >= size,
             signer=(e.event.get("data") or {}).get("signer"),
         )

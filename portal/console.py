@@ -35,6 +35,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.db import read_transaction
@@ -132,7 +134,7 @@ def _guard() -> BaseResponse | None:
             return _page(
                 "console/error.html",
                 400,
-                message="The form has expired. Reload the page and try again.",
+                message=_("The form has expired. Reload the page and try again."),
             )
     if request.endpoint in ("console.login", "console.index"):
         return None
@@ -157,7 +159,8 @@ def roles(*allowed: str) -> Callable[[F], F]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
             if actor().role not in allowed:
-                return _page("console/error.html", 403, message="Your role cannot open this page.")
+                message = _("Your role cannot open this page.")
+                return _page("console/error.html", 403, message=message)
             return view(*args, **kwargs)
 
         return cast("F", checked)
@@ -174,6 +177,11 @@ def _page(template: str, status: int = 200, **context: Any) -> BaseResponse:
 
 def _home_for(who: Actor) -> str:
     return url_for(".counter") if who.role == "store" else url_for(".dashboard_view")
+
+
+def refusal(exc: errors.LedgerError) -> str:
+    """A refusal for people: its title in their language, then the ledger's detail."""
+    return str(_("%(title)s: %(detail)s", title=_(exc.title), detail=exc.detail))
 
 
 def _now() -> datetime:
@@ -202,7 +210,10 @@ def login() -> BaseResponse:
         who = authenticate(rt.engine, rt.secret_key, f"Bearer {token}")
     except errors.Unauthorized:
         return _page(
-            "console/login.html", 401, next_url=next_url, error="That token is unknown or revoked."
+            "console/login.html",
+            401,
+            next_url=next_url,
+            error=_("That token is unknown or revoked."),
         )
     # A fresh session at sign-in: nothing an attacker planted before survives it.
     previous = _session_id()
@@ -238,7 +249,7 @@ def dashboard_view() -> BaseResponse:
     now = _now()
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
-        act = dashboard.activity(conn, now, days)
+        act = dashboard.activity(conn, now, days, zone=runtime().settings.zone)
         context: dict[str, Any] = {
             "names": names,
             "activity": act,
@@ -266,7 +277,7 @@ def card_lookup() -> BaseResponse:
     except CardNumberError as exc:
         return _page("console/card.html", 422, card=None, error=str(exc), value=text)
     except errors.LedgerError as exc:
-        return _page("console/card.html", exc.status, card=None, error=exc.detail, value=text)
+        return _page("console/card.html", exc.status, card=None, error=refusal(exc), value=text)
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
     personal = actor().role in PERSONAL_READERS
@@ -282,7 +293,7 @@ def unlock(number: str) -> BaseResponse:
     try:
         done = ledger().unlock_code(actor(), number)
     except errors.LedgerError as exc:
-        return _page("console/error.html", exc.status, message=exc.detail)
+        return _page("console/error.html", exc.status, message=refusal(exc))
     return redirect(url_for(".card_lookup", number=done["card_number"], unlocked=1), 303)
 
 
@@ -298,12 +309,12 @@ def issue() -> BaseResponse:
     lines: list[int] = []
     try:
         if upload is None or not upload.filename:
-            raise errors.ValidationFailed("choose a CSV file")
+            raise errors.ValidationFailed(_("choose a CSV file"))
         try:
             text = upload.read().decode("utf-8-sig")
             rows = list(read_rows(io.StringIO(text, newline="")))
         except UnicodeDecodeError:
-            raise errors.ValidationFailed("the CSV must be UTF-8") from None
+            raise errors.ValidationFailed(_("the CSV must be UTF-8")) from None
         except (ImportFileError, csv.Error) as exc:
             raise errors.ValidationFailed(str(exc)) from None
         lines = [line for line, _ in rows]
@@ -316,7 +327,7 @@ def issue() -> BaseResponse:
         return _page(
             "console/issue.html",
             exc.status,
-            error=exc.detail,
+            error=refusal(exc),
             problems=problems,
             batch_ref=batch_ref,
         )
@@ -332,7 +343,7 @@ def issue() -> BaseResponse:
 # --- store counter ------------------------------------------------------------------------
 
 
-UNSIGNED_REFUSED = (
+UNSIGNED_REFUSED = lazy_gettext(
     "This deployment requires every store action to be signed by a registered store device. "
     "The console cannot sign: redeem and hand over pickups with the store client "
     "(cardtrail store-client) on a device whose key headquarters has registered."
@@ -346,7 +357,7 @@ def _unsigned_refused() -> BaseResponse | None:
     card's code an attempt and tells the staff what to use instead.
     """
     if runtime().settings.require_store_signatures:
-        return _counter(403, error=UNSIGNED_REFUSED)
+        return _counter(403, error=str(UNSIGNED_REFUSED))
     return None
 
 
@@ -358,7 +369,9 @@ def _counter(status: int = 200, **context: Any) -> BaseResponse:
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
         pending = dashboard.pending_pickups(conn, store_id)
-        today = dashboard.activity(conn, now, 1, store_id=who.store_id)
+        today = dashboard.activity(
+            conn, now, 1, store_id=who.store_id, zone=runtime().settings.zone
+        )
     context.setdefault("result", None)
     context.setdefault("error", None)
     context.setdefault("card", None)
@@ -379,7 +392,7 @@ def _counter(status: int = 200, **context: Any) -> BaseResponse:
 @roles("store")
 def counter() -> BaseResponse:
     """The store's counter: redeem a card, hand over pickups."""
-    done = {"ready": "Pickup marked ready.", "complete": "Pickup handed over."}
+    done = {"ready": _("Pickup marked ready."), "complete": _("Pickup handed over.")}
     return _counter(notice=done.get(request.args.get("done", "")))
 
 
@@ -397,7 +410,7 @@ def counter_redeem() -> BaseResponse:
         try:
             card = card_for(actor(), ledger().get_card(actor(), number))
         except errors.LedgerError as exc:
-            return _counter(exc.status, error=exc.detail)
+            return _counter(exc.status, error=refusal(exc))
         return _counter(card=card, number=number)
     refused = _unsigned_refused()
     if refused is not None:
@@ -406,7 +419,9 @@ def counter_redeem() -> BaseResponse:
         result = ledger().redeem(actor(), number, code)
     except errors.LedgerError as exc:
         left = exc.extra.get("attempts_left")
-        detail = exc.detail + (f" ({left} attempts left)" if left is not None else "")
+        detail = refusal(exc)
+        if left is not None:
+            detail += " " + ngettext("(%(num)d attempt left)", "(%(num)d attempts left)", left)
         return _counter(exc.status, error=detail)
     return _counter(result=result)
 
@@ -424,5 +439,5 @@ def pickup_step(pickup_id: str, step: str) -> BaseResponse:
     try:
         steps[step](actor(), pickup_id)
     except errors.LedgerError as exc:
-        return _counter(exc.status, error=exc.detail)
+        return _counter(exc.status, error=refusal(exc))
     return redirect(url_for(".counter", done=step), 303)

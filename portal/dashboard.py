@@ -4,7 +4,10 @@ Every query is a single aggregate or a short indexed list, so the dashboard stay
 with a million cards: daily activity reads ``events`` through its ``(type, occurred_at)``
 index, pickups through ``(store_id, state)``, expiring cards through ``expires_at``, and
 locked codes start from the ``code_locked`` anomalies of the last day (no lock lasts
-longer), never from a scan of ``cards``. Days are UTC days.
+longer), never from a scan of ``cards``. Days are the merchant's business days
+(``CARDTRAIL_TIMEZONE``, Beijing time by default): each day's UTC bounds are worked out
+here, DST and all, and the database only compares the stored UTC times with them, so
+SQLite and PostgreSQL count the same days.
 
 Nothing here writes, and nothing here renders: views pass these values to templates.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, overload
 
 import sqlalchemy as sa
@@ -46,17 +49,52 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _day(conn: Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    """``column``'s UTC day as ``YYYY-MM-DD`` text, on either database."""
-    if conn.dialect.name == "postgresql":
-        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
-    # SQLite keeps the ledger's UTC datetimes as ISO text, so the date is its first part.
-    return sa.func.substr(column, 1, 10)
-
-
 def day_range(until: date, days: int) -> list[str]:
-    """The ``days`` UTC days ending with ``until``, oldest first, as ``YYYY-MM-DD``."""
+    """The ``days`` days ending with ``until``, oldest first, as ``YYYY-MM-DD``."""
     return [(until - timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
+
+
+def business_day(moment: datetime, zone: tzinfo) -> date:
+    """The merchant's day that ``moment`` falls on.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> business_day(datetime(2026, 12, 1, 16, 30, tzinfo=UTC), ZoneInfo("Asia/Shanghai"))
+    datetime.date(2026, 12, 2)
+    """
+    return _utc(moment).astimezone(zone).date()
+
+
+def day_start(day: date, zone: tzinfo) -> datetime:
+    """The UTC instant at which the merchant's ``day`` begins (local midnight).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> day_start(date(2026, 12, 2), ZoneInfo("Asia/Shanghai")).isoformat()
+    '2026-12-01T16:00:00+00:00'
+    """
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def day_bounds(days: Sequence[str], zone: tzinfo) -> list[tuple[str, datetime, datetime]]:
+    """``(day, start, end)`` in UTC for each of ``days`` (``YYYY-MM-DD``, consecutive)."""
+    bounds = []
+    for text in days:
+        day = date.fromisoformat(text)
+        bounds.append((text, day_start(day, zone), day_start(day + timedelta(days=1), zone)))
+    return bounds
+
+
+def _day(
+    column: sa.ColumnElement[Any], bounds: Sequence[tuple[str, datetime, datetime]]
+) -> sa.ColumnElement[str]:
+    """The business day of ``column`` (a UTC time), one of ``bounds``'; NULL outside them.
+
+    Comparisons with bound UTC instants read the same on SQLite (ISO text) and PostgreSQL
+    (timestamptz), and need no zone database in either.
+    """
+    return sa.case(
+        *((sa.and_(column >= start, column < end), day) for day, start, end in bounds),
+        else_=sa.null(),
+    )
 
 
 # --- activity per store and day ----------------------------------------------------------
@@ -128,13 +166,18 @@ class Activity:
 
 
 def activity(
-    conn: Connection, now: datetime, days: int = 14, store_id: str | None = None
+    conn: Connection,
+    now: datetime,
+    days: int = 14,
+    store_id: str | None = None,
+    zone: tzinfo = UTC,
 ) -> Activity:
-    """Issued / picked-up / redeemed events per UTC day and store, ``days`` days to ``now``."""
-    day_list = day_range(now.astimezone(UTC).date(), days)
-    since = datetime.fromisoformat(day_list[0]).replace(tzinfo=UTC)
-    day = _day(conn, events.c.occurred_at).label("day")
-    in_window = events.c.occurred_at >= since
+    """Issued / picked-up / redeemed events per business day (in ``zone``) and store,
+    the ``days`` days up to and including ``now``'s."""
+    day_list = day_range(business_day(now, zone), days)
+    bounds = day_bounds(day_list, zone)
+    day = _day(events.c.occurred_at, bounds).label("day")
+    in_window = sa.and_(events.c.occurred_at >= bounds[0][1], events.c.occurred_at < bounds[-1][2])
     used = sa.select(day, events.c.store_id, events.c.type, sa.func.count().label("n"))
     if store_id is None:
         used = used.where(events.c.type.in_(ACTIVITY_TYPES[1:]), in_window)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from ledger_service.devices import KeyRegistry, known_domains
@@ -26,7 +27,7 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import lookup_cache, models
+from portal import i18n, lookup_cache, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
@@ -67,8 +68,8 @@ def _rate_limited(error: RateLimited) -> Response:
 
 def _load(number: str) -> CardPage:
     rt = runtime()
-    issuer = current_app.config.get("ISSUER_NAME", "the merchant")
-    return load_card(rt.engine, number, issuer)
+    issuer = current_app.config.get("ISSUER_NAME") or _("the merchant")
+    return load_card(rt.engine, number, issuer, rt.settings.zone)
 
 
 def _not_found(message: str | None = None) -> tuple[str, int, dict[str, str]]:
@@ -100,9 +101,13 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
     try:
         number = normalize_card_number(number)
     except CardNumberError as exc:
-        return _not_found(f"This is not a valid card number: {exc}.")
+        return _not_found(_("This is not a valid card number: %(reason)s.", reason=exc))
     limit_public(number)
-    settings = (current_app.config.get("ISSUER_NAME", ""), runtime().settings.browser_rpc_url)
+    settings = (
+        current_app.config.get("ISSUER_NAME", ""),
+        runtime().settings.browser_rpc_url,
+        runtime().settings.timezone,
+    )
     variant = (
         lookup_cache.request_language(),
         lookup_cache.templates_digest(current_app, "public/"),
@@ -112,8 +117,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         response = _cached(number, "page", variant, _render_card, "text/html")
     except CardNotFound:
         return _not_found()
-    response.vary.add("Accept-Language")
-    return response
+    return _vary_by_language(response)
 
 
 def _render_card(page: CardPage) -> bytes:
@@ -137,8 +141,15 @@ def _render_card(page: CardPage) -> bytes:
         selector=ROOT_AT_SELECTOR,
         latest_selector=LATEST_CHECKPOINT_SELECTOR,
         anchored_topic=ANCHORED_TOPIC,
+        js_messages=i18n.js_messages(),
     )
     return body.encode()
+
+
+def _vary_by_language(response: Response) -> Response:
+    # What chooses the language (portal.i18n), also on a 304: caches must key on it.
+    response.vary.update(("Accept-Language", "Cookie"))
+    return response
 
 
 def _cached(
@@ -243,9 +254,7 @@ def card_json(number: str) -> Response:
         lambda page: _json_bytes(page.public_json()),
         "application/json",
     )
-    if language:
-        response.vary.add("Accept-Language")
-    return response
+    return _vary_by_language(response) if language else response
 
 
 @bp.get("/api/v1/public/cards/<number>/bundle")

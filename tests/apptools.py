@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from flask.testing import FlaskClient
+
 from ledger_service.runtime import limiter
 
 
@@ -17,3 +19,11 @@ def set_limits(app, **limits) -> None:
     app.extensions["cardtrail"] = dataclasses.replace(
         built, limits=dataclasses.replace(built.limits, **chosen)
     )
+
+
+class EnglishClient(FlaskClient):
+    """A test client whose requests ask for English, as an English browser does."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from apptools import EnglishClient
 from node_requirement import missing_node_outcome
 
 from anchoring.db import create_engine
@@ -99,6 +100,9 @@ def app(settings):
     from cardtrail.app import create_app
 
     application = create_app(settings, {"TESTING": True})
+    # The suite's page tests read English; the Chinese default has its own tests
+    # (tests/portal/test_i18n.py), which ask for their language explicitly.
+    application.test_client_class = EnglishClient
     yield application
     application.extensions["cardtrail"].engine.dispose()
 

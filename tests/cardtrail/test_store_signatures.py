@@ -8,6 +8,7 @@ unsigned, and after that so did the API. Both orders are driven here.
 from __future__ import annotations
 
 import pytest
+from apptools import EnglishClient
 
 from anchoring.db import read_transaction
 from cardtrail.app import create_app
@@ -26,6 +27,7 @@ def strict(tmp_path, db_url):
     """An app whose deployment requires signed store commands, with store S1 and a card."""
     environ = {"DATABASE_URL": db_url, "CARDTRAIL_REQUIRE_STORE_SIGNATURES": "1"}
     app = create_app(Settings.from_env(tmp_path / "data", environ=environ), {"TESTING": True})
+    app.test_client_class = EnglishClient  # the assertions read the console's English
     built = runtime_of(app)
     setup = Ledger(built.engine, built.secret_key)
     setup.create_store(HQ, "S1", "Store 1", "east")

@@ -97,3 +97,20 @@ def test_a_malformed_public_base_url_is_a_config_error_naming_it(tmp_path, raw, 
     assert problem in str(refused.value)
     with pytest.raises(ConfigError, match="CARDTRAIL_PUBLIC_BASE_URL"):
         _load(tmp_path, CARDTRAIL_PUBLIC_BASE_URL=raw)  # in development too
+
+
+def test_the_merchants_time_zone_defaults_to_beijing_time(tmp_path):
+    settings = Settings.from_env(tmp_path, environ={})
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.zone.key == "Asia/Shanghai"
+
+
+def test_another_time_zone_is_taken_by_its_iana_name(tmp_path):
+    settings = Settings.from_env(tmp_path, environ={"CARDTRAIL_TIMEZONE": "Europe/Berlin"})
+    assert settings.zone.key == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("raw", ["Beijing", "UTC+8", "../../etc/passwd", "Asia/Nowhere"])
+def test_a_time_zone_that_is_not_an_iana_name_is_a_config_error_naming_it(tmp_path, raw):
+    with pytest.raises(ConfigError, match="CARDTRAIL_TIMEZONE .* got"):
+        Settings.from_env(tmp_path, environ={"CARDTRAIL_TIMEZONE": raw})
