@@ -67,13 +67,32 @@ def test_etags_differ_between_the_answers_of_one_card(client, cards):
     assert len(tags) == 3
 
 
-def test_card_page_varies_by_accept_language(client, cards):
+@pytest.mark.parametrize("kind", ["page", "card"])
+def test_the_language_is_part_of_the_tag_and_the_answer_varies_by_it(client, cards, kind):
     number, _ = cards.issue()
-    response = client.get(f"/c/{number}")
-    assert "accept-language" in response.vary
-    tag = response.get_etag()[0]
-    not_modified = client.get(f"/c/{number}", headers={"If-None-Match": f'"{tag}"'})
-    assert "accept-language" in not_modified.vary
+    path = ROUTES[kind].format(number)
+    english = client.get(path, headers={"Accept-Language": "en"})
+    chinese = client.get(path, headers={"Accept-Language": "zh-CN"})
+    assert english.get_etag()[0] != chinese.get_etag()[0]
+    assert english.get_data() != chinese.get_data()
+    # A copy in English does not satisfy a request for Chinese, nor the other way round.
+    tag = english.get_etag()[0]
+    again = client.get(path, headers={"Accept-Language": "zh-CN", "If-None-Match": f'"{tag}"'})
+    assert again.status_code == 200 and again.get_data() == chinese.get_data()
+    same = client.get(path, headers={"Accept-Language": "en", "If-None-Match": f'"{tag}"'})
+    assert same.status_code == 304
+    for response in (english, same):
+        assert {"accept-language", "cookie"} <= {v.lower() for v in response.vary}
+
+
+def test_the_bundle_is_the_same_in_every_language(client, cards):
+    number, _ = cards.issue()
+    path = ROUTES["bundle"].format(number)
+    english = client.get(path, headers={"Accept-Language": "en"})
+    chinese = client.get(path, headers={"Accept-Language": "zh-CN"})
+    assert english.get_etag() == chinese.get_etag()
+    assert english.get_data() == chinese.get_data()
+    assert "accept-language" not in {v.lower() for v in english.vary}
 
 
 @pytest.mark.parametrize("kind", ROUTES)
