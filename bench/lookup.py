@@ -142,8 +142,7 @@ def _section(figures: dict[str, Any]) -> Section:
     ceiling = _stat(figures["home"]["requests_per_s"]).median
     header = ["request", "requests/s", "p50", "p99", "÷ ceiling"]
     rows, targets = [], []
-    # Results written before the repeated and conditional modes existed have only three.
-    for kind in (k for k in MODES if k in figures):
+    for kind in MODES:
         f = figures[kind]
         rate, p50, p99 = (_stat(f[k]) for k in ("requests_per_s", "p50_ms", "p99_ms"))
         rows.append(
@@ -182,9 +181,9 @@ def _section(figures: dict[str, Any]) -> Section:
         f"{figures['population_build_s']:.0f} s "
         f"({figures['population_issue_events_per_s']:,.0f} events/s), then anchored on anvil "
         "by the anchoring worker, so every page and bundle proves its events.",
-        "Cards are drawn at random from a sample spread over the whole log"
-        + (f" ({figures['sample_cards']:,} cards)" if "sample_cards" in figures else "")
-        + f"; each worker caches at most {DEFAULT_SIZE:,} answers (portal/lookup_cache.py). "
+        "Cards are drawn at random from a sample spread over the whole log "
+        f"({figures['sample_cards']:,} cards); each worker caches at most "
+        f"{DEFAULT_SIZE:,} answers (portal/lookup_cache.py). "
         f"The repeated rows ask for {POPULAR} of them again and again (every worker has "
         "them cached); the conditional rows send those cards' current ETags in "
         "`If-None-Match` and get 304 from the card's head alone.",
