@@ -6,43 +6,95 @@ random cards of a sample spread over the whole log: the card page (``/c/<number>
 card's history, a proof per event, the server-side check, the HTML) and the bundle
 (``/api/v1/public/cards/<number>/bundle``). Beside them, the same server's front page —
 a template and no database — is the ceiling of this HTTP stack on this machine.
+
+Each is measured three ways: random cards of the whole sample (mostly built afresh: the
+workers' caches hold a fraction of it), the same few popular cards again and again (served
+from the workers' caches, :mod:`portal.lookup_cache`), and those cards asked
+conditionally with the ETag the client already has (answered 304 from the card's head).
 """
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bench.common import Config, Section, Stat, Target, latency, log, per_second, ratio, spread
 from bench.http import BENCH, Request, load, serve
 from bench.population import population
+from portal.lookup_cache import DEFAULT_SIZE
 
 CLIENTS = 50
 WORKERS = 2 * (os.cpu_count() or 1)
+POPULAR = 100
+"""How many cards the repeated and conditional modes ask for: every worker caches them all."""
 
 
-def _requests(kind: str, sample: list[str], seed: int) -> Iterator[Request]:
+@dataclass(frozen=True)
+class Mode:
+    """One measured request: the route, which cards, and whether it is conditional."""
+
+    route: str
+    name: str
+    popular: bool = False
+    conditional: bool = False
+
+
+MODES = {
+    "home": Mode("home", "front page (no database): the stack's ceiling"),
+    "page": Mode("page", "card page `/c/<number>`"),
+    "bundle": Mode("bundle", "bundle `/api/v1/public/cards/<number>/bundle`"),
+    "page_repeated": Mode("page", f"card page, {POPULAR} cards repeated (cached)", popular=True),
+    "bundle_repeated": Mode("bundle", f"bundle, {POPULAR} cards repeated (cached)", popular=True),
+    "page_conditional": Mode(
+        "page", "card page, `If-None-Match` current (304)", popular=True, conditional=True
+    ),
+    "bundle_conditional": Mode(
+        "bundle", "bundle, `If-None-Match` current (304)", popular=True, conditional=True
+    ),
+}
+
+
+def _path(route: str, number: str) -> str:
+    return {
+        "page": f"/c/{number}",
+        "bundle": f"/api/v1/public/cards/{number}/bundle",
+        "home": "/",
+    }[route]
+
+
+def _requests(
+    route: str, sample: list[str], seed: int, tags: Mapping[str, str] | None = None
+) -> Iterator[Request]:
     rng = random.Random(seed)
     while True:
-        number = rng.choice(sample)
-        path = {
-            "page": f"/c/{number}",
-            "bundle": f"/api/v1/public/cards/{number}/bundle",
-            "home": "/",
-        }[kind]
-        yield "GET", path, {}, None
+        path = _path(route, rng.choice(sample))
+        yield "GET", path, {"If-None-Match": tags[path]} if tags else {}, None
 
 
-def _measure(url: str, kind: str, sample: list[str], runs: int, seconds: float) -> dict[str, Any]:
-    load(url, _requests(kind, sample, 0), CLIENTS, min(3.0, seconds))  # warm-up
+def _etags(url: str, route: str, sample: list[str]) -> dict[str, str]:
+    """Each card's current ETag, as a client that has seen the answer before holds it."""
+    tags = {}
+    for number in sample:
+        path = _path(route, number)
+        with urllib.request.urlopen(url + path) as answer:
+            tags[path] = answer.headers["ETag"]
+    return tags
+
+
+def _measure(url: str, mode: Mode, sample: list[str], runs: int, seconds: float) -> dict[str, Any]:
+    tags = _etags(url, mode.route, sample) if mode.conditional else None
+    expected = 304 if mode.conditional else 200
+    load(url, _requests(mode.route, sample, 0, tags), CLIENTS, min(3.0, seconds))  # warm-up
     rates, p99s, p50s, samples = [], [], [], []
     for run in range(runs):
-        result = load(url, _requests(kind, sample, run + 1), CLIENTS, seconds)
-        if result.ok != sum(result.statuses.values()):
-            raise RuntimeError(f"{kind} answered {result.statuses}")
-        rates.append(result.ok / result.elapsed)
+        result = load(url, _requests(mode.route, sample, run + 1, tags), CLIENTS, seconds)
+        if set(result.statuses) != {expected}:
+            raise RuntimeError(f"{mode.name} answered {result.statuses}")
+        rates.append(result.statuses[expected] / result.elapsed)
         lat = latency(result.latencies)
         p50s.append(lat["p50"] * 1e3)
         p99s.append(lat["p99"] * 1e3)
@@ -64,14 +116,17 @@ def run(cfg: Config) -> Section:
         "events": pop.events,
         "population_build_s": pop.build_s,
         "population_issue_events_per_s": pop.events / pop.build_s,
+        "sample_cards": len(pop.sample),
     }
     data_dir = pop.deployment.data_dir
     with serve(
         BENCH, data_dir, pop.deployment.database_url, WORKERS, log_path=data_dir / "gunicorn.log"
     ) as server:
-        for kind in ("home", "page", "bundle"):
+        popular = pop.sample[:POPULAR]
+        for kind, mode in MODES.items():
             log(f"lookup: {kind}, {CLIENTS} clients, {cfg.runs} × {seconds:g} s")
-            figures[kind] = _measure(server.url, kind, pop.sample, cfg.runs, seconds)
+            sample = popular if mode.popular else pop.sample
+            figures[kind] = _measure(server.url, mode, sample, cfg.runs, seconds)
     return _section(figures)
 
 
@@ -84,30 +139,26 @@ def _ms(value: float) -> str:
 
 
 def _section(figures: dict[str, Any]) -> Section:
-    names = {
-        "home": "front page (no database): the stack's ceiling",
-        "page": "card page `/c/<number>`",
-        "bundle": "bundle `/api/v1/public/cards/<number>/bundle`",
-    }
     ceiling = _stat(figures["home"]["requests_per_s"]).median
     header = ["request", "requests/s", "p50", "p99", "÷ ceiling"]
     rows, targets = [], []
-    for kind in ("home", "page", "bundle"):
+    for kind in MODES:
         f = figures[kind]
         rate, p50, p99 = (_stat(f[k]) for k in ("requests_per_s", "p50_ms", "p99_ms"))
         rows.append(
             [
-                names[kind],
+                MODES[kind].name,
                 spread(rate, per_second),
                 spread(p50, _ms),
                 spread(p99, _ms),
                 ratio(rate.median / ceiling),
             ]
         )
-        if kind != "home":
+        if kind in ("page", "bundle"):
+            name = MODES[kind].name
             targets.append(
                 Target(
-                    f"Public {names[kind]} at {figures['cards']:,} cards: requests/s",
+                    f"Public {name} at {figures['cards']:,} cards: requests/s",
                     per_second(rate.median),
                     "≥ 1,000/s",
                     rate.median >= 1_000,
@@ -116,7 +167,7 @@ def _section(figures: dict[str, Any]) -> Section:
             )
             targets.append(
                 Target(
-                    f"Public {names[kind]} at {figures['cards']:,} cards: p99",
+                    f"Public {name} at {figures['cards']:,} cards: p99",
                     _ms(p99.median),
                     "≤ 30 ms",
                     p99.median <= 30,
@@ -130,7 +181,12 @@ def _section(figures: dict[str, Any]) -> Section:
         f"{figures['population_build_s']:.0f} s "
         f"({figures['population_issue_events_per_s']:,.0f} events/s), then anchored on anvil "
         "by the anchoring worker, so every page and bundle proves its events.",
-        "Cards are drawn at random from a sample spread over the whole log.",
+        "Cards are drawn at random from a sample spread over the whole log "
+        f"({figures['sample_cards']:,} cards); each worker caches at most "
+        f"{DEFAULT_SIZE:,} answers (portal/lookup_cache.py). "
+        f"The repeated rows ask for {POPULAR} of them again and again (every worker has "
+        "them cached); the conditional rows send those cards' current ETags in "
+        "`If-None-Match` and get 304 from the card's head alone.",
     ]
     return Section(
         "lookup",

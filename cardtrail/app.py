@@ -26,6 +26,7 @@ from anchoring.db import create_engine
 from ledger_service import api, db, devices_api, problems
 from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
+from ledger_service.ratelimit import CounterStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
 from portal import auditor, console, cors, i18n, issuer_descriptor, public, security
@@ -42,7 +43,7 @@ def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
         secret_key=secret,
         ledger=Ledger(engine, secret, require_signatures=settings.require_store_signatures),
         idempotency=IdempotencyStore(engine, secret),
-        limits=RateLimits.from_config(config),
+        limits=RateLimits.from_config(config, CounterStore.from_uri(settings.rate_limit_storage)),
     )
 
 

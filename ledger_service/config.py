@@ -121,6 +121,25 @@ def timezone_setting(raw: str) -> str:
     return name
 
 
+RATE_LIMIT_STORAGE = "CARDTRAIL_RATE_LIMIT_STORAGE"
+_RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
+
+
+def rate_limit_storage_setting(raw: str) -> str:
+    """``CARDTRAIL_RATE_LIMIT_STORAGE`` checked: where the rate-limit counters live.
+
+    >>> rate_limit_storage_setting("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    uri = raw.strip()
+    if urlsplit(uri).scheme not in _RATE_LIMIT_SCHEMES or "://" not in uri:
+        raise ConfigError(
+            f"{RATE_LIMIT_STORAGE} must be memory:// (each process counts alone) or a Redis "
+            f"URL such as redis://127.0.0.1:6379/0 (shared by every process), got {raw!r}"
+        )
+    return uri
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a CardTrail process needs to know about its deployment."""
@@ -139,6 +158,7 @@ class Settings:
     require_store_signatures: bool = False
     public_base_url: str | None = None
     timezone: str = DEFAULT_TIMEZONE
+    rate_limit_storage: str = "memory://"
     issuer_file: Path | None = None
 
     @classmethod
@@ -176,6 +196,9 @@ class Settings:
             require_store_signatures=_flag(env, "CARDTRAIL_REQUIRE_STORE_SIGNATURES"),
             public_base_url=base_url_setting(base_url) if base_url else None,
             timezone=timezone_setting(env.get(TIMEZONE) or DEFAULT_TIMEZONE),
+            rate_limit_storage=rate_limit_storage_setting(
+                env.get(RATE_LIMIT_STORAGE) or "memory://"
+            ),
             issuer_file=Path(issuer_file).expanduser().absolute() if issuer_file else None,
         )
 

@@ -5,9 +5,13 @@ settings and stores it on the Flask app; blueprints in ``ledger_service`` and ``
 only read it through :func:`runtime`. Nothing here builds anything lazily, so no request
 can decide how a service is configured: the settings alone do.
 
+    >>> from ledger_service.ratelimit import CounterStore
     >>> from ledger_service.runtime import RateLimits, limiter
-    >>> limiter(None) is None, limiter((10, 1.0)).limit
-    (True, 10)
+    >>> store = CounterStore.from_uri("memory://")
+    >>> limiter("api_per_token", None, store) is None
+    True
+    >>> limiter("api_per_token", (10, 1.0), store).limit
+    10
     >>> RateLimits().api_per_token is None
     True
 """
@@ -15,7 +19,7 @@ can decide how a service is configured: the settings alone do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
@@ -23,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
-from ledger_service.ratelimit import RateLimiter
+from ledger_service.ratelimit import CounterStore, RateLimiter
 from ledger_service.service import Ledger
 
 EXTENSION = "cardtrail"
@@ -41,31 +45,42 @@ app config ``PUBLIC_RATE_LIMIT_PER_CLIENT_CARD`` (None: off). Never counted acro
 a budget all clients share would let strangers spend it and lock the card's buyer out."""
 
 
-def limiter(setting: tuple[int, float] | None) -> RateLimiter | None:
-    """A limiter for ``(count, window seconds)``, or ``None`` when the limit is off."""
+def limiter(
+    name: str, setting: tuple[int, float] | None, store: CounterStore
+) -> RateLimiter | None:
+    """The limiter ``name`` for ``(count, window seconds)`` counting in ``store``, or
+    ``None`` when the limit is off."""
     if setting is None:
         return None
     count, window = setting
-    return RateLimiter(int(count), float(window))
+    return RateLimiter(name, int(count), float(window), store)
+
+
+def _memory_store() -> CounterStore:
+    return CounterStore.from_uri("memory://")
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Every rate limiter of the app; ``None`` where a limit is switched off."""
+    """Every rate limiter of the app, counting in one store; ``None`` where a limit is off."""
 
     api_per_token: RateLimiter | None = None
     public_per_ip: RateLimiter | None = None
     public_per_client_card: RateLimiter | None = None
+    store: CounterStore = field(default_factory=_memory_store)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> RateLimits:
-        """The limits an app's config asks for (each key absent: its documented default)."""
+    def from_config(cls, config: Mapping[str, Any], store: CounterStore) -> RateLimits:
+        """The limits an app's config asks for (each key absent: its documented default),
+        counted in ``store`` (CARDTRAIL_RATE_LIMIT_STORAGE)."""
+        api = config.get("API_RATE_LIMIT", DEFAULT_API_LIMIT)
+        per_ip = config.get("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_PUBLIC_IP_LIMIT)
+        per_card = config.get("PUBLIC_RATE_LIMIT_PER_CLIENT_CARD", DEFAULT_PUBLIC_CLIENT_CARD_LIMIT)
         return cls(
-            api_per_token=limiter(config.get("API_RATE_LIMIT", DEFAULT_API_LIMIT)),
-            public_per_ip=limiter(config.get("PUBLIC_RATE_LIMIT_PER_IP", DEFAULT_PUBLIC_IP_LIMIT)),
-            public_per_client_card=limiter(
-                config.get("PUBLIC_RATE_LIMIT_PER_CLIENT_CARD", DEFAULT_PUBLIC_CLIENT_CARD_LIMIT)
-            ),
+            api_per_token=limiter("api_per_token", api, store),
+            public_per_ip=limiter("public_per_ip", per_ip, store),
+            public_per_client_card=limiter("public_per_client_card", per_card, store),
+            store=store,
         )
 
 

@@ -4,7 +4,8 @@ It comes from configuration, never from the database: a server whose database wa
 tampered with must not be able to point verifiers at a contract of its own. The file is
 :attr:`~ledger_service.config.Settings.issuer_descriptor_file` (CARDTRAIL_ISSUER_FILE,
 or in development the one ``cardtrail up`` writes from the deployment it just made). It
-is read again when it changes, so ``cardtrail up`` can write it after the app is built.
+is read on each use (a small file) and parsed again when it changes, so ``cardtrail up``
+can write it after the app is built.
 """
 
 from __future__ import annotations
@@ -24,27 +25,28 @@ from ledger_service.runtime import runtime, runtime_of
 bp = Blueprint("issuer", __name__)
 
 _lock = threading.Lock()
-_cache: dict[Path, tuple[tuple[int, int], IssuerDescriptor]] = {}
+_cache: dict[Path, tuple[bytes, IssuerDescriptor]] = {}
 
 
 def read_issuer(path: Path) -> IssuerDescriptor | None:
-    """The descriptor in ``path`` (re-read when its size or time changes); None if the file
-    does not exist; :class:`ConfigError` if it is malformed."""
+    """The descriptor in ``path`` (parsed again only when its bytes change); None if the
+    file does not exist; :class:`ConfigError` if it is malformed."""
     try:
-        stat = path.stat()
+        content = path.read_bytes()
     except FileNotFoundError:
         return None
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError as exc:
+        raise ConfigError(f"the issuer descriptor {path}: {exc.strerror}") from None
     with _lock:
         cached = _cache.get(path)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == content:
             return cached[1]
     try:
         descriptor = load_descriptor(str(path))
     except Error as exc:
         raise ConfigError(f"the issuer descriptor (CARDTRAIL_ISSUER_FILE): {exc}") from None
     with _lock:
-        _cache[path] = (stamp, descriptor)
+        _cache[path] = (content, descriptor)
     return descriptor
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -26,7 +27,7 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import i18n, models
+from portal import i18n, lookup_cache, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
@@ -96,17 +97,36 @@ def lookup() -> BaseResponse | tuple[str, int]:
 
 
 @bp.get("/c/<number>")
-def card(number: str) -> tuple[str, int, dict[str, str]]:
+def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
     """A card's story, its status and the in-browser verifier."""
     try:
         number = normalize_card_number(number)
     except CardNumberError as exc:
         return _not_found(_("This is not a valid card number: %(reason)s.", reason=exc))
     limit_public(number)
+    pinned = configured_issuer(runtime().settings)
+    settings = (
+        current_app.config.get("ISSUER_NAME", ""),
+        runtime().settings.browser_rpc_url,
+        runtime().settings.timezone,
+        # The page carries the pin: a new descriptor is a new page.
+        pinned.chain_id if pinned else "",
+        pinned.contract if pinned else "",
+    )
+    variant = (
+        lookup_cache.request_language(),
+        lookup_cache.templates_digest(current_app, "public/"),
+        *(str(value) for value in settings),
+    )
     try:
-        page = _load(number)
+        response = _cached(number, "page", variant, _render_card, "text/html")
     except CardNotFound:
         return _not_found()
+    return _vary_by_language(response)
+
+
+def _render_card(page: CardPage) -> bytes:
+    number = page.history.card_number
     # The browser checks each device signature itself; which keys belong to which store
     # it can only take from this server, and the page says so.
     signing_stores = {e.store_id for e in page.timeline if e.signer and e.store_id}
@@ -133,7 +153,48 @@ def card(number: str) -> tuple[str, int, dict[str, str]]:
         pinned_contract=pinned.contract if pinned else "",
         pinned_chain_id=pinned.chain_id if pinned else "",
     )
-    return body, 200, _NO_STORE
+    return body.encode()
+
+
+def _vary_by_language(response: Response) -> Response:
+    # What chooses the language (portal.i18n), also on a 304: caches must key on it.
+    response.vary.update(("Accept-Language", "Cookie"))
+    return response
+
+
+def _cached(
+    number: str,
+    kind: str,
+    variant: tuple[str, ...],
+    build: Callable[[CardPage], bytes],
+    mimetype: str,
+) -> Response:
+    """The ``kind`` answer about the card ``number``: 304 when the client's copy is current,
+    else from this process's cache, else ``build`` it.
+
+    The ETag comes from the card's head (:func:`portal.lookup_cache.read_card_head`), read
+    before anything is built; raises CardNotFound when there is no such card.
+    """
+    head = lookup_cache.read_card_head(runtime().engine, number)
+    tag = lookup_cache.etag(kind, head, *variant)
+    max_age = int(current_app.config.get("PUBLIC_LOOKUP_MAX_AGE", 0))
+    headers = {"Cache-Control": lookup_cache.cache_control(max_age)}
+    # If-None-Match compares weakly (RFC 9110): a proxy may have weakened the tag.
+    if request.if_none_match.contains_weak(tag):
+        response = Response(status=304, headers=headers)
+    else:
+        cache = lookup_cache.app_cache(current_app)
+        body = cache.get(tag)
+        if body is None:
+            page = _load(number)
+            body = build(page)
+            # An event or checkpoint recorded since the head was read is in the page: it
+            # is served, but not kept under a tag that does not describe it.
+            if head.built(page):
+                cache.put(tag, body)
+        response = Response(body, mimetype=mimetype, headers=headers)
+    response.set_etag(tag)
+    return response
 
 
 def public_url(number: str) -> str:
@@ -167,9 +228,8 @@ def qr(number: str) -> Response | tuple[str, int, dict[str, str]]:
     )
 
 
-def _json(document: object) -> Response:
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, mimetype="application/json", headers=_NO_STORE)
+def _json_bytes(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _public_number(number: str) -> str:
@@ -196,7 +256,15 @@ def _public_number(number: str) -> str:
 )
 def card_json(number: str) -> Response:
     """The public card JSON."""
-    return _json(_load(_public_number(number)).public_json())
+    language = lookup_cache.request_language()
+    response = _cached(
+        _public_number(number),
+        "card",
+        (language,),
+        lambda page: _json_bytes(page.public_json()),
+        "application/json",
+    )
+    return _vary_by_language(response) if language else response
 
 
 @bp.get("/api/v1/public/cards/<number>/bundle")
@@ -224,7 +292,9 @@ def card_json(number: str) -> Response:
 def bundle(number: str) -> Response:
     """The card's proof bundle."""
     number = _public_number(number)
-    response = _json(_load(number).bundle)
+    response = _cached(
+        number, "bundle", (), lambda page: _json_bytes(page.bundle), "application/json"
+    )
     if request.args.get("download") == "1":
         response.headers["Content-Disposition"] = (
             f'attachment; filename="cardtrail-bundle-{number}.json"'

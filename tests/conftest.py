@@ -6,11 +6,13 @@ server); when it cannot be reached the PostgreSQL half is skipped, unless
 CARDTRAIL_REQUIRE_POSTGRES=1 (as in CI), which turns that into a failure.
 
 Tests that run JavaScript take ``node_binary``: without Node they are skipped locally and
-fail under CI (see node_requirement.py).
+fail under CI (see node_requirement.py). Tests of shared rate limits take ``redis_url``,
+which does the same without a Redis server.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
@@ -19,13 +21,16 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from apptools import EnglishClient
-from node_requirement import missing_node_outcome
+from node_requirement import missing_node_outcome, running_under_ci
 
 from anchoring.db import create_engine
 
 POSTGRES_URL = os.environ.get(
     "CARDTRAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("CARDTRAIL_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+# Databases 1..15 of the test server, one per test in turn; 0 is left to other uses.
+_REDIS_DBS = itertools.cycle(range(1, 16))
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -44,6 +49,31 @@ def node_binary() -> str:
             pytest.fail(f"{reason}; CI requires it")
         pytest.skip(reason)
     return node
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The URL of a Redis database for this test alone, emptied before and after it.
+
+    Without a Redis server the test is skipped, or fails under CI.
+    """
+    import redis
+
+    url = f"{REDIS_URL}/{next(_REDIS_DBS)}"
+    server = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+    try:
+        server.flushdb()
+    except redis.RedisError as exc:
+        server.close()
+        reason = f"Redis is not reachable at {REDIS_URL} ({exc})"
+        if running_under_ci(os.environ):
+            pytest.fail(f"{reason}; CI requires it")
+        pytest.skip(reason)
+    try:
+        yield url
+    finally:
+        server.flushdb()
+        server.close()
 
 
 @pytest.fixture

@@ -114,3 +114,16 @@ def test_another_time_zone_is_taken_by_its_iana_name(tmp_path):
 def test_a_time_zone_that_is_not_an_iana_name_is_a_config_error_naming_it(tmp_path, raw):
     with pytest.raises(ConfigError, match="CARDTRAIL_TIMEZONE .* got"):
         Settings.from_env(tmp_path, environ={"CARDTRAIL_TIMEZONE": raw})
+
+
+def test_rate_limits_count_in_process_memory_unless_a_shared_store_is_set(tmp_path):
+    assert _load(tmp_path).rate_limit_storage == "memory://"
+    shared = "redis://:pw@cache.internal:6379/2"
+    assert _load(tmp_path, CARDTRAIL_RATE_LIMIT_STORAGE=shared).rate_limit_storage == shared
+
+
+@pytest.mark.parametrize("raw", ["redis", "127.0.0.1:6379", "memcached://cache:11211", "mem://"])
+def test_an_unknown_rate_limit_store_is_a_config_error_naming_the_setting(tmp_path, raw):
+    with pytest.raises(ConfigError, match="CARDTRAIL_RATE_LIMIT_STORAGE") as refused:
+        _load(tmp_path, CARDTRAIL_RATE_LIMIT_STORAGE=raw)
+    assert "redis://" in str(refused.value) and repr(raw) in str(refused.value)

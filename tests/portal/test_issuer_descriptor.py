@@ -125,3 +125,14 @@ def test_card_page_pins_the_configured_contract_not_the_bundles(client, cards):
 def test_descriptor_is_readable_cross_origin(client):
     response = client.get(WELL_KNOWN_PATH, headers={"Origin": "https://verifier.example.org"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_new_descriptor_is_a_new_card_page_not_a_cached_one(client, cards, issuer_file):
+    number, _ = cards.issue()
+    cards.anchor()
+    first = client.get(f"/c/{number}")
+    issuer_file.write_text(json.dumps(DESCRIPTOR | {"contract": "0x" + "cd" * 20}))
+    second = client.get(f"/c/{number}", headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
+    attributes = _verifier_attributes(second.get_data(as_text=True))
+    assert attributes["pinned-contract"] == "0x" + "cd" * 20
