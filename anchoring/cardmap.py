@@ -165,7 +165,7 @@ def build_subtree(
         return digest
     if depth >= KEY_BITS:
         raise MapProofShapeError("two entries share one key")
-    split = _split(entries, depth)
+    split = split_entries(entries, depth)
     left = build_subtree(entries[:split], depth + 1, emit)
     right = build_subtree(entries[split:], depth + 1, emit)
     branch = MapBranch(left, right)
@@ -175,7 +175,7 @@ def build_subtree(
     return digest
 
 
-def _split(entries: Sequence[tuple[bytes, Any]], depth: int) -> int:
+def split_entries(entries: Sequence[tuple[bytes, Any]], depth: int) -> int:
     """The position of the first entry whose bit ``depth`` is 1 (entries sorted by key)."""
     lo, hi = 0, len(entries)
     while lo < hi:
@@ -185,6 +185,99 @@ def _split(entries: Sequence[tuple[bytes, Any]], depth: int) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+Position = tuple[int, bytes]
+"""A subtree of the map: ``(depth, key prefix)``."""
+Lookup = Callable[[Sequence[Position]], Mapping[Position, MapNode]]
+"""The current nodes at some positions (positions absent from the answer are empty)."""
+
+
+def apply_changes(
+    root: bytes, items: Sequence[tuple[bytes, bytes]], lookup: Lookup, emit: Emit
+) -> tuple[bytes, int]:
+    """Set ``items`` (key-sorted ``(key, value)``) in the map whose root is ``root``.
+
+    Reads the current branches on the items' paths through ``lookup``, one depth at a
+    time, and passes every subtree whose hash changes to ``emit``. Returns the new root and
+    how many of the keys were not in the map before. Costs O(k log n) for k items.
+    """
+    if not items:
+        return root, 0
+    known = _branches_on_paths(items, lookup)
+    added = 0
+
+    def build(depth: int, entries: Sequence[tuple[bytes, bytes]]) -> bytes:
+        nonlocal added
+        prefix = key_prefix(entries[0][0], depth)
+        node = known.get((depth, prefix))
+        if isinstance(node, MapBranch):
+            split = split_entries(entries, depth)
+            left = build(depth + 1, entries[:split]) if split else node.left
+            right = build(depth + 1, entries[split:]) if split < len(entries) else node.right
+            branch = MapBranch(left, right)
+            digest = branch.hash
+            emit(depth, prefix, branch, digest)
+            return digest
+        merged = list(entries)
+        added += len(entries)
+        if isinstance(node, MapLeaf):
+            if any(key == node.key for key, _ in entries):
+                added -= 1
+            else:
+                merged = sorted([*entries, (node.key, node.value)])
+        return build_subtree(merged, depth, emit)
+
+    return build(0, items), added
+
+
+def _branches_on_paths(
+    items: Sequence[tuple[bytes, bytes]], lookup: Lookup
+) -> dict[Position, MapNode]:
+    """The current subtrees the items' paths cross, down to the first non-branch on each."""
+    known: dict[Position, MapNode] = {}
+    level: dict[Position, Sequence[tuple[bytes, bytes]]] = {(0, bytes(KEY_SIZE)): items}
+    while level:
+        found = lookup(list(level))
+        known.update(found)
+        below: dict[Position, Sequence[tuple[bytes, bytes]]] = {}
+        for (depth, prefix), entries in level.items():
+            if not isinstance(found.get((depth, prefix)), MapBranch):
+                continue
+            split = split_entries(entries, depth)
+            for side in (entries[:split], entries[split:]):
+                if side:
+                    below[(depth + 1, key_prefix(side[0][0], depth + 1))] = side
+        level = below
+    return known
+
+
+class MemoryCardMap:
+    """A card map held in memory and updated in place: for audits and tests.
+
+    >>> m = MemoryCardMap()
+    >>> m.update({bytes(32): bytes(48)}) == map_root({bytes(32): bytes(48)})
+    True
+    """
+
+    def __init__(self) -> None:
+        self.root = EMPTY_MAP_ROOT
+        self.size = 0
+        self._nodes: dict[Position, MapNode] = {}
+
+    def update(self, changes: Mapping[bytes, bytes]) -> bytes:
+        """Set each key's value; returns the new root."""
+        nodes = self._nodes
+
+        def lookup(positions: Sequence[Position]) -> dict[Position, MapNode]:
+            return {p: nodes[p] for p in positions if p in nodes}
+
+        def keep(depth: int, prefix: bytes, node: MapNode, _digest: bytes) -> None:
+            nodes[(depth, prefix)] = node
+
+        self.root, added = apply_changes(self.root, sorted_entries(changes), lookup, keep)
+        self.size += added
+        return self.root
 
 
 def sorted_entries(entries: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

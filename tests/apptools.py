@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+
+import rfc8785
 
 from ledger_service.runtime import limiter
 
@@ -17,3 +20,13 @@ def set_limits(app, **limits) -> None:
     app.extensions["cardtrail"] = dataclasses.replace(
         built, limits=dataclasses.replace(built.limits, **chosen)
     )
+
+
+def event_leaf(index: int) -> bytes:
+    """A log leaf shaped like an event (JSON with ``card`` and ``seq``) at ``index``.
+
+    The anchoring worker reads each event's card into the card map, so tests that append
+    to the log directly append leaves it can read: one card per event, seq 0.
+    """
+    card = hashlib.sha256(b"card %d" % index).hexdigest()
+    return rfc8785.dumps({"leaf_index": index, "card": card, "seq": 0, "type": "ISSUED"})

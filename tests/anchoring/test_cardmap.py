@@ -203,3 +203,14 @@ def test_prove_returns_the_value_it_found():
     leaf = MapLeaf(_key(1), _value(1))
     proof, value = cardmap.prove(_key(1), lambda depth: leaf)
     assert (proof, value) == (MapProof(()), _value(1))
+
+
+def test_memory_map_updated_in_steps_equals_the_map_built_at_once():
+    rng = random.Random(11)
+    keys = [rng.randbytes(32) for _ in range(80)]
+    memory, reference = cardmap.MemoryCardMap(), {}
+    for _ in range(6):
+        changes = {k: rng.randbytes(48) for k in rng.sample(keys, rng.randrange(1, 30))}
+        reference.update(changes)
+        assert memory.update(changes) == cardmap.map_root(reference)
+        assert memory.size == len(reference)

@@ -18,6 +18,7 @@ from anchoring.db import read_transaction, write_transaction
 from anchoring.log import MerkleLog
 from anchoring.node import LocalNode, free_port, rpc_call
 from anchoring.types import Checkpoint
+from apptools import event_leaf
 
 
 class FaultProxy:
@@ -124,7 +125,7 @@ def append(engine, count: int) -> int:
     with write_transaction(engine) as conn:
         log = MerkleLog(conn)
         size = log.lock_head()
-        log.append([f"event {size + i}".encode() for i in range(count)])
+        log.append([event_leaf(size + i) for i in range(count)])
         return size + count
 
 
