@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from apptools import event_leaf
 from eth_utils import keccak
 
 from anchoring import chain as chain_mod
@@ -18,7 +19,6 @@ from anchoring.db import read_transaction, write_transaction
 from anchoring.log import MerkleLog
 from anchoring.node import LocalNode, free_port, rpc_call
 from anchoring.types import Checkpoint
-from apptools import event_leaf
 
 
 class FaultProxy:
