@@ -214,3 +214,15 @@ def test_memory_map_updated_in_steps_equals_the_map_built_at_once():
         reference.update(changes)
         assert memory.update(changes) == cardmap.map_root(reference)
         assert memory.size == len(reference)
+
+
+@pytest.mark.parametrize("bucket_depth", [0, 2, 16])
+def test_memory_map_of_any_bucket_depth_equals_the_reference(bucket_depth: int):
+    rng = random.Random(bucket_depth)
+    keys = [rng.randbytes(32) for _ in range(200)]
+    memory, reference = cardmap.MemoryCardMap(bucket_depth), {}
+    for _ in range(4):
+        changes = {k: rng.randbytes(48) for k in rng.sample(keys, rng.randrange(1, 120))}
+        reference.update(changes)
+        assert memory.update(changes) == cardmap.map_root(reference)
+        assert memory.size == len(reference)
