@@ -54,11 +54,8 @@ def key_prefix(key: bytes, depth: int) -> bytes:
     """The key with every bit from ``depth`` on cleared: names the subtree at that depth."""
     if depth >= KEY_BITS:
         return bytes(key)
-    whole, rest = divmod(depth, 8)
-    head = key[:whole]
-    if rest:
-        head += bytes([key[whole] & (0xFF << (8 - rest)) & 0xFF])
-    return head + bytes(KEY_SIZE - len(head))
+    drop = KEY_BITS - depth
+    return ((int.from_bytes(key, "big") >> drop) << drop).to_bytes(KEY_SIZE, "big")
 
 
 def common_prefix_bits(a: bytes, b: bytes) -> int:
@@ -115,7 +112,7 @@ def hash_map_node(left: bytes, right: bytes) -> bytes:
 # --- nodes, subtrees and roots ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapLeaf:
     """A subtree holding exactly one entry."""
 
@@ -128,7 +125,7 @@ class MapLeaf:
         return hash_map_leaf(self.key, self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapBranch:
     """A subtree holding two or more entries: its children's hashes (EMPTY_HASH if empty)."""
 
