@@ -48,7 +48,7 @@ from anchoring.cardmap import (
 from anchoring.cardmap_leaf import card_heads, map_leaf_input
 from anchoring.errors import LogIntegrityError, MapProofShapeError, TreeSizeError
 from anchoring.log import MerkleLog
-from anchoring.schema import card_map_nodes, card_map_versions
+from anchoring.schema import card_map_versions
 
 # Depths fetched per proof query: a map of a million cards is about 21 deep.
 _PROOF_BATCH = 32
@@ -193,12 +193,15 @@ class CardMapStore:
         return record
 
     def _insert_nodes(self, rows: Sequence[tuple[int, bytes, int, bytes]]) -> None:
-        insert = sa.insert(card_map_nodes)
-        for start in range(0, len(rows), 5_000):
-            chunk = rows[start : start + 5_000]
-            self._conn.execute(
-                insert, [{"depth": d, "path": p, "version": v, "body": b} for d, p, v, b in chunk]
-            )
+        # Driver executemany of plain tuples: a first map of a million cards writes two
+        # million rows, and SQLAlchemy's per-row parameter handling was most of that.
+        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO card_map_nodes (depth, path, version, body) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+        )
+        for start in range(0, len(rows), 50_000):
+            self._conn.exec_driver_sql(sql, list(rows[start : start + 50_000]))
 
 
 def append_card_map(conn: Connection, recorded_at: datetime) -> MapVersion | None:
