@@ -308,7 +308,7 @@ def test_look_alike_contract_passes_unpinned_and_fails_once_pinned(chain, run, a
     bundle = _forged_bundle(w3, fake)
     unpinned = run(bundle, "--json")
     assert unpinned.exit_code == 0, unpinned.output
-    assert json.loads(unpinned.output)["warnings"] == ["issuer"]
+    assert json.loads(unpinned.output)["warnings"] == ["issuer", "complete"]
     asked.clear()
     pinned = run(bundle, "--json", "--contract", genuine, "--chain-id", str(w3.eth.chain_id))
     assert pinned.exit_code == 1, pinned.output
