@@ -172,6 +172,154 @@
     }
   }
 
+  // --- the card map (docs/card-map.md; anchoring/cardmap.py is the reference) ---------
+
+  var KEY_BITS = 256;
+  var MAP_VALUE_HEX = 96;
+  var EMPTY = new Uint8Array(32);
+  var EMPTY_HEX = toHex(EMPTY);
+
+  /** A malformed card map proof (`kind` "shape") or one that leads to another map root
+   *  ("root_mismatch"), as anchoring.errors' MapProofShapeError / MapRootMismatchError. */
+  function MapProofError(kind, message) {
+    this.name = "MapProofError";
+    this.kind = kind;
+    this.message = message;
+  }
+  MapProofError.prototype = Object.create(Error.prototype);
+
+  function shapeError(message) {
+    return new MapProofError("shape", message);
+  }
+
+  /** Bit `i` of a key's path: bit 0 is the most significant bit of byte 0 (0: left). */
+  function keyBit(key, i) {
+    return (key[i >> 3] >> (7 - (i & 7))) & 1;
+  }
+
+  function commonPrefixBits(a, b) {
+    for (var i = 0; i < KEY_BITS; i++) if (keyBit(a, i) !== keyBit(b, i)) return i;
+    return KEY_BITS;
+  }
+
+  function mapHex(value, digits, what) {
+    if (typeof value !== "string" || value.length !== digits || !/^[0-9a-f]*$/.test(value)) {
+      throw shapeError(what + " must be " + digits + " lowercase hex digits");
+    }
+    return fromHex(value);
+  }
+
+  /** SHA-256(0x02 ‖ key ‖ value): a map entry. */
+  async function hashMapLeaf(key, value) {
+    return sha256(concat([new Uint8Array([2]), key, value]));
+  }
+
+  /** SHA-256(0x03 ‖ left ‖ right): a subtree of two or more entries. */
+  async function hashMapNode(left, right) {
+    return sha256(concat([new Uint8Array([3]), left, right]));
+  }
+
+  /** The map value of a card's head: u64(seq) ‖ u64(leaf_index) ‖ leaf hash (48 bytes). */
+  function encodeHead(seq, leafIndex, leafHash) {
+    function u64(n) {
+      var out = new Uint8Array(8);
+      for (var i = 7; i >= 0; i--) { out[i] = n % 256; n = Math.floor(n / 256); }
+      return out;
+    }
+    return concat([u64(seq), u64(leafIndex), leafHash]);
+  }
+
+  /** Parse a map proof's JSON form into {siblings: [bytes or null, top first], other};
+   *  throws MapProofError("shape") unless it is well formed. */
+  function parseMapProof(raw) {
+    if (!isObject(raw)) throw shapeError("a map proof must be an object");
+    var bitmap = mapHex(raw.bitmap, 64, "bitmap");
+    if (!Array.isArray(raw.siblings)) throw shapeError("siblings must be an array");
+    var given = raw.siblings.map(function (h, i) { return mapHex(h, 64, "siblings[" + i + "]"); });
+    var depth = 0;
+    for (var i = 0; i < KEY_BITS; i++) if (keyBit(bitmap, i)) depth = i + 1;
+    var setBits = 0;
+    for (i = 0; i < depth; i++) setBits += keyBit(bitmap, i);
+    if (setBits !== given.length) {
+      throw shapeError("wrong number of siblings " + given.length + ", the bitmap wants " +
+                       setBits);
+    }
+    var siblings = [];
+    var next = 0;
+    for (i = 0; i < depth; i++) siblings.push(keyBit(bitmap, i) ? given[next++] : null);
+    var other = raw.other_leaf === undefined ? null : raw.other_leaf;
+    if (other !== null) {
+      if (!isObject(other)) throw shapeError("other_leaf must be an object or null");
+      other = { key: mapHex(other.key, 64, "other_leaf.key"),
+                value: mapHex(other.value, MAP_VALUE_HEX, "other_leaf.value") };
+    }
+    return { siblings: siblings, other: other };
+  }
+
+  /** The map root (hex) a parsed proof leads to for `key` holding `value` (bytes; null
+   *  asks for the key's absence). Throws MapProofError("shape") for a proof no map has. */
+  async function rootFromMapProof(key, value, proof) {
+    var depth = proof.siblings.length;
+    if (depth > KEY_BITS) throw shapeError("wrong proof depth " + depth + ", want at most 256");
+    if (depth && proof.siblings[depth - 1] === null) {
+      throw shapeError("the lowest sibling is empty: that subtree would be its leaf");
+    }
+    proof.siblings.forEach(function (sibling, i) {
+      if (sibling !== null && toHex(sibling) === EMPTY_HEX) {
+        throw shapeError("sibling at depth " + (i + 1) + " is the empty hash");
+      }
+    });
+    var node;
+    if (value !== null) {
+      if (proof.other !== null) throw shapeError("a proof of presence ends at the key's own leaf");
+      node = await hashMapLeaf(key, value);
+    } else if (proof.other === null) {
+      node = EMPTY;
+    } else {
+      if (toHex(proof.other.key) === toHex(key)) {
+        throw shapeError("other_leaf is the key itself: the key is present");
+      }
+      if (commonPrefixBits(proof.other.key, key) < depth) {
+        throw shapeError("other_leaf's key leaves the key's path above depth " + depth);
+      }
+      node = await hashMapLeaf(proof.other.key, proof.other.value);
+    }
+    for (var i = depth - 1; i >= 0; i--) {
+      var sibling = proof.siblings[i] || EMPTY;
+      node = keyBit(key, i) ? await hashMapNode(sibling, node) : await hashMapNode(node, sibling);
+    }
+    return toHex(node);
+  }
+
+  /** Checks a map proof (its JSON form) that the map with root `rootHex` holds `valueHex`
+   *  at `keyHex` (null: holds no entry for it); throws MapProofError when it does not. */
+  async function verifyMapProof(keyHex, valueHex, rawProof, rootHex) {
+    var key = mapHex(keyHex, 64, "map key");
+    var value = valueHex === null ? null : mapHex(valueHex, MAP_VALUE_HEX, "map value");
+    mapHex(rootHex, 64, "expected map root");
+    var calculated = await rootFromMapProof(key, value, parseMapProof(rawProof));
+    if (calculated !== rootHex) {
+      throw new MapProofError("root_mismatch", "calculated map root " + calculated +
+                              " does not match expected map root " + rootHex);
+    }
+  }
+
+  /** The root (hex) of the map holding `entries` ([{key, value}] as hex), built as
+   *  docs/card-map.md defines it: a lone entry stands as high as it can. */
+  async function mapRoot(entries) {
+    var items = entries.map(function (e) {
+      return { key: mapHex(e.key, 64, "map key"), value: mapHex(e.value, MAP_VALUE_HEX, "map value") };
+    });
+    async function subtree(group, depth) {
+      if (!group.length) return EMPTY;
+      if (group.length === 1) return hashMapLeaf(group[0].key, group[0].value);
+      var left = group.filter(function (e) { return !keyBit(e.key, depth); });
+      var right = group.filter(function (e) { return keyBit(e.key, depth); });
+      return hashMapNode(await subtree(left, depth + 1), await subtree(right, depth + 1));
+    }
+    return toHex(await subtree(items, 0));
+  }
+
   // --- the bundle, parsed (the same rules as anchoring/bundle.py) ------------------------
 
   function requireInt(obj, key, where, minimum) {
@@ -706,6 +854,9 @@
     FORMAT: FORMAT,
     BundleError: BundleError,
     ProofError: ProofError,
+    MapProofError: MapProofError,
+    verifyMapProof: verifyMapProof,
+    mapRoot: mapRoot,
     canonicalize: canonicalize,
     sha256: sha256,
     toHex: toHex,
