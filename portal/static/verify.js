@@ -10,7 +10,10 @@
 (function (root) {
   "use strict";
 
-  var FORMAT = "cardtrail-bundle/1";
+  var FORMAT_V1 = "cardtrail-bundle/1";
+  var FORMAT_V2 = "cardtrail-bundle/2";
+  var FORMAT = FORMAT_V2;
+  var FORMATS = [FORMAT_V1, FORMAT_V2];
   var ZERO_HASH = "0".repeat(64);
   var ZERO_ROOT = "0".repeat(64);
   var HASH_RE = /^[0-9a-f]{64}$/;
@@ -395,12 +398,32 @@
     };
   }
 
+  /** A version 2 bundle's `card_map`: the CARD_MAP leaf ending the checkpoint's tree, its
+   *  inclusion proof and the card's map proof (left raw: the check `complete` parses it). */
+  function parseCardMap(raw) {
+    var where = "card_map";
+    if (!isObject(raw)) throw new BundleError(where + " must be an object");
+    var leafIndex = requireInt(raw, "leaf_index", where);
+    if (!isObject(raw.event)) throw new BundleError(where + ".event must be an object");
+    checkJsonValues(raw.event, where + ".event");
+    if (!Array.isArray(raw.inclusion_proof)) {
+      throw new BundleError(where + ".inclusion_proof must be an array");
+    }
+    var proof = raw.inclusion_proof.map(function (h, i) {
+      return requireHash(h, where + ".inclusion_proof[" + i + "]");
+    });
+    if (!isObject(raw.proof)) throw new BundleError(where + ".proof must be an object");
+    return { leafIndex: leafIndex, event: raw.event, proof: proof, mapProof: raw.proof,
+             leafInput: encoder.encode(canonicalize(raw.event)) };
+  }
+
   /** Parse a bundle (already JSON-decoded); throws BundleError when it is malformed. */
   function parseBundle(raw) {
     if (!isObject(raw)) throw new BundleError("a bundle must be a JSON object");
-    if (raw.format !== FORMAT) {
+    if (FORMATS.indexOf(raw.format) < 0) {
       throw new BundleError("unknown format " + JSON.stringify(String(raw.format).slice(0, 40)) +
-                            ", want " + JSON.stringify(FORMAT));
+                            ", want " + JSON.stringify(FORMAT_V2) + " or " +
+                            JSON.stringify(FORMAT_V1));
     }
     if (typeof raw.card_number !== "string" || !CARD_NUMBER_RE.test(raw.card_number)) {
       throw new BundleError("bundle.card_number must be 1–64 printable ASCII characters");
@@ -414,10 +437,13 @@
     if (raw.events.length && checkpoint === null) {
       throw new BundleError("bundle has proven events but no checkpoint");
     }
+    var cardMap = raw.format === FORMAT_V2 && checkpoint ? parseCardMap(raw.card_map) : null;
     var events = raw.events.map(function (e, i) { return parseEvent(e, "events[" + i + "]", true); });
     var pending = raw.pending.map(function (e, i) { return parseEvent(e, "pending[" + i + "]", false); });
     if (!events.length && !pending.length) throw new BundleError("bundle holds no events");
     return {
+      format: raw.format,
+      cardMap: cardMap,
       cardNumber: raw.card_number,
       cardSalt: raw.card_salt,
       checkpoint: checkpoint,
@@ -511,6 +537,101 @@
                  checkpoint.treeSize);
   }
 
+  /** The last proven event is the card's head in the card map that ends the checkpoint's
+   *  tree (docs/card-map.md): no anchored event of the card comes after it. A version 1
+   *  bundle cannot show this: a warning, or a failure when the pinned issuer serves
+   *  version 2 (`serves`), a downgrade. */
+  async function checkComplete(bundle, serves) {
+    if (bundle.format === FORMAT_V1) {
+      if (serves === FORMAT_V2) {
+        return check("complete", false, "the issuer serves " + FORMAT_V2 + ", but this bundle " +
+                     "is " + FORMAT_V1 + ": a downgrade that would hide whether later events " +
+                     "were left out; fetch a fresh bundle");
+      }
+      return check("complete", true, FORMAT_V1 + ": nothing proves that no later event of the " +
+                   "card was left out", true);
+    }
+    var checkpoint = bundle.checkpoint;
+    var cardMap = bundle.cardMap;
+    if (!checkpoint || !cardMap) return check("complete", false, "no checkpoint: nothing is anchored yet");
+    var size = checkpoint.treeSize;
+    var event = cardMap.event;
+    if (cardMap.leafIndex !== size - 1) {
+      return check("complete", false, "the card map leaf is leaf " + cardMap.leafIndex +
+                   ", but the checkpoint's tree of size " + size + " ends at leaf " + (size - 1));
+    }
+    if (event.type !== "CARD_MAP" || event.leaf_index !== cardMap.leafIndex ||
+        event.tree_size !== cardMap.leafIndex || typeof event.map_root !== "string" ||
+        !HASH_RE.test(event.map_root)) {
+      return check("complete", false, "leaf " + cardMap.leafIndex + " is not a CARD_MAP leaf " +
+                   "covering the " + cardMap.leafIndex + " leaves before it");
+    }
+    try {
+      await verifyInclusion(cardMap.leafIndex, size, await hashLeaf(cardMap.leafInput),
+                            cardMap.proof, checkpoint.root);
+    } catch (err) {
+      if (!(err instanceof ProofError)) throw err;
+      return check("complete", false, "the CARD_MAP leaf is not in the checkpoint's tree: " +
+                   err.message);
+    }
+    var key = await cardCommitment(bundle.cardSalt, bundle.cardNumber);
+    var last = bundle.events.length ? bundle.events[bundle.events.length - 1] : null;
+    var value = last ? toHex(encodeHead(last.seq, last.leafIndex, await hashLeaf(last.leafInput)))
+                     : null;
+    try {
+      await verifyMapProof(key, value, cardMap.mapProof, event.map_root);
+    } catch (err) {
+      if (!(err instanceof MapProofError)) throw err;
+      if (err.kind === "shape") {
+        return check("complete", false, "the card map proof is malformed: " + err.message);
+      }
+      return check("complete", false, last === null
+        ? "the card has anchored events that the bundle does not show"
+        : "seq " + last.seq + " (leaf " + last.leafIndex + ") is not the card's latest event " +
+          "in the card map of tree size " + (size - 1) + ": later events were left out");
+    }
+    var shown = last
+      ? "seq " + last.seq + " is the card's latest event in the card map of tree size " + (size - 1)
+      : "the card has no event in the card map of tree size " + (size - 1);
+    var pending = bundle.pending.length
+      ? "; " + bundle.pending.length + " pending event(s) after it, not proven yet" : "";
+    return check("complete", true, shown + pending);
+  }
+
+  function formatVersion(name) {
+    var tail = String(name).split("/").pop();
+    return /^\d+$/.test(tail) ? parseInt(tail, 10) : 0;
+  }
+
+  /** The bundle's checkpoint names the pinned issuer's contract and chain (`pin`:
+   *  {chainId, contract, serves, source}), as anchoring/bundle.py's `issuer` check; null
+   *  `pin`: a warning that the only contract to ask is the one the bundle names. */
+  function checkIssuer(bundle, pin) {
+    var checkpoint = bundle.checkpoint;
+    if (!pin) {
+      var named = checkpoint ? "contract " + checkpoint.contract + " on chain " +
+        checkpoint.chainId : "no contract";
+      return check("issuer", true, "no issuer pinned: the bundle names " + named + " itself, " +
+                   "and a look-alike server can name a contract of its own", true);
+    }
+    if (pin.serves && formatVersion(bundle.format) < formatVersion(pin.serves)) {
+      return check("issuer", false, "the issuer serves " + pin.serves + " (" + pin.source +
+                   "), this bundle is " + bundle.format + ": an older format proves less, so " +
+                   "it is refused (a downgrade)");
+    }
+    if (!checkpoint) {
+      return check("issuer", true, "pinned contract " + pin.contract + " on chain " + pin.chainId);
+    }
+    if (checkpoint.chainId !== pin.chainId ||
+        checkpoint.contract.toLowerCase() !== pin.contract.toLowerCase()) {
+      return check("issuer", false, "the bundle names contract " + checkpoint.contract +
+                   " on chain " + checkpoint.chainId + ", the pinned issuer (" + pin.source +
+                   ") is contract " + pin.contract + " on chain " + pin.chainId);
+    }
+    return check("issuer", true, "contract " + pin.contract + " on chain " + pin.chainId +
+                 " is the pinned issuer's (" + pin.source + ")");
+  }
+
   async function checkAnchor(checkpoint, rootAt) {
     if (!checkpoint) {
       return check("anchor", false, "no checkpoint: none of these events is anchored yet");
@@ -571,8 +692,12 @@
    * Run every check on a bundle. `rootAt(size)` resolves to the contract's root as 64 hex
    * digits; `options.chainId` is the RPC endpoint's chain id, or an async function giving
    * it; `options.cardNumber` the card the visitor asked about; `options.latest(size)`, when
-   * given, the contract's newest checkpoint for the freshness check (see checkFreshness).
-   * Resolves to
+   * given, the contract's newest checkpoint for the freshness check (see checkFreshness);
+   * `options.issuer`, when given, adds the `issuer` check: a pin {chainId, contract, serves,
+   * source}, or null for none (a warning). `rootAt` and `latest` must then ask the pinned
+   * contract; they are not asked when the bundle names another. `options.serves` (by
+   * default the pin's) is the format the issuer serves: a version 1 bundle then fails
+   * `complete` as a downgrade. Resolves to
    * {ok, warnings: [names], checks: [{name, ok, warning, reason}], bundle}.
    */
   async function verifyBundle(raw, rootAt, options) {
@@ -584,8 +709,11 @@
       if (!(err instanceof BundleError)) throw err;
       return finish([check("format", false, err.message)], null);
     }
-    var checks = [check("format", true, FORMAT + ": " + bundle.events.length + " proven, " +
-                        bundle.pending.length + " pending")];
+    var checks = [check("format", true, bundle.format + ": " + bundle.events.length +
+                        " proven, " + bundle.pending.length + " pending")];
+    var pin = options.issuer === undefined ? undefined : options.issuer;
+    var pinned = pin === undefined ? null : checkIssuer(bundle, pin);
+    if (pinned) checks.push(pinned);
     if (options.cardNumber !== undefined && options.cardNumber !== null) {
       checks.push(bundle.cardNumber === options.cardNumber
         ? check("card", true, "bundle is for card " + options.cardNumber)
@@ -600,6 +728,12 @@
       for (var i = 0; i < bundle.events.length; i++) {
         checks.push(await checkInclusion(bundle.events[i], checkpoint));
       }
+    }
+    var serves = options.serves || (pin ? pin.serves : null) || null;
+    checks.push(await checkComplete(bundle, serves));
+    if (pinned && !pinned.ok && pin) {
+      checks.push(check("anchor", false, "not asked: the bundle is not the pinned issuer's"));
+      return finish(checks, bundle);
     }
     if (checkpoint && options.chainId !== undefined && options.chainId !== null) {
       var chainId;
