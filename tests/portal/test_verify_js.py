@@ -10,18 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from anchoring.bundle import ChainLatest, verify_bundle
+from anchoring.bundle import ChainLatest, IssuerPolicy, PinnedIssuer, verify_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "tests" / "anchoring" / "bundles").glob("*.json"))
 VERIFY_JS = ROOT / "portal" / "static" / "verify.js"
+RUNNER = ROOT / "tests" / "portal" / "run_verify_js.js"
+# The contract every case's genuine bundle names (tests/anchoring/bundles/generate.py).
+GENUINE = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+FOREIGN = "0x" + "ab" * 20
+PIN_SOURCE = "the test's pin"
 
 
-@pytest.fixture(scope="module")
-def js_results(node_binary: str) -> dict:
-    """verify.js's report for every case, from one Node process."""
+def _run_js(node_binary: str, files: list[Path], *pin: str) -> dict:
     out = subprocess.run(
-        [node_binary, str(ROOT / "tests" / "portal" / "run_verify_js.js"), *map(str, CASES)],
+        [node_binary, str(RUNNER), *pin, *map(str, files)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,18 +33,80 @@ def js_results(node_binary: str) -> dict:
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
-    case = json.loads(path.read_text(encoding="utf-8"))
+@pytest.fixture(scope="module")
+def js_results(node_binary: str) -> dict:
+    """verify.js's report for every case, from one Node process."""
+    return _run_js(node_binary, CASES)
+
+
+@pytest.fixture(scope="module")
+def js_pinned_results(node_binary: str) -> dict:
+    """verify.js's report for every case, pinned to the genuine contract on the case's chain."""
+    return _run_js(node_binary, CASES, f"--pin={GENUINE}")
+
+
+def _python_report(case: dict, pinned_to: str | None = None):
     roots = case["chain"]["roots"]
     latest = case["chain"]["latest"]
-    report = verify_bundle(
+    issuer = None
+    if pinned_to is not None:
+        pin = PinnedIssuer(case["chain"]["chain_id"], pinned_to, case.get("serves"), PIN_SOURCE)
+        issuer = IssuerPolicy(pin)
+    return verify_bundle(
         case["bundle"],
         lambda size: bytes.fromhex(roots.get(str(size), "00" * 32)),
         chain_id=case["chain"]["chain_id"],
         card_number=case["card_number"],
         latest=lambda size: ChainLatest(latest["tree_size"], latest["newer_age"]),
+        issuer=issuer,
     )
+
+
+def _assert_same_report(js: dict, report) -> None:
+    python_checks = [(c.name, c.ok, c.warning) for c in report.checks]
+    assert [(c["name"], c["ok"], c["warning"]) for c in js["checks"]] == python_checks
+    assert js["ok"] is report.ok
+    assert js["warnings"] == [c.name for c in report.warnings]
+    if (report.ok and not report.warnings) or "format" in {c.name for c in report.failures}:
+        return
+    assert [c["reason"] for c in js["checks"]] == [c.reason for c in report.checks]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_js_and_python_agree_when_pinned_to_the_genuine_issuer(path: Path, js_pinned_results):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    _assert_same_report(js_pinned_results[path.stem], _python_report(case, GENUINE))
+
+
+def test_pinned_js_refuses_the_truncated_bundle_and_its_downgraded_twin(js_pinned_results):
+    truncated = js_pinned_results["truncated-last-event"]
+    downgraded = js_pinned_results["truncated-last-event-downgraded"]
+    assert not truncated["ok"] and not downgraded["ok"]
+    failed = {c["name"]: c["reason"] for c in downgraded["checks"] if not c["ok"]}
+    assert "downgrade" in failed["issuer"] and "downgrade" in failed["complete"]
+    assert "later events were left out" in next(
+        c["reason"] for c in truncated["checks"] if c["name"] == "complete"
+    )
+
+
+def test_pinned_js_fails_a_bundle_naming_another_contract_and_never_asks_it(node_binary, tmp_path):
+    case = json.loads((CASES[0].parent / "valid-v2.json").read_text(encoding="utf-8"))
+    case["bundle"]["checkpoint"]["contract"] = FOREIGN
+    # Even a chain that answers for the forged contract's root must not be asked.
+    path = tmp_path / "foreign-contract.json"
+    path.write_text(json.dumps(case), encoding="utf-8")
+    js = _run_js(node_binary, [path], f"--pin={GENUINE}")["foreign-contract"]
+    report = _python_report(case, GENUINE)
+    _assert_same_report(js, report)
+    checks = {c["name"]: c for c in js["checks"]}
+    assert not js["ok"] and not checks["issuer"]["ok"] and FOREIGN in checks["issuer"]["reason"]
+    assert checks["anchor"]["reason"] == "not asked: the bundle is not the pinned issuer's"
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    report = _python_report(case)
     js = js_results[path.stem]
     python_checks = [(c.name, c.ok, c.warning) for c in report.checks]
     assert [(c["name"], c["ok"], c["warning"]) for c in js["checks"]] == python_checks
