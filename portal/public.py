@@ -112,6 +112,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         # The page carries the pin: a new descriptor is a new page.
         pinned.chain_id if pinned else "",
         pinned.contract if pinned else "",
+        pinned.serves if pinned else "",
     )
     variant = (
         lookup_cache.request_language(),
@@ -152,6 +153,7 @@ def _render_card(page: CardPage) -> bytes:
         js_messages=i18n.js_messages(),
         pinned_contract=pinned.contract if pinned else "",
         pinned_chain_id=pinned.chain_id if pinned else "",
+        pinned_serves=pinned.serves if pinned else "",
     )
     return body.encode()
 

@@ -6,6 +6,20 @@
  * `cardtrail verify`); tests/portal/test_verify_js.py holds both to the same case files.
  * Plain script, no dependencies: in a page it wires itself to #verifier; under Node it
  * exports its functions.
+ *
+ * Entry point in a page (kept stable: the card page and the stand-alone verifier use it):
+ *   - inputs, all on the element #verifier: data-bundle-url (the bundle to fetch),
+ *     data-card-number, data-root-at-selector, data-latest-checkpoint-selector,
+ *     data-anchored-topic (keccak values WebCrypto cannot compute), and the pin:
+ *     data-pinned-contract, data-pinned-chain-id, data-pinned-serves (the issuer the
+ *     server is configured with; empty: no pin, and the `issuer` check warns); the RPC
+ *     endpoint is the input #rpc-url, and the form #rpc-form runs the checks again;
+ *   - messages: <script type="application/json" id="cardtrail-messages"> holds the page
+ *     language's catalogue (message id -> text); absent, the English ids are shown;
+ *   - output: one <li> per check in #checks, and the verdict in #verdict with data-ok,
+ *     data-fresh, data-status (the card's status in the verified history) and data-pinned;
+ *     the event "cardtrail:bundle" on #verifier carries the fetched bundle (signatures.js).
+ * It runs on DOMContentLoaded (or at once if the document is already parsed).
  */
 (function (root) {
   "use strict";
@@ -882,23 +896,107 @@
 
   // --- the page ------------------------------------------------------------------------
 
-  var LABELS = {
-    format: "Bundle format",
-    card: "Card number",
-    commitment: "Card commitment",
-    chain: "History chain (nothing left out)",
-    pending: "Pending events",
-    network: "Chain network",
-    anchor: "Root anchored on chain",
-    freshness: "Newest checkpoint (nothing newer hidden)",
-  };
+  // The page embeds its language's catalogue (docs/portal.md, "browser catalogue"); the
+  // ids are the English text, so without one (Node, English pages) the id is the message.
+  var messagesNode = root.document && root.document.getElementById("cardtrail-messages");
+  var MESSAGES = messagesNode ? JSON.parse(messagesNode.textContent || "{}") : {};
+
+  /** The message `id` in the page's language, `%(name)s` replaced from `values`. */
+  function t(id, values) {
+    return (MESSAGES[id] || id).replace(/%\((\w+)\)s/g, function (_, k) {
+      return String(values[k]);
+    });
+  }
 
   function labelFor(name) {
     var m = /^inclusion\[(\d+)\]$/.exec(name);
-    return m ? "Event in the log (leaf " + m[1] + ")" : (LABELS[name] || name);
+    if (m) return t("Event in the log (leaf %(leaf)s)", { leaf: m[1] });
+    switch (name) {
+      case "format": return t("Bundle format");
+      case "issuer": return t("Issuer's contract");
+      case "card": return t("Card number");
+      case "commitment": return t("Card commitment");
+      case "chain": return t("History chain (nothing left out)");
+      case "pending": return t("Pending events");
+      case "complete": return t("Latest event (card map)");
+      case "network": return t("Chain network");
+      case "anchor": return t("Root anchored on chain");
+      case "freshness": return t("Newest checkpoint (nothing newer hidden)");
+      default: return name;
+    }
   }
 
-  function render(panel, result) {
+  // What each event type leaves the card as, in the page's status words (portal/bundles.py's
+  // status keys): a verified history of a used, blocked, voided or expired card is never
+  // shown as a card to accept.
+  var STATE_AFTER = {
+    ISSUED: "unused", CLAIMED: "unused", TRANSFERRED: "unused",
+    PICKUP_REQUESTED: "used", PICKUP_READY: "used", PICKUP_SHIPPED: "used",
+    PICKUP_COMPLETED: "used", REDEEMED: "used",
+    BLOCKED: "blocked", VOIDED: "voided", EXPIRED: "expired",
+  };
+
+  /** The card's status after `events` (in order): unused, used, blocked, voided or expired.
+   *  UNBLOCKED returns to the status before the block. */
+  function statusAfter(events) {
+    var status = "unused";
+    var beforeBlock = "unused";
+    events.forEach(function (item) {
+      var type = item.event.type;
+      if (type === "UNBLOCKED") {
+        status = beforeBlock;
+      } else if (STATE_AFTER[type]) {
+        if (type === "BLOCKED" && status !== "blocked") beforeBlock = status;
+        status = STATE_AFTER[type];
+      }
+    });
+    return status;
+  }
+
+  function statusSentence(status) {
+    switch (status) {
+      case "used": return t("The proofs hold, and they show that this card has been used. Do not accept it.");
+      case "blocked": return t("The proofs hold, and they show that the merchant has blocked this card. Do not accept it.");
+      case "voided": return t("The proofs hold, and they show that the merchant voided this card. It has no value.");
+      case "expired": return t("The proofs hold, and they show that this card has expired. Do not accept it.");
+      default: return null;
+    }
+  }
+
+  /** The verdict: what holds, for which card status, checked against which contract. */
+  function verdictText(result, pin) {
+    if (!result.ok) {
+      return t("Verification FAILED: %(checks)s.", {
+        checks: result.checks.filter(function (c) { return !c.ok; })
+          .map(function (c) { return labelFor(c.name); }).join(", "),
+      });
+    }
+    var warned = result.warnings || [];
+    var status = result.bundle ? statusAfter(result.bundle.all) : "unused";
+    var headline = statusSentence(status);
+    if (headline === null && warned.indexOf("freshness") >= 0) {
+      headline = t("Verified, but not the newest checkpoint: the chain has anchored more of " +
+        "the log since this bundle was made, so it may not show the card's latest events. " +
+        "Press “Verify again” in a minute to fetch a fresh bundle.");
+    } else if (headline === null && warned.indexOf("complete") >= 0) {
+      headline = t("Verified, but this is a version 1 bundle: nothing proves that it shows " +
+        "the card's latest event.");
+    } else if (headline === null) {
+      headline = t("Verified in your browser: every proven event is in the log anchored on " +
+        "chain, at the contract's newest checkpoint.");
+    }
+    var checkpoint = result.bundle && result.bundle.checkpoint;
+    if (!checkpoint) return headline;
+    var basis = pin
+      ? t("Checked against the issuer's pinned contract %(contract)s on chain %(chain)s.",
+          { contract: pin.contract, chain: pin.chainId })
+      : t("Checked against a contract this server names (%(contract)s on chain %(chain)s), " +
+          "not one pinned in advance: compare it with the address the merchant publishes.",
+          { contract: checkpoint.contract, chain: checkpoint.chainId });
+    return headline + " " + basis;
+  }
+
+  function render(panel, result, pin) {
     var doc = panel.ownerDocument;
     var list = panel.querySelector("#checks");
     list.textContent = "";
@@ -921,31 +1019,38 @@
       list.appendChild(row);
     });
     var verdict = panel.querySelector("#verdict");
-    var stale = result.ok && result.warnings && result.warnings.length > 0;
-    verdict.className = "verdict " + (stale ? "warn" : result.ok ? "pass" : "fail");
+    var warned = result.warnings || [];
+    var status = result.bundle ? statusAfter(result.bundle.all) : "unused";
+    // Green only for what a visitor may act on: every check holds without a caveat, for
+    // an unused card. A genuine history of a used card is amber, never green.
+    var green = result.ok && !warned.length && status === "unused";
+    verdict.className = "verdict " + (green ? "pass" : result.ok ? "warn" : "fail");
     verdict.setAttribute("data-ok", String(result.ok));
-    verdict.setAttribute("data-fresh", String(result.ok && !stale));
-    if (stale) {
-      verdict.textContent = "Verified, but not the newest checkpoint: the chain has anchored " +
-        "more of the log since this bundle was made, so it may not show the card's latest " +
-        "events. Press “Verify again” in a minute to fetch a fresh bundle.";
-    } else if (result.ok) {
-      verdict.textContent = "Verified in your browser: every proven event is in the log " +
-        "anchored on chain, at the contract's newest checkpoint.";
-    } else {
-      verdict.textContent = "Verification FAILED: " + result.checks.filter(function (c) {
-        return !c.ok;
-      }).map(function (c) { return labelFor(c.name); }).join(", ") + ".";
-    }
+    verdict.setAttribute("data-fresh", String(result.ok && warned.indexOf("freshness") < 0));
+    verdict.setAttribute("data-status", status);
+    verdict.setAttribute("data-pinned", String(Boolean(pin)));
+    verdict.textContent = verdictText(result, pin);
+  }
+
+  /** The issuer the page is pinned to: the server's configured one (its descriptor), never
+   *  the contract a bundle names; null when the server has none configured. */
+  function pinOf(panel) {
+    var contract = panel.getAttribute("data-pinned-contract") || "";
+    var chainId = parseInt(panel.getAttribute("data-pinned-chain-id") || "", 10);
+    if (!ADDRESS_RE.test(contract) || !Number.isSafeInteger(chainId)) return null;
+    return { contract: contract, chainId: chainId,
+             serves: panel.getAttribute("data-pinned-serves") || null,
+             source: t("this server's published issuer descriptor") };
   }
 
   async function runPage(panel) {
     var verdict = panel.querySelector("#verdict");
     verdict.className = "verdict running";
     verdict.removeAttribute("data-ok");
-    verdict.textContent = "Verifying in your browser…";
+    verdict.textContent = t("Verifying in your browser…");
     panel.querySelector("#checks").textContent = "";
     var rpcUrl = panel.querySelector("#rpc-url").value.trim();
+    var pin = pinOf(panel);
     var raw;
     try {
       var response = await root.fetch(panel.getAttribute("data-bundle-url"),
@@ -955,10 +1060,12 @@
       // signatures.js checks the device signatures of the same events.
       panel.dispatchEvent(new root.CustomEvent("cardtrail:bundle", { detail: raw }));
     } catch (err) {
-      render(panel, finish([check("format", false, "could not fetch the bundle: " + err.message)], null));
+      render(panel, finish([check("format", false, "could not fetch the bundle: " + err.message)], null), pin);
       return;
     }
-    var contract = raw && raw.checkpoint && raw.checkpoint.contract;
+    // Pinned, the chain is asked about the pinned contract only; a bundle naming another
+    // fails the issuer check and nothing is asked.
+    var contract = pin ? pin.contract : raw && raw.checkpoint && raw.checkpoint.contract;
     var blockHint = raw && raw.checkpoint && raw.checkpoint.block_number;
     var client = chainClient(rpcUrl, contract, {
       rootAt: panel.getAttribute("data-root-at-selector"),
@@ -969,8 +1076,9 @@
       chainId: client.chainId,
       cardNumber: panel.getAttribute("data-card-number"),
       latest: function (size) { return client.latest(size, blockHint); },
+      issuer: pin,
     });
-    render(panel, result);
+    render(panel, result, pin);
   }
 
   function wire(doc) {
@@ -1003,6 +1111,8 @@
     FRESHNESS_GRACE_SECONDS: FRESHNESS_GRACE_SECONDS,
     encodeRootAt: encodeRootAt,
     chainClient: chainClient,
+    statusAfter: statusAfter,
+    verdictText: verdictText,
   };
 
   if (typeof module !== "undefined" && module.exports) {

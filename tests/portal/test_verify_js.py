@@ -153,3 +153,43 @@ def test_js_and_python_share_the_freshness_grace_period(node_binary):
         check=True,
     )
     assert int(out.stdout) == FRESHNESS_GRACE_SECONDS
+
+
+_VERDICT_SCRIPT = """
+const v = require(process.argv[1]);
+const c = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+const pin = process.argv[3] ? { chainId: c.chain.chain_id, contract: process.argv[3],
+                                serves: null, source: "test" } : null;
+const rootAt = async (size) => c.chain.roots[String(size)] || "0".repeat(64);
+v.verifyBundle(c.bundle, rootAt, { chainId: c.chain.chain_id, issuer: pin }).then((r) => {
+  process.stdout.write(JSON.stringify({ ok: r.ok, status: v.statusAfter(r.bundle.all),
+                                        verdict: v.verdictText(r, pin) }));
+});
+"""
+
+
+def _verdict(node_binary: str, case: str, *pin: str) -> dict:
+    out = subprocess.run(
+        [node_binary, "-e", _VERDICT_SCRIPT, str(VERIFY_JS), str(CASES[0].parent / case), *pin],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_verified_used_card_is_told_as_used_not_as_a_card_to_accept(node_binary):
+    # valid-v2's history ends in a pickup: the proofs hold, and the card is used.
+    result = _verdict(node_binary, "valid-v2.json", GENUINE)
+    assert result["ok"] and result["status"] == "used"
+    assert "has been used. Do not accept it." in result["verdict"]
+    assert "Verified in your browser" not in result["verdict"]
+
+
+def test_the_verdict_names_the_contract_it_was_checked_against(node_binary):
+    pinned = _verdict(node_binary, "valid-v2.json", GENUINE)["verdict"]
+    unpinned = _verdict(node_binary, "valid-v2.json")["verdict"]
+    assert f"the issuer's pinned contract {GENUINE} on chain 31337" in pinned
+    assert "a contract this server names" in unpinned and GENUINE in unpinned
+    assert "pinned contract" not in unpinned
