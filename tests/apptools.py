@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 
 import rfc8785
-
 from flask.testing import FlaskClient
 
 from ledger_service.runtime import limiter
