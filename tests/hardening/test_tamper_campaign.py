@@ -51,6 +51,7 @@ from eth_account import Account
 
 from anchoring import cardmap, chain, merkle
 from anchoring import checkpoints as cp
+from anchoring.bundle import FORMAT as BUNDLE_FORMAT
 from anchoring.bundle import FRESHNESS_GRACE_SECONDS
 from anchoring.cardmap_store import CardMapStore
 from anchoring.db import create_engine, read_transaction, write_transaction
@@ -97,6 +98,8 @@ class Deployment:
     other: str
     sizes: tuple[int, int]  # the two anchored tree sizes
     node_binary: str  # runs verify.js
+    chain_id: int  # the issuer both verifiers are pinned to, as the card page is
+    contract: str
 
 
 def _anchor_until(engine, worker: Worker, events: int) -> int:
@@ -141,8 +144,20 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
         ledger.redeem(STORE, c, code_c)
         with read_transaction(engine) as conn:
             second = _anchor_until(engine, worker, MerkleLog(conn).size())
+        with read_transaction(engine) as conn:
+            anchored = cp.latest_anchored(conn)
+        assert anchored is not None
         engine.dispose()
-        yield Deployment(tmp, node.url, a, b, (first, second), node_binary)
+        yield Deployment(
+            tmp,
+            node.url,
+            a,
+            b,
+            (first, second),
+            node_binary,
+            anchored.chain_id,
+            anchored.contract,
+        )
     finally:
         node.stop()
 
@@ -489,7 +504,21 @@ def _verify_report(d: Deployment, root: Path, bundle: dict, *options: str) -> tu
     path = root / "bundle.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     result = CliRunner().invoke(
-        main, ["verify", str(path), "--rpc", d.rpc, "--card", d.target, "--json", *options]
+        main,
+        [
+            "verify",
+            str(path),
+            "--rpc",
+            d.rpc,
+            "--card",
+            d.target,
+            "--json",
+            "--contract",
+            d.contract,
+            "--chain-id",
+            str(d.chain_id),
+            *options,
+        ],
     )
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.output)
@@ -513,6 +542,9 @@ def _verify_js_report(d: Deployment, root: Path, bundle: dict) -> dict:
             ROOT_AT_SELECTOR,
             LATEST_CHECKPOINT_SELECTOR,
             ANCHORED_TOPIC,
+            d.contract,
+            str(d.chain_id),
+            BUNDLE_FORMAT,
         ],
         capture_output=True,
         text=True,
