@@ -10,8 +10,10 @@ are kept under artifacts/browser/ (see conftest.py).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +22,7 @@ from eth_account import Account
 
 from anchoring import chain, checkpoints
 from anchoring.db import read_transaction
+from anchoring.issuer import IssuerDescriptor
 from anchoring.keys import AnchorKey
 from anchoring.node import free_port, start_anvil
 from anchoring.schema import checkpoints as checkpoint_rows
@@ -29,6 +32,7 @@ from cardtrail.app import create_app
 from ledger_service.actor import Actor
 from ledger_service.config import Settings
 from ledger_service.service import Ledger
+from portal import lookup_cache
 
 pytestmark = [pytest.mark.browser, pytest.mark.node]
 
@@ -45,15 +49,35 @@ def anvil(tmp_path_factory) -> Iterator[str]:
         node.stop()
 
 
+def _write_issuer(path: Path, chain_id: int, contract: str, rpc: str) -> None:
+    descriptor = IssuerDescriptor(
+        name_zh="浏览器测试发行方",
+        name_en="Browser test issuer",
+        chain_id=chain_id,
+        contract=contract,
+        deployment_block=0,
+        api_origin="http://127.0.0.1",
+        rpc_urls=(rpc,),
+        serves="cardtrail-bundle/2",
+    )
+    path.write_text(json.dumps(descriptor.to_json()), encoding="utf-8")
+
+
 @pytest.fixture
 def portal(tmp_path, anvil, serve) -> Iterator[dict]:
-    """The app on a free port, with a card whose two events are anchored on anvil."""
+    """The app on a free port, with a card whose two events are anchored on anvil, and the
+    issuer descriptor of the contract the worker deployed (the page's pin)."""
+    issuer = tmp_path / "issuer.json"
+    # The contract exists once the worker has deployed it; the app checks at start that
+    # the file is there, and re-reads it by content, so the real pin is written below.
+    _write_issuer(issuer, 1, "0x" + "00" * 19 + "01", anvil)
     settings = Settings.from_env(
         tmp_path / "data",
         environ={
             "DATABASE_URL": f"sqlite:///{tmp_path / 'cardtrail.db'}",
             "CHAIN_RPC_URL": anvil,
             "CARDTRAIL_PUBLIC_BASE_URL": "http://127.0.0.1",
+            "CARDTRAIL_ISSUER_FILE": str(issuer),
         },
     )
     app = create_app(settings)
@@ -69,6 +93,10 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     chain.fund_dev_account(w3, key.address)
     worker = Worker(rt.engine, w3, key, WorkerConfig(interval=0.0, dev_mode=True))
     _anchor_until(rt.engine, worker, 3)  # two events and the worker's CARD_MAP leaf
+    with read_transaction(rt.engine) as conn:
+        anchored = checkpoints.latest_anchored(conn)
+    assert anchored is not None
+    _write_issuer(issuer, anchored.chain_id, anchored.contract, anvil)
     try:
         yield {
             "url": serve(app),
@@ -77,6 +105,8 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
             "rpc": anvil,
             "ledger": ledger,
             "worker": worker,
+            "contract": anchored.contract,
+            "app": app,
         }
     finally:
         rt.engine.dispose()
@@ -120,12 +150,14 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, porta
     assert set(green) == {
         "*verdict*",
         "format",
+        "issuer",
         "card",
         "commitment",
         "chain",
         "pending",
         "inclusion[0]",
         "inclusion[1]",
+        "complete",
         "network",
         "anchor",
         "freshness",
@@ -142,10 +174,14 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, porta
             .where(log_leaves.c.leaf_index == 1)
             .values(leaf_input=bytes(leaf).replace(b'"CLAIMED"', b'"VOIDED"'))
         )
+    # The card's head is unchanged, so the page and bundle built before are still in the
+    # process's lookup cache: empty it, as a restart of the tampered server would.
+    portal["app"].extensions.pop(lookup_cache._EXTENSION)
     red = _verify(chromium, url, screenshots / "verify-red.png")
     red.pop("*console errors*")
     failed = sorted(name for name, ok in red.items() if not ok)
-    assert failed == ["*verdict*", "inclusion[1]"], (red, screenshots)
+    # The altered event is also the card's head: the card map no longer names it.
+    assert failed == ["*verdict*", "complete", "inclusion[1]"], (red, screenshots)
 
 
 def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(chromium, portal, screenshots):
@@ -199,3 +235,54 @@ def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
         assert blocking(axe_violations(page)) == []
     finally:
         context.close()
+
+
+def _serving(body: str):
+    """A route handler that answers with ``body``, as a lying server would."""
+
+    def fulfill(route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=body)
+
+    return fulfill
+
+
+def test_the_pinned_page_refuses_a_foreign_contract_and_a_truncated_bundle(
+    chromium, portal, screenshots
+):
+    """A lying server hands the page a bundle of its own: one naming a contract it
+    deployed, or the genuine bundle with the card's last event left out. The page checks
+    against the configured issuer's contract, whatever the bundle names."""
+    url = f"{portal['url']}/c/{portal['number']}"
+    bundle_path = f"/api/v1/public/cards/{portal['number']}/bundle"
+    page = chromium.new_page()
+    try:
+        genuine = page.request.get(portal["url"] + bundle_path).json()
+        foreign = json.loads(json.dumps(genuine))
+        foreign["checkpoint"]["contract"] = "0x" + "ab" * 20
+        truncated = json.loads(json.dumps(genuine))
+        truncated["events"] = truncated["events"][:-1]
+        outcomes = {}
+        for name, served in (("foreign", foreign), ("truncated", truncated)):
+            page.unroute("**/bundle*")
+            page.route("**/bundle*", _serving(json.dumps(served)))
+            page.goto(url)
+            page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
+            page.screenshot(path=str(screenshots / f"verify-{name}.png"), full_page=True)
+            verdict = page.query_selector("#verdict")
+            outcomes[name] = (
+                verdict.get_attribute("data-ok"),
+                "fail" in (verdict.get_attribute("class") or ""),
+                sorted(
+                    r.get_attribute("data-check")
+                    for r in page.query_selector_all("#checks li[data-ok='false']")
+                ),
+            )
+            if name == "foreign":
+                issuer = page.query_selector("#checks li[data-check='issuer']").inner_text()
+                assert portal["contract"] in issuer and "0x" + "ab" * 20 in issuer
+        assert outcomes == {
+            "foreign": ("false", True, ["anchor", "issuer"]),
+            "truncated": ("false", True, ["complete"]),
+        }, (outcomes, screenshots)
+    finally:
+        page.close()
