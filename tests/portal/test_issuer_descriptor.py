@@ -117,6 +117,7 @@ def test_card_page_pins_the_configured_contract_not_the_bundles(client, cards):
     attributes = _verifier_attributes(client.get(f"/c/{number}").get_data(as_text=True))
     assert attributes["pinned-contract"] == DESCRIPTOR["contract"]
     assert attributes["pinned-chain-id"] == str(DESCRIPTOR["chain_id"])
+    assert attributes["pinned-serves"] == DESCRIPTOR["serves"]
     assert attributes["bundle-url"] == f"/api/v1/public/cards/{number}/bundle"
     bundle = client.get(f"/api/v1/public/cards/{number}/bundle").get_json()
     assert bundle["checkpoint"]["contract"] == "0x" + "66" * 20
@@ -136,3 +137,16 @@ def test_a_new_descriptor_is_a_new_card_page_not_a_cached_one(client, cards, iss
     assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
     attributes = _verifier_attributes(second.get_data(as_text=True))
     assert attributes["pinned-contract"] == "0x" + "cd" * 20
+
+
+def test_a_descriptor_serving_version_2_is_a_new_card_page_that_says_so(client, cards, issuer_file):
+    # verify.js refuses a version 1 bundle from an issuer that serves version 2.
+    number, _ = cards.issue()
+    cards.anchor()
+    first = client.get(f"/c/{number}")
+    issuer_file.write_text(json.dumps(DESCRIPTOR | {"serves": "cardtrail-bundle/2"}))
+    second = client.get(f"/c/{number}", headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
+    assert _verifier_attributes(second.get_data(as_text=True))["pinned-serves"] == (
+        "cardtrail-bundle/2"
+    )
