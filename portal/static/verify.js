@@ -486,12 +486,13 @@
     for (var i = 0; i < bundle.all.length; i++) {
       var item = bundle.all[i];
       if (item.event.card !== want) {
-        return check("commitment", false, "event at leaf " + item.leafIndex +
-                     " belongs to another card (card " + short(item.event.card) +
-                     ", want " + short(want) + ")");
+        return check("commitment", false, t("event at leaf %(leaf)s belongs to another card " +
+                     "(card %(card)s, want %(want)s)",
+                     { leaf: item.leafIndex, card: short(item.event.card), want: short(want) }));
       }
     }
-    return check("commitment", true, "all " + bundle.all.length + " events commit to this card");
+    return check("commitment", true, t("all %(count)s events commit to this card",
+                                       { count: bundle.all.length }));
   }
 
   async function checkChain(bundle) {
@@ -501,40 +502,48 @@
       var item = history[want];
       var seq = item.seq;
       if (seq !== want) {
-        if (seq < want) return check("chain", false, "seq " + seq + " is given twice");
+        if (seq < want) return check("chain", false, t("seq %(seq)s is given twice", { seq: seq }));
         var later = history.slice(want + 1).some(function (e) { return e.seq === want; });
         if (later) {
-          return check("chain", false, "events out of order: seq " + seq +
-                       " comes before seq " + want);
+          return check("chain", false, t("events out of order: seq %(seq)s comes before seq " +
+                       "%(want)s", { seq: seq, want: want }));
         }
-        var missing = seq === want + 1 ? "seq " + want : "seq " + want + "–" + (seq - 1);
-        return check("chain", false, "event " + missing + " is missing (next is seq " + seq + ")");
+        return check("chain", false, seq === want + 1
+          ? t("event seq %(want)s is missing (next is seq %(seq)s)", { want: want, seq: seq })
+          : t("event seq %(want)s–%(last)s is missing (next is seq %(seq)s)",
+              { want: want, last: seq - 1, seq: seq }));
       }
       var wantPrev = previous ? toHex(await sha256(previous.leafInput)) : ZERO_HASH;
       if (item.event.prev_event_hash !== wantPrev) {
-        var what = previous ? "hash of seq " + (want - 1) : "64 zeros for the first event";
-        return check("chain", false, "seq " + want + ": prev_event_hash is not the " + what);
+        return check("chain", false, previous
+          ? t("seq %(seq)s: prev_event_hash is not the hash of seq %(previous)s",
+              { seq: want, previous: want - 1 })
+          : t("seq %(seq)s: prev_event_hash is not the 64 zeros for the first event",
+              { seq: want }));
       }
       if (previous && item.leafIndex <= previous.leafIndex) {
-        return check("chain", false, "seq " + want + " is at leaf " + item.leafIndex +
-                     ", not after seq " + (want - 1) + " (leaf " + previous.leafIndex + ")");
+        return check("chain", false, t("seq %(seq)s is at leaf %(leaf)s, not after seq " +
+                     "%(previous)s (leaf %(previous_leaf)s)", { seq: want, leaf: item.leafIndex,
+                     previous: want - 1, previous_leaf: previous.leafIndex }));
       }
       previous = item;
     }
-    return check("chain", true, "seq 0–" + (history.length - 1) + " linked by prev_event_hash");
+    return check("chain", true, t("seq 0–%(last)s linked by prev_event_hash",
+                                  { last: history.length - 1 }));
   }
 
   function checkPending(bundle) {
     var size = bundle.checkpoint ? bundle.checkpoint.treeSize : 0;
     for (var i = 0; i < bundle.pending.length; i++) {
       if (bundle.pending[i].leafIndex < size) {
-        return check("pending", false, "event at leaf " + bundle.pending[i].leafIndex +
-                     " is inside the anchored tree of size " + size + " but has no proof");
+        return check("pending", false, t("event at leaf %(leaf)s is inside the anchored tree " +
+                     "of size %(size)s but has no proof",
+                     { leaf: bundle.pending[i].leafIndex, size: size }));
       }
     }
-    if (!bundle.pending.length) return check("pending", true, "no pending events");
-    return check("pending", true, bundle.pending.length + " event(s) recorded after the " +
-                 "checkpoint, not anchored yet (not proven)");
+    if (!bundle.pending.length) return check("pending", true, t("no pending events"));
+    return check("pending", true, t("%(count)s event(s) recorded after the checkpoint, not " +
+                 "anchored yet (not proven)", { count: bundle.pending.length }));
   }
 
   async function checkInclusion(item, checkpoint) {
@@ -545,10 +554,10 @@
       await verifyInclusion(item.leafIndex, checkpoint.treeSize, leaf, item.proof,
                             checkpoint.root);
     } catch (err) {
-      return check(name, false, label + ": " + err.message);
+      return check(name, false, t("%(event)s: %(error)s", { event: label, error: err.message }));
     }
-    return check(name, true, label + " is leaf " + item.leafIndex + " of the tree of size " +
-                 checkpoint.treeSize);
+    return check(name, true, t("%(event)s is leaf %(leaf)s of the tree of size %(size)s",
+                 { event: label, leaf: item.leafIndex, size: checkpoint.treeSize }));
   }
 
   /** The last proven event is the card's head in the card map that ends the checkpoint's
@@ -558,35 +567,38 @@
   async function checkComplete(bundle, serves) {
     if (bundle.format === FORMAT_V1) {
       if (serves === FORMAT_V2) {
-        return check("complete", false, "the issuer serves " + FORMAT_V2 + ", but this bundle " +
-                     "is " + FORMAT_V1 + ": a downgrade that would hide whether later events " +
-                     "were left out; fetch a fresh bundle");
+        return check("complete", false, t("the issuer serves %(serves)s, but this bundle is " +
+                     "%(format)s: a downgrade that would hide whether later events were left " +
+                     "out; fetch a fresh bundle", { serves: FORMAT_V2, format: FORMAT_V1 }));
       }
-      return check("complete", true, FORMAT_V1 + ": nothing proves that no later event of the " +
-                   "card was left out", true);
+      return check("complete", true, t("%(format)s: nothing proves that no later event of the " +
+                   "card was left out", { format: FORMAT_V1 }), true);
     }
     var checkpoint = bundle.checkpoint;
     var cardMap = bundle.cardMap;
-    if (!checkpoint || !cardMap) return check("complete", false, "no checkpoint: nothing is anchored yet");
+    if (!checkpoint || !cardMap) {
+      return check("complete", false, t("no checkpoint: nothing is anchored yet"));
+    }
     var size = checkpoint.treeSize;
     var event = cardMap.event;
     if (cardMap.leafIndex !== size - 1) {
-      return check("complete", false, "the card map leaf is leaf " + cardMap.leafIndex +
-                   ", but the checkpoint's tree of size " + size + " ends at leaf " + (size - 1));
+      return check("complete", false, t("the card map leaf is leaf %(leaf)s, but the " +
+                   "checkpoint's tree of size %(size)s ends at leaf %(last)s",
+                   { leaf: cardMap.leafIndex, size: size, last: size - 1 }));
     }
     if (event.type !== "CARD_MAP" || event.leaf_index !== cardMap.leafIndex ||
         event.tree_size !== cardMap.leafIndex || typeof event.map_root !== "string" ||
         !HASH_RE.test(event.map_root)) {
-      return check("complete", false, "leaf " + cardMap.leafIndex + " is not a CARD_MAP leaf " +
-                   "covering the " + cardMap.leafIndex + " leaves before it");
+      return check("complete", false, t("leaf %(leaf)s is not a CARD_MAP leaf covering the " +
+                   "%(leaf)s leaves before it", { leaf: cardMap.leafIndex }));
     }
     try {
       await verifyInclusion(cardMap.leafIndex, size, await hashLeaf(cardMap.leafInput),
                             cardMap.proof, checkpoint.root);
     } catch (err) {
       if (!(err instanceof ProofError)) throw err;
-      return check("complete", false, "the CARD_MAP leaf is not in the checkpoint's tree: " +
-                   err.message);
+      return check("complete", false, t("the CARD_MAP leaf is not in the checkpoint's tree: " +
+                   "%(error)s", { error: err.message }));
     }
     var key = await cardCommitment(bundle.cardSalt, bundle.cardNumber);
     var last = bundle.events.length ? bundle.events[bundle.events.length - 1] : null;
@@ -597,18 +609,22 @@
     } catch (err) {
       if (!(err instanceof MapProofError)) throw err;
       if (err.kind === "shape") {
-        return check("complete", false, "the card map proof is malformed: " + err.message);
+        return check("complete", false, t("the card map proof is malformed: %(error)s",
+                                          { error: err.message }));
       }
       return check("complete", false, last === null
-        ? "the card has anchored events that the bundle does not show"
-        : "seq " + last.seq + " (leaf " + last.leafIndex + ") is not the card's latest event " +
-          "in the card map of tree size " + (size - 1) + ": later events were left out");
+        ? t("the card has anchored events that the bundle does not show")
+        : t("seq %(seq)s (leaf %(leaf)s) is not the card's latest event in the card map of " +
+            "tree size %(size)s: later events were left out",
+            { seq: last.seq, leaf: last.leafIndex, size: size - 1 }));
     }
     var shown = last
-      ? "seq " + last.seq + " is the card's latest event in the card map of tree size " + (size - 1)
-      : "the card has no event in the card map of tree size " + (size - 1);
+      ? t("seq %(seq)s is the card's latest event in the card map of tree size %(size)s",
+          { seq: last.seq, size: size - 1 })
+      : t("the card has no event in the card map of tree size %(size)s", { size: size - 1 });
     var pending = bundle.pending.length
-      ? "; " + bundle.pending.length + " pending event(s) after it, not proven yet" : "";
+      ? t("; %(count)s pending event(s) after it, not proven yet",
+          { count: bundle.pending.length }) : "";
     return check("complete", true, shown + pending);
   }
 
