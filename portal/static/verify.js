@@ -548,7 +548,7 @@
 
   async function checkInclusion(item, checkpoint) {
     var name = "inclusion[" + item.leafIndex + "]";
-    var label = "seq " + item.seq + " (" + item.event.type + ")";
+    var label = t("seq %(seq)s (%(type)s)", { seq: item.seq, type: item.event.type });
     try {
       var leaf = await hashLeaf(item.leafInput);
       await verifyInclusion(item.leafIndex, checkpoint.treeSize, leaf, item.proof,
@@ -639,49 +639,58 @@
   function checkIssuer(bundle, pin) {
     var checkpoint = bundle.checkpoint;
     if (!pin) {
-      var named = checkpoint ? "contract " + checkpoint.contract + " on chain " +
-        checkpoint.chainId : "no contract";
-      return check("issuer", true, "no issuer pinned: the bundle names " + named + " itself, " +
-                   "and a look-alike server can name a contract of its own", true);
+      return check("issuer", true, checkpoint
+        ? t("no issuer pinned: the bundle names contract %(contract)s on chain %(chain)s " +
+            "itself, and a look-alike server can name a contract of its own",
+            { contract: checkpoint.contract, chain: checkpoint.chainId })
+        : t("no issuer pinned: the bundle names no contract itself, and a look-alike server " +
+            "can name a contract of its own"), true);
     }
     if (pin.serves && formatVersion(bundle.format) < formatVersion(pin.serves)) {
-      return check("issuer", false, "the issuer serves " + pin.serves + " (" + pin.source +
-                   "), this bundle is " + bundle.format + ": an older format proves less, so " +
-                   "it is refused (a downgrade)");
+      return check("issuer", false, t("the issuer serves %(serves)s (%(source)s), this bundle " +
+                   "is %(format)s: an older format proves less, so it is refused (a downgrade)",
+                   { serves: pin.serves, source: pin.source, format: bundle.format }));
     }
     if (!checkpoint) {
-      return check("issuer", true, "pinned contract " + pin.contract + " on chain " + pin.chainId);
+      return check("issuer", true, t("pinned contract %(contract)s on chain %(chain)s",
+                                     { contract: pin.contract, chain: pin.chainId }));
     }
     if (checkpoint.chainId !== pin.chainId ||
         checkpoint.contract.toLowerCase() !== pin.contract.toLowerCase()) {
-      return check("issuer", false, "the bundle names contract " + checkpoint.contract +
-                   " on chain " + checkpoint.chainId + ", the pinned issuer (" + pin.source +
-                   ") is contract " + pin.contract + " on chain " + pin.chainId);
+      return check("issuer", false, t("the bundle names contract %(named)s on chain " +
+                   "%(named_chain)s, the pinned issuer (%(source)s) is contract %(contract)s " +
+                   "on chain %(chain)s", { named: checkpoint.contract,
+                   named_chain: checkpoint.chainId, source: pin.source, contract: pin.contract,
+                   chain: pin.chainId }));
     }
-    return check("issuer", true, "contract " + pin.contract + " on chain " + pin.chainId +
-                 " is the pinned issuer's (" + pin.source + ")");
+    return check("issuer", true, t("contract %(contract)s on chain %(chain)s is the pinned " +
+                 "issuer's (%(source)s)",
+                 { contract: pin.contract, chain: pin.chainId, source: pin.source }));
   }
 
   async function checkAnchor(checkpoint, rootAt) {
     if (!checkpoint) {
-      return check("anchor", false, "no checkpoint: none of these events is anchored yet");
+      return check("anchor", false, t("no checkpoint: none of these events is anchored yet"));
     }
     var onChain;
     try {
       onChain = await rootAt(checkpoint.treeSize);
     } catch (err) {
-      return check("anchor", false, "could not ask the chain: " + err.message);
+      return check("anchor", false, t("could not ask the chain: %(error)s",
+                                      { error: err.message }));
     }
     if (onChain === checkpoint.root) {
-      return check("anchor", true, "contract " + checkpoint.contract + " holds root " +
-                   short(checkpoint.root) + " for size " + checkpoint.treeSize);
+      return check("anchor", true, t("contract %(contract)s holds root %(root)s for size " +
+                   "%(size)s", { contract: checkpoint.contract, root: short(checkpoint.root),
+                   size: checkpoint.treeSize }));
     }
     if (onChain === ZERO_ROOT) {
-      return check("anchor", false, "contract " + checkpoint.contract + " has no root for size " +
-                   checkpoint.treeSize);
+      return check("anchor", false, t("contract %(contract)s has no root for size %(size)s",
+                   { contract: checkpoint.contract, size: checkpoint.treeSize }));
     }
-    return check("anchor", false, "contract holds root " + short(onChain) + " for size " +
-                 checkpoint.treeSize + ", bundle says " + short(checkpoint.root));
+    return check("anchor", false, t("contract holds root %(root)s for size %(size)s, bundle " +
+                 "says %(claimed)s", { root: short(onChain), size: checkpoint.treeSize,
+                 claimed: short(checkpoint.root) }));
   }
 
   /** The bundle's checkpoint is the contract's newest; a little older is a warning, more
@@ -694,28 +703,31 @@
     try {
       head = await latest(size);
     } catch (err) {
-      return check("freshness", false, "could not ask the chain for its newest checkpoint: " +
-                   err.message);
+      return check("freshness", false, t("could not ask the chain for its newest checkpoint: " +
+                   "%(error)s", { error: err.message }));
     }
     if (head.treeSize === size) {
-      return check("freshness", true, "size " + size + " is the contract's newest checkpoint");
+      return check("freshness", true, t("size %(size)s is the contract's newest checkpoint",
+                                        { size: size }));
     }
     if (head.treeSize < size) {
-      return check("freshness", false, "the contract's newest checkpoint is size " +
-                   head.treeSize + ", smaller than the bundle's " + size);
+      return check("freshness", false, t("the contract's newest checkpoint is size " +
+                   "%(newest)s, smaller than the bundle's %(size)s",
+                   { newest: head.treeSize, size: size }));
     }
     var age = head.newerAge === undefined ? null : head.newerAge;
-    var since = age === null ? "at an unknown time" : age + " s ago";
-    var stale = "the contract has anchored a newer checkpoint (size " + head.treeSize +
-                "; the first after size " + size + " was anchored " + since + "): this " +
-                "bundle may not show events recorded since";
+    var since = age === null ? t("at an unknown time") : t("%(age)s s ago", { age: age });
+    var stale = t("the contract has anchored a newer checkpoint (size %(newest)s; the first " +
+                  "after size %(size)s was anchored %(since)s): this bundle may not show " +
+                  "events recorded since", { newest: head.treeSize, size: size, since: since });
     // (`cardtrail verify --require-fresh` also fails the warning; the page shows it amber.)
-    var fetch = "fetch a fresh bundle from the card's page";
     if (age !== null && age > FRESHNESS_GRACE_SECONDS) {
-      return check("freshness", false, stale + "; a server still serving it more than " +
-                   FRESHNESS_GRACE_SECONDS + " s later is out of date or hiding them: " + fetch);
+      return check("freshness", false, t("%(stale)s; a server still serving it more than " +
+                   "%(grace)s s later is out of date or hiding them: fetch a fresh bundle " +
+                   "from the card's page", { stale: stale, grace: FRESHNESS_GRACE_SECONDS }));
     }
-    return check("freshness", true, stale + "; " + fetch, true);
+    return check("freshness", true, t("%(stale)s; fetch a fresh bundle from the card's page",
+                                      { stale: stale }), true);
   }
 
   /**
@@ -739,16 +751,17 @@
       if (!(err instanceof BundleError)) throw err;
       return finish([check("format", false, err.message)], null);
     }
-    var checks = [check("format", true, bundle.format + ": " + bundle.events.length +
-                        " proven, " + bundle.pending.length + " pending")];
+    var checks = [check("format", true, t("%(format)s: %(proven)s proven, %(pending)s pending",
+                        { format: bundle.format, proven: bundle.events.length,
+                          pending: bundle.pending.length }))];
     var pin = options.issuer === undefined ? undefined : options.issuer;
     var pinned = pin === undefined ? null : checkIssuer(bundle, pin);
     if (pinned) checks.push(pinned);
     if (options.cardNumber !== undefined && options.cardNumber !== null) {
       checks.push(bundle.cardNumber === options.cardNumber
-        ? check("card", true, "bundle is for card " + options.cardNumber)
-        : check("card", false, "bundle is for card " + bundle.cardNumber + ", not " +
-                options.cardNumber));
+        ? check("card", true, t("bundle is for card %(card)s", { card: options.cardNumber }))
+        : check("card", false, t("bundle is for card %(card)s, not %(asked)s",
+                                 { card: bundle.cardNumber, asked: options.cardNumber })));
     }
     checks.push(await checkCommitment(bundle));
     checks.push(await checkChain(bundle));
@@ -762,7 +775,7 @@
     var serves = options.serves || (pin ? pin.serves : null) || null;
     checks.push(await checkComplete(bundle, serves));
     if (pinned && !pinned.ok && pin) {
-      checks.push(check("anchor", false, "not asked: the bundle is not the pinned issuer's"));
+      checks.push(check("anchor", false, t("not asked: the bundle is not the pinned issuer's")));
       return finish(checks, bundle);
     }
     if (checkpoint && options.chainId !== undefined && options.chainId !== null) {
@@ -770,17 +783,20 @@
       try {
         chainId = typeof options.chainId === "function" ? await options.chainId() : options.chainId;
       } catch (err) {
-        checks.push(check("network", false, "could not ask the chain: " + err.message));
-        checks.push(check("anchor", false, "not asked: the RPC endpoint did not answer"));
+        checks.push(check("network", false, t("could not ask the chain: %(error)s",
+                                              { error: err.message })));
+        checks.push(check("anchor", false, t("not asked: the RPC endpoint did not answer")));
         return finish(checks, bundle);
       }
       if (chainId !== checkpoint.chainId) {
-        checks.push(check("network", false, "bundle was anchored on chain " + checkpoint.chainId +
-                          ", the RPC endpoint serves chain " + chainId));
-        checks.push(check("anchor", false, "not asked: the RPC endpoint serves another chain"));
+        checks.push(check("network", false, t("bundle was anchored on chain %(chain)s, the " +
+                          "RPC endpoint serves chain %(served)s",
+                          { chain: checkpoint.chainId, served: chainId })));
+        checks.push(check("anchor", false, t("not asked: the RPC endpoint serves another chain")));
         return finish(checks, bundle);
       }
-      checks.push(check("network", true, "RPC endpoint serves chain " + chainId));
+      checks.push(check("network", true, t("RPC endpoint serves chain %(chain)s",
+                                           { chain: chainId })));
     }
     var anchor = await checkAnchor(checkpoint, rootAt);
     checks.push(anchor);
@@ -820,12 +836,17 @@
     } catch (err) {
       // A browser blocks plain-http endpoints that the page's security policy does not
       // list, with the same error as an unreachable one: say so.
-      throw new Error(url + " cannot be reached (" + err.message + "); this page admits " +
-                      "https:// endpoints and the one it suggested");
+      throw new Error(t("%(url)s cannot be reached (%(error)s); this page admits https:// " +
+                        "endpoints and the one it suggested", { url: url, error: err.message }));
     }
-    if (!response.ok) throw new Error(url + " answered HTTP " + response.status);
+    if (!response.ok) {
+      throw new Error(t("%(url)s answered HTTP %(status)s", { url: url, status: response.status }));
+    }
     var body = await response.json();
-    if (body.error) throw new Error(method + " failed: " + String(body.error.message).slice(0, 200));
+    if (body.error) {
+      throw new Error(t("%(method)s failed: %(error)s",
+                        { method: method, error: String(body.error.message).slice(0, 200) }));
+    }
     return body.result;
   }
 
@@ -881,7 +902,8 @@
         var result = await rpc(url, "eth_call",
           [{ to: contract, data: encodeRootAt(selector, treeSize) }, "latest"]);
         if (typeof result !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(result)) {
-          throw new Error("no LedgerAnchor contract answers at " + contract);
+          throw new Error(t("no LedgerAnchor contract answers at %(contract)s",
+                            { contract: contract }));
         }
         return result.slice(2).toLowerCase();
       },
@@ -891,7 +913,8 @@
         var result = await rpc(url, "eth_call",
           [{ to: contract, data: selectors.latestCheckpoint }, "latest"]);
         if (typeof result !== "string" || !/^0x[0-9a-fA-F]{128}$/.test(result)) {
-          throw new Error("no LedgerAnchor contract answers latestCheckpoint() at " + contract);
+          throw new Error(t("no LedgerAnchor contract answers latestCheckpoint() at " +
+                            "%(contract)s", { contract: contract }));
         }
         var newest = safeInt(wordAt(result, 0), "tree size");
         if (newest <= treeSize) return { treeSize: newest, newerAge: null };
@@ -1076,7 +1099,8 @@
       // signatures.js checks the device signatures of the same events.
       panel.dispatchEvent(new root.CustomEvent("cardtrail:bundle", { detail: raw }));
     } catch (err) {
-      render(panel, finish([check("format", false, "could not fetch the bundle: " + err.message)], null), pin);
+      var fetchFailed = t("could not fetch the bundle: %(error)s", { error: err.message });
+      render(panel, finish([check("format", false, fetchFailed)], null), pin);
       return;
     }
     // Pinned, the chain is asked about the pinned contract only; a bundle naming another
