@@ -12,7 +12,8 @@ anchored checkpoint in order:
   those proofs; the roots themselves are consistent by construction, being recomputed
   from one growing sequence of leaves);
 * every leaf passes the leaf hooks (:data:`LeafHook`): an event names its own position,
-  and ``CARD_MAP`` leaves can be checked by a hook (see :func:`card_map_hook`).
+  and each ``CARD_MAP`` leaf holds the card map of the events before it
+  (:class:`CardMapReplay`, which needs every leaf from the first).
 
 The state between runs is small: the tree size, its root, the Merkle frontier (one hash
 per set bit of the size, at most 64) and the last block read (it is read again: a
@@ -29,15 +30,16 @@ given; :mod:`anchoring.monitor_cli` wires them to HTTP and JSON-RPC.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from anchoring import merkle
+from anchoring.cardmap import CardHead, MemoryCardMap
+from anchoring.cardmap_leaf import card_key, is_map_leaf, parse_leaf, parse_map_leaf
 from anchoring.chain import AnchorEvent
-from anchoring.errors import Error, VerificationError
+from anchoring.errors import Error, LogIntegrityError, VerificationError
 
 STATE_FORMAT = "cardtrail-monitor-state/1"
 EMPTY_ROOT = merkle.root([])
@@ -181,21 +183,56 @@ def event_position_hook(index: int, leaf: bytes) -> str | None:
     return None
 
 
-def card_map_hook() -> LeafHook | None:
-    """The hook that recomputes each ``CARD_MAP`` leaf's map root from the events before it.
+class CardMapReplay:
+    """A leaf hook that folds every event into a card map and checks each ``CARD_MAP`` leaf.
 
-    The card map (``anchoring.cardmap``, docs/card-map.md) is being built alongside this
-    monitor; until that module provides ``monitor_hook()`` returning a :data:`LeafHook`,
-    there is none and CARD_MAP leaves are checked only for their position. Such a hook
-    needs every event since leaf 0: :func:`needs_replay` says so, and a resumed monitor
-    with a hook starts from the first leaf again.
+    A ``CARD_MAP`` leaf must hold the root of the map of every event before it, the number
+    of cards in that map and of cards changed since the previous map leaf, and its own
+    position as its ``tree_size`` (docs/card-map.md). A server that anchored a map hiding
+    a card's latest event anchored a wrong root here, which the chain alone cannot show.
+
+        >>> from anchoring.cardmap_leaf import map_leaf_input
+        >>> replay = CardMapReplay()
+        >>> event = b'{"card":"' + b"ab" * 32 + b'","leaf_index":0,"seq":0}'
+        >>> replay(0, event) is None
+        True
+        >>> replay(1, b'{"type":"CARD_MAP","leaf_index":1,"tree_size":1,"map_root":"00"}')
+        'leaf 1: not a CARD_MAP leaf'
     """
-    try:
-        cardmap = importlib.import_module("anchoring.cardmap")
-    except ImportError:  # not merged yet
+
+    def __init__(self) -> None:
+        self.map = MemoryCardMap()
+        self.changes: dict[bytes, bytes] = {}
+
+    def __call__(self, index: int, leaf: bytes) -> str | None:
+        try:
+            event = parse_leaf(leaf)
+            if not is_map_leaf(event):
+                seq = event.get("seq")
+                if isinstance(seq, bool) or not isinstance(seq, int):
+                    return f"leaf {index} has no integer seq"
+                head = CardHead(seq, index, merkle.hash_leaf(leaf))
+                self.changes[card_key(event)] = head.encode()
+                return None
+            found = parse_map_leaf(leaf)
+        except LogIntegrityError as exc:
+            return f"leaf {index}: {exc}"
+        changed = len(self.changes)
+        root = self.map.update(self.changes)
+        self.changes = {}
+        expected = {
+            "tree_size": index,
+            "map_root": root.hex(),
+            "cards": self.map.size,
+            "changed": changed,
+        }
+        for member, value in expected.items():
+            if found[member] != value:
+                return (
+                    f"CARD_MAP leaf {index}: {member} is {found[member]!r}, but the events "
+                    f"before it give {value!r}"
+                )
         return None
-    factory = getattr(cardmap, "monitor_hook", None)
-    return factory() if callable(factory) else None
 
 
 def needs_replay(hooks: Sequence[LeafHook]) -> bool:

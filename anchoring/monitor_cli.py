@@ -26,11 +26,11 @@ import click
 from anchoring.chain import AnchorEvent, AnchorReader
 from anchoring.errors import Error
 from anchoring.monitor import (
+    CardMapReplay,
     LeafHook,
     Monitor,
     MonitorError,
     MonitorState,
-    card_map_hook,
     event_position_hook,
     needs_replay,
 )
@@ -157,10 +157,7 @@ def run_monitor(
     """Check the deployment; the state reached and the first divergence (None if none)."""
     reader = AnchorReader(rpc, contract)
     api = PublicApi(api_url)
-    hooks: list[LeafHook] = [event_position_hook]
-    extra = card_map_hook()
-    if extra is not None:
-        hooks.append(extra)
+    hooks: list[LeafHook] = [event_position_hook, CardMapReplay()]
     chain_id = reader.chain_id()
     state = load_state(state_path, contract, chain_id, from_block)
     if needs_replay(hooks) and state.tree_size:

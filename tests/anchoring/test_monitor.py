@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from anchoring import merkle
+from anchoring.cardmap import CardHead, map_root
+from anchoring.cardmap_leaf import map_leaf_input
 from anchoring.chain import AnchorEvent
 from anchoring.monitor import (
+    CardMapReplay,
     Frontier,
     Monitor,
     MonitorError,
@@ -156,3 +160,52 @@ def test_state_file_round_trips_and_belongs_to_one_deployment(tmp_path):
 def test_without_a_state_file_the_monitor_starts_at_the_given_block(tmp_path):
     fresh = load_state(tmp_path / "none.json", "0x" + "ab" * 20, 5, from_block=42)
     assert (fresh.tree_size, fresh.last_block, fresh.root) == (0, 42, merkle.root([]))
+
+
+# --- the card map: each CARD_MAP leaf holds the map of the events before it --------------
+
+
+def _event(card: int, seq: int, index: int) -> bytes:
+    return json.dumps(
+        {"card": f"{card:064x}", "leaf_index": index, "seq": seq, "type": "ISSUED"}
+    ).encode()
+
+
+def _map_leaf_after(events: list[bytes], cards: int, changed: int, root=None) -> bytes:
+    heads: dict[bytes, bytes] = {}
+    for index, leaf in enumerate(events):
+        event = json.loads(leaf)
+        heads[bytes.fromhex(event["card"])] = CardHead(
+            event["seq"], index, merkle.hash_leaf(leaf)
+        ).encode()
+    true_root = map_root(heads)
+    return map_leaf_input(len(events), root or true_root, cards, changed, datetime.now(UTC))
+
+
+def test_card_map_replay_accepts_the_map_of_the_events_before_each_map_leaf():
+    events = [_event(1, 0, 0), _event(2, 0, 1), _event(1, 1, 2)]
+    replay = CardMapReplay()
+    leaves = [*events, _map_leaf_after(events, cards=2, changed=2)]
+    assert [replay(i, leaf) for i, leaf in enumerate(leaves)] == [None] * 4
+
+
+def test_a_map_leaf_hiding_a_cards_latest_event_is_a_divergence():
+    # The server commits a map in which card 1's head is still its first event (seq 0):
+    # the REDEEMED-style event at leaf 2 is hidden from the map, though it is in the log.
+    events = [_event(1, 0, 0), _event(2, 0, 1), _event(1, 1, 2)]
+    forged = _map_leaf_after(events[:2], cards=2, changed=2)
+    forged_root = json.loads(forged)["map_root"]
+    doctored = _map_leaf_after(events, cards=2, changed=2, root=bytes.fromhex(forged_root))
+    replay = CardMapReplay()
+    for index, leaf in enumerate(events):
+        assert replay(index, leaf) is None
+    problem = replay(3, doctored)
+    assert problem is not None and "map_root" in problem and "CARD_MAP leaf 3" in problem
+
+
+def test_a_map_leaf_with_wrong_counts_is_a_divergence():
+    events = [_event(1, 0, 0)]
+    replay = CardMapReplay()
+    assert replay(0, events[0]) is None
+    problem = replay(1, _map_leaf_after(events, cards=5, changed=1))
+    assert problem is not None and "cards is 5" in problem

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import rfc8785
 import sqlalchemy as sa
 from click.testing import CliRunner
 from werkzeug.serving import make_server
@@ -123,7 +124,35 @@ def test_monitor_reports_a_leaf_doctored_after_it_was_anchored(deployment, node)
     assert result.exit_code == 1, result.output
     assert f"checked up to size {first}, then:" in result.output
     assert "DIVERGENCE" in result.output
-    assert f"a leaf in [{first}, {second}) was changed" in result.output
+    # The changed event changes its card's head, so the map leaf closing that tree no
+    # longer holds the map of the events before it; without the map, the root gives it away.
+    assert (
+        f"CARD_MAP leaf {second - 1}: map_root" in result.output
+        or f"a leaf in [{first}, {second}) was changed" in result.output
+    )
+
+
+def test_monitor_reports_a_doctored_card_map_leaf(deployment, node):
+    deployment.issue_and_anchor(2)
+    size = deployment.issue_and_anchor(2)
+    map_leaf = size - 1
+    with write_transaction(deployment.runtime.engine) as conn:
+        original = bytes(
+            conn.execute(
+                sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == map_leaf)
+            ).scalar_one()
+        )
+        doctored = json.loads(original)
+        assert doctored["type"] == "CARD_MAP"
+        doctored["map_root"] = "00" * 32
+        conn.execute(
+            sa.update(log_leaves)
+            .where(log_leaves.c.leaf_index == map_leaf)
+            .values(leaf_input=rfc8785.dumps(doctored))
+        )
+    result = monitor(deployment, node)
+    assert result.exit_code == 1, result.output
+    assert f"CARD_MAP leaf {map_leaf}: map_root is '{'00' * 32}'" in result.output
 
 
 def test_monitor_that_cannot_reach_the_api_says_so(deployment, node):
