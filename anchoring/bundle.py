@@ -1,7 +1,10 @@
 """Proof bundles: one card's events, their inclusion proofs and the anchored checkpoint.
 
-A bundle (format ``cardtrail-bundle/1``, see ``docs/bundle-format.md``) lets anyone with a
-chain RPC endpoint check a card's history without trusting the server that produced it.
+A bundle (format ``cardtrail-bundle/2``, or the older ``cardtrail-bundle/1``; see
+``docs/bundle-format.md``) lets anyone with a chain RPC endpoint check a card's history
+without trusting the server that produced it. Version 2 adds the card map
+(``docs/card-map.md``): the check ``complete`` proves that the last event shown is the
+card's latest anchored one; version 1 bundles pass it with a warning.
 :func:`verify_bundle` runs one named check per rule and never raises for a bad bundle: the
 :class:`BundleReport` says which check failed and why. Apart from the ``root_at`` callable
 (which asks the chain), everything here is pure.
@@ -22,10 +25,20 @@ from typing import Any
 
 import rfc8785
 
-from anchoring import merkle
-from anchoring.errors import BundleError, Error, VerificationError
+from anchoring import cardmap, merkle
+from anchoring.errors import (
+    BundleError,
+    Error,
+    MapProofShapeError,
+    MapRootMismatchError,
+    VerificationError,
+)
 
-FORMAT = "cardtrail-bundle/1"
+FORMAT_V1 = "cardtrail-bundle/1"
+FORMAT_V2 = "cardtrail-bundle/2"
+FORMAT = FORMAT_V2
+"""The format this version of CardTrail serves."""
+FORMATS = (FORMAT_V1, FORMAT_V2)
 ZERO_HASH = "0" * 64
 # Integers beyond 2^53 - 1 lose precision in JavaScript, so the browser's canonical JSON
 # would differ from ours: such a bundle cannot be verified the same way everywhere.
@@ -93,16 +106,29 @@ class BundleEvent:
 
 
 @dataclass(frozen=True)
+class BundleCardMap:
+    """A version 2 bundle's ``card_map``: the ``CARD_MAP`` leaf that ends the checkpoint's
+    tree, its inclusion proof, and the card's map proof (parsed by the check ``complete``)."""
+
+    leaf_index: int
+    event: Mapping[str, Any]
+    leaf_input: bytes
+    inclusion_proof: tuple[bytes, ...]
+    proof: Any
+
+
+@dataclass(frozen=True)
 class Bundle:
-    """A parsed ``cardtrail-bundle/1`` document."""
+    """A parsed ``cardtrail-bundle/1`` or ``/2`` document (``card_map`` only in version 2)."""
 
     card_number: str
     card_salt: bytes
     checkpoint: BundleCheckpoint | None
     events: tuple[BundleEvent, ...]
     pending: tuple[BundleEvent, ...]
-    format: str = FORMAT
+    format: str = FORMAT_V1
     """The document's ``format``: a pinned issuer that serves a newer one refuses older."""
+    card_map: BundleCardMap | None = None
 
     @property
     def all_events(self) -> tuple[BundleEvent, ...]:
@@ -208,12 +234,27 @@ def _parse_checkpoint(raw: Any) -> BundleCheckpoint | None:
     )
 
 
+def _parse_card_map(raw: Any) -> BundleCardMap:
+    where = "card_map"
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where} must be an object")
+    leaf_index = _require_int(raw, "leaf_index", where)
+    event = _require(raw, "event", dict, where)
+    _check_json_values(event, f"{where}.event")
+    hashes = _require(raw, "inclusion_proof", list, where)
+    proof = tuple(_hex_hash(h, f"{where}.inclusion_proof[{i}]") for i, h in enumerate(hashes))
+    map_proof = _require(raw, "proof", dict, where)
+    return BundleCardMap(leaf_index, event, rfc8785.dumps(event), proof, map_proof)
+
+
 def parse_bundle(raw: Any) -> Bundle:
     """Parse a bundle document (as loaded from JSON); raise :class:`BundleError` if malformed."""
     if not isinstance(raw, dict):
         raise BundleError("a bundle must be a JSON object")
-    if raw.get("format") != FORMAT:
-        raise BundleError(f"unknown format {str(raw.get('format'))[:40]!r}, want {FORMAT!r}")
+    version = raw.get("format")
+    if version not in FORMATS:
+        want = " or ".join(repr(f) for f in reversed(FORMATS))
+        raise BundleError(f"unknown format {str(version)[:40]!r}, want {want}")
     card_number = raw.get("card_number")
     if not isinstance(card_number, str) or not _CARD_NUMBER.fullmatch(card_number):
         raise BundleError("bundle.card_number must be 1–64 printable ASCII characters")
@@ -225,13 +266,17 @@ def parse_bundle(raw: Any) -> Bundle:
     pending = _require(raw, "pending", list, "bundle")
     if events and checkpoint is None:
         raise BundleError("bundle has proven events but no checkpoint")
+    card_map = None
+    if version == FORMAT_V2 and checkpoint is not None:
+        card_map = _parse_card_map(raw.get("card_map"))
     parsed = Bundle(
         card_number=card_number,
         card_salt=bytes.fromhex(salt),
         checkpoint=checkpoint,
         events=tuple(_parse_event(e, f"events[{i}]", True) for i, e in enumerate(events)),
         pending=tuple(_parse_event(e, f"pending[{i}]", False) for i, e in enumerate(pending)),
-        format=str(raw["format"]),
+        format=str(version),
+        card_map=card_map,
     )
     if not parsed.all_events:
         raise BundleError("bundle holds no events")
@@ -393,6 +438,91 @@ def check_pending(bundle: Bundle) -> Check:
         f"{len(bundle.pending)} event(s) recorded after the "
         f"checkpoint, not anchored yet (not proven)",
     )
+
+
+def check_complete(bundle: Bundle, serves: str | None = None) -> Check:
+    """The last proven event is the card's head in the card map that ends the checkpoint's
+    tree (``docs/card-map.md``): no anchored event of the card comes after it.
+
+    A version 1 bundle cannot show this: a warning, or a failure when the verifier knows
+    (``serves``, from the issuer it is pinned to) that its issuer serves version 2.
+    """
+    if bundle.format == FORMAT_V1:
+        if serves == FORMAT_V2:
+            return Check(
+                "complete",
+                False,
+                f"the issuer serves {FORMAT_V2}, but this bundle is {FORMAT_V1}: a downgrade "
+                "that would hide whether later events were left out; fetch a fresh bundle",
+            )
+        return Check(
+            "complete",
+            True,
+            f"{FORMAT_V1}: nothing proves that no later event of the card was left out",
+            warning=True,
+        )
+    checkpoint, card_map = bundle.checkpoint, bundle.card_map
+    if checkpoint is None or card_map is None:
+        return Check("complete", False, "no checkpoint: nothing is anchored yet")
+    size = checkpoint.tree_size
+    event = card_map.event
+    if card_map.leaf_index != size - 1:
+        return Check(
+            "complete",
+            False,
+            f"the card map leaf is leaf {card_map.leaf_index}, but the checkpoint's tree "
+            f"of size {size} ends at leaf {size - 1}",
+        )
+    if (
+        event.get("type") != cardmap.CARD_MAP_TYPE
+        or _int(event.get("leaf_index")) != card_map.leaf_index
+        or _int(event.get("tree_size")) != card_map.leaf_index
+        or not isinstance(event.get("map_root"), str)
+        or not _HASH.fullmatch(event["map_root"])
+    ):
+        return Check(
+            "complete",
+            False,
+            f"leaf {card_map.leaf_index} is not a CARD_MAP leaf covering the "
+            f"{card_map.leaf_index} leaves before it",
+        )
+    try:
+        merkle.verify_inclusion(
+            card_map.leaf_index,
+            size,
+            merkle.hash_leaf(card_map.leaf_input),
+            card_map.inclusion_proof,
+            checkpoint.root,
+        )
+    except VerificationError as exc:
+        return Check("complete", False, f"the CARD_MAP leaf is not in the checkpoint's tree: {exc}")
+    key = bytes.fromhex(card_commitment(bundle.card_salt, bundle.card_number))
+    last = bundle.events[-1] if bundle.events else None
+    value = None
+    if last is not None:
+        head = cardmap.CardHead(last.seq, last.leaf_index, merkle.hash_leaf(last.leaf_input))
+        value = head.encode()
+    try:
+        proof = cardmap.MapProof.from_json(card_map.proof)
+        cardmap.verify_map_proof(key, value, proof, bytes.fromhex(event["map_root"]))
+    except MapProofShapeError as exc:
+        return Check("complete", False, f"the card map proof is malformed: {exc}")
+    except MapRootMismatchError:
+        if last is None:
+            why = "the card has anchored events that the bundle does not show"
+        else:
+            why = (
+                f"seq {last.seq} (leaf {last.leaf_index}) is not the card's latest event in "
+                f"the card map of tree size {size - 1}: later events were left out"
+            )
+        return Check("complete", False, why)
+    pending = f"; {len(bundle.pending)} pending event(s) after it, not proven yet"
+    shown = (
+        f"seq {last.seq} is the card's latest event in the card map of tree size {size - 1}"
+        if last is not None
+        else f"the card has no event in the card map of tree size {size - 1}"
+    )
+    return Check("complete", True, shown + (pending if bundle.pending else ""))
 
 
 def check_network(checkpoint: BundleCheckpoint, chain_id: int) -> Check:
@@ -569,6 +699,7 @@ def verify_bundle(
     latest: LatestAt | None = None,
     require_fresh: bool = False,
     issuer: IssuerPolicy | None = None,
+    serves: str | None = None,
 ) -> BundleReport:
     """Run every check on ``bundle`` and report each one.
 
@@ -580,6 +711,9 @@ def verify_bundle(
     runs (``require_fresh`` turns its warning into a failure). ``issuer``, when given,
     adds the ``issuer`` check right after ``format``: ``root_at`` and ``latest`` must then
     ask the pinned contract, and are not asked at all when the bundle names another.
+    ``serves`` is the bundle format the verifier's pinned issuer serves (the pin's own
+    when not given): a version 1 bundle from an issuer that serves version 2 fails
+    ``complete`` (a downgrade) instead of passing with a warning.
     """
     if isinstance(bundle, Bundle):
         parsed = bundle
@@ -590,7 +724,9 @@ def verify_bundle(
             return BundleReport((Check("format", False, str(exc)),))
     checks = [
         Check(
-            "format", True, f"{FORMAT}: {len(parsed.events)} proven, {len(parsed.pending)} pending"
+            "format",
+            True,
+            f"{parsed.format}: {len(parsed.events)} proven, {len(parsed.pending)} pending",
         )
     ]
     pinned = check_issuer(parsed, issuer) if issuer is not None else None
@@ -605,6 +741,9 @@ def verify_bundle(
     if pinned is not None and not pinned.ok and issuer is not None and issuer.pinned:
         checks.append(Check("anchor", False, "not asked: the bundle is not the pinned issuer's"))
         return BundleReport(tuple(checks), parsed)
+    if serves is None and issuer is not None and issuer.pinned is not None:
+        serves = issuer.pinned.serves
+    checks.append(check_complete(parsed, serves))
     if checkpoint is not None and chain_id is not None:
         network = check_network(checkpoint, chain_id)
         checks.append(network)
@@ -623,6 +762,7 @@ def verify_bundle(
 _CAVEATS = {
     "freshness": "not at the newest checkpoint: it may not show the card's later events",
     "issuer": "against the contract the bundle itself names (no issuer pinned)",
+    "complete": f"a {FORMAT_V1} bundle, which cannot prove that it shows every event",
 }
 
 

@@ -79,3 +79,12 @@ class TransactionFailed(AnchoringError):
 
 class WorkerBusy(AnchoringError):
     """Another anchoring worker holds the lock on this database."""
+
+
+class MapProofShapeError(ProofShapeError):
+    """A card map proof is malformed: bitmap and siblings disagree, a hash of the wrong
+    length, or a leaf that cannot stand where the proof puts it (see docs/card-map.md)."""
+
+
+class MapRootMismatchError(RootMismatchError):
+    """A card map proof is well formed but leads to another map root than the expected one."""

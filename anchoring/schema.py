@@ -12,12 +12,23 @@ The log is stored as:
   ``(level, node_index)``: the subtree covers leaves ``[i·2^L, (i+1)·2^L)``. A complete
   subtree never changes once its last leaf exists, so rows are only ever inserted.
 
+The card map (``docs/card-map.md``, :mod:`anchoring.cardmap_store`) is stored as:
+
+* ``card_map_versions`` — one row per ``CARD_MAP`` leaf: the map's version (the tree size
+  it covers, which is that leaf's index), its root and counts.
+* ``card_map_nodes`` — every non-empty subtree of the map as of the version that last
+  changed it, keyed by ``(depth, path, version)``; ``path`` is the 32-byte key prefix with
+  the bits from ``depth`` on cleared. ``body`` is ``left ‖ right`` (64 bytes) for a subtree
+  of two or more entries, ``key ‖ value`` (80 bytes) for a lone entry. Rows are only ever
+  inserted, so the map at any version stays provable.
+
     >>> import sqlalchemy as sa
     >>> from anchoring.schema import metadata
     >>> engine = sa.create_engine("sqlite://")
     >>> metadata.create_all(engine)
-    >>> sorted(sa.inspect(engine).get_table_names())
-    ['anchor_transactions', 'checkpoints', 'deployments', 'log_head', 'log_leaves', 'log_nodes']
+    >>> sorted(sa.inspect(engine).get_table_names())  # doctest: +NORMALIZE_WHITESPACE
+    ['anchor_transactions', 'card_map_nodes', 'card_map_versions', 'checkpoints',
+     'deployments', 'log_head', 'log_leaves', 'log_nodes']
 """
 
 from __future__ import annotations
@@ -54,6 +65,26 @@ log_nodes = sa.Table(
     sa.Column("node_index", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hash", sa.LargeBinary, nullable=False),
     # Small rows looked up by their key: clustering them on the key halves the reads.
+    sqlite_with_rowid=False,
+)
+
+card_map_versions = sa.Table(
+    "card_map_versions",
+    metadata,
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary, nullable=False),
+    sa.Column("cards", sa.BigInteger, nullable=False),
+    sa.Column("changed", sa.BigInteger, nullable=False),
+)
+
+card_map_nodes = sa.Table(
+    "card_map_nodes",
+    metadata,
+    sa.Column("depth", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("path", sa.LargeBinary, primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    # A proof seeks (depth, path, newest version ≤ v) once per depth: clustered on the key.
     sqlite_with_rowid=False,
 )
 

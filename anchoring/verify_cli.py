@@ -4,7 +4,9 @@ It needs the bundle and a chain RPC endpoint, nothing else: no database, no serv
 Flask. It runs every check of :func:`anchoring.bundle.verify_bundle`, asking the contract
 for ``rootAt(tree_size)`` and ``latestCheckpoint()``, prints one line per check (or
 ``--json``) and exits 0 only when every check holds (1 otherwise). A bundle a little older
-than the contract's newest checkpoint holds with a warning, unless ``--require-fresh``.
+than the contract's newest checkpoint holds with a warning, unless ``--require-fresh``;
+so does a ``cardtrail-bundle/1`` bundle, which cannot prove that it shows the card's
+latest event (the check ``complete``).
 
 Which contract: the pinned issuer's (``--contract``/``--chain-id``, or ``--issuer`` with
 a descriptor file or URL), and a bundle naming another fails the ``issuer`` check. Without
@@ -16,7 +18,7 @@ A document that is not a bundle fails the format check before any chain is asked
     >>> from anchoring.verify_cli import verify_document
     >>> report = verify_document({"format": "nonsense"}, "http://127.0.0.1:1")
     >>> report.ok, report.checks[0].reason
-    (False, "unknown format 'nonsense', want 'cardtrail-bundle/1'")
+    (False, "unknown format 'nonsense', want 'cardtrail-bundle/2' or 'cardtrail-bundle/1'")
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ anchors the log's current head:
    higher fee when dropped or stuck;
 4. ``CheckpointAnchored`` events not yet recorded are recorded once confirmed — this is
    also how a worker killed between sending and recording catches up on restart;
-5. if the log is larger than the contract's latest checkpoint, the head is anchored with a
-   consistency proof from that checkpoint. The transaction is recorded *before* it is sent.
+5. if the log is larger than the contract's latest checkpoint, a ``CARD_MAP`` leaf is
+   appended (the card map as of the log so far, docs/card-map.md) unless the log already
+   ends with one, and the tree ending with it is anchored with a consistency proof from
+   that checkpoint. The transaction is recorded *before* it is sent.
 
 The contract, not the database, says what was anchored last; the database says what the
 log is. A checkpoint on chain that is not a head of this log stops the worker
@@ -47,6 +49,7 @@ from web3 import Web3
 
 from anchoring import chain
 from anchoring import checkpoints as cp
+from anchoring.cardmap_store import append_card_map
 from anchoring.db import is_postgres, read_transaction, write_transaction
 from anchoring.errors import (
     AnchoringError,
@@ -469,9 +472,15 @@ class Worker:
     def _anchor(
         self, client: chain.AnchorClient, deployment: cp.Deployment, chain_checkpoint: Checkpoint
     ) -> StepResult:
+        # The anchored tree ends with the CARD_MAP leaf of the cards as of that tree
+        # (docs/card-map.md); events recorded after it wait for the next anchor.
+        with write_transaction(self.engine) as conn:
+            card_map = append_card_map(conn, cp.utc_now())
+        if card_map is None:
+            return StepResult("idle", detail="the log is empty")
         with read_transaction(self.engine) as conn:
             log = MerkleLog(conn)
-            head = log.checkpoint()
+            head = log.checkpoint(card_map.version + 1)
             proof = (
                 list(log.consistency_proof(chain_checkpoint.tree_size, head.tree_size).hashes)
                 if chain_checkpoint.tree_size

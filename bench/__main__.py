@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import common, report
 from bench.common import ROOT, Config, Section, Target
 
-SECTIONS = ("merkle", "proofs", "ingest", "lookup", "anchoring", "audit")
+SECTIONS = ("merkle", "proofs", "ingest", "lookup", "anchoring", "audit", "cardmap")
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -32,6 +32,7 @@ def _load(name: str):  # type: ignore[no-untyped-def]
         "lookup": "bench.lookup",
         "anchoring": "bench.anchor_latency",
         "audit": "bench.audit_rate",
+        "cardmap": "bench.cardmap",
     }[name]
     return __import__(module, fromlist=["run"])
 

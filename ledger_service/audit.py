@@ -7,7 +7,9 @@ Four passes, each reporting its first divergence:
 2. the events table — every row agrees with the leaf at its ``leaf_index`` (card
    commitment, seq, type, both timestamps to the microsecond, store, actor), every leaf
    has exactly one row, each leaf input is canonical JSON, and each card's events are
-   linked by ``prev_event_hash``: a single altered byte anywhere in the table shows;
+   linked by ``prev_event_hash``: a single altered byte anywhere in the table shows.
+   Each ``CARD_MAP`` leaf (docs/card-map.md) has no row: its map root and counts are
+   recomputed from the events before it, and the stored map version must agree;
 3. the cards table — each card's ``seq`` and ``last_event_hash`` match its last event;
 4. the checkpoints — each anchored checkpoint's root equals the stored tree's root at that
    size and the contract's ``rootAt`` on chain.
@@ -29,6 +31,9 @@ from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
 from anchoring import checkpoints
+from anchoring.cardmap import CardHead, MemoryCardMap
+from anchoring.cardmap_leaf import format_timestamp, is_map_leaf
+from anchoring.cardmap_store import CardMapStore
 from anchoring.db import read_transaction
 from anchoring.errors import Error as AnchoringError
 from anchoring.log import MerkleLog
@@ -140,15 +145,81 @@ def _event_rows(conn: Connection) -> Iterator[Any]:
         start = rows[-1].leaf_index + 1
 
 
+class _MapAudit:
+    """Recomputes the card map leaf by leaf and checks each ``CARD_MAP`` leaf against it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.store = CardMapStore(conn)
+        self.map = MemoryCardMap()
+        self.changes: dict[bytes, bytes] = {}
+
+    def event(self, index: int, event: dict[str, Any], leaf_hash: bytes) -> None:
+        """Note an event (already checked against its row) as its card's head."""
+        head = CardHead(int(event["seq"]), index, leaf_hash)
+        self.changes[bytes.fromhex(event["card"])] = head.encode()
+
+    def is_map_leaf(self, data: bytes) -> bool:
+        """True when the leaf input is a CARD_MAP leaf (no events row belongs to it)."""
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return False
+        return isinstance(value, dict) and is_map_leaf(value)
+
+    def map_leaf(self, index: int, data: bytes) -> Divergence | None:
+        """Check one CARD_MAP leaf against the map of every event before it."""
+        where = f"leaf {index}"
+        leaf = json.loads(data)
+        if leaf_input(leaf) != data:
+            return Divergence("card map", where, "leaf input is not canonical JSON")
+        changed = len(self.changes)
+        root = self.map.update(self.changes)
+        self.changes = {}
+        expected = {
+            "type": "CARD_MAP",
+            "leaf_index": index,
+            "tree_size": index,
+            "map_root": root.hex(),
+            "cards": self.map.size,
+            "changed": changed,
+        }
+        for member, value in expected.items():
+            if leaf.get(member) != value:
+                return Divergence(
+                    "card map", where, f"{member} is {leaf.get(member)!r}, recomputed {value!r}"
+                )
+        stamp = _parse_stamp(leaf.get("recorded_at"))
+        if set(leaf) != {*expected, "recorded_at"} or stamp is None:
+            return Divergence("card map", where, "members are not those of a CARD_MAP leaf")
+        if format_timestamp(stamp) != leaf["recorded_at"]:
+            return Divergence("card map", where, "recorded_at is not a millisecond UTC stamp")
+        stored = self.store.version(index)
+        if stored is None or stored.root != root:
+            return Divergence(
+                "card map", where, "the stored card map of this version has another root"
+            )
+        return None
+
+
 def audit_events(
     conn: Connection, progress: Progress | None = None
 ) -> tuple[Divergence | None, dict[str, tuple[int, str]]]:
-    """Every events row against its leaf; returns the divergence and each card's last event."""
+    """Every events row against its leaf; returns the divergence and each card's last event.
+
+    ``CARD_MAP`` leaves have no row: each is checked against the card map recomputed from
+    the events before it.
+    """
     leaves = MerkleLog(conn).iter_leaves()
+    maps = _MapAudit(conn)
     last: dict[str, tuple[int, str]] = {}
     done = 0
     for row in _event_rows(conn):
         leaf = next(leaves, None)
+        while leaf is not None and leaf[0] < row.leaf_index and maps.is_map_leaf(leaf[1]):
+            found = maps.map_leaf(leaf[0], bytes(leaf[1]))
+            if found is not None:
+                return found, last
+            leaf = next(leaves, None)
         if leaf is None or leaf[0] > row.leaf_index:
             return Divergence(
                 "events", f"leaf_index {row.leaf_index}", "no such leaf in the log"
@@ -176,10 +247,16 @@ def audit_events(
                 f"card's event seq {row.seq} does not follow seq {seq} by prev_event_hash",
             ), last
         last[row.card_number] = (row.seq, event_hash(data))
+        maps.event(row.leaf_index, event, bytes(leaf[2]))
         done += 1
         if progress is not None and done % 1000 == 0:
             progress(1000)
     extra = next(leaves, None)
+    while extra is not None and maps.is_map_leaf(extra[1]):
+        found = maps.map_leaf(extra[0], bytes(extra[1]))
+        if found is not None:
+            return found, last
+        extra = next(leaves, None)
     if extra is not None:
         return Divergence("events", f"leaf {extra[0]}", "no events row for this leaf"), last
     if progress is not None:

@@ -1,7 +1,9 @@
 """What the public pages show about a card, computed once per request outside the views.
 
 :func:`load_card` reads the card's history, proves every event that the latest anchored
-checkpoint covers (the rest are *pending*), assembles the ``cardtrail-bundle/1`` document
+checkpoint covers (the rest are *pending*), assembles the ``cardtrail-bundle/2`` document
+(``cardtrail-bundle/1`` when that checkpoint's tree does not end with a ``CARD_MAP`` leaf,
+as checkpoints anchored before the card map do not)
 and runs the same checks as the auditor's verifier against the checkpoints this server
 has recorded as anchored — which is what the page shows visitors without JavaScript, and
 says is not an independent check.
@@ -24,7 +26,15 @@ from flask_babel import gettext
 from sqlalchemy.engine import Connection, Engine
 
 from anchoring import checkpoints
-from anchoring.bundle import FORMAT, BundleReport, verify_bundle
+from anchoring.bundle import (
+    FORMAT_V1,
+    FORMAT_V2,
+    BundleReport,
+    card_commitment,
+    verify_bundle,
+)
+from anchoring.cardmap_leaf import parse_map_leaf
+from anchoring.cardmap_store import CardMapStore
 from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
@@ -219,15 +229,24 @@ class CardPage:
 
 
 def build_bundle(
-    history: CardHistory, log: MerkleLog, anchored: AnchoredCheckpoint | None
+    history: CardHistory,
+    log: MerkleLog,
+    anchored: AnchoredCheckpoint | None,
+    card_map: CardMapStore | None = None,
 ) -> dict[str, Any]:
-    """The ``cardtrail-bundle/1`` document: events under the checkpoint proven, the rest pending."""
+    """The bundle document: events under the checkpoint proven, the rest pending.
+
+    ``cardtrail-bundle/2`` with the card's map proof when ``card_map`` holds the map whose
+    ``CARD_MAP`` leaf ends the checkpoint's tree; ``cardtrail-bundle/1`` otherwise.
+    """
     size = anchored.checkpoint.tree_size if anchored else 0
     proven = [e for e in history.events if e.leaf_index < size]
     pending = [e for e in history.events if e.leaf_index >= size]
-    proofs = log.inclusion_proofs([e.leaf_index for e in proven], size) if proven else {}
-    return {
-        "format": FORMAT,
+    map_version = card_map.version(size - 1) if card_map is not None and size else None
+    wanted = [e.leaf_index for e in proven] + ([size - 1] if map_version else [])
+    proofs = log.inclusion_proofs(wanted, size) if wanted else {}
+    bundle = {
+        "format": FORMAT_V2 if map_version else FORMAT_V1,
         "card_number": history.card_number,
         "card_salt": history.card_salt.hex(),
         "checkpoint": anchored.to_json() if anchored else None,
@@ -241,6 +260,16 @@ def build_bundle(
         ],
         "pending": [{"leaf_index": e.leaf_index, "event": e.event} for e in pending],
     }
+    if map_version is not None and card_map is not None:
+        key = bytes.fromhex(card_commitment(history.card_salt, history.card_number))
+        proof, _ = card_map.prove(key, map_version.version)
+        bundle["card_map"] = {
+            "leaf_index": size - 1,
+            "event": parse_map_leaf(log.leaf_input(size - 1)),
+            "inclusion_proof": [h.hex() for h in proofs[size - 1].hashes],
+            "proof": proof.to_json(),
+        }
+    return bundle
 
 
 # The card, its events in order and their leaf inputs in one round-trip; a card without
@@ -270,7 +299,7 @@ def load_card(engine: Engine, number: str, issuer: str, zone: tzinfo = UTC) -> C
         with read_transaction(engine) as conn:
             history = read_card_history(conn, number)
             anchored = checkpoints.latest_anchored(conn)
-            bundle = build_bundle(history, MerkleLog(conn), anchored)
+            bundle = build_bundle(history, MerkleLog(conn), anchored, CardMapStore(conn))
             stores_by_id = _store_names(conn, history)
     except (TreeSizeError, LogIntegrityError) as exc:
         log.error("the stored log failed its own consistency check: %s; run cardtrail audit", exc)

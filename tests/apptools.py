@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
+import rfc8785
 from flask.testing import FlaskClient
 
 from ledger_service.runtime import limiter
@@ -29,3 +31,13 @@ class EnglishClient(FlaskClient):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+def event_leaf(index: int) -> bytes:
+    """A log leaf shaped like an event (JSON with ``card`` and ``seq``) at ``index``.
+
+    The anchoring worker reads each event's card into the card map, so tests that append
+    to the log directly append leaves it can read: one card per event, seq 0.
+    """
+    card = hashlib.sha256(b"card %d" % index).hexdigest()
+    return rfc8785.dumps({"leaf_index": index, "card": card, "seq": 0, "type": "ISSUED"})

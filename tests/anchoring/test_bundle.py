@@ -39,8 +39,11 @@ def stub_latest(case: dict):
     return lambda size: ChainLatest(latest["tree_size"], latest["newer_age"])
 
 
-def run_case(case: dict, require_fresh: bool = False) -> BundleReport:
-    """Verify a case's bundle the way ``cardtrail verify --card`` would."""
+def run_case(case: dict, require_fresh: bool = False, pinned: bool = False) -> BundleReport:
+    """Verify a case's bundle the way ``cardtrail verify --card`` would.
+
+    ``pinned``: as a verifier pinned to an issuer that serves the case's ``serves`` format.
+    """
     return verify_bundle(
         case["bundle"],
         stub_root_at(case),
@@ -48,6 +51,7 @@ def run_case(case: dict, require_fresh: bool = False) -> BundleReport:
         card_number=case["card_number"],
         latest=stub_latest(case),
         require_fresh=require_fresh,
+        serves=case.get("serves") if pinned else None,
     )
 
 
@@ -66,6 +70,9 @@ def test_case_folder_holds_the_tampering_cases():
         "removed-middle-event",
         "bundle-for-another-card",
         "stale-checkpoint",
+        "valid-v2",
+        "truncated-last-event",
+        "truncated-last-event-downgraded",
     } <= names
 
 
@@ -81,6 +88,57 @@ def test_bundle_case(path: Path):
         assert text in report.check(name).reason, summarise(report)
 
 
+PINNED = [p for p in load_cases() if "serves" in json.loads(p.read_text(encoding="utf-8"))]
+
+
+def test_some_cases_say_what_their_issuer_serves():
+    assert [p.stem for p in PINNED] == ["truncated-last-event-downgraded"]
+
+
+@pytest.mark.parametrize("path", PINNED, ids=lambda p: p.stem)
+def test_bundle_case_when_pinned_to_its_issuer(path: Path):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    report = run_case(case, pinned=True)
+    want = case["want_when_pinned"]
+    assert [c.name for c in report.failures] == want["failed"], summarise(report)
+    assert [c.name for c in report.warnings] == want["warnings"], summarise(report)
+    assert report.ok is want["ok"]
+    for name, text in want["reasons"].items():
+        assert text in report.check(name).reason, summarise(report)
+
+
+def test_truncated_bundle_fails_complete_and_names_the_hidden_head():
+    report = run_case(load("truncated-last-event"))
+    assert [c.name for c in report.failures] == ["complete"]
+    assert "later events were left out" in report.check("complete").reason
+    # Every other rule holds: the truncation is invisible without the card map.
+    assert all(c.ok for c in report.checks if c.name != "complete")
+
+
+def test_valid_v2_bundle_proves_its_last_event_is_the_head_with_pending_after():
+    report = run_case(load("valid-v2"))
+    assert report.ok and not report.warnings
+    reason = report.check("complete").reason
+    assert "seq 3 is the card's latest event in the card map of tree size 11" in reason
+    assert "1 pending event(s) after it, not proven yet" in reason
+
+
+def test_v2_bundle_of_a_card_absent_from_the_map_proves_it_has_no_anchored_event():
+    case = load("valid-v2")
+    bundle = case["bundle"]
+    # Card A's events all pending: the map proof must then show the card absent.
+    bundle = {
+        **bundle,
+        "pending": [{"leaf_index": e["leaf_index"], "event": e["event"]} for e in bundle["events"]]
+        + bundle["pending"],
+        "events": [],
+    }
+    report = verify_bundle(bundle, stub_root_at(case))
+    assert report.check("complete").reason == (
+        "the card has anchored events that the bundle does not show"
+    )
+
+
 def test_valid_bundle_runs_one_check_per_rule():
     case = json.loads((CASES / "valid.json").read_text(encoding="utf-8"))
     names = [c.name for c in run_case(case).checks]
@@ -94,6 +152,7 @@ def test_valid_bundle_runs_one_check_per_rule():
         "inclusion[5]",
         "inclusion[6]",
         "inclusion[9]",
+        "complete",
         "network",
         "anchor",
         "freshness",
@@ -102,12 +161,12 @@ def test_valid_bundle_runs_one_check_per_rule():
 
 def test_stale_bundle_warns_within_the_grace_period_and_says_what_to_do():
     report = run_case(load("stale-checkpoint"))
-    assert report.ok and [c.name for c in report.warnings] == ["freshness"]
+    assert report.ok and [c.name for c in report.warnings] == ["complete", "freshness"]
     reason = report.check("freshness").reason
     assert "size 13" in reason and "30 s ago" in reason and "fetch a fresh bundle" in reason
     assert "not at the newest checkpoint" in summarise(report)[-1]
     assert any(line.startswith("WARN  freshness") for line in summarise(report))
-    assert report.to_json()["warnings"] == ["freshness"]
+    assert report.to_json()["warnings"] == ["complete", "freshness"]
 
 
 def test_require_fresh_turns_the_stale_warning_into_a_failure():

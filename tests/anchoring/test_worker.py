@@ -11,9 +11,13 @@ import logging
 import threading
 
 import pytest
+from apptools import event_leaf
 from chainkit import fund, funded_key, inprocess_chain
 
+from anchoring import cardmap
 from anchoring import checkpoints as cp
+from anchoring.cardmap_leaf import card_heads, parse_map_leaf
+from anchoring.cardmap_store import append_card_map
 from anchoring.chain import AnchorClient, AnchorReader
 from anchoring.db import read_transaction, write_transaction
 from anchoring.errors import ChainDiverged, ContractMissing, WorkerBusy
@@ -49,7 +53,7 @@ def append(engine, count: int) -> int:
     with write_transaction(engine) as conn:
         log = MerkleLog(conn)
         size = log.lock_head()
-        log.append([f"event {size + i}".encode() for i in range(count)])
+        log.append([event_leaf(size + i) for i in range(count)])
         return size + count
 
 
@@ -122,6 +126,7 @@ def test_first_step_deploys_and_anchors_the_head(db, chain):
 
 
 def test_growing_log_is_anchored_with_a_consistency_proof_and_idle_steps_send_nothing(db, chain):
+    # Each anchored tree ends with its CARD_MAP leaf: 3 events + 1, then 4 more + 1.
     _, w3, key = chain
     worker = Worker(db, w3, key, NOW)
     append(db, 3)
@@ -131,7 +136,7 @@ def test_growing_log_is_anchored_with_a_consistency_proof_and_idle_steps_send_no
     assert run_until_idle(worker) == ["idle"]
     assert_promises_hold(db, w3)
     with read_transaction(db) as conn:
-        assert [a.checkpoint.tree_size for a in cp.anchored_checkpoints(conn)] == [3, 7]
+        assert [a.checkpoint.tree_size for a in cp.anchored_checkpoints(conn)] == [4, 9]
         assert len(cp.transactions(conn)) == 2
 
 
@@ -143,7 +148,7 @@ def test_interval_holds_back_a_second_anchor_until_it_passes(db, chain):
     run_until_idle(worker)
     append(db, 1)
     assert run_until_idle(worker) == ["idle"]
-    assert contract_latest(db, w3).tree_size == 2
+    assert contract_latest(db, w3).tree_size == 3  # 2 events and their CARD_MAP leaf
     clock[0] += 5
     run_until_idle(worker)
     assert_promises_hold(db, w3)
@@ -222,7 +227,7 @@ def test_reset_chain_stops_the_worker_outside_development(db, chain):
     with pytest.raises(ContractMissing, match="no contract code.*cardtrail deploy --redeploy"):
         Worker(db, fresh_w3, key, NOW).step()
     with read_transaction(db) as conn:
-        assert cp.latest_anchored(conn).checkpoint.tree_size == 2
+        assert cp.latest_anchored(conn).checkpoint.tree_size == 3
 
 
 def test_reset_chain_in_development_redeploys_and_marks_the_old_anchors(db, chain):
@@ -283,5 +288,29 @@ def test_worker_logs_name_transactions_but_never_the_key(db, chain, caplog):
     with caplog.at_level(logging.DEBUG):
         run_until_idle(Worker(db, w3, key, NOW))
     secret = key._account.key.hex().removeprefix("0x")
-    assert "sent anchor of tree size 2" in caplog.text
+    assert "sent anchor of tree size 3" in caplog.text
     assert secret not in caplog.text.lower()
+
+
+def test_each_anchored_tree_ends_with_the_card_map_of_the_events_before_it(db, chain):
+    _, w3, key = chain
+    append(db, 3)
+    run_until_idle(Worker(db, w3, key, NOW))
+    with read_transaction(db) as conn:
+        log = MerkleLog(conn)
+        anchored = cp.latest_anchored(conn).checkpoint.tree_size
+        leaves = list(log.iter_leaves(0, anchored - 1))
+        leaf = parse_map_leaf(log.leaf_input(anchored - 1))
+    heads = {k: h.encode() for k, h in card_heads(leaves).items()}
+    assert (anchored, leaf["tree_size"], leaf["cards"]) == (4, 3, 3)
+    assert leaf["map_root"] == cardmap.map_root(heads).hex()
+
+
+def test_a_card_map_leaf_appended_before_a_crash_is_anchored_not_repeated(db, chain):
+    _, w3, key = chain
+    append(db, 2)
+    with write_transaction(db) as conn:
+        append_card_map(conn, cp.utc_now())  # the worker stopped right after this
+    run_until_idle(Worker(db, w3, key, NOW))
+    assert_promises_hold(db, w3)
+    assert log_head(db).tree_size == 3

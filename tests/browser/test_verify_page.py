@@ -68,7 +68,7 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     key = AnchorKey(Account.create())
     chain.fund_dev_account(w3, key.address)
     worker = Worker(rt.engine, w3, key, WorkerConfig(interval=0.0, dev_mode=True))
-    _anchor_until(rt.engine, worker, 2)
+    _anchor_until(rt.engine, worker, 3)  # two events and the worker's CARD_MAP leaf
     try:
         yield {
             "url": serve(app),
@@ -169,12 +169,13 @@ def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(chromium, por
 def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
     chromium, portal, screenshots
 ):
-    # The log grows and is anchored at size 3; the server then "forgets" that checkpoint
-    # and keeps serving the bundle of size 2, as a lagging or lying server would.
+    # The log grows and is anchored at size 5 (one event and a CARD_MAP leaf more); the
+    # server then "forgets" that checkpoint and keeps serving the bundle of size 3, as a
+    # lagging or lying server would.
     portal["ledger"].issue_cards(HQ, "B2", [{"product": "Longjing tea"}])
-    _anchor_until(portal["engine"], portal["worker"], 3)
+    _anchor_until(portal["engine"], portal["worker"], 5)
     with portal["engine"].begin() as conn:
-        conn.execute(checkpoint_rows.delete().where(checkpoint_rows.c.tree_size > 2))
+        conn.execute(checkpoint_rows.delete().where(checkpoint_rows.c.tree_size > 3))
     # axe's script is added to the page: this context bypasses the page's CSP for it.
     context = chromium.new_context(bypass_csp=True)
     page = context.new_page()
@@ -188,7 +189,7 @@ def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
         assert "not the newest checkpoint" in verdict.inner_text()
         row = page.query_selector("#checks li[data-check='freshness']")
         assert row.get_attribute("data-warning") == "true" and "warn" in row.get_attribute("class")
-        assert "newer checkpoint (size 3" in row.inner_text()
+        assert "newer checkpoint (size 5" in row.inner_text()
         warned = [
             r.get_attribute("data-check")
             for r in page.query_selector_all("#checks li[data-warning='true']")

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from apptools import event_leaf
 
 from anchoring import checkpoints as cp
 from anchoring.db import create_engine, read_transaction, write_transaction
@@ -45,7 +46,7 @@ def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):
         with write_transaction(engine) as conn:
             log = MerkleLog(conn)
             log.lock_head()
-            log.append([b"event 0", b"event 1", b"event 2"])
+            log.append([event_leaf(i) for i in range(3)])
         worker = subprocess.Popen(
             CARDTRAIL + ["worker"], env=env, stderr=subprocess.PIPE, text=True
         )
@@ -54,7 +55,8 @@ def test_worker_alone_anchors_refuses_a_second_and_stops_on_sigterm(tmp_path):
             while True:
                 with read_transaction(engine) as conn:
                     latest = cp.latest_anchored(conn)
-                if latest is not None and latest.checkpoint.tree_size == 3:
+                # Three events and the worker's CARD_MAP leaf.
+                if latest is not None and latest.checkpoint.tree_size == 4:
                     break
                 assert worker.poll() is None, worker.stderr.read()
                 assert time.monotonic() < deadline, "the worker did not anchor"

@@ -20,6 +20,11 @@ A lying server can also hand out the genuine bundle of an older checkpoint, leav
 what came later (a redemption). Both verifiers compare the bundle's checkpoint with the
 contract's ``latestCheckpoint()``: within the grace period after the chain moved on it is
 a warning, past it a failure (the ``stale-bundle`` row, with anvil's clock moved on).
+Or it can drop the card's last event from the newest bundle (``truncated-bundle``): every
+proof shown holds, but the card map committed at the end of the anchored tree names a
+later head (the check ``complete``, docs/card-map.md). Each anchored tree ends with the
+worker's ``CARD_MAP`` leaf, so a consistent forger recomputes those leaves and the stored
+card map too.
 """
 
 from __future__ import annotations
@@ -44,14 +49,22 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from eth_account import Account
 
-from anchoring import chain, merkle
+from anchoring import cardmap, chain, merkle
 from anchoring import checkpoints as cp
 from anchoring.bundle import FRESHNESS_GRACE_SECONDS
+from anchoring.cardmap_store import CardMapStore
 from anchoring.db import create_engine, read_transaction, write_transaction
 from anchoring.keys import AnchorKey
 from anchoring.log import MerkleLog
 from anchoring.node import free_port, rpc_call, start_anvil
-from anchoring.schema import checkpoints, log_head, log_leaves, log_nodes
+from anchoring.schema import (
+    card_map_nodes,
+    card_map_versions,
+    checkpoints,
+    log_head,
+    log_leaves,
+    log_nodes,
+)
 from anchoring.worker import Worker, WorkerConfig
 from cardtrail.app import create_app
 from cardtrail.cli import main
@@ -86,14 +99,16 @@ class Deployment:
     node_binary: str  # runs verify.js
 
 
-def _anchor_until(engine, worker: Worker, size: int) -> None:
+def _anchor_until(engine, worker: Worker, events: int) -> int:
+    """Step the worker until it anchored the log of ``events`` leaves and its CARD_MAP leaf."""
+    size = events + 1
     deadline = time.monotonic() + 60
     while True:
         worker.step()
         with read_transaction(engine) as conn:
             latest = cp.latest_anchored(conn)
         if latest is not None and latest.checkpoint.tree_size == size:
-            return
+            return size
         assert time.monotonic() < deadline, "the worker did not anchor"
         time.sleep(0.1)
 
@@ -121,13 +136,11 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
         chain.fund_dev_account(w3, key.address)
         worker = Worker(engine, w3, key, WorkerConfig(interval=0.0, dev_mode=True))
         with read_transaction(engine) as conn:
-            first = MerkleLog(conn).size()
-        _anchor_until(engine, worker, first)
+            first = _anchor_until(engine, worker, MerkleLog(conn).size())
         ledger.redeem(STORE, a, code_a)
         ledger.redeem(STORE, c, code_c)
         with read_transaction(engine) as conn:
-            second = MerkleLog(conn).size()
-        _anchor_until(engine, worker, second)
+            second = _anchor_until(engine, worker, MerkleLog(conn).size())
         engine.dispose()
         yield Deployment(tmp, node.url, a, b, (first, second), node_binary)
     finally:
@@ -154,21 +167,48 @@ def _leaves(conn) -> list[dict]:
     return [json.loads(inputs[i]) for i in range(len(inputs))]
 
 
+def _is_map_leaf(leaf: dict) -> bool:
+    return leaf.get("type") == "CARD_MAP"
+
+
 def _rebuild(conn, log_events: list[dict]) -> None:
-    """Rewrite the whole log as ``log_events`` so that the database agrees with itself."""
+    """Rewrite the whole log as ``log_events`` so that the database agrees with itself.
+
+    CARD_MAP leaves stay where they were (the ends of the anchored trees); the events fill
+    the other positions in order, and each map leaf and the stored map are recomputed.
+    """
     numbers = {}
     for row in conn.execute(sa.select(cards.c.number, cards.c.salt)):
         numbers[hashlib.sha256(bytes(row.salt) + row.number.encode()).hexdigest()] = row.number
+    maps = {i: leaf for i, leaf in enumerate(_leaves(conn)) if _is_map_leaf(leaf)}
+    queue = [e for e in log_events if not _is_map_leaf(e)]
+    log_events.clear()
     last: dict[str, tuple[int, str]] = {}
     inputs: list[bytes] = []
-    for i, event in enumerate(log_events):
+    memory, changes, versions = cardmap.MemoryCardMap(), {}, []
+    while queue or len(inputs) in maps:
+        i = len(inputs)
+        if i in maps:
+            changed = len(changes)
+            memory.update(changes)
+            versions.append((i, changes))
+            changes = {}
+            leaf = {**maps[i], "map_root": memory.root.hex(), "cards": memory.size}
+            inputs.append(rfc8785.dumps({**leaf, "changed": changed}))
+            continue
+        event = queue.pop(0)
         seq, prev = last.get(event["card"], (-1, "0" * 64))
         event.update(leaf_index=i, seq=seq + 1, prev_event_hash=prev)
         raw = rfc8785.dumps(event)
         inputs.append(raw)
+        log_events.append(event)
         last[event["card"]] = (seq + 1, hashlib.sha256(raw).hexdigest())
-    for table in (log_leaves, log_nodes, events):
+        head = cardmap.CardHead(seq + 1, i, merkle.hash_leaf(raw))
+        changes[bytes.fromhex(event["card"])] = head.encode()
+    for table in (log_leaves, log_nodes, events, card_map_nodes, card_map_versions):
         conn.execute(table.delete())
+    for version, changed_heads in versions:
+        CardMapStore(conn).update(version, changed_heads)
     conn.execute(log_head.update().values(tree_size=0))
     log = MerkleLog(conn)
     log.lock_head()
@@ -212,7 +252,7 @@ def _commitment(conn, number: str) -> str:
 
 def _of(conn, number: str, log_events: list[dict]) -> list[int]:
     mine = _commitment(conn, number)
-    return [i for i, e in enumerate(log_events) if e["card"] == mine]
+    return [i for i, e in enumerate(log_events) if e.get("card") == mine]
 
 
 # --- the cases: each falsifies the copy (conn) and/or the served bundle ----------------
@@ -350,6 +390,15 @@ def flip_bit_other_card(conn, d: Deployment) -> None:
     flip_bit(conn, dataclasses.replace(d, target=d.other))
 
 
+def truncated_bundle(bundle: dict, d: Deployment, scratch: Path) -> dict:
+    # The newest bundle without the target's redemption (its last anchored event): every
+    # inclusion proof and the per-card chain still hold; the card map names the redemption.
+    assert bundle["events"][-1]["event"]["type"] == "REDEEMED"
+    bundle["events"].pop()
+    bundle["pending"] = []
+    return bundle
+
+
 _DB_INTACT = "nothing in the database changed: the lie is only in the answer served"
 _OTHER_CARD = (
     "the target card's bundle holds only its own events, and its proofs use the "
@@ -386,6 +435,12 @@ CASES = (
         "one bit of an unrelated card's event",
         database=flip_bit_other_card,
         not_applicable={"verify": _OTHER_CARD, "verify.js": _OTHER_CARD},
+    ),
+    Case(
+        "truncated-bundle",
+        "the newest bundle with the card's last event (the redemption) left out",
+        bundle=truncated_bundle,
+        not_applicable={"audit": _DB_INTACT},
     ),
     Case(
         "stale-bundle",

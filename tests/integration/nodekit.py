@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from apptools import event_leaf
 from eth_utils import keccak
 
 from anchoring import chain as chain_mod
@@ -124,7 +125,7 @@ def append(engine, count: int) -> int:
     with write_transaction(engine) as conn:
         log = MerkleLog(conn)
         size = log.lock_head()
-        log.append([f"event {size + i}".encode() for i in range(count)])
+        log.append([event_leaf(size + i) for i in range(count)])
         return size + count
 
 

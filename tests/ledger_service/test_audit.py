@@ -4,17 +4,20 @@ checkpoints are held to the stored tree and to the chain."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import rfc8785
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from anchoring import checkpoints
+from anchoring.cardmap_store import append_card_map
 from anchoring.db import write_transaction
 from anchoring.errors import ChainUnavailable
 from anchoring.log import MerkleLog
-from anchoring.schema import log_leaves, log_nodes
+from anchoring.schema import card_map_versions, log_leaves, log_nodes
 from cardtrail.cli import main
 from ledger_service import audit, db
 from ledger_service.actor import Actor
@@ -58,6 +61,8 @@ def ledger_db(engine):
         HQ, "B1", [{"product": "tea"}, {"product": "wine"}, {"product": "cake"}]
     )["cards"]
     (a, code_a), (_, _), (c, code_c) = [(x["card_number"], x["redemption_code"]) for x in issued]
+    with write_transaction(engine) as conn:
+        append_card_map(conn, datetime(2026, 11, 24, 7, tzinfo=UTC))  # as the worker does
     ledger.claim(HQ, a, "holder-a")
     ledger.redeem(HQ, c, code_c, store_id="S2")
     pickup = ledger.request_pickup(HQ, a, "store", code_a, store_id="S1")
@@ -67,6 +72,7 @@ def ledger_db(engine):
         deployment = checkpoints.record_deployment(
             conn, 31337, "0x" + "5f" * 20, "0x" + "de" * 20, "0x" + "01" * 32, 1
         )
+        append_card_map(conn, datetime(2026, 11, 24, 8, tzinfo=UTC))
         head = MerkleLog(conn).checkpoint()
         checkpoints.record_checkpoint(conn, deployment, head, "0x" + "02" * 32, 3, "0x" + "03" * 32)
     chain.roots[head.tree_size] = head.root
@@ -90,6 +96,48 @@ def test_intact_database_passes_every_pass(ledger_db):
         "cards table",
         "checkpoints",
     ]
+
+
+def _map_leaves(engine) -> list[tuple[int, dict]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_input)).all()
+    found = [(i, json.loads(data)) for i, data in rows]
+    return [(i, leaf) for i, leaf in found if leaf.get("type") == "CARD_MAP"]
+
+
+def test_card_map_leaves_have_no_events_row_and_are_recomputed(ledger_db):
+    engine, _ = ledger_db
+    assert [i for i, _ in _map_leaves(engine)] == [3, 8]
+    with engine.connect() as conn:
+        assert audit.audit_events(conn)[0] is None
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [("map_root", "ab" * 32), ("cards", 4), ("changed", 3), ("tree_size", 2)],
+)
+def test_a_card_map_leaf_that_differs_from_the_recomputed_map_is_found(ledger_db, member, value):
+    engine, _ = ledger_db
+    index, leaf = _map_leaves(engine)[-1]
+    with write_transaction(engine) as conn:
+        conn.execute(
+            sa.update(log_leaves)
+            .where(log_leaves.c.leaf_index == index)
+            .values(leaf_input=rfc8785.dumps({**leaf, member: value}))
+        )
+    with engine.connect() as conn:
+        found = audit.audit_events(conn)[0]
+    assert found is not None and (found.check, found.where) == ("card map", f"leaf {index}")
+    assert member in found.detail
+
+
+def test_a_stored_card_map_version_with_another_root_is_found(ledger_db):
+    engine, _ = ledger_db
+    with write_transaction(engine) as conn:
+        conn.execute(sa.update(card_map_versions).values(root=b"\x01" * 32))
+    with engine.connect() as conn:
+        found = audit.audit_events(conn)[0]
+    assert str(found) == "card map: leaf 3: the stored card map of this version has another root"
 
 
 def _alter(value):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from anchoring import checkpoints
+from anchoring.cardmap_store import append_card_map
 from anchoring.db import write_transaction
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
@@ -53,9 +54,18 @@ class Cards:
         card = issued["cards"][0]
         return card["card_number"], card["redemption_code"]
 
-    def anchor(self, chain_id: int = 31337, contract: str = CONTRACT) -> AnchoredCheckpoint:
-        """Record the log's current head as anchored (as the worker does after confirming)."""
+    def anchor(
+        self, chain_id: int = 31337, contract: str = CONTRACT, card_map: bool = False
+    ) -> AnchoredCheckpoint:
+        """Record the log's current head as anchored (as the worker does after confirming).
+
+        With ``card_map``, first append the ``CARD_MAP`` leaf as the worker does, so the
+        anchored tree ends with it and bundles are version 2; without, the checkpoint is
+        one from before the card map (version 1 bundles).
+        """
         with write_transaction(self.engine) as conn:
+            if card_map:
+                append_card_map(conn, datetime.now(UTC))
             deployment = checkpoints.current_deployment(conn) or checkpoints.record_deployment(
                 conn, chain_id, contract, "0x" + "de" * 20, "0x" + "01" * 32, 1
             )

@@ -42,6 +42,45 @@ def test_served_bundle_proves_anchored_events_and_lists_newer_ones_as_pending(cl
     assert report.ok, report.to_json()
 
 
+def test_bundle_at_a_tree_ending_with_the_card_map_is_version_2_and_proves_complete(client, cards):
+    store = cards.store()
+    number, code = cards.issue()
+    cards.ledger.claim(HQ, number, "holder-1")
+    anchored = cards.anchor(card_map=True)
+    cards.ledger.redeem(HQ, number, code, store_id=store)
+    bundle = client.get(f"/api/v1/public/cards/{number}/bundle").json
+    assert bundle["format"] == "cardtrail-bundle/2"
+    assert bundle["card_map"]["leaf_index"] == anchored.checkpoint.tree_size - 1 == 2
+    assert bundle["card_map"]["event"]["type"] == "CARD_MAP"
+    report = verify_bundle(bundle, _recorded(anchored), chain_id=31337, card_number=number)
+    assert report.ok and not report.warnings, report.to_json()
+    assert "seq 1 is the card's latest event" in report.check("complete").reason
+    truncated = {**bundle, "events": bundle["events"][:1], "pending": []}
+    report = verify_bundle(truncated, _recorded(anchored), chain_id=31337, card_number=number)
+    assert [c.name for c in report.failures] == ["complete"]
+
+
+def test_card_issued_after_the_card_map_is_proven_absent_from_it(client, cards):
+    cards.issue()
+    anchored = cards.anchor(card_map=True)
+    number, _ = cards.issue()
+    bundle = client.get(f"/api/v1/public/cards/{number}/bundle").json
+    assert bundle["format"] == "cardtrail-bundle/2" and bundle["events"] == []
+    assert bundle["card_map"]["proof"]["other_leaf"] is not None  # the one other card
+    report = verify_bundle(bundle, _recorded(anchored), chain_id=31337, card_number=number)
+    assert report.check("complete").ok, report.to_json()
+    assert "no event in the card map" in report.check("complete").reason
+
+
+def test_bundle_at_a_checkpoint_from_before_the_card_map_is_version_1_with_a_warning(client, cards):
+    number, _ = cards.issue()
+    anchored = cards.anchor()
+    bundle = client.get(f"/api/v1/public/cards/{number}/bundle").json
+    assert bundle["format"] == "cardtrail-bundle/1" and "card_map" not in bundle
+    report = verify_bundle(bundle, _recorded(anchored), chain_id=31337, card_number=number)
+    assert report.ok and [c.name for c in report.warnings] == ["complete"]
+
+
 def test_cardtrail_verify_accepts_what_the_portal_serves(client, cards, monkeypatch, tmp_path):
     number, _ = cards.issue()
     anchored = cards.anchor()

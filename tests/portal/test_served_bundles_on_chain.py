@@ -65,7 +65,8 @@ def served(tmp_path_factory) -> Iterator[dict]:
             worker.step()
             with read_transaction(rt.engine) as conn:
                 latest = checkpoints.latest_anchored(conn)
-            if latest is not None and latest.checkpoint.tree_size == 4:
+            # 4 events and the worker's CARD_MAP leaf.
+            if latest is not None and latest.checkpoint.tree_size == 5:
                 break
             assert time.monotonic() < deadline, "the worker did not anchor the log"
             time.sleep(0.1)
@@ -102,6 +103,7 @@ def test_served_bundles_verify_on_chain(served):
         code, report = _verify(served, bundle, card)
         assert code == 0 and report["ok"], report
     assert [e["event"]["type"] for e in served["bundle_a"]["pending"]] == ["BLOCKED"]
+    assert served["bundle_a"]["format"] == "cardtrail-bundle/2"
 
 
 def _changed_event_field(b):
@@ -125,6 +127,13 @@ def _removed_middle_event(b):
     return b
 
 
+def _removed_last_event(b):
+    # Every proof shown still holds, and so does the chain: only the card map tells.
+    del b["events"][-1]
+    b["pending"] = []
+    return b
+
+
 @pytest.mark.parametrize(
     ("tamper", "check", "reason"),
     [
@@ -132,6 +141,7 @@ def _removed_middle_event(b):
         (_swapped_proof_hash, "inclusion[0]", "calculated root"),
         (_wrong_checkpoint_root, "anchor", "contract holds root"),
         (_removed_middle_event, "chain", "seq 1 is missing"),
+        (_removed_last_event, "complete", "later events were left out"),
     ],
     ids=lambda v: getattr(v, "__name__", str(v)),
 )

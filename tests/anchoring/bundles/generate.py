@@ -7,6 +7,11 @@ roots ``rootAt`` returns, and what ``latestCheckpoint()`` and the anchoring logs
 newest tree size and ``newer_age``, the chain seconds since the first checkpoint larger
 than the bundle's), the card the verifier asked about, and what must happen: which checks
 fail, which hold with a warning, and why.
+
+Version 2 cases (``cardtrail-bundle/2``, docs/card-map.md) anchor a tree of 12 leaves whose
+last leaf, 11, is the ``CARD_MAP`` leaf over leaves 0–10. A case may also say which format
+the issuer ``serves``: a verifier pinned to that issuer must then reach ``want_when_pinned``
+(a version 1 bundle from an issuer serving version 2 is a downgrade and fails ``complete``).
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import rfc8785
 
-from anchoring import merkle
+from anchoring import cardmap, merkle
+from anchoring.cardmap_leaf import card_heads, map_leaf_event
 
 HERE = Path(__file__).resolve().parent
 CHAIN_ID = 31337
@@ -97,6 +104,9 @@ STORY_B = [
 ]
 TREE_SIZE = 11  # anchored; leaf 12 (and the fillers 10, 11) came later
 NEWER_SIZE = 13  # anchored after TREE_SIZE in the "stale" cases: it covers leaf 12
+MAP_LEAF = 11  # version 2: the CARD_MAP leaf over leaves 0-10, ending the anchored tree
+V2_SIZE = MAP_LEAF + 1
+V1, V2 = "cardtrail-bundle/1", "cardtrail-bundle/2"
 
 
 def _story(number: str, salt: bytes, story: list) -> list[dict[str, Any]]:
@@ -160,6 +170,42 @@ def make_bundle(
     }
 
 
+def _map_entries(log: dict[int, dict[str, Any]], size: int) -> dict[bytes, bytes]:
+    leaves = [(i, rfc8785.dumps(log[i])) for i in range(size)]
+    heads = card_heads((i, data, merkle.hash_leaf(data)) for i, data in leaves)
+    return {key: head.encode() for key, head in heads.items()}
+
+
+def build_log_v2() -> dict[int, dict[str, Any]]:
+    """The log of version 2 cases: leaf 11 is the CARD_MAP leaf over leaves 0-10."""
+    log = build_log()
+    root = cardmap.map_root(_map_entries(log, MAP_LEAF))
+    cards = len(_map_entries(log, MAP_LEAF))
+    stamp = datetime(2026, 11, 24, 6, 21, 10, 789000, tzinfo=UTC)
+    log[MAP_LEAF] = map_leaf_event(MAP_LEAF, root, cards, cards, stamp)
+    return log
+
+
+def make_bundle_v2(
+    number: str, salt: bytes, events: list[dict[str, Any]], log: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """A version 2 bundle as the portal serves it, at the tree ending with the map leaf."""
+    bundle = make_bundle(number, salt, events, log, tree_size=V2_SIZE)
+    leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(V2_SIZE)]
+    key = bytes.fromhex(_card(salt, number))
+    proof = cardmap.prove_in_memory(_map_entries(log, MAP_LEAF), key)
+    return {
+        **bundle,
+        "format": V2,
+        "card_map": {
+            "leaf_index": MAP_LEAF,
+            "event": log[MAP_LEAF],
+            "inclusion_proof": [h.hex() for h in merkle.inclusion_proof(leaves, MAP_LEAF)],
+            "proof": proof.to_json(),
+        },
+    }
+
+
 def _real_roots(log: dict[int, dict[str, Any]], *sizes: int) -> dict[str, str]:
     leaves = [merkle.hash_leaf(rfc8785.dumps(log[i])) for i in range(len(log))]
     return {str(size): merkle.root(leaves[:size]).hex() for size in sizes or (TREE_SIZE,)}
@@ -191,9 +237,15 @@ def cases() -> dict[str, dict[str, Any]]:
         chain_roots: dict[str, str] | None = None,
         newer_age: int | None = None,
         warnings: list[str] | None = None,
+        serves: str | None = None,
+        want_when_pinned: dict[str, Any] | None = None,
     ) -> None:
         chain_roots = roots if chain_roots is None else chain_roots
         newest = max(map(int, chain_roots), default=0)
+        warnings = list(warnings or [])
+        if bundle.get("format") == V1 and "format" not in failed:
+            # Version 1 proves nothing about later events: `complete` holds with a warning.
+            warnings.insert(0, "complete")
         out[name] = {
             "description": description,
             "card_number": card,
@@ -205,11 +257,14 @@ def cases() -> dict[str, dict[str, Any]]:
             "want": {
                 "ok": not failed,
                 "failed": failed,
-                "warnings": warnings or [],
+                "warnings": warnings,
                 "reasons": reasons or {},
             },
             "bundle": bundle,
         }
+        if serves is not None:
+            out[name]["serves"] = serves
+            out[name]["want_when_pinned"] = want_when_pinned
 
     def mutated() -> dict[str, Any]:
         return copy.deepcopy(valid)
@@ -455,7 +510,135 @@ def cases() -> dict[str, dict[str, Any]]:
         ["format"],
         {"format": "differs from the event's own"},
     )
+    _v2_cases(case)
     return out
+
+
+def _v2_cases(case: Any) -> None:
+    """The version 2 cases: the card map proves that no later event was left out."""
+    log = build_log_v2()
+    roots = _real_roots(log, V2_SIZE)
+    events_a = [log[leaf] for leaf, *_ in STORY_A]
+    events_b = [log[leaf] for leaf, *_ in STORY_B]
+    valid = make_bundle_v2(CARD_A, SALT_A, events_a, log)
+
+    def mutated() -> dict[str, Any]:
+        return copy.deepcopy(valid)
+
+    case(
+        "valid-v2",
+        "version 2: four anchored events, the last one the card's head in the card map, "
+        "and one pending",
+        valid,
+        [],
+        chain_roots=roots,
+    )
+    case(
+        "valid-v2-unicode-data",
+        "version 2, card B: its last event is its head; nothing pending",
+        make_bundle_v2(CARD_B, SALT_B, events_b, log),
+        [],
+        card=CARD_B,
+        chain_roots=roots,
+    )
+    # The server drops the card's newest anchored event (and what came after it): every
+    # inclusion proof and the per-card chain still hold. Only the card map shows it.
+    truncated = make_bundle_v2(CARD_A, SALT_A, events_a[:3], log)
+    case(
+        "truncated-last-event",
+        "version 2, the last anchored event (seq 3, leaf 9) and the pending one left out: "
+        "the map's head for the card is seq 3",
+        truncated,
+        ["complete"],
+        {"complete": "seq 2 (leaf 6) is not the card's latest event"},
+        chain_roots=roots,
+    )
+    downgraded = {k: v for k, v in truncated.items() if k != "card_map"}
+    downgraded["format"] = V1
+    case(
+        "truncated-last-event-downgraded",
+        "the same truncation served as version 1, which carries no card map: it passes "
+        "with the completeness warning, but a verifier pinned to an issuer that serves "
+        "version 2 refuses the downgrade",
+        downgraded,
+        [],
+        {"complete": "nothing proves that no later event"},
+        chain_roots=roots,
+        serves=V2,
+        want_when_pinned={
+            "ok": False,
+            "failed": ["complete"],
+            "warnings": [],
+            "reasons": {"complete": "a downgrade"},
+        },
+    )
+
+    b = mutated()
+    sibling = b["card_map"]["proof"]["siblings"]
+    sibling[0] = _flip(sibling[0])
+    case(
+        "card-map-proof-modified",
+        "one bit of the card's map proof flipped",
+        b,
+        ["complete"],
+        {"complete": "seq 3 (leaf 9) is not the card's latest event"},
+        chain_roots=roots,
+    )
+
+    b = mutated()
+    b["card_map"]["proof"]["siblings"].append(b["card_map"]["proof"]["siblings"][0])
+    case(
+        "card-map-proof-extra-sibling",
+        "the map proof lists one sibling more than its bitmap has bits",
+        b,
+        ["complete"],
+        {"complete": "malformed"},
+        chain_roots=roots,
+    )
+
+    b = mutated()
+    b["card_map"]["proof"] = make_bundle_v2(CARD_B, SALT_B, events_b, log)["card_map"]["proof"]
+    case(
+        "card-map-proof-of-another-card",
+        "card B's valid map proof offered for card A",
+        b,
+        ["complete"],
+        {"complete": "is not the card's latest event"},
+        chain_roots=roots,
+    )
+
+    b = mutated()
+    b["card_map"]["event"]["map_root"] = _flip(b["card_map"]["event"]["map_root"])
+    case(
+        "card-map-root-altered",
+        "the CARD_MAP leaf's map_root edited: the leaf is no longer in the anchored tree",
+        b,
+        ["complete"],
+        {"complete": "not in the checkpoint's tree"},
+        chain_roots=roots,
+    )
+
+    b = mutated()
+    b["card_map"]["leaf_index"] = 10
+    case(
+        "card-map-leaf-not-last",
+        "the card map leaf claimed at leaf 10: the anchored tree does not end with it",
+        b,
+        ["complete"],
+        {"complete": "ends at leaf 11"},
+        chain_roots=roots,
+    )
+
+    b = mutated()
+    del b["card_map"]
+    case(
+        "card-map-missing",
+        "a version 2 bundle without its card_map",
+        b,
+        ["format"],
+        {"format": "card_map must be an object"},
+        chain_roots=roots,
+    )
 
 
 def main() -> None:
