@@ -6,7 +6,7 @@ PIP     := .venv/bin/pip
 PYTEST  := .venv/bin/pytest
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install catalogues demo test test-fast lint bench compile gas-report clean system-deps fuzz load
+.PHONY: install catalogues demo test test-fast lint bench compile gas-report clean system-deps fuzz load verifier
 
 install: .venv/.installed node_modules/.installed catalogues
 
@@ -64,6 +64,11 @@ test-fast: install
 # scripts/ is a package of operational scripts, run from the root as modules.
 compile: install
 	$(PY) -m scripts.compile_contracts
+
+# The independent verifier: one HTML file, pinned issuers from verifier/issuers.json,
+# the same bytes on every build (docs/verifier.md); prints its SHA-256.
+verifier: install
+	$(PY) -m scripts.build_verifier
 
 gas-report: install
 	$(PY) -m scripts.gas_report

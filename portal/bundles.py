@@ -59,14 +59,22 @@ ANCHORED_TOPIC = (
 
 @dataclass(frozen=True)
 class Status:
-    """The card's status in one word (``key``) and in a sentence for people.
+    """The card's status in one word (``key``), what to do about it, and a sentence.
 
-    ``label_id`` and ``detail_id`` are English message ids; ``label`` and ``detail`` say
-    them in the request's language."""
+    ``headline_id``, ``label_id`` and ``detail_id`` are English message ids; ``headline``,
+    ``label`` and ``detail`` say them in the request's language. ``accept`` is whether a
+    shop may take the card now: only then does the page show it in green."""
 
     key: str
     label_id: str
     detail_id: str
+    headline_id: str = N_("Do not accept this card")
+    accept: bool = False
+
+    @property
+    def headline(self) -> str:
+        """What to do with the card, in the request's language: the page's first words."""
+        return str(gettext(self.headline_id))
 
     @property
     def label(self) -> str:
@@ -84,20 +92,39 @@ _STATUS = {
         "unused",
         N_("Genuine and unused"),
         N_("This card was issued by the merchant and has not been used."),
+        N_("You can accept this card"),
+        accept=True,
     ),
     "pickup": Status(
         "used",
         N_("Used — pickup in progress"),
         N_("The goods of this card have been requested; it cannot be used again."),
+        N_("Used — do not accept"),
     ),
-    "used": Status("used", N_("Used"), N_("This card has already been redeemed or picked up.")),
+    "used": Status(
+        "used",
+        N_("Used"),
+        N_("This card has already been redeemed or picked up."),
+        N_("Used — do not accept"),
+    ),
     "blocked": Status(
         "blocked",
         N_("Blocked"),
         N_("The merchant has blocked this card for now; do not accept it."),
+        N_("Blocked — do not accept"),
     ),
-    "voided": Status("voided", N_("Voided"), N_("The merchant voided this card; it has no value.")),
-    "expired": Status("expired", N_("Expired"), N_("This card has expired.")),
+    "voided": Status(
+        "voided",
+        N_("Voided"),
+        N_("The merchant voided this card; it has no value."),
+        N_("Voided — do not accept"),
+    ),
+    "expired": Status(
+        "expired",
+        N_("Expired"),
+        N_("This card has expired."),
+        N_("Expired — do not accept"),
+    ),
 }
 
 NOT_FOUND = Status(
@@ -179,6 +206,10 @@ class CardPage:
     timeline: tuple[TimelineEntry, ...]
     bundle: dict[str, Any]
     checkpoint: AnchoredCheckpoint | None
+    issuer: str = ""
+    """The issuer's name for people (the pinned descriptor's, else the configured one)."""
+    where: str = ""
+    """Where the card can be used, in words (its allowed stores and regions)."""
 
     @functools.cached_property
     def server_report(self) -> BundleReport:
@@ -279,8 +310,33 @@ _STORE_NAMES = sa.select(stores.c.id, stores.c.name).where(
 )
 
 
+def _allowed(history: CardHistory) -> tuple[list[str], list[str]]:
+    """The stores and regions the card's ISSUED event allows (empty: everywhere)."""
+    for item in history.events:
+        if item.event.get("type") == "ISSUED":
+            data = item.event.get("data") or {}
+            return list(data.get("allowed_stores") or []), list(data.get("allowed_regions") or [])
+    return [], []
+
+
+def where_usable(issuer: str, stores: list[str], regions: list[str], names: dict[str, str]) -> str:
+    """Where a card can be used, for people: its stores by name and its regions, or
+    every store of ``issuer`` when the card names none."""
+    if not stores and not regions:
+        return str(gettext("Accepted at every store of %(issuer)s.", issuer=issuer))
+    parts = []
+    if stores:
+        listed = ", ".join(names.get(s, s) for s in stores)
+        parts.append(str(gettext("Accepted only at: %(stores)s.", stores=listed)))
+    if regions:
+        listed = ", ".join(regions)
+        parts.append(str(gettext("Accepted only in the region(s): %(regions)s.", regions=listed)))
+    return " ".join(parts)
+
+
 def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
-    ids = sorted({e.event["store_id"] for e in history.events if e.event.get("store_id")})
+    used = {e.event["store_id"] for e in history.events if e.event.get("store_id")}
+    ids = sorted(used | set(_allowed(history)[0]))
     if not ids:
         return {}
     return {row.id: row.name for row in conn.execute(_STORE_NAMES, {"ids": ids})}
@@ -323,4 +379,7 @@ def load_card(engine: Engine, number: str, issuer: str, zone: tzinfo = UTC) -> C
         )
         for e in history.events
     )
-    return CardPage(history, status_of(history.state), timeline, bundle, anchored)
+    where = where_usable(issuer, *_allowed(history), stores_by_id)
+    return CardPage(
+        history, status_of(history.state), timeline, bundle, anchored, issuer=issuer, where=where
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -67,10 +68,18 @@ def _rate_limited(error: RateLimited) -> Response:
     return Response(body, status=429, headers={"Retry-After": retry})
 
 
+def issuer_name() -> str:
+    """The issuer as the page names it: the configured descriptor's name in the request's
+    language (its real name, which verifiers pin), else ISSUER_NAME, else "the merchant"."""
+    pinned = configured_issuer(runtime().settings)
+    if pinned is not None:
+        return pinned.name_zh if str(get_locale()) == i18n.CHINESE else pinned.name_en
+    return str(current_app.config.get("ISSUER_NAME") or _("the merchant"))
+
+
 def _load(number: str) -> CardPage:
     rt = runtime()
-    issuer = current_app.config.get("ISSUER_NAME") or _("the merchant")
-    return load_card(rt.engine, number, issuer, rt.settings.zone)
+    return load_card(rt.engine, number, issuer_name(), rt.settings.zone)
 
 
 def _not_found(message: str | None = None) -> tuple[str, int, dict[str, str]]:
@@ -113,6 +122,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         pinned.chain_id if pinned else "",
         pinned.contract if pinned else "",
         pinned.serves if pinned else "",
+        f"{pinned.name_zh}\x00{pinned.name_en}" if pinned else "",
     )
     variant = (
         lookup_cache.request_language(),

@@ -130,6 +130,7 @@ def _verify(browser, url: str, shot) -> dict[str, object]:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     try:
         page.goto(url)
+        page.click("details.technical > summary")  # the verifier's output is in the folded details
         page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
         page.screenshot(path=str(shot), full_page=True)
         checks = {
@@ -188,6 +189,7 @@ def test_a_wrong_rpc_endpoint_fails_the_chain_checks_with_a_reason(chromium, por
     page = chromium.new_page()
     try:
         page.goto(f"{portal['url']}/c/{portal['number']}")
+        page.click("details.technical > summary")  # the verifier's output is in the folded details
         page.wait_for_selector("#verdict[data-ok='true']", timeout=30_000)
         page.fill("#rpc-url", f"http://127.0.0.1:{free_port()}")
         page.click("#rpc-form button")
@@ -217,6 +219,7 @@ def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
     page = context.new_page()
     try:
         page.goto(f"{portal['url']}/c/{portal['number']}")
+        page.click("details.technical > summary")  # the verifier's output is in the folded details
         page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
         page.screenshot(path=str(screenshots / "verify-stale.png"), full_page=True)
         verdict = page.query_selector("#verdict")

@@ -150,3 +150,14 @@ def test_a_descriptor_serving_version_2_is_a_new_card_page_that_says_so(client, 
     assert _verifier_attributes(second.get_data(as_text=True))["pinned-serves"] == (
         "cardtrail-bundle/2"
     )
+
+
+def test_card_page_names_the_issuer_as_its_descriptor_does_in_each_language(client, cards):
+    number, _ = cards.issue()
+    client.set_cookie("cardtrail_lang", "en")
+    english = client.get(f"/c/{number}").get_data(as_text=True)
+    assert "Issued by Example Liquor." in english
+    assert "Accepted at every store of Example Liquor." in english
+    client.set_cookie("cardtrail_lang", "zh_Hans_CN")
+    chinese = client.get(f"/c/{number}").get_data(as_text=True)
+    assert "发行方：示例酒业。" in chinese and "示例酒业 的所有门店均可使用" in chinese

@@ -229,3 +229,96 @@ def test_many_addresses_hammering_one_card_do_not_lock_out_its_buyer(client, car
     assert (
         client.get(f"/api/v1/public/cards/{number}/bundle", environ_base=buyer).status_code == 200
     )
+
+
+def _card_in_state(cards, state: str) -> str:
+    """A card number in ``state`` (unused, used, blocked, voided, expired), anchored."""
+    if state == "expired":
+        number, _ = cards.issue(expires_at="2020-01-01T00:00:00Z")
+        cards.ledger.expire_due(HQ)
+    else:
+        number, code = cards.issue()
+        if state == "used":
+            cards.ledger.redeem(HQ, number, code, store_id=cards.store())
+        elif state in ("blocked", "voided"):
+            getattr(cards.ledger, state[:-2] if state == "voided" else "block")(
+                HQ, number, "reported stolen"
+            )
+    cards.anchor()
+    return number
+
+
+def _headline(page: str) -> str:
+    found = re.search(r"<h1>([^<]*)</h1>", page)
+    assert found, page
+    return found.group(1)
+
+
+HEADLINES = {
+    "unused": ("You can accept this card", "可以接受"),
+    "used": ("Used — do not accept", "已使用，请勿接受"),
+    "blocked": ("Blocked — do not accept", "已冻结，请勿接受"),
+    "voided": ("Voided — do not accept", "已作废，请勿接受"),
+    "expired": ("Expired — do not accept", "已过期，请勿接受"),
+}
+
+
+@pytest.mark.parametrize("state", sorted(HEADLINES))
+def test_the_headline_says_what_to_do_with_the_card_in_both_languages(client, cards, state):
+    number = _card_in_state(cards, state)
+    english = client.get(f"/c/{number}").get_data(as_text=True)
+    client.set_cookie("cardtrail_lang", "zh_Hans_CN")
+    chinese = client.get(f"/c/{number}").get_data(as_text=True)
+    assert (_headline(english), _headline(chinese)) == HEADLINES[state]
+    assert f'data-status="{state}"' in english
+
+
+@pytest.mark.parametrize("state", ["used", "blocked", "voided", "expired"])
+def test_a_card_not_to_accept_is_never_shown_as_acceptable(client, cards, state):
+    page = client.get(f"/c/{_card_in_state(cards, state)}").get_data(as_text=True)
+    status = re.search(r'<section class="status ([^"]*)"[^>]*data-accept="(\w+)"', page)
+    assert status and status.group(2) == "false"
+    assert "refuse" in status.group(1).split() and "accept" not in status.group(1).split()
+
+
+def test_an_unused_card_is_the_only_one_marked_acceptable(client, cards):
+    page = client.get(f"/c/{_card_in_state(cards, 'unused')}").get_data(as_text=True)
+    assert re.search(r'<section class="status [^"]*\baccept\b[^"]*"[^>]*data-accept="true"', page)
+
+
+def _visible_text(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+@pytest.mark.parametrize("language", ["en", "zh_Hans_CN"])
+def test_technical_terms_appear_only_inside_the_folded_details(client, cards, language):
+    number, _ = cards.issue()
+    cards.anchor()
+    cards.ledger.claim(HQ, number, "holder-1")
+    client.set_cookie("cardtrail_lang", language)
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    main = page[page.index("<main") : page.index("</main>")]
+    above, folded = main.split('<details class="technical">', 1)
+    assert "<details" not in folded.split("</details>", 1)[0]  # one folded section
+    assert folded.rstrip().endswith("</details>")
+    assert "open" not in re.search(r'<details class="technical"[^>]*>', page).group(0)
+    jargon = ["leaf", "RPC", "prev_event_hash", "seq", "叶子", "序号"]
+    assert [w for w in jargon if w.lower() in _visible_text(above).lower()] == []
+    # The proofs stay complete in the folded part: the events by seq and leaf, the chain
+    # RPC field and the verifier's output area.
+    assert "prev_event_hash" in folded and 'id="rpc-url"' in folded
+    assert 'id="verdict"' in folded and 'id="checks"' in folded
+    assert re.search(r"<li data-leaf=\"0\">[^<]*\b0\b", folded)
+
+
+def test_the_page_says_who_issued_the_card_and_where_it_can_be_used(client, cards):
+    cards.store("S1", "Shanghai Nanjing Road")
+    cards.store("S2", "Beijing Wangfujing")
+    limited, _ = cards.issue(allowed_stores=["S2"], allowed_regions=["north"])
+    anywhere, _ = cards.issue()
+    page = client.get(f"/c/{limited}").get_data(as_text=True)
+    assert "Accepted only at: Beijing Wangfujing." in page
+    assert "Accepted only in the region(s): north." in page
+    assert "Shanghai Nanjing Road" not in page
+    other = client.get(f"/c/{anywhere}").get_data(as_text=True)
+    assert "Issued by the merchant. Accepted at every store of the merchant." in other

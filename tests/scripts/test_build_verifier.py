@@ -1,0 +1,112 @@
+"""``make verifier``: one self-contained, reproducible HTML file with pinned issuers."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts import build_verifier
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = ROOT / "tests" / "anchoring" / "bundles" / "valid.json"
+
+
+def _csp(html: str) -> dict[str, list[str]]:
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert policy
+    return {d.split()[0]: d.split()[1:] for d in policy.group(1).split("; ")}
+
+
+def _inline(html: str, tag: str) -> str:
+    found = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+    assert len(found) == 1
+    return str(found[0])
+
+
+def _sha256_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def test_two_builds_are_byte_identical_and_main_prints_the_hash(tmp_path, capsys):
+    first, second = tmp_path / "a.html", tmp_path / "b.html"
+    build_verifier.main(["--out", str(first)])
+    build_verifier.main(["--out", str(second)])
+    assert first.read_bytes() == second.read_bytes()
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == hashlib.sha256(first.read_bytes()).hexdigest() == printed[2]
+
+
+def test_the_file_references_nothing_outside_itself():
+    html = build_verifier.build().decode()
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert not re.search(r"<link\b", html) and "@import" not in html
+    assert not re.search(r"\b(src|href)=\"(https?:)?//", html)
+
+
+def test_the_csp_allows_exactly_the_inlined_script_and_style():
+    html = build_verifier.build().decode()
+    csp = _csp(html)
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == [_sha256_source(_inline(html, "script"))]
+    assert csp["style-src"] == [_sha256_source(_inline(html, "style"))]
+    assert "'unsafe-inline'" not in html and "'unsafe-eval'" not in html
+
+
+def test_connections_go_only_to_the_pinned_issuers_origins(tmp_path):
+    descriptor = json.loads(build_verifier.ISSUERS.read_text(encoding="utf-8"))["issuers"][0]
+    other = copy.deepcopy(descriptor) | {
+        "api_origin": "https://cards.example.com",
+        "rpc_urls": ["https://rpc.example.org/v1/key"],
+    }
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(json.dumps({"issuers": [descriptor, other]}), encoding="utf-8")
+    csp = _csp(build_verifier.build(issuers).decode())
+    assert csp["connect-src"] == sorted(
+        [
+            "http://127.0.0.1:8000",
+            "http://127.0.0.1:8545",
+            "https://cards.example.com",
+            "https://rpc.example.org",
+        ]
+    )
+
+
+def test_an_issuers_file_with_a_malformed_descriptor_is_refused(tmp_path):
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(json.dumps({"issuers": [{"format": "cardtrail-issuer/1"}]}))
+    with pytest.raises(ValueError):
+        build_verifier.build(issuers)
+    issuers.write_text(json.dumps({"issuers": []}))
+    with pytest.raises(ValueError, match="no 'issuers'"):
+        build_verifier.build(issuers)
+
+
+def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
+    built = tmp_path / "verifier.html"
+    built.write_bytes(build_verifier.build())
+    out = subprocess.run(
+        [
+            node_binary,
+            str(ROOT / "tests" / "scripts" / "run_built_verifier.js"),
+            str(built),
+            str(VALID),
+            "https://cards.example.com/c/abcd-efgh-1?lang=en",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    assert result["scripts"] == 1 and result["ok"] is True
+    assert result["selectors"] == build_verifier.selectors()
+    assert result["parsed"] == "ABCDEFGH1"
+    assert result["bundleUrl"] == "https://cards.example.com/api/v1/public/cards/ABC/bundle"
+    assert (result["pinnedOk"], result["otherOk"]) == (True, False)
