@@ -110,3 +110,16 @@ def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
     assert result["parsed"] == "ABCDEFGH1"
     assert result["bundleUrl"] == "https://cards.example.com/api/v1/public/cards/ABC/bundle"
     assert (result["pinnedOk"], result["otherOk"]) == (True, False)
+
+
+def test_the_documented_hash_is_the_hash_of_this_commits_build():
+    # docs/verifier.md publishes the hash a rebuild must reproduce; a change to anything
+    # inlined (verify.js, app.js, page.html, portal.css, the issuers) must update it.
+    import hashlib
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "verifier.md").read_text()
+    documented = re.search(r"```\n([0-9a-f]{64})\n```", doc)
+    assert documented, "docs/verifier.md lost the published hash"
+    assert documented[1] == hashlib.sha256(build_verifier.build()).hexdigest()
