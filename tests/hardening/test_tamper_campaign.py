@@ -414,6 +414,13 @@ def truncated_bundle(bundle: dict, d: Deployment, scratch: Path) -> dict:
     return bundle
 
 
+def foreign_contract(bundle: dict, d: Deployment, scratch: Path) -> dict:
+    # A look-alike site names a LedgerAnchor of its own choosing: pinned verifiers never
+    # ask it, so whatever that contract holds, the issuer check fails first.
+    bundle["checkpoint"]["contract"] = "0x" + "5a" * 20
+    return bundle
+
+
 _DB_INTACT = "nothing in the database changed: the lie is only in the answer served"
 _OTHER_CARD = (
     "the target card's bundle holds only its own events, and its proofs use the "
@@ -455,6 +462,12 @@ CASES = (
         "truncated-bundle",
         "the newest bundle with the card's last event (the redemption) left out",
         bundle=truncated_bundle,
+        not_applicable={"audit": _DB_INTACT},
+    ),
+    Case(
+        "foreign-contract",
+        "a genuine-looking bundle naming another contract than the issuer's",
+        bundle=foreign_contract,
         not_applicable={"audit": _DB_INTACT},
     ),
     Case(
