@@ -50,15 +50,47 @@ def test_the_file_from_disk_fetches_the_bundle_and_pins_the_issuers_contract(
     portal,  # noqa: F811
     tmp_path,
 ):
-    # A scanned QR address works as well as the number. The verdict itself is verify.js's:
-    # green once verify.js reads cardtrail-bundle/2 (this server's format); this test holds
-    # what the file adds: the fetch from disk across origins and the pinned contract.
+    # A scanned QR address works as well as the number: the fetch from disk across origins,
+    # the pinned contract, and every check of a genuine card's bundle hold.
     page = _run(chromium, _built(tmp_path, portal), f"https://x.example/c/{portal['number']}")
     try:
         issuer = page.query_selector("#checks li[data-check='issuer']")
         assert issuer is not None and issuer.get_attribute("data-ok") == "true"
-        fetched = page.query_selector("#checks li[data-check='format']")
-        assert fetched is not None and "could not fetch" not in fetched.inner_text()
+        failed = page.query_selector_all("#checks li[data-ok='false']")
+        assert [row.get_attribute("data-check") for row in failed] == []
+        assert page.get_attribute("#verdict", "data-ok") == "true"
+    finally:
+        page.close()
+
+
+def test_a_bundle_with_the_cards_last_event_left_out_fails_complete(
+    chromium,
+    portal,  # noqa: F811
+    tmp_path,
+):
+    # A lying issuer API serves the genuine bundle without the card's last event.
+    path = _built(tmp_path, portal)
+    page = chromium.new_page()
+    try:
+        bundle_path = f"/api/v1/public/cards/{portal['number']}/bundle"
+        truncated = page.request.get(portal["url"] + bundle_path).json()
+        truncated["events"] = truncated["events"][:-1]
+        page.route(
+            "**/bundle*",
+            lambda route: route.fulfill(
+                status=200,
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+                body=json.dumps(truncated),
+            ),
+        )
+        page.goto(path.as_uri())
+        page.fill("#card-input", portal["number"])
+        page.click("#lookup-form button")
+        page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
+        assert page.get_attribute("#verdict", "data-ok") == "false"
+        failed = page.query_selector_all("#checks li[data-ok='false']")
+        assert [row.get_attribute("data-check") for row in failed] == ["complete"]
     finally:
         page.close()
 
