@@ -27,7 +27,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, TypeAlias, cast, get_args
 
 MAX_SAFE_INTEGER = 2**53 - 1
 GENESIS = "0" * 64
@@ -139,7 +139,7 @@ def _check_canonical_domain(value: object) -> None:
         )
 
 
-REASON_CODES = (
+ReasonCode: TypeAlias = Literal[
     "unspecified",
     "lost",
     "stolen",
@@ -148,8 +148,9 @@ REASON_CODES = (
     "customer_request",
     "issuer_error",
     "other",
-)
-"""The reason codes block, unblock and void events carry (the text stays in the database)."""
+]
+"""A reason code block, unblock and void events carry (the text stays in the database)."""
+REASON_CODES: tuple[str, ...] = get_args(ReasonCode)
 
 _REASON_CONTEXT = b"cardtrail/reason/v1\x00"
 

@@ -37,6 +37,7 @@ from pydantic import (
 from ledger_service.domain import cards as card_rules
 from ledger_service.domain import numbers
 from ledger_service.errors import ValidationFailed
+from ledger_service.events import ReasonCode
 
 MAX_CARDS_PER_BATCH = 10_000
 MAX_FACE_VALUE = 10**12
@@ -149,16 +150,6 @@ Ref: TypeAlias = Annotated[
 ]
 Reason: TypeAlias = Annotated[
     str, StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=VISIBLE_PATTERN)
-]
-ReasonCode: TypeAlias = Literal[
-    "unspecified",
-    "lost",
-    "stolen",
-    "fraud",
-    "damaged",
-    "customer_request",
-    "issuer_error",
-    "other",
 ]
 RedemptionCode: TypeAlias = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")
