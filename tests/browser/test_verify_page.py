@@ -269,6 +269,7 @@ def test_the_pinned_page_refuses_a_foreign_contract_and_a_truncated_bundle(
             page.unroute("**/bundle*")
             page.route("**/bundle*", _serving(json.dumps(served)))
             page.goto(url)
+            page.click("details.technical > summary")  # the verifier's output is folded
             page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
             page.screenshot(path=str(screenshots / f"verify-{name}.png"), full_page=True)
             verdict = page.query_selector("#verdict")
