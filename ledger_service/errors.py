@@ -76,6 +76,94 @@ class CardBlocked(LedgerError):
     title = N_("Card blocked")
 
 
+class CardNotActive(LedgerError):
+    """The card is still in stock or at a distributor: it has not been sold (activated)."""
+
+    code = "CARD_NOT_ACTIVE"
+    status = 409
+    title = N_("Card not sold yet")
+
+
+class InsufficientBalance(LedgerError):
+    """The card's balance (money or uses) is lower than the amount asked for."""
+
+    code = "INSUFFICIENT_BALANCE"
+    status = 409
+    title = N_("Balance too low")
+
+
+class WrongCardKind(LedgerError):
+    """The command does not apply to this kind of card (e.g. a top-up of a pickup card)."""
+
+    code = "WRONG_CARD_KIND"
+    status = 409
+    title = N_("Not possible with this kind of card")
+
+
+class RefundTooLarge(LedgerError):
+    """A refund asks for more than its redemption took (less what was refunded already)."""
+
+    code = "REFUND_TOO_LARGE"
+    status = 409
+    title = N_("Refund larger than the redemption")
+
+
+class ProductNotFound(LedgerError):
+    """No product with this SKU in the catalogue."""
+
+    code = "PRODUCT_NOT_FOUND"
+    status = 404
+    title = N_("Product not found")
+
+
+class ProductExists(LedgerError):
+    """A product with this SKU is in the catalogue already."""
+
+    code = "PRODUCT_EXISTS"
+    status = 409
+    title = N_("Product exists")
+
+
+class ChannelNotFound(LedgerError):
+    """No sales channel with this id."""
+
+    code = "CHANNEL_NOT_FOUND"
+    status = 404
+    title = N_("Channel not found")
+
+
+class ChannelExists(LedgerError):
+    """A sales channel with this id exists already."""
+
+    code = "CHANNEL_EXISTS"
+    status = 409
+    title = N_("Channel exists")
+
+
+class AllocationExhausted(LedgerError):
+    """The channel has no cards of this product left to sell from its allocation."""
+
+    code = "ALLOCATION_EXHAUSTED"
+    status = 409
+    title = N_("Channel allocation used up")
+
+
+class OutOfStock(LedgerError):
+    """The store has none of the product left that is not already reserved."""
+
+    code = "OUT_OF_STOCK"
+    status = 409
+    title = N_("Out of stock at this store")
+
+
+class GiftOfferExpired(LedgerError):
+    """The gift offer was not accepted in time; the card went back to its giver."""
+
+    code = "GIFT_OFFER_EXPIRED"
+    status = 409
+    title = N_("Gift offer expired")
+
+
 class InvalidTransition(LedgerError):
     """Not allowed in the card's state."""
 

@@ -67,6 +67,31 @@ stores = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("region", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Where customers find the store (ledger_core_0004): all optional, shown to choose a
+    # pickup store, grouped by city.
+    sa.Column("address", sa.String(500), nullable=True),
+    sa.Column("city", sa.String(64), nullable=True),
+    sa.Column("opening_hours", sa.String(200), nullable=True),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+)
+
+# The product catalogue (ledger_core_0004). A card issued for a SKU takes its kind, face
+# value and currency from here. ``units``: the items a pickup card is good for (collected
+# in one pickup) or the uses of a count card; stored-value cards hold money instead.
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("name_zh", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("face_value", sa.BigInteger, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('pickup', 'stored_value', 'count')", name="products_kind"),
+    sa.CheckConstraint("units >= 1", name="products_units"),
 )
 
 cards = sa.Table(
@@ -100,6 +125,17 @@ cards = sa.Table(
     sa.Column("code_failures", sa.Integer, nullable=False),
     sa.Column("code_locks", sa.Integer, nullable=False),
     sa.Column("code_locked_until", sa.DateTime(timezone=True), nullable=True),
+    # Money and kinds (ledger_core_0004). Cards issued before are active pickup cards.
+    sa.Column("kind", sa.String(16), nullable=False, server_default="pickup"),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("products.sku"), nullable=True),
+    # Stored value: the balance in minor units; count cards: the uses left. NULL otherwise.
+    sa.Column("balance", sa.BigInteger, nullable=True),
+    # The sale that activated the card: channel, price in minor units, time.
+    sa.Column("channel_id", sa.String(64), nullable=True),
+    sa.Column("sale_price", sa.BigInteger, nullable=True),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('pickup', 'stored_value', 'count')", name="cards_kind"),
+    sa.CheckConstraint("balance IS NULL OR balance >= 0", name="cards_balance_not_negative"),
     sa.UniqueConstraint("import_key", name="cards_import_key"),
     sa.Index("cards_state", "state"),
     sa.Index("cards_expires_at", "expires_at"),
@@ -120,6 +156,10 @@ events = sa.Table(
     sa.Column("store_id", sa.String(64), sa.ForeignKey("stores.id"), nullable=True),
     sa.Column("actor_role", sa.String(16), nullable=False),
     sa.Column("actor_id", sa.String(64), nullable=False),
+    # Value events (ledger_core_0004): the signed change of the card's balance and the
+    # balance after it, as logged in the event's data; NULL for events that move no value.
+    sa.Column("amount", sa.BigInteger, nullable=True),
+    sa.Column("balance", sa.BigInteger, nullable=True),
     # A second event with the same seq would be a lost update: the database refuses it.
     sa.UniqueConstraint("card_number", "seq", name="events_card_seq"),
     sa.Index("events_store_occurred", "store_id", "occurred_at"),
@@ -142,6 +182,22 @@ event_reasons = sa.Table(
     sa.Column("code", sa.String(32), nullable=False),
     sa.Column("text", sa.String(200), nullable=False),
     sa.Column("salt", sa.LargeBinary(16), nullable=False),
+)
+
+# Goods per store and product (ledger_core_0004): a pickup request reserves, a cancel
+# releases, a completed pickup consumes. The checks hold under concurrent requests.
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("store_id", sa.String(64), sa.ForeignKey("stores.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("products.sku"), primary_key=True),
+    sa.Column("on_hand", sa.Integer, nullable=False),
+    sa.Column("reserved", sa.Integer, nullable=False),
+    # At or below this many available (on hand less reserved), the dashboard warns.
+    sa.Column("low_water", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="stock_reserved_in_range"),
+    sa.CheckConstraint("low_water >= 0", name="stock_low_water"),
 )
 
 pickups = sa.Table(
