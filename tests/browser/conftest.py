@@ -50,6 +50,22 @@ DEMO_CARDS = 40
 NO_CHAIN = "http://127.0.0.1:9"
 # The Accept-Language header each language's visitor sends.
 LANGUAGES = {"zh-CN": "zh-CN,zh;q=0.9,en;q=0.5", "en": "en-US,en;q=0.9"}
+
+# The pages every browser check walks (accessibility, phone layout, screenshots):
+# name: (console role signed in, or None; path, with {STATE} for the demo's card in STATE).
+PAGES = {
+    "home": (None, "/"),
+    "lookup-error": (None, "/lookup?number=1234-5678"),
+    "card-unused": (None, "/c/{ISSUED}"),
+    "card-used": (None, "/c/{REDEEMED}"),
+    "card-blocked": (None, "/c/{BLOCKED}"),
+    "card-pickup": (None, "/c/{PICKUP_READY}"),
+    "console-login": (None, "/console/login"),
+    "console-dashboard": ("hq", "/console/dashboard"),
+    "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
+    "console-issue": ("hq", "/console/issue"),
+    "console-counter": ("store", "/console/counter"),
+}
 PHONES = {"360x740": (360, 740), "390x844": (390, 844)}
 
 

@@ -12,25 +12,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import LANGUAGES, axe_violations, blocking
+from conftest import LANGUAGES, PAGES, axe_violations, blocking
 
 pytestmark = pytest.mark.browser
 
-
-# name: (console role signed in, or None; path, with {STATE} for the demo's card in STATE)
-PAGES = {
-    "home": (None, "/"),
-    "lookup-error": (None, "/lookup?number=1234-5678"),
-    "card-unused": (None, "/c/{ISSUED}"),
-    "card-used": (None, "/c/{REDEEMED}"),
-    "card-blocked": (None, "/c/{BLOCKED}"),
-    "card-pickup": (None, "/c/{PICKUP_READY}"),
-    "console-login": (None, "/console/login"),
-    "console-dashboard": ("hq", "/console/dashboard"),
-    "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
-    "console-issue": ("hq", "/console/issue"),
-    "console-counter": ("store", "/console/counter"),
-}
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 

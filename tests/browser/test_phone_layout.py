@@ -10,23 +10,10 @@ card numbers, hashes and tables must wrap or scroll inside their own box instead
 from __future__ import annotations
 
 import pytest
-from conftest import LANGUAGES, PHONES
+from conftest import LANGUAGES, PAGES, PHONES
 
 pytestmark = pytest.mark.browser
 
-# name: (console role signed in, or None; path, with {STATE} for the demo's card in STATE)
-PAGES = {
-    "home": (None, "/"),
-    "lookup-error": (None, "/lookup?number=1234-5678"),
-    "card-unused": (None, "/c/{ISSUED}"),
-    "card-used": (None, "/c/{REDEEMED}"),
-    "card-blocked": (None, "/c/{BLOCKED}"),
-    "console-login": (None, "/console/login"),
-    "console-dashboard": ("hq", "/console/dashboard"),
-    "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
-    "console-issue": ("hq", "/console/issue"),
-    "console-counter": ("store", "/console/counter"),
-}
 
 # The document's width and the elements sticking out past the phone's right edge (for the
 # failure message). On a phone a too-wide page zooms out, widening window.innerWidth with it,
