@@ -49,6 +49,7 @@ from ledger_service.domain.numbers import CardNumberError, format_card_number, n
 from ledger_service.imports import ImportFileError, read_rows
 from ledger_service.runtime import ledger, runtime
 from portal import dashboard
+from portal.number_problems import not_a_card_number
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
@@ -275,7 +276,7 @@ def card_lookup() -> BaseResponse:
         number = scanned_number(text)
         card = card_for(actor(), ledger().get_card(actor(), number))
     except CardNumberError as exc:
-        return _page("console/card.html", 422, card=None, error=str(exc), value=text)
+        return _page("console/card.html", 422, card=None, error=not_a_card_number(exc), value=text)
     except errors.LedgerError as exc:
         return _page("console/card.html", exc.status, card=None, error=refusal(exc), value=text)
     with read_transaction(runtime().engine) as conn:
@@ -405,7 +406,7 @@ def counter_redeem() -> BaseResponse:
     try:
         number = scanned_number(text)
     except CardNumberError as exc:
-        return _counter(422, error=str(exc))
+        return _counter(422, error=not_a_card_number(exc))
     if not code:
         try:
             card = card_for(actor(), ledger().get_card(actor(), number))

@@ -38,6 +38,7 @@ from portal.bundles import (
     load_card,
 )
 from portal.issuer_descriptor import configured_issuer
+from portal.number_problems import not_a_card_number, number_problem
 from portal.security import limit_public
 
 bp = Blueprint(
@@ -101,7 +102,7 @@ def lookup() -> BaseResponse | tuple[str, int]:
     try:
         number = normalize_card_number(text)
     except CardNumberError as exc:
-        return render_template("public/home.html", error=str(exc), value=text), 422
+        return render_template("public/home.html", error=number_problem(exc), value=text), 422
     return redirect(url_for(".card", number=number), 303)
 
 
@@ -111,7 +112,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
     try:
         number = normalize_card_number(number)
     except CardNumberError as exc:
-        return _not_found(_("This is not a valid card number: %(reason)s.", reason=exc))
+        return _not_found(not_a_card_number(exc))
     limit_public(number)
     pinned = configured_issuer(runtime().settings)
     settings = (

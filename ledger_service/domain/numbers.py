@@ -33,7 +33,21 @@ _LOOK_ALIKES = "0O1IL"
 
 
 class CardNumberError(ValueError):
-    """Text is not a well-formed card number; the message says what is wrong."""
+    """Text is not a well-formed card number; the message says what is wrong.
+
+    ``reason`` names the problem for pages that say it in the reader's language:
+    ``not_text``, ``character`` (with ``position`` and ``character``), ``look_alike``
+    (the same, for 0, O, 1, I or L), ``length`` (with ``length``) or ``check``.
+    """
+
+    def __init__(
+        self, message: str, reason: str, *, position: int = 0, character: str = "", length: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.position = position
+        self.character = character
+        self.length = length
 
 
 def check_character(body: str) -> str:
@@ -66,16 +80,26 @@ def normalize_card_number(text: object) -> str:
     a person at a counter can act on.
     """
     if not isinstance(text, str):
-        raise CardNumberError("card number must be a string")
+        raise CardNumberError("card number must be a string", "not_text")
     number = text.translate(_SEPARATORS).upper()
     for position, ch in enumerate(number, start=1):
         if ch not in _VALUE:
-            hint = " (card numbers never use 0, O, 1, I or L)" if ch in _LOOK_ALIKES else ""
-            raise CardNumberError(f"character {position} {ch!r} is not used in card numbers{hint}")
+            look_alike = ch in _LOOK_ALIKES
+            hint = " (card numbers never use 0, O, 1, I or L)" if look_alike else ""
+            raise CardNumberError(
+                f"character {position} {ch!r} is not used in card numbers{hint}",
+                "look_alike" if look_alike else "character",
+                position=position,
+                character=ch,
+            )
     if len(number) != LENGTH:
-        raise CardNumberError(f"card number has {len(number)} characters, want {LENGTH}")
+        raise CardNumberError(
+            f"card number has {len(number)} characters, want {LENGTH}",
+            "length",
+            length=len(number),
+        )
     if check_character(number[:BODY_LENGTH]) != number[BODY_LENGTH]:
-        raise CardNumberError("check character does not match: probably a typo")
+        raise CardNumberError("check character does not match: probably a typo", "check")
     return number
 
 
