@@ -1,6 +1,6 @@
 """verify.js (the visitor's browser) and anchoring.bundle (the auditor's CLI) agree on every
 bundle case in tests/anchoring/bundles: same checks, same verdicts and warnings, same
-reasons where the rule is the same."""
+reasons where the rule is the same, and the same balance history."""
 
 from __future__ import annotations
 
@@ -112,6 +112,8 @@ def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
     assert [(c["name"], c["ok"], c["warning"]) for c in js["checks"]] == python_checks
     assert js["ok"] is report.ok is case["want"]["ok"]
     assert js["warnings"] == [c.name for c in report.warnings] == case["want"]["warnings"]
+    # The balance history both give the page is the same, step by step.
+    assert js["balance"] == report.to_json()["balance"]
     if (report.ok and not report.warnings) or "format" in {c.name for c in report.failures}:
         return
     # Outside parsing, both verifiers word their reasons the same way.
