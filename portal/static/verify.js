@@ -1269,6 +1269,108 @@
     verdict.setAttribute("data-status", status);
     verdict.setAttribute("data-pinned", String(Boolean(pin)));
     verdict.textContent = verdictText(result, pin);
+    renderBalance(doc, result);
+  }
+
+  // --- the balance history on the card page ------------------------------------------
+
+  /** `value` as the card page shows amounts: minor units with two decimals and the
+   *  ISSUED currency (as the issue's face value), or a count card's uses; `signed` puts
+   *  + before a credit. */
+  function formatValue(balance, value, signed) {
+    var sign = value < 0 ? "−" : signed && value > 0 ? "+" : "";
+    var abs = Math.abs(value);
+    if (balance.kind === "count") return sign + t("%(count)s use(s)", { count: abs });
+    var text = Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0");
+    return sign + text + (balance.currency ? " " + balance.currency : "");
+  }
+
+  /** The event's words and time as the page's story shows them (the server's words for
+   *  its own event types), else the type. */
+  function storyOf(doc, step) {
+    var item = doc.querySelector('.timeline li[data-leaf="' + step.leaf_index + '"]');
+    var label = item && item.querySelector("strong");
+    var time = item && item.querySelector("time");
+    return { label: label ? label.textContent : step.type, time: time ? time.textContent : "" };
+  }
+
+  function cell(doc, tag, text, className) {
+    var node = doc.createElement(tag);
+    node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function balanceRow(doc, balance, step) {
+    var row = doc.createElement("tr");
+    row.className = step.pending ? "pending" : "proven";
+    row.setAttribute("data-seq", String(step.seq));
+    row.setAttribute("data-balance", String(step.balance));
+    row.setAttribute("data-pending", String(step.pending));
+    var story = storyOf(doc, step);
+    var what = cell(doc, "td", story.label);
+    if (story.time) what.append(" ", cell(doc, "time", story.time));
+    var change = step.type === "ACTIVATED"
+      ? t("opening balance") : formatValue(balance, step.amount, true);
+    row.append(what, cell(doc, "td", change, "amount"),
+               cell(doc, "td", formatValue(balance, step.balance, false), "amount"),
+               cell(doc, "td", step.pending ? t("not yet proven") : t("proven"),
+                    "badge " + (step.pending ? "pending-badge" : "anchored-badge")));
+    return row;
+  }
+
+  /** What the page says above the history: the verified balance, and plainly that a
+   *  balance after a pending (not yet anchored) event is not proven yet. */
+  function balanceSentence(balance) {
+    var steps = balance.history;
+    var last = steps[steps.length - 1];
+    if (!last.pending) {
+      return t("Balance: %(balance)s, proven by the anchored log (after seq %(seq)s).",
+               { balance: formatValue(balance, last.balance, false), seq: last.seq });
+    }
+    var now = t("Balance now: %(balance)s, not yet proven: the events marked “not yet " +
+                "proven” are recorded but not anchored on chain yet.",
+                { balance: formatValue(balance, last.balance, false) });
+    return now + " " + (balance.proven_balance === null
+      ? t("No balance of this card is proven yet.")
+      : t("Last proven balance: %(balance)s.",
+          { balance: formatValue(balance, balance.proven_balance, false) }));
+  }
+
+  /** Fill #balance (outside the technical details): the verified balance history when the
+   *  whole bundle verifies, else why it is not verified. Hidden for a card without
+   *  value events. */
+  function renderBalance(doc, result) {
+    var section = doc.getElementById("balance");
+    if (!section) return;
+    var failed = result.checks.filter(function (c) { return c.name === "balance" && !c.ok; })[0];
+    var balance = result.balance;
+    var verified = Boolean(result.ok && balance);
+    section.hidden = !(balance || failed);
+    section.setAttribute("data-verified", String(verified));
+    var table = section.querySelector("#balance-history");
+    var body = table.querySelector("tbody");
+    var now = section.querySelector("#balance-now");
+    body.textContent = "";
+    table.hidden = !verified;
+    if (failed) {
+      now.className = "balance-now fail";
+      now.textContent = t("The balance history does not add up, so no balance is shown: " +
+                          "%(reason)s", { reason: failed.reason });
+      return;
+    }
+    if (!verified) {
+      now.className = "balance-now fail";
+      now.textContent = t("The balance is not verified: the proofs of this card's history " +
+                          "failed (see the technical details).");
+      return;
+    }
+    var last = balance.history[balance.history.length - 1];
+    now.className = "balance-now " + (last.pending ? "pending" : "proven");
+    section.setAttribute("data-balance", String(balance.balance));
+    section.setAttribute("data-proven-balance", String(balance.proven_balance));
+    now.textContent = balanceSentence(balance);
+    balance.history.forEach(function (step) { body.appendChild(balanceRow(doc, balance, step)); });
   }
 
   /** The issuer the page is pinned to: the server's configured one (its descriptor), never
@@ -1288,6 +1390,8 @@
     verdict.removeAttribute("data-ok");
     verdict.textContent = t("Verifying in your browser…");
     panel.querySelector("#checks").textContent = "";
+    var balanceSection = panel.ownerDocument.getElementById("balance");
+    if (balanceSection) balanceSection.hidden = true;
     var rpcUrl = panel.querySelector("#rpc-url").value.trim();
     var pin = pinOf(panel);
     var raw;
@@ -1353,6 +1457,9 @@
     chainClient: chainClient,
     statusAfter: statusAfter,
     verdictText: verdictText,
+    balanceSentence: balanceSentence,
+    formatValue: formatValue,
+    renderBalance: renderBalance,
   };
 
   if (typeof module !== "undefined" && module.exports) {
