@@ -702,7 +702,9 @@ def value_bundle(story: list[tuple[str, str | None, dict[str, Any]]]) -> tuple[d
             log[leaf] = _event(leaf, other, 0, "ISSUED", "0" * 64, None, {"batch_ref": "B-0"})
     entries = _map_entries(log, MAP_LEAF)
     stamp = datetime(2026, 11, 24, 6, 21, 10, 789000, tzinfo=UTC)
-    log[MAP_LEAF] = map_leaf_event(MAP_LEAF, cardmap.map_root(entries), len(entries), len(entries), stamp)
+    log[MAP_LEAF] = map_leaf_event(
+        MAP_LEAF, cardmap.map_root(entries), len(entries), len(entries), stamp
+    )
     return make_bundle_v2(CARD_C, SALT_C, events, log), _real_roots(log, V2_SIZE)
 
 
