@@ -4,7 +4,9 @@ A bundle (format ``cardtrail-bundle/2``, or the older ``cardtrail-bundle/1``; se
 ``docs/bundle-format.md``) lets anyone with a chain RPC endpoint check a card's history
 without trusting the server that produced it. Version 2 adds the card map
 (``docs/card-map.md``): the check ``complete`` proves that the last event shown is the
-card's latest anchored one; version 1 bundles pass it with a warning.
+card's latest anchored one; version 1 bundles pass it with a warning. The check
+``balance`` holds a stored-value or count card's value events to their arithmetic, and the
+report carries the balance history it proves (:class:`Balance`).
 :func:`verify_bundle` runs one named check per rule and never raises for a bad bundle: the
 :class:`BundleReport` says which check failed and why. Apart from the ``root_at`` callable
 (which asks the chain), everything here is pure.

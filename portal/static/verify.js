@@ -18,7 +18,9 @@
  *     language's catalogue (message id -> text); absent, the English ids are shown;
  *   - output: one <li> per check in #checks, and the verdict in #verdict with data-ok,
  *     data-fresh, data-status (the card's status in the verified history) and data-pinned;
- *     the event "cardtrail:bundle" on #verifier carries the fetched bundle (signatures.js).
+ *     the event "cardtrail:bundle" on #verifier carries the fetched bundle (signatures.js);
+ *     #balance (optional, outside #verifier: #balance-now, the table #balance-history)
+ *     shows a value card's balance history once every check holds (renderBalance).
  * It runs on DOMContentLoaded (or at once if the document is already parsed).
  */
 (function (root) {

@@ -195,3 +195,30 @@ def test_the_verdict_names_the_contract_it_was_checked_against(node_binary):
     assert f"the issuer's pinned contract {GENUINE} on chain 31337" in pinned
     assert "a contract this server names" in unpinned and GENUINE in unpinned
     assert "pinned contract" not in unpinned
+
+
+_STATUS_SCRIPT = """
+const v = require(process.argv[1]);
+const stories = JSON.parse(process.argv[2]);
+process.stdout.write(JSON.stringify(stories.map((story) => v.statusAfter(
+  story.map(([type, data]) => ({ event: { type, data } }))))));
+"""
+
+
+def test_a_value_card_s_redemption_spends_its_balance_and_only_a_count_card_s_last_use_ends_it(
+    node_binary,
+):
+    stories = [
+        [["ISSUED", {"kind": "stored_value"}], ["REDEEMED", {"amount": 5000, "balance": 0}]],
+        [["ISSUED", {"kind": "count"}], ["REDEEMED", {"amount": 1, "balance": 2}]],
+        [["ISSUED", {"kind": "count"}], ["REDEEMED", {"amount": 1, "balance": 0}]],
+        [["ISSUED", {}], ["REDEEMED", {}]],
+    ]
+    out = subprocess.run(
+        [node_binary, "-e", _STATUS_SCRIPT, str(VERIFY_JS), json.dumps(stories)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout) == ["unused", "unused", "used", "used"]
