@@ -1004,9 +1004,24 @@ def _mark(check: Check) -> str:
     return "WARN" if check.warning else "PASS"
 
 
+def _balance_lines(balance: Balance) -> list[str]:
+    unit = balance.kind + (f", {balance.currency}" if balance.currency else "")
+    lines = [f"balance history ({unit}; minor units or uses):"]
+    for step in balance.steps:
+        change = "opening" if step.type == "ACTIVATED" else f"{step.amount:+d}"
+        unproven = "  (pending: not proven yet)" if step.pending else ""
+        lines.append(
+            f"  seq {step.seq:<5} {step.type:<17} {change:>10} -> {step.balance}{unproven}"
+        )
+    return lines
+
+
 def summarise(report: BundleReport) -> Sequence[str]:
-    """A readable report, one line per check, for people and terminals."""
+    """A readable report, one line per check, for people and terminals; then the balance
+    history when the bundle verifies and proves one; the verdict last."""
     lines = [f"{_mark(c)}  {c.name:<16} {c.reason}" for c in report.checks]
+    if report.ok and report.balance is not None:
+        lines += _balance_lines(report.balance)
     if not report.ok:
         verdict = f"bundle does NOT verify ({len(report.failures)} failed check(s))"
     elif report.warnings:

@@ -201,6 +201,18 @@ def test_valid_stored_value_history_is_the_report_s_balance_with_pending_steps_u
     }
 
 
+def test_the_summary_lists_a_verified_balance_history_before_the_verdict():
+    lines = summarise(run_case(load("valid-stored-value-history")))
+    start = lines.index("balance history (stored_value, CNY; minor units or uses):")
+    assert lines[start + 1].split() == ["seq", "1", "ACTIVATED", "opening", "->", "50000"]
+    assert lines[start + 2].split() == ["seq", "2", "REDEEMED", "-12000", "->", "38000"]
+    assert lines[-2].endswith("-> 37000  (pending: not proven yet)")
+    assert lines[-1] == "bundle verifies"
+    # A bundle that fails proves no balance, so none is listed.
+    failed = summarise(run_case(load("balance-does-not-add-up")))
+    assert not any(line.startswith("balance history") for line in failed)
+
+
 def test_a_card_without_value_events_passes_balance_and_has_no_balance():
     for name in ("valid", "valid-v2", "valid-pickup-card-redeemed"):
         report = run_case(load(name))
