@@ -422,7 +422,8 @@ DELTA_SIGN = {
 class BalanceStep:
     """One value event as the balance history shows it.
 
-    ``amount`` is the signed change (for ACTIVATED, the opening balance) and ``balance``
+    ``amount`` is the signed change (for the opening ACTIVATED or ISSUED, the opening
+    balance) and ``balance``
     the balance after it; ``pending`` steps are recorded but not anchored: not proven.
     """
 
@@ -497,8 +498,18 @@ def _is_value_event(kind: str, event: Mapping[str, Any]) -> bool:
     return etype in DELTA_SIGN
 
 
-def _opening(kind: str, seq: int, data: Mapping[str, Any]) -> int:
-    """The opening balance an ACTIVATED event of a ``kind`` card states."""
+def _opening(kind: str, seq: int, etype: str, data: Mapping[str, Any]) -> int:
+    """The opening balance of a ``kind`` card: its ACTIVATED event's ``balance``, or, for
+    a card sold at once (ISSUED ``active`` true), the ISSUED ``face_value`` (stored
+    value) or ``units`` (count), none meaning 0, as the service opens it."""
+    if etype == "ISSUED":
+        field = "face_value" if kind == "stored_value" else "units"
+        if data.get(field) is None:
+            return 0
+        opening = _int(data.get(field))
+        if opening is None or opening < 0:
+            raise _Unbalanced(f"seq {seq}: ISSUED {field} must be an integer ≥ 0")
+        return opening
     opening = _int(data.get("balance"))
     if data.get("balance") is None:
         raise _Unbalanced(f"seq {seq}: ACTIVATED of a {kind} card without an opening balance")
@@ -542,10 +553,11 @@ def _balance_steps(bundle: Bundle) -> tuple[str, str | None, tuple[BalanceStep, 
     """Walk the card's events in seq order and return its kind, currency and value steps;
     raise ``_Unbalanced`` at the first value event that breaks the rule.
 
-    The rule (docs/bundle-format.md): ACTIVATED sets the opening balance of a
-    stored_value or count card (once); every later value event states ``amount`` and the
-    ``balance`` after it, which is the previous balance + its signed change and never
-    negative. A value event on a card with no opening balance, or of another kind, fails.
+    The rule (docs/bundle-format.md): ACTIVATED, or the ISSUED event of a card sold at
+    once, sets the opening balance of a stored_value or count card (once); every later
+    value event states ``amount`` and the ``balance`` after it, which is the previous
+    balance + its signed change and never negative. A value event on a card with no
+    opening balance, or of another kind, fails.
     """
     kind, currency = "pickup", None
     balance: int | None = None
@@ -559,19 +571,21 @@ def _balance_steps(bundle: Bundle) -> tuple[str, str | None, tuple[BalanceStep, 
         if etype == "ISSUED":
             kind = data["kind"] if isinstance(data.get("kind"), str) else "pickup"
             currency = data["currency"] if isinstance(data.get("currency"), str) else None
-        if not _is_value_event(kind, event):
+            if data.get("active") is not True or kind not in VALUE_KINDS:
+                continue
+        elif not _is_value_event(kind, event):
             continue
         if kind not in VALUE_KINDS:
             raise _Unbalanced(
                 f"seq {seq}: {etype} on a {kind} card: only stored_value and count "
                 "cards hold a balance"
             )
-        if etype == "ACTIVATED":
+        if etype in ("ISSUED", "ACTIVATED"):
             if opened_at is not None:
                 raise _Unbalanced(
-                    f"seq {seq}: ACTIVATED again (the opening balance was set at seq {opened_at})"
+                    f"seq {seq}: {etype} opens the balance again (it was opened at seq {opened_at})"
                 )
-            balance, opened_at = _opening(kind, seq, data), seq
+            balance, opened_at = _opening(kind, seq, etype, data), seq
             steps.append(
                 BalanceStep(
                     seq, item.leaf_index, etype, balance, balance, item.leaf_index in pending
@@ -582,7 +596,8 @@ def _balance_steps(bundle: Bundle) -> tuple[str, str | None, tuple[BalanceStep, 
             raise _Unbalanced(f"seq {seq}: LOADED on a {kind} card: only stored_value cards load")
         if balance is None:
             raise _Unbalanced(
-                f"seq {seq}: {etype} before any opening balance (no ACTIVATED with a balance)"
+                f"seq {seq}: {etype} before any opening balance (no ACTIVATED with a balance, "
+                "nor an ISSUED of a card sold at once)"
             )
         delta = _step_amount(seq, etype, data)
         after = _int(data.get("balance"))
@@ -1008,7 +1023,7 @@ def _balance_lines(balance: Balance) -> list[str]:
     unit = balance.kind + (f", {balance.currency}" if balance.currency else "")
     lines = [f"balance history ({unit}; minor units or uses):"]
     for step in balance.steps:
-        change = "opening" if step.type == "ACTIVATED" else f"{step.amount:+d}"
+        change = "opening" if step.type in ("ISSUED", "ACTIVATED") else f"{step.amount:+d}"
         unproven = "  (pending: not proven yet)" if step.pending else ""
         lines.append(
             f"  seq {step.seq:<5} {step.type:<17} {change:>10} -> {step.balance}{unproven}"

@@ -585,7 +585,18 @@
     return has(DELTA_SIGN, event.type);
   }
 
-  function opening(kind, seq, data) {
+  // ACTIVATED's balance or, for a card sold at once (ISSUED active true), the ISSUED
+  // face_value (stored value) or units (count), none meaning 0, as the service opens it.
+  function opening(kind, seq, type, data) {
+    if (type === "ISSUED") {
+      var field = kind === "stored_value" ? "face_value" : "units";
+      if (!given(data, field)) return 0;
+      if (!Number.isSafeInteger(data[field]) || data[field] < 0) {
+        throw new Unbalanced(t("seq %(seq)s: ISSUED %(field)s must be an integer ≥ 0",
+                               { seq: seq, field: field }));
+      }
+      return data[field];
+    }
     if (!given(data, "balance")) {
       throw new Unbalanced(t("seq %(seq)s: ACTIVATED of a %(kind)s card without an opening " +
                              "balance", { seq: seq, kind: kind }));
@@ -651,19 +662,22 @@
       if (type === "ISSUED") {
         kind = typeof data.kind === "string" ? data.kind : "pickup";
         currency = typeof data.currency === "string" ? data.currency : null;
+        if (data.active !== true || VALUE_KINDS.indexOf(kind) < 0) return;
+      } else if (!isValueEvent(kind, event)) {
+        return;
       }
-      if (!isValueEvent(kind, event)) return;
       if (VALUE_KINDS.indexOf(kind) < 0) {
         throw new Unbalanced(t("seq %(seq)s: %(type)s on a %(kind)s card: only stored_value " +
                                "and count cards hold a balance",
                                { seq: seq, type: type, kind: kind }));
       }
-      if (type === "ACTIVATED") {
+      if (type === "ISSUED" || type === "ACTIVATED") {
         if (openedAt !== null) {
-          throw new Unbalanced(t("seq %(seq)s: ACTIVATED again (the opening balance was set " +
-                                 "at seq %(opened)s)", { seq: seq, opened: openedAt }));
+          throw new Unbalanced(t("seq %(seq)s: %(type)s opens the balance again (it was " +
+                                 "opened at seq %(opened)s)",
+                                 { seq: seq, type: type, opened: openedAt }));
         }
-        balance = opening(kind, seq, data);
+        balance = opening(kind, seq, type, data);
         openedAt = seq;
         steps.push({ seq: seq, leaf_index: item.leafIndex, type: type, amount: balance,
                      balance: balance, pending: isPending });
@@ -675,7 +689,8 @@
       }
       if (balance === null) {
         throw new Unbalanced(t("seq %(seq)s: %(type)s before any opening balance (no " +
-                               "ACTIVATED with a balance)", { seq: seq, type: type }));
+                               "ACTIVATED with a balance, nor an ISSUED of a card sold at " +
+                               "once)", { seq: seq, type: type }));
       }
       var delta = stepAmount(seq, type, data);
       var after = data.balance;
@@ -1312,7 +1327,7 @@
     var story = storyOf(doc, step);
     var what = cell(doc, "td", story.label);
     if (story.time) what.append(" ", cell(doc, "time", story.time));
-    var change = step.type === "ACTIVATED"
+    var change = step.type === "ACTIVATED" || step.type === "ISSUED"
       ? t("opening balance") : formatValue(balance, step.amount, true);
     row.append(what, cell(doc, "td", change, "amount"),
                cell(doc, "td", formatValue(balance, step.balance, false), "amount"),

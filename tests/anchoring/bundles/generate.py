@@ -827,12 +827,28 @@ def _balance_cases(case: Any) -> None:
     )
     value_case(
         "value-event-before-an-opening-balance",
-        "a stored-value card issued active, loaded without any ACTIVATED opening balance",
+        "a stored-value card issued inactive and loaded without ever being activated",
         [
-            ("ISSUED", None, _issued("stored_value", active=True)),
+            ("ISSUED", None, _issued("stored_value")),
             ("LOADED", "S-SH-01", {"amount": 10000, "balance": 10000}),
         ],
-        "seq 1: LOADED before any opening balance (no ACTIVATED with a balance)",
+        "seq 1: LOADED before any opening balance (no ACTIVATED with a balance, "
+        "nor an ISSUED of a card sold at once)",
+    )
+    sold = [
+        ("ISSUED", None, _issued("stored_value", active=True)),
+        ("REDEEMED", "S-SH-01", {"amount": 1000, "balance": 49000}),
+    ]
+    value_case(
+        "valid-stored-value-sold-at-issue",
+        "an e-card issued sold (active): its ISSUED face value of 500.00 opens the balance",
+        sold,
+    )
+    value_case(
+        "activated-after-sold-at-issue",
+        "a card sold at issue, then ACTIVATED with a fresh opening balance",
+        [*sold, ("ACTIVATED", None, {"channel": None, "price": 50000, "balance": 50000})],
+        "seq 2: ACTIVATED opens the balance again (it was opened at seq 0)",
     )
     value_case(
         "activated-twice",
@@ -841,7 +857,7 @@ def _balance_cases(case: Any) -> None:
             *good[:3],
             ("ACTIVATED", "S-SH-01", {"channel": None, "price": 50000, "balance": 50000}),
         ],
-        "seq 3: ACTIVATED again (the opening balance was set at seq 1)",
+        "seq 3: ACTIVATED opens the balance again (it was opened at seq 1)",
     )
     value_case(
         "loaded-count-card",
