@@ -4,7 +4,9 @@ A bundle (format ``cardtrail-bundle/2``, or the older ``cardtrail-bundle/1``; se
 ``docs/bundle-format.md``) lets anyone with a chain RPC endpoint check a card's history
 without trusting the server that produced it. Version 2 adds the card map
 (``docs/card-map.md``): the check ``complete`` proves that the last event shown is the
-card's latest anchored one; version 1 bundles pass it with a warning.
+card's latest anchored one; version 1 bundles pass it with a warning. The check
+``balance`` holds a stored-value or count card's value events to their arithmetic, and the
+report carries the balance history it proves (:class:`Balance`).
 :func:`verify_bundle` runs one named check per rule and never raises for a bad bundle: the
 :class:`BundleReport` says which check failed and why. Apart from the ``root_at`` callable
 (which asks the chain), everything here is pure.
@@ -307,6 +309,9 @@ class BundleReport:
 
     checks: tuple[Check, ...]
     bundle: Bundle | None = None
+    balance: Balance | None = None
+    """The card's balance history when the ``balance`` check holds and the card has value
+    events; proven only when the whole report is ``ok`` (pending steps never are)."""
 
     @property
     def ok(self) -> bool:
@@ -331,12 +336,13 @@ class BundleReport:
         raise KeyError(name)
 
     def to_json(self) -> dict[str, object]:
-        """``{"ok", "card_number", "checks": [...]}``."""
+        """``{"ok", "warnings", "card_number", "checks": [...], "balance"}``."""
         return {
             "ok": self.ok,
             "warnings": [c.name for c in self.warnings],
             "card_number": self.bundle.card_number if self.bundle else None,
             "checks": [c.to_json() for c in self.checks],
+            "balance": self.balance.to_json() if self.balance else None,
         }
 
 
@@ -395,6 +401,245 @@ def check_chain(bundle: Bundle) -> Check:
             )
         previous = item
     return Check("chain", True, f"seq 0–{len(history) - 1} linked by prev_event_hash")
+
+
+# --- the balance (docs/bundle-format.md, "Value events") --------------------------------
+
+VALUE_KINDS = ("stored_value", "count")
+"""Card kinds (ISSUED ``data.kind``) that hold a balance; ISSUED without a kind is a pickup card."""
+DELTA_SIGN = {
+    "LOADED": 1,
+    "REFUNDED": 1,
+    "BALANCE_RECEIVED": 1,
+    "REDEEMED": -1,
+    "BALANCE_SENT": -1,
+    "ADJUSTED": 1,
+}
+"""How each value event's ``amount`` moves the balance (ADJUSTED's amount carries its sign)."""
+
+
+@dataclass(frozen=True)
+class BalanceStep:
+    """One value event as the balance history shows it.
+
+    ``amount`` is the signed change (for the opening ACTIVATED or ISSUED, the opening
+    balance) and ``balance``
+    the balance after it; ``pending`` steps are recorded but not anchored: not proven.
+    """
+
+    seq: int
+    leaf_index: int
+    type: str
+    amount: int
+    balance: int
+    pending: bool
+
+    def to_json(self) -> dict[str, object]:
+        """``{"seq", "leaf_index", "type", "amount", "balance", "pending"}``."""
+        return {
+            "seq": self.seq,
+            "leaf_index": self.leaf_index,
+            "type": self.type,
+            "amount": self.amount,
+            "balance": self.balance,
+            "pending": self.pending,
+        }
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A card's balance history, every step of which adds up (the ``balance`` check)."""
+
+    kind: str
+    """``stored_value`` (minor units of the ISSUED ``currency``) or ``count`` (uses left)."""
+    currency: str | None
+    steps: tuple[BalanceStep, ...]
+
+    @property
+    def balance(self) -> int:
+        """The balance after the card's last value event, pending or not."""
+        return self.steps[-1].balance
+
+    @property
+    def proven_balance(self) -> int | None:
+        """The balance after the last anchored value event; None when none is anchored."""
+        proven = [s for s in self.steps if not s.pending]
+        return proven[-1].balance if proven else None
+
+    def to_json(self) -> dict[str, object]:
+        """``{"kind", "currency", "balance", "proven_balance", "history": [...]}``."""
+        return {
+            "kind": self.kind,
+            "currency": self.currency,
+            "balance": self.balance,
+            "proven_balance": self.proven_balance,
+            "history": [s.to_json() for s in self.steps],
+        }
+
+
+class _Unbalanced(Exception):
+    """A value event that breaks the balance rule; its message is the check's reason."""
+
+
+def _data(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _is_value_event(kind: str, event: Mapping[str, Any]) -> bool:
+    """LOADED…BALANCE_RECEIVED always; REDEEMED on a value card or when it states a value
+    (a pickup card's REDEEMED carries none); ACTIVATED when it states an opening balance
+    or opens a value card."""
+    etype, data = event.get("type"), _data(event)
+    if etype == "REDEEMED":
+        return kind in VALUE_KINDS or "amount" in data or "balance" in data
+    if etype == "ACTIVATED":
+        return kind in VALUE_KINDS or data.get("balance") is not None
+    return etype in DELTA_SIGN
+
+
+def _opening(kind: str, seq: int, etype: str, data: Mapping[str, Any]) -> int:
+    """The opening balance of a ``kind`` card: its ACTIVATED event's ``balance``, or, for
+    a card sold at once (ISSUED ``active`` true), the ISSUED ``face_value`` (stored
+    value) or ``units`` (count), none meaning 0, as the service opens it."""
+    if etype == "ISSUED":
+        field = "face_value" if kind == "stored_value" else "units"
+        if data.get(field) is None:
+            return 0
+        opening = _int(data.get(field))
+        if opening is None or opening < 0:
+            raise _Unbalanced(f"seq {seq}: ISSUED {field} must be an integer ≥ 0")
+        return opening
+    opening = _int(data.get("balance"))
+    if data.get("balance") is None:
+        raise _Unbalanced(f"seq {seq}: ACTIVATED of a {kind} card without an opening balance")
+    if opening is None or opening < 0:
+        raise _Unbalanced(f"seq {seq}: ACTIVATED balance must be an integer ≥ 0")
+    return opening
+
+
+def _step_amount(seq: int, etype: str, data: Mapping[str, Any]) -> int:
+    """The signed change a value event states: ``amount`` > 0 (ADJUSTED: ≠ 0), signed."""
+    amount = _int(data.get("amount"))
+    if etype == "ADJUSTED":
+        if amount is None or amount == 0:
+            raise _Unbalanced(f"seq {seq}: ADJUSTED amount must be an integer ≠ 0")
+        return amount
+    if amount is None or amount <= 0:
+        raise _Unbalanced(f"seq {seq}: {etype} amount must be an integer > 0")
+    return DELTA_SIGN[etype] * amount
+
+
+def _check_refund(
+    seq: int, data: Mapping[str, Any], amount: int, redeemed: dict[int, list[int]]
+) -> None:
+    """A refund names an earlier redemption of this card (``refund_of``, its leaf index) and
+    brings its refunds to at most its amount; ``redeemed`` maps leaf -> [amount, refunded]."""
+    target = _int(data.get("refund_of"))
+    if target is None or target not in redeemed:
+        raise _Unbalanced(
+            f"seq {seq}: REFUNDED refund_of is not the leaf index of an earlier redemption "
+            "of this card"
+        )
+    redeemed[target][1] += amount
+    if redeemed[target][1] > redeemed[target][0]:
+        raise _Unbalanced(
+            f"seq {seq}: REFUNDED brings the refunds of the redemption at leaf {target} to "
+            f"{redeemed[target][1]}, more than its amount {redeemed[target][0]}"
+        )
+
+
+def _balance_steps(bundle: Bundle) -> tuple[str, str | None, tuple[BalanceStep, ...]]:
+    """Walk the card's events in seq order and return its kind, currency and value steps;
+    raise ``_Unbalanced`` at the first value event that breaks the rule.
+
+    The rule (docs/bundle-format.md): ACTIVATED, or the ISSUED event of a card sold at
+    once, sets the opening balance of a stored_value or count card (once); every later
+    value event states ``amount`` and the ``balance`` after it, which is the previous
+    balance + its signed change and never negative. A value event on a card with no
+    opening balance, or of another kind, fails.
+    """
+    kind, currency = "pickup", None
+    balance: int | None = None
+    opened_at: int | None = None
+    pending = {item.leaf_index for item in bundle.pending}
+    redeemed: dict[int, list[int]] = {}
+    steps: list[BalanceStep] = []
+    for item in sorted(bundle.all_events, key=lambda e: e.seq):
+        seq, event, data = item.seq, item.event, _data(item.event)
+        etype = str(event.get("type"))
+        if etype == "ISSUED":
+            kind = data["kind"] if isinstance(data.get("kind"), str) else "pickup"
+            currency = data["currency"] if isinstance(data.get("currency"), str) else None
+            if data.get("active") is not True or kind not in VALUE_KINDS:
+                continue
+        elif not _is_value_event(kind, event):
+            continue
+        if kind not in VALUE_KINDS:
+            raise _Unbalanced(
+                f"seq {seq}: {etype} on a {kind} card: only stored_value and count "
+                "cards hold a balance"
+            )
+        if etype in ("ISSUED", "ACTIVATED"):
+            if opened_at is not None:
+                raise _Unbalanced(
+                    f"seq {seq}: {etype} opens the balance again (it was opened at seq {opened_at})"
+                )
+            balance, opened_at = _opening(kind, seq, etype, data), seq
+            steps.append(
+                BalanceStep(
+                    seq, item.leaf_index, etype, balance, balance, item.leaf_index in pending
+                )
+            )
+            continue
+        if etype == "LOADED" and kind != "stored_value":
+            raise _Unbalanced(f"seq {seq}: LOADED on a {kind} card: only stored_value cards load")
+        if balance is None:
+            raise _Unbalanced(
+                f"seq {seq}: {etype} before any opening balance (no ACTIVATED with a balance, "
+                "nor an ISSUED of a card sold at once)"
+            )
+        delta = _step_amount(seq, etype, data)
+        after = _int(data.get("balance"))
+        if after is None:
+            raise _Unbalanced(f"seq {seq}: {etype} balance must be an integer")
+        if after != balance + delta:
+            raise _Unbalanced(
+                f"seq {seq}: {etype} changes the balance by {delta} from {balance}, which "
+                f"leaves {balance + delta}, but the event says {after}"
+            )
+        if after < 0:
+            raise _Unbalanced(
+                f"seq {seq}: {etype} leaves the balance at {after}: a balance is never negative"
+            )
+        if etype == "REDEEMED":
+            redeemed[item.leaf_index] = [-delta, 0]
+        if etype == "REFUNDED":
+            _check_refund(seq, data, delta, redeemed)
+        balance = after
+        steps.append(
+            BalanceStep(seq, item.leaf_index, etype, delta, after, item.leaf_index in pending)
+        )
+    return kind, currency, tuple(steps)
+
+
+def check_balance(bundle: Bundle) -> tuple[Check, Balance | None]:
+    """Every value event's balance adds up (:func:`_balance_steps`), and the history it proves:
+    None when the check fails or the card has no value events (which passes)."""
+    try:
+        kind, currency, steps = _balance_steps(bundle)
+    except _Unbalanced as exc:
+        return Check("balance", False, str(exc)), None
+    if not steps:
+        return Check("balance", True, "no value events: the card holds no balance"), None
+    history = Balance(kind, currency, steps)
+    reason = (
+        f"{len(steps)} value event(s) add up: balance {history.balance} after seq {steps[-1].seq}"
+    )
+    unproven = [s for s in steps if s.pending]
+    if unproven:
+        reason += f"; the balance from seq {unproven[0].seq} on is pending, not proven yet"
+    return Check("balance", True, reason), history
 
 
 def check_inclusion(item: BundleEvent, checkpoint: BundleCheckpoint) -> Check:
@@ -734,7 +979,8 @@ def verify_bundle(
         checks.append(pinned)
     if card_number is not None:
         checks.append(check_card(parsed, card_number))
-    checks += [check_commitment(parsed), check_chain(parsed), check_pending(parsed)]
+    balance, history = check_balance(parsed)
+    checks += [check_commitment(parsed), check_chain(parsed), check_pending(parsed), balance]
     checkpoint = parsed.checkpoint
     if checkpoint is not None:
         checks += [check_inclusion(item, checkpoint) for item in parsed.events]
@@ -743,7 +989,7 @@ def verify_bundle(
     checks.append(check_complete(parsed, serves))
     if pinned is not None and not pinned.ok and issuer is not None and issuer.pinned:
         checks.append(Check("anchor", False, "not asked: the bundle is not the pinned issuer's"))
-        return BundleReport(tuple(checks), parsed)
+        return BundleReport(tuple(checks), parsed, history)
     if checkpoint is not None and chain_id is not None:
         network = check_network(checkpoint, chain_id)
         checks.append(network)
@@ -751,12 +997,12 @@ def verify_bundle(
             checks.append(
                 Check("anchor", False, "not asked: the RPC endpoint serves another chain")
             )
-            return BundleReport(tuple(checks), parsed)
+            return BundleReport(tuple(checks), parsed, history)
     anchor = check_anchor(checkpoint, root_at)
     checks.append(anchor)
     if anchor.ok and checkpoint is not None and latest is not None:
         checks.append(check_freshness(checkpoint, latest, require_fresh))
-    return BundleReport(tuple(checks), parsed)
+    return BundleReport(tuple(checks), parsed, history)
 
 
 _CAVEATS = {
@@ -773,9 +1019,24 @@ def _mark(check: Check) -> str:
     return "WARN" if check.warning else "PASS"
 
 
+def _balance_lines(balance: Balance) -> list[str]:
+    unit = balance.kind + (f", {balance.currency}" if balance.currency else "")
+    lines = [f"balance history ({unit}; minor units or uses):"]
+    for step in balance.steps:
+        change = "opening" if step.type in ("ISSUED", "ACTIVATED") else f"{step.amount:+d}"
+        unproven = "  (pending: not proven yet)" if step.pending else ""
+        lines.append(
+            f"  seq {step.seq:<5} {step.type:<17} {change:>10} -> {step.balance}{unproven}"
+        )
+    return lines
+
+
 def summarise(report: BundleReport) -> Sequence[str]:
-    """A readable report, one line per check, for people and terminals."""
+    """A readable report, one line per check, for people and terminals; then the balance
+    history when the bundle verifies and proves one; the verdict last."""
     lines = [f"{_mark(c)}  {c.name:<16} {c.reason}" for c in report.checks]
+    if report.ok and report.balance is not None:
+        lines += _balance_lines(report.balance)
     if not report.ok:
         verdict = f"bundle does NOT verify ({len(report.failures)} failed check(s))"
     elif report.warnings:

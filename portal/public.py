@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from anchoring.bundle import Balance
 from ledger_service.devices import KeyRegistry, known_domains
 from ledger_service.domain.numbers import (
     CardNumberError,
@@ -58,6 +59,17 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @bp.app_template_filter("card_number")
 def _card_number_filter(number: str) -> str:
     return format_card_number(number)
+
+
+@bp.app_template_global("balance_text")
+def balance_text(balance: Balance, value: int) -> str:
+    """A balance as the card page shows it: minor units with two decimals and the card's
+    currency (as its face value), or a count card's uses (verify.js's formatValue)."""
+    if balance.kind == "count":
+        return str(ngettext("%(num)d use", "%(num)d uses", value))
+    sign = "−" if value < 0 else ""
+    whole, cents = divmod(abs(value), 100)
+    return f"{sign}{whole}.{cents:02d}" + (f" {balance.currency}" if balance.currency else "")
 
 
 @bp.errorhandler(RateLimited)

@@ -62,6 +62,7 @@
     verdict.removeAttribute("data-ok");
     verdict.textContent = "…";
     doc.getElementById("checks").textContent = "";
+    doc.getElementById("balance").hidden = true;
     var raw;
     try {
       var response = await root.fetch(bundleUrl(issuer, number), {
@@ -85,6 +86,8 @@
     });
     var checks = [pinned].concat(result.checks);
     var ok = pinned.ok && result.ok;
+    // The card's balance history, shown as verified only when every check holds.
+    api.renderBalance(doc, { ok: ok, checks: checks, balance: result.balance });
     show(doc, checks, ok, ok
       ? "已验证：此卡的记录在发行方的链上日志中 · Verified against the pinned issuer's contract."
       : "验证失败 · Verification FAILED: " + checks.filter(function (c) { return !c.ok; })

@@ -18,7 +18,9 @@
  *     language's catalogue (message id -> text); absent, the English ids are shown;
  *   - output: one <li> per check in #checks, and the verdict in #verdict with data-ok,
  *     data-fresh, data-status (the card's status in the verified history) and data-pinned;
- *     the event "cardtrail:bundle" on #verifier carries the fetched bundle (signatures.js).
+ *     the event "cardtrail:bundle" on #verifier carries the fetched bundle (signatures.js);
+ *     #balance (optional, outside #verifier: #balance-now, the table #balance-history)
+ *     shows a value card's balance history once every check holds (renderBalance).
  * It runs on DOMContentLoaded (or at once if the document is already parsed).
  */
 (function (root) {
@@ -546,6 +548,209 @@
                  "anchored yet (not proven)", { count: bundle.pending.length }));
   }
 
+  // --- the balance (docs/bundle-format.md, "Value events"; as anchoring/bundle.py) -----
+
+  var VALUE_KINDS = ["stored_value", "count"];
+  // How each value event's amount moves the balance (ADJUSTED's amount carries its sign).
+  var DELTA_SIGN = { LOADED: 1, REFUNDED: 1, BALANCE_RECEIVED: 1, REDEEMED: -1,
+                     BALANCE_SENT: -1, ADJUSTED: 1 };
+
+  /** A value event that breaks the balance rule; its message is the check's reason. */
+  function Unbalanced(message) {
+    this.name = "Unbalanced";
+    this.message = message;
+  }
+  Unbalanced.prototype = Object.create(Error.prototype);
+
+  function has(obj, key) {
+    return Object.prototype.hasOwnProperty.call(obj, key);
+  }
+
+  function dataOf(event) {
+    return isObject(event.data) ? event.data : {};
+  }
+
+  function given(data, key) {
+    return has(data, key) && data[key] !== null;
+  }
+
+  // REDEEMED counts on a value card or when it states a value (a pickup card's carries
+  // none); ACTIVATED when it states an opening balance or opens a value card.
+  function isValueEvent(kind, event) {
+    var data = dataOf(event);
+    if (event.type === "REDEEMED") {
+      return VALUE_KINDS.indexOf(kind) >= 0 || has(data, "amount") || has(data, "balance");
+    }
+    if (event.type === "ACTIVATED") return VALUE_KINDS.indexOf(kind) >= 0 || given(data, "balance");
+    return has(DELTA_SIGN, event.type);
+  }
+
+  // ACTIVATED's balance or, for a card sold at once (ISSUED active true), the ISSUED
+  // face_value (stored value) or units (count), none meaning 0, as the service opens it.
+  function opening(kind, seq, type, data) {
+    if (type === "ISSUED") {
+      var field = kind === "stored_value" ? "face_value" : "units";
+      if (!given(data, field)) return 0;
+      if (!Number.isSafeInteger(data[field]) || data[field] < 0) {
+        throw new Unbalanced(t("seq %(seq)s: ISSUED %(field)s must be an integer ≥ 0",
+                               { seq: seq, field: field }));
+      }
+      return data[field];
+    }
+    if (!given(data, "balance")) {
+      throw new Unbalanced(t("seq %(seq)s: ACTIVATED of a %(kind)s card without an opening " +
+                             "balance", { seq: seq, kind: kind }));
+    }
+    if (!Number.isSafeInteger(data.balance) || data.balance < 0) {
+      throw new Unbalanced(t("seq %(seq)s: ACTIVATED balance must be an integer ≥ 0",
+                             { seq: seq }));
+    }
+    return data.balance;
+  }
+
+  function stepAmount(seq, type, data) {
+    var amount = data.amount;
+    if (type === "ADJUSTED") {
+      if (!Number.isSafeInteger(amount) || amount === 0) {
+        throw new Unbalanced(t("seq %(seq)s: ADJUSTED amount must be an integer ≠ 0",
+                               { seq: seq }));
+      }
+      return amount;
+    }
+    if (!Number.isSafeInteger(amount) || amount <= 0) {
+      throw new Unbalanced(t("seq %(seq)s: %(type)s amount must be an integer > 0",
+                             { seq: seq, type: type }));
+    }
+    return DELTA_SIGN[type] * amount;
+  }
+
+  // A refund names an earlier redemption of this card (refund_of, its leaf index) and
+  // brings its refunds to at most its amount; `redeemed` maps leaf -> {amount, refunded}.
+  function checkRefund(seq, data, amount, redeemed) {
+    var target = data.refund_of;
+    if (!Number.isSafeInteger(target) || !has(redeemed, String(target))) {
+      throw new Unbalanced(t("seq %(seq)s: REFUNDED refund_of is not the leaf index of an " +
+                             "earlier redemption of this card", { seq: seq }));
+    }
+    var redemption = redeemed[String(target)];
+    redemption.refunded += amount;
+    if (redemption.refunded > redemption.amount) {
+      throw new Unbalanced(t("seq %(seq)s: REFUNDED brings the refunds of the redemption at " +
+                             "leaf %(leaf)s to %(refunded)s, more than its amount %(amount)s",
+                             { seq: seq, leaf: target, refunded: redemption.refunded,
+                               amount: redemption.amount }));
+    }
+  }
+
+  /** Walk the card's events in seq order: {kind, currency, steps}; throws Unbalanced at
+   *  the first value event that breaks the rule (anchoring/bundle.py's _balance_steps). */
+  function balanceSteps(bundle) {
+    var kind = "pickup";
+    var currency = null;
+    var balance = null;
+    var openedAt = null;
+    var pending = bundle.pending.map(function (e) { return e.leafIndex; });
+    var redeemed = {};
+    var steps = [];
+    var ordered = bundle.all.slice().sort(function (a, b) { return a.seq - b.seq; });
+    ordered.forEach(function (item) {
+      var seq = item.seq;
+      var event = item.event;
+      var data = dataOf(event);
+      var type = String(event.type);
+      var isPending = pending.indexOf(item.leafIndex) >= 0;
+      if (type === "ISSUED") {
+        kind = typeof data.kind === "string" ? data.kind : "pickup";
+        currency = typeof data.currency === "string" ? data.currency : null;
+        if (data.active !== true || VALUE_KINDS.indexOf(kind) < 0) return;
+      } else if (!isValueEvent(kind, event)) {
+        return;
+      }
+      if (VALUE_KINDS.indexOf(kind) < 0) {
+        throw new Unbalanced(t("seq %(seq)s: %(type)s on a %(kind)s card: only stored_value " +
+                               "and count cards hold a balance",
+                               { seq: seq, type: type, kind: kind }));
+      }
+      if (type === "ISSUED" || type === "ACTIVATED") {
+        if (openedAt !== null) {
+          throw new Unbalanced(t("seq %(seq)s: %(type)s opens the balance again (it was " +
+                                 "opened at seq %(opened)s)",
+                                 { seq: seq, type: type, opened: openedAt }));
+        }
+        balance = opening(kind, seq, type, data);
+        openedAt = seq;
+        steps.push({ seq: seq, leaf_index: item.leafIndex, type: type, amount: balance,
+                     balance: balance, pending: isPending });
+        return;
+      }
+      if (type === "LOADED" && kind !== "stored_value") {
+        throw new Unbalanced(t("seq %(seq)s: LOADED on a %(kind)s card: only stored_value " +
+                               "cards load", { seq: seq, kind: kind }));
+      }
+      if (balance === null) {
+        throw new Unbalanced(t("seq %(seq)s: %(type)s before any opening balance (no " +
+                               "ACTIVATED with a balance, nor an ISSUED of a card sold at " +
+                               "once)", { seq: seq, type: type }));
+      }
+      var delta = stepAmount(seq, type, data);
+      var after = data.balance;
+      if (!Number.isSafeInteger(after)) {
+        throw new Unbalanced(t("seq %(seq)s: %(type)s balance must be an integer",
+                               { seq: seq, type: type }));
+      }
+      if (after !== balance + delta) {
+        throw new Unbalanced(t("seq %(seq)s: %(type)s changes the balance by %(delta)s from " +
+                               "%(before)s, which leaves %(want)s, but the event says " +
+                               "%(after)s", { seq: seq, type: type, delta: delta,
+                               before: balance, want: balance + delta, after: after }));
+      }
+      if (after < 0) {
+        throw new Unbalanced(t("seq %(seq)s: %(type)s leaves the balance at %(after)s: a " +
+                               "balance is never negative",
+                               { seq: seq, type: type, after: after }));
+      }
+      if (type === "REDEEMED") redeemed[String(item.leafIndex)] = { amount: -delta, refunded: 0 };
+      if (type === "REFUNDED") checkRefund(seq, data, delta, redeemed);
+      balance = after;
+      steps.push({ seq: seq, leaf_index: item.leafIndex, type: type, amount: delta,
+                   balance: after, pending: isPending });
+    });
+    return { kind: kind, currency: currency, steps: steps };
+  }
+
+  /** The `balance` check and the history it proves ({kind, currency, balance,
+   *  proven_balance, history}, as BundleReport.balance's JSON): null history when the
+   *  check fails or the card has no value events (which passes). */
+  function checkBalance(bundle) {
+    var walked;
+    try {
+      walked = balanceSteps(bundle);
+    } catch (err) {
+      if (!(err instanceof Unbalanced)) throw err;
+      return { check: check("balance", false, err.message), balance: null };
+    }
+    var steps = walked.steps;
+    if (!steps.length) {
+      return { check: check("balance", true, t("no value events: the card holds no balance")),
+               balance: null };
+    }
+    var last = steps[steps.length - 1];
+    var proven = steps.filter(function (s) { return !s.pending; });
+    var unproven = steps.filter(function (s) { return s.pending; });
+    var reason = t("%(count)s value event(s) add up: balance %(balance)s after seq %(seq)s",
+                   { count: steps.length, balance: last.balance, seq: last.seq });
+    if (unproven.length) {
+      reason += t("; the balance from seq %(seq)s on is pending, not proven yet",
+                  { seq: unproven[0].seq });
+    }
+    return {
+      check: check("balance", true, reason),
+      balance: { kind: walked.kind, currency: walked.currency, balance: last.balance,
+                 proven_balance: proven.length ? proven[proven.length - 1].balance : null,
+                 history: steps },
+    };
+  }
+
   async function checkInclusion(item, checkpoint) {
     var name = "inclusion[" + item.leafIndex + "]";
     var label = t("seq %(seq)s (%(type)s)", { seq: item.seq, type: item.event.type });
@@ -740,7 +945,9 @@
    * contract; they are not asked when the bundle names another. `options.serves` (by
    * default the pin's) is the format the issuer serves: a version 1 bundle then fails
    * `complete` as a downgrade. Resolves to
-   * {ok, warnings: [names], checks: [{name, ok, warning, reason}], bundle}.
+   * {ok, warnings: [names], checks: [{name, ok, warning, reason}], bundle, balance}:
+   * `balance` is the card's balance history when the `balance` check holds and the card
+   * has value events (else null), proven only when `ok` (pending steps never are).
    */
   async function verifyBundle(raw, rootAt, options) {
     options = options || {};
@@ -766,6 +973,8 @@
     checks.push(await checkCommitment(bundle));
     checks.push(await checkChain(bundle));
     checks.push(checkPending(bundle));
+    var balance = checkBalance(bundle);
+    checks.push(balance.check);
     var checkpoint = bundle.checkpoint;
     if (checkpoint) {
       for (var i = 0; i < bundle.events.length; i++) {
@@ -776,7 +985,7 @@
     checks.push(await checkComplete(bundle, serves));
     if (pinned && !pinned.ok && pin) {
       checks.push(check("anchor", false, t("not asked: the bundle is not the pinned issuer's")));
-      return finish(checks, bundle);
+      return finish(checks, bundle, balance.balance);
     }
     if (checkpoint && options.chainId !== undefined && options.chainId !== null) {
       var chainId;
@@ -786,14 +995,14 @@
         checks.push(check("network", false, t("could not ask the chain: %(error)s",
                                               { error: err.message })));
         checks.push(check("anchor", false, t("not asked: the RPC endpoint did not answer")));
-        return finish(checks, bundle);
+        return finish(checks, bundle, balance.balance);
       }
       if (chainId !== checkpoint.chainId) {
         checks.push(check("network", false, t("bundle was anchored on chain %(chain)s, the " +
                           "RPC endpoint serves chain %(served)s",
                           { chain: checkpoint.chainId, served: chainId })));
         checks.push(check("anchor", false, t("not asked: the RPC endpoint serves another chain")));
-        return finish(checks, bundle);
+        return finish(checks, bundle, balance.balance);
       }
       checks.push(check("network", true, t("RPC endpoint serves chain %(chain)s",
                                            { chain: chainId })));
@@ -803,10 +1012,10 @@
     if (anchor.ok && checkpoint && options.latest) {
       checks.push(await checkFreshness(checkpoint, options.latest));
     }
-    return finish(checks, bundle);
+    return finish(checks, bundle, balance.balance);
   }
 
-  function finish(checks, bundle) {
+  function finish(checks, bundle, balance) {
     var ok = checks.length > 0 && checks.every(function (c) { return c.ok; });
     return {
       ok: ok,
@@ -814,6 +1023,7 @@
         .map(function (c) { return c.name; }),
       checks: checks,
       bundle: bundle,
+      balance: balance || null,
     };
   }
 
@@ -957,6 +1167,7 @@
       case "commitment": return t("Card commitment");
       case "chain": return t("History chain (nothing left out)");
       case "pending": return t("Pending events");
+      case "balance": return t("Balance history adds up");
       case "complete": return t("Latest event (card map)");
       case "network": return t("Chain network");
       case "anchor": return t("Root anchored on chain");
@@ -976,13 +1187,19 @@
   };
 
   /** The card's status after `events` (in order): unused, used, blocked, voided or expired.
-   *  UNBLOCKED returns to the status before the block. */
+   *  UNBLOCKED returns to the status before the block. A stored-value or count card's
+   *  REDEEMED spends part of its balance: only a count card's last use leaves it used. */
   function statusAfter(events) {
     var status = "unused";
     var beforeBlock = "unused";
+    var kind = "pickup";
     events.forEach(function (item) {
       var type = item.event.type;
-      if (type === "UNBLOCKED") {
+      var data = dataOf(item.event);
+      if (type === "ISSUED") kind = typeof data.kind === "string" ? data.kind : "pickup";
+      if (type === "REDEEMED" && VALUE_KINDS.indexOf(kind) >= 0) {
+        if (kind === "count" && data.balance === 0) status = "used";
+      } else if (type === "UNBLOCKED") {
         status = beforeBlock;
       } else if (STATE_AFTER[type]) {
         if (type === "BLOCKED" && status !== "blocked") beforeBlock = status;
@@ -1069,6 +1286,108 @@
     verdict.setAttribute("data-status", status);
     verdict.setAttribute("data-pinned", String(Boolean(pin)));
     verdict.textContent = verdictText(result, pin);
+    renderBalance(doc, result);
+  }
+
+  // --- the balance history on the card page ------------------------------------------
+
+  /** `value` as the card page shows amounts: minor units with two decimals and the
+   *  ISSUED currency (as the issue's face value), or a count card's uses; `signed` puts
+   *  + before a credit. */
+  function formatValue(balance, value, signed) {
+    var sign = value < 0 ? "−" : signed && value > 0 ? "+" : "";
+    var abs = Math.abs(value);
+    if (balance.kind === "count") return sign + t("%(count)s use(s)", { count: abs });
+    var text = Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0");
+    return sign + text + (balance.currency ? " " + balance.currency : "");
+  }
+
+  /** The event's words and time as the page's story shows them (the server's words for
+   *  its own event types), else the type. */
+  function storyOf(doc, step) {
+    var item = doc.querySelector('.timeline li[data-leaf="' + step.leaf_index + '"]');
+    var label = item && item.querySelector("strong");
+    var time = item && item.querySelector("time");
+    return { label: label ? label.textContent : step.type, time: time ? time.textContent : "" };
+  }
+
+  function cell(doc, tag, text, className) {
+    var node = doc.createElement(tag);
+    node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function balanceRow(doc, balance, step) {
+    var row = doc.createElement("tr");
+    row.className = step.pending ? "pending" : "proven";
+    row.setAttribute("data-seq", String(step.seq));
+    row.setAttribute("data-balance", String(step.balance));
+    row.setAttribute("data-pending", String(step.pending));
+    var story = storyOf(doc, step);
+    var what = cell(doc, "td", story.label);
+    if (story.time) what.append(" ", cell(doc, "time", story.time));
+    var change = step.type === "ACTIVATED" || step.type === "ISSUED"
+      ? t("opening balance") : formatValue(balance, step.amount, true);
+    row.append(what, cell(doc, "td", change, "amount"),
+               cell(doc, "td", formatValue(balance, step.balance, false), "amount"),
+               cell(doc, "td", step.pending ? t("not yet proven") : t("proven"),
+                    "badge " + (step.pending ? "pending-badge" : "anchored-badge")));
+    return row;
+  }
+
+  /** What the page says above the history: the verified balance, and plainly that a
+   *  balance after a pending (not yet anchored) event is not proven yet. */
+  function balanceSentence(balance) {
+    var steps = balance.history;
+    var last = steps[steps.length - 1];
+    if (!last.pending) {
+      return t("Balance: %(balance)s, proven by the anchored log (after seq %(seq)s).",
+               { balance: formatValue(balance, last.balance, false), seq: last.seq });
+    }
+    var now = t("Balance now: %(balance)s, not yet proven: the events marked “not yet " +
+                "proven” are recorded but not anchored on chain yet.",
+                { balance: formatValue(balance, last.balance, false) });
+    return now + " " + (balance.proven_balance === null
+      ? t("No balance of this card is proven yet.")
+      : t("Last proven balance: %(balance)s.",
+          { balance: formatValue(balance, balance.proven_balance, false) }));
+  }
+
+  /** Fill #balance (outside the technical details): the verified balance history when the
+   *  whole bundle verifies, else why it is not verified. Hidden for a card without
+   *  value events. */
+  function renderBalance(doc, result) {
+    var section = doc.getElementById("balance");
+    if (!section) return;
+    var failed = result.checks.filter(function (c) { return c.name === "balance" && !c.ok; })[0];
+    var balance = result.balance;
+    var verified = Boolean(result.ok && balance);
+    section.hidden = !(balance || failed);
+    section.setAttribute("data-verified", String(verified));
+    var table = section.querySelector("#balance-history");
+    var body = table.querySelector("tbody");
+    var now = section.querySelector("#balance-now");
+    body.textContent = "";
+    table.hidden = !verified;
+    if (failed) {
+      now.className = "balance-now fail";
+      now.textContent = t("The balance history does not add up, so no balance is shown: " +
+                          "%(reason)s", { reason: failed.reason });
+      return;
+    }
+    if (!verified) {
+      now.className = "balance-now fail";
+      now.textContent = t("The balance is not verified: the proofs of this card's history " +
+                          "failed (see the technical details).");
+      return;
+    }
+    var last = balance.history[balance.history.length - 1];
+    now.className = "balance-now " + (last.pending ? "pending" : "proven");
+    section.setAttribute("data-balance", String(balance.balance));
+    section.setAttribute("data-proven-balance", String(balance.proven_balance));
+    now.textContent = balanceSentence(balance);
+    balance.history.forEach(function (step) { body.appendChild(balanceRow(doc, balance, step)); });
   }
 
   /** The issuer the page is pinned to: the server's configured one (its descriptor), never
@@ -1088,6 +1407,8 @@
     verdict.removeAttribute("data-ok");
     verdict.textContent = t("Verifying in your browser…");
     panel.querySelector("#checks").textContent = "";
+    var balanceSection = panel.ownerDocument.getElementById("balance");
+    if (balanceSection) balanceSection.hidden = true;
     var rpcUrl = panel.querySelector("#rpc-url").value.trim();
     var pin = pinOf(panel);
     var raw;
@@ -1153,6 +1474,9 @@
     chainClient: chainClient,
     statusAfter: statusAfter,
     verdictText: verdictText,
+    balanceSentence: balanceSentence,
+    formatValue: formatValue,
+    renderBalance: renderBalance,
   };
 
   if (typeof module !== "undefined" && module.exports) {

@@ -148,6 +148,7 @@ def test_valid_bundle_runs_one_check_per_rule():
         "commitment",
         "chain",
         "pending",
+        "balance",
         "inclusion[2]",
         "inclusion[5]",
         "inclusion[6]",
@@ -157,6 +158,81 @@ def test_valid_bundle_runs_one_check_per_rule():
         "anchor",
         "freshness",
     ]
+
+
+def test_case_folder_holds_a_case_for_each_way_a_balance_can_be_wrong():
+    names = {p.stem for p in load_cases()}
+    assert {
+        "valid-stored-value-history",
+        "balance-does-not-add-up",
+        "negative-balance",
+        "refund-increases-more-than-its-amount",
+        "adjusted-with-wrong-sign",
+        "value-events-on-a-pickup-card",
+    } <= names
+
+
+def test_valid_stored_value_history_is_the_report_s_balance_with_pending_steps_unproven():
+    report = run_case(load("valid-stored-value-history"))
+    assert report.ok and report.balance is not None
+    balance = report.balance
+    assert (balance.kind, balance.currency) == ("stored_value", "CNY")
+    assert [(s.type, s.amount, s.balance, s.pending) for s in balance.steps] == [
+        ("ACTIVATED", 50000, 50000, False),
+        ("REDEEMED", -12000, 38000, False),
+        ("REFUNDED", 2000, 40000, False),
+        ("LOADED", 10000, 50000, False),
+        ("ADJUSTED", -500, 49500, False),
+        ("BALANCE_SENT", -9500, 40000, False),
+        ("REDEEMED", -4000, 36000, True),
+        ("BALANCE_RECEIVED", 1000, 37000, True),
+    ]
+    assert (balance.balance, balance.proven_balance) == (37000, 40000)
+    assert "from seq 7 on is pending, not proven yet" in report.check("balance").reason
+    document = report.to_json()["balance"]
+    assert isinstance(document, dict) and document["proven_balance"] == 40000
+    assert document["history"][0] == {
+        "seq": 1,
+        "leaf_index": 1,
+        "type": "ACTIVATED",
+        "amount": 50000,
+        "balance": 50000,
+        "pending": False,
+    }
+
+
+def test_the_summary_lists_a_verified_balance_history_before_the_verdict():
+    lines = summarise(run_case(load("valid-stored-value-history")))
+    start = lines.index("balance history (stored_value, CNY; minor units or uses):")
+    assert lines[start + 1].split() == ["seq", "1", "ACTIVATED", "opening", "->", "50000"]
+    assert lines[start + 2].split() == ["seq", "2", "REDEEMED", "-12000", "->", "38000"]
+    assert lines[-2].endswith("-> 37000  (pending: not proven yet)")
+    assert lines[-1] == "bundle verifies"
+    # A bundle that fails proves no balance, so none is listed.
+    failed = summarise(run_case(load("balance-does-not-add-up")))
+    assert not any(line.startswith("balance history") for line in failed)
+
+
+def test_a_card_without_value_events_passes_balance_and_has_no_balance():
+    for name in ("valid", "valid-v2", "valid-pickup-card-redeemed"):
+        report = run_case(load(name))
+        assert report.check("balance").ok, name
+        assert report.balance is None and report.to_json()["balance"] is None
+
+
+def test_a_failed_balance_check_proves_no_balance():
+    report = run_case(load("balance-does-not-add-up"))
+    assert [c.name for c in report.failures] == ["balance"] and report.balance is None
+
+
+def test_balance_follows_seq_order_not_the_order_events_are_listed():
+    case = load("valid-count-card")
+    events = case["bundle"]["events"]
+    events.reverse()
+    report = run_case(case)
+    # The chain check refuses the order; the balance is still walked by seq.
+    assert report.check("balance").ok and not report.check("chain").ok
+    assert report.balance is not None and report.balance.balance == 8
 
 
 def test_stale_bundle_warns_within_the_grace_period_and_says_what_to_do():

@@ -156,6 +156,7 @@ def test_card_verifies_green_then_red_after_a_log_row_is_altered(chromium, porta
         "commitment",
         "chain",
         "pending",
+        "balance",
         "inclusion[0]",
         "inclusion[1]",
         "complete",

@@ -1,7 +1,8 @@
 // Runs portal/static/verify.js on every bundle case file given on the command line and
-// prints one JSON line per case: the checks verify.js reports. With `--pin=CONTRACT`
-// first, verify.js is pinned to that contract on the case's chain, serving the case's
-// `serves` format (as the card page is pinned to its server's configured issuer).
+// prints one JSON line per case: the checks verify.js reports and the balance history.
+// With `--pin=CONTRACT` first, verify.js is pinned to that contract on the case's chain,
+// serving the case's `serves` format (as the card page is pinned to its server's
+// configured issuer).
 // Node ≥ 20, no packages.
 "use strict";
 const fs = require("fs");
@@ -32,7 +33,7 @@ async function main() {
     }
     const report = await verify.verifyBundle(c.bundle, rootAt, options);
     results[path.basename(file, ".json")] = {
-      ok: report.ok, warnings: report.warnings, checks: report.checks,
+      ok: report.ok, warnings: report.warnings, checks: report.checks, balance: report.balance,
     };
   }
   process.stdout.write(JSON.stringify(results));

@@ -70,6 +70,52 @@ def test_genuine_unused_card_page_shows_story_status_qr_and_verifier(client, car
     assert '<script src="/assets/verify.js">' in page
 
 
+def test_the_card_page_holds_the_balance_section_the_browser_fills(client, cards):
+    number, _ = cards.issue()
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    # Hidden until verify.js has checked a history with value events.
+    assert '<section id="balance" class="balance" hidden' in page
+    assert 'id="balance-history"' in page and 'id="balance-now"' in page
+    # A card without value events: the server's own check lists no balance either.
+    assert "Balance history, as this server checked it" not in page
+
+
+def test_without_javascript_the_page_lists_the_server_checked_balance(client, cards, monkeypatch):
+    import dataclasses
+
+    from anchoring.bundle import Balance, BalanceStep
+    from portal import bundles
+
+    steps = (
+        BalanceStep(1, 4, "ACTIVATED", 50000, 50000, False),
+        BalanceStep(2, 5, "REDEEMED", -1250, 48750, True),
+    )
+    real = bundles.verify_bundle
+
+    def with_balance(*args, **kwargs):
+        report = real(*args, **kwargs)
+        return dataclasses.replace(report, balance=Balance("stored_value", "CNY", steps))
+
+    monkeypatch.setattr(bundles, "verify_bundle", with_balance)
+    number, _ = cards.issue()
+    page = client.get(f"/c/{number}").get_data(as_text=True)
+    listed = page[page.index("Balance history, as this server checked it") :]
+    assert re.search(r'data-seq="1" data-pending="false">[^<]*balance 500\.00 CNY', listed)
+    assert re.search(r'data-seq="2" data-pending="true">Redeemed:\s*balance 487\.50 CNY', listed)
+    assert "not yet proven: recorded, not anchored yet" in listed
+
+
+def test_balance_text_shows_minor_units_with_the_currency_or_uses(app):
+    from anchoring.bundle import Balance
+    from portal.public import balance_text
+
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert balance_text(Balance("stored_value", "CNY", ()), 123405) == "1234.05 CNY"
+        assert balance_text(Balance("stored_value", None, ()), -7) == "−0.07"
+        assert balance_text(Balance("count", None, ()), 1) == "1 use"
+        assert balance_text(Balance("count", None, ()), 9) == "9 uses"
+
+
 def test_redeemed_card_is_used_and_names_the_store(client, cards):
     store = cards.store("S7", "Beijing <Wangfujing> & Co")
     number, code = cards.issue()

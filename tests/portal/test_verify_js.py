@@ -1,6 +1,6 @@
 """verify.js (the visitor's browser) and anchoring.bundle (the auditor's CLI) agree on every
 bundle case in tests/anchoring/bundles: same checks, same verdicts and warnings, same
-reasons where the rule is the same."""
+reasons where the rule is the same, and the same balance history."""
 
 from __future__ import annotations
 
@@ -112,6 +112,8 @@ def test_js_and_python_report_the_same_checks(path: Path, js_results: dict):
     assert [(c["name"], c["ok"], c["warning"]) for c in js["checks"]] == python_checks
     assert js["ok"] is report.ok is case["want"]["ok"]
     assert js["warnings"] == [c.name for c in report.warnings] == case["want"]["warnings"]
+    # The balance history both give the page is the same, step by step.
+    assert js["balance"] == report.to_json()["balance"]
     if (report.ok and not report.warnings) or "format" in {c.name for c in report.failures}:
         return
     # Outside parsing, both verifiers word their reasons the same way.
@@ -193,3 +195,30 @@ def test_the_verdict_names_the_contract_it_was_checked_against(node_binary):
     assert f"the issuer's pinned contract {GENUINE} on chain 31337" in pinned
     assert "a contract this server names" in unpinned and GENUINE in unpinned
     assert "pinned contract" not in unpinned
+
+
+_STATUS_SCRIPT = """
+const v = require(process.argv[1]);
+const stories = JSON.parse(process.argv[2]);
+process.stdout.write(JSON.stringify(stories.map((story) => v.statusAfter(
+  story.map(([type, data]) => ({ event: { type, data } }))))));
+"""
+
+
+def test_a_value_card_s_redemption_spends_its_balance_and_only_a_count_card_s_last_use_ends_it(
+    node_binary,
+):
+    stories = [
+        [["ISSUED", {"kind": "stored_value"}], ["REDEEMED", {"amount": 5000, "balance": 0}]],
+        [["ISSUED", {"kind": "count"}], ["REDEEMED", {"amount": 1, "balance": 2}]],
+        [["ISSUED", {"kind": "count"}], ["REDEEMED", {"amount": 1, "balance": 0}]],
+        [["ISSUED", {}], ["REDEEMED", {}]],
+    ]
+    out = subprocess.run(
+        [node_binary, "-e", _STATUS_SCRIPT, str(VERIFY_JS), json.dumps(stories)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout) == ["unused", "unused", "used", "used"]

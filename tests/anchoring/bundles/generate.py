@@ -511,6 +511,7 @@ def cases() -> dict[str, dict[str, Any]]:
         {"format": "differs from the event's own"},
     )
     _v2_cases(case)
+    _balance_cases(case)
     return out
 
 
@@ -638,6 +639,235 @@ def _v2_cases(case: Any) -> None:
         ["format"],
         {"format": "card_map must be an object"},
         chain_roots=roots,
+    )
+
+
+# --- value events (docs/bundle-format.md, "Value events") ---------------------------------
+
+CARD_C = "CT9V4L2K7M3P8Q5XR"
+SALT_C = bytes(range(32, 48))
+VALUE_LEAVES = (0, 1, 3, 4, 6, 7, 9, 12, 13)
+"""Card C's events sit at these leaves: 0-9 anchored (leaf 11 is the CARD_MAP leaf), 12
+and 13 pending."""
+
+
+def _issued(kind: str | None, active: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "batch_ref": "B-2026-12",
+        "product": "储值卡 500",
+        "expires_at": None,
+        "face_value": 50000,
+        "currency": "CNY",
+    }
+    if kind is not None:
+        data.update(kind=kind, sku="SV-500" if kind != "pickup" else "MT-53", units=None)
+        data["active"] = active
+    return data
+
+
+def value_story() -> list[tuple[str, str | None, dict[str, Any]]]:
+    """A stored-value card's genuine history: (type, store, data), one per value leaf."""
+    return [
+        ("ISSUED", None, _issued("stored_value")),
+        ("ACTIVATED", "S-SH-01", {"channel": None, "price": 50000, "balance": 50000}),
+        ("REDEEMED", "S-SH-01", {"amount": 12000, "balance": 38000}),
+        ("REFUNDED", "S-SH-01", {"amount": 2000, "balance": 40000, "refund_of": 3}),
+        ("LOADED", "S-BJ-02", {"amount": 10000, "balance": 50000}),
+        (
+            "ADJUSTED",
+            None,
+            {
+                "amount": -500,
+                "balance": 49500,
+                "reason_code": "CORRECTION",
+                "reason_hash": hashlib.sha256(b"till miscount").hexdigest(),
+            },
+        ),
+        ("BALANCE_SENT", None, {"amount": 9500, "balance": 40000, "counterpart": "ab" * 32}),
+        ("REDEEMED", "S-BJ-02", {"amount": 4000, "balance": 36000}),
+        ("BALANCE_RECEIVED", None, {"amount": 1000, "balance": 37000, "counterpart": "cd" * 32}),
+    ]
+
+
+def value_bundle(story: list[tuple[str, str | None, dict[str, Any]]]) -> tuple[dict, dict]:
+    """Card C's version 2 bundle of ``story`` with every proof genuine, and the chain's
+    roots: a case built on it fails (or holds) on its values alone."""
+    placed = [(leaf, *step) for leaf, step in zip(VALUE_LEAVES, story, strict=False)]
+    events = _story(CARD_C, SALT_C, placed)
+    log = {e["leaf_index"]: e for e in events}
+    last = max(log, default=0)
+    for leaf in range(max(last + 1, V2_SIZE)):
+        if leaf not in log and leaf != MAP_LEAF:
+            other = _card(bytes([leaf + 64]) * 16, f"CTFILLER{leaf:09d}")
+            log[leaf] = _event(leaf, other, 0, "ISSUED", "0" * 64, None, {"batch_ref": "B-0"})
+    entries = _map_entries(log, MAP_LEAF)
+    stamp = datetime(2026, 11, 24, 6, 21, 10, 789000, tzinfo=UTC)
+    log[MAP_LEAF] = map_leaf_event(
+        MAP_LEAF, cardmap.map_root(entries), len(entries), len(entries), stamp
+    )
+    return make_bundle_v2(CARD_C, SALT_C, events, log), _real_roots(log, V2_SIZE)
+
+
+def _balance_cases(case: Any) -> None:
+    """One case per way a card's values can fail to add up, each with genuine proofs."""
+
+    def value_case(
+        name: str,
+        description: str,
+        story: list[tuple[str, str | None, dict[str, Any]]],
+        reason: str | None = None,
+    ) -> None:
+        bundle, roots = value_bundle(story)
+        failed = ["balance"] if reason else []
+        reasons = {"balance": reason} if reason else {}
+        case(name, description, bundle, failed, reasons, card=CARD_C, chain_roots=roots)
+
+    good = value_story()
+    value_case(
+        "valid-stored-value-history",
+        "a stored-value card: activated with 500.00, redeemed, partly refunded, loaded, "
+        "adjusted down, balance sent; the last two events pending",
+        good,
+    )
+    value_case(
+        "valid-count-card",
+        "a count card of 10 uses, activated and used twice",
+        [
+            ("ISSUED", None, {**_issued("count"), "units": 10}),
+            ("ACTIVATED", "S-SH-01", {"channel": None, "price": 30000, "balance": 10}),
+            ("REDEEMED", "S-SH-01", {"amount": 1, "balance": 9}),
+            ("REDEEMED", "S-SH-01", {"amount": 1, "balance": 8}),
+        ],
+    )
+    value_case(
+        "valid-pickup-card-redeemed",
+        "a pickup card activated without a balance and redeemed without one: no value events",
+        [
+            ("ISSUED", None, _issued("pickup")),
+            ("ACTIVATED", "S-SH-01", {"channel": None, "price": 150000, "balance": None}),
+            ("REDEEMED", "S-SH-01", {}),
+        ],
+    )
+
+    def changed(index: int, **data: Any) -> list[tuple[str, str | None, dict[str, Any]]]:
+        story = copy.deepcopy(good)
+        story[index][2].update(data)
+        return story
+
+    value_case(
+        "balance-does-not-add-up",
+        "the LOADED event of 100.00 states a balance 10.00 short",
+        changed(4, balance=49000),
+        "seq 4: LOADED changes the balance by 10000 from 40000, which leaves 50000, "
+        "but the event says 49000",
+    )
+    value_case(
+        "negative-balance",
+        "a redemption of 600.00 from 500.00, stated as leaving -100.00",
+        changed(2, amount=60000, balance=-10000),
+        "seq 2: REDEEMED leaves the balance at -10000: a balance is never negative",
+    )
+    value_case(
+        "refund-increases-more-than-its-amount",
+        "a refund of 20.00 that raises the balance by 30.00",
+        changed(3, balance=41000),
+        "seq 3: REFUNDED changes the balance by 2000 from 38000, which leaves 40000, "
+        "but the event says 41000",
+    )
+    value_case(
+        "refund-larger-than-the-redemption",
+        "a refund of 130.00 of a redemption of 120.00 (the balance adds up)",
+        changed(3, amount=13000, balance=51000),
+        "seq 3: REFUNDED brings the refunds of the redemption at leaf 3 to 13000, "
+        "more than its amount 12000",
+    )
+    value_case(
+        "refund-of-no-redemption",
+        "a refund naming the LOADED leaf, not a redemption",
+        changed(3, refund_of=6),
+        "seq 3: REFUNDED refund_of is not the leaf index of an earlier redemption of this card",
+    )
+    value_case(
+        "adjusted-with-wrong-sign",
+        "an adjustment of -5.00 booked as a credit",
+        changed(5, balance=50500),
+        "seq 5: ADJUSTED changes the balance by -500 from 50000, which leaves 49500, "
+        "but the event says 50500",
+    )
+    value_case(
+        "adjusted-by-zero",
+        "an adjustment of nothing",
+        changed(5, amount=0, balance=50000),
+        "seq 5: ADJUSTED amount must be an integer ≠ 0",
+    )
+    value_case(
+        "redeemed-with-negative-amount",
+        "a redemption of -20.00 that raises the balance",
+        changed(2, amount=-2000, balance=52000),
+        "seq 2: REDEEMED amount must be an integer > 0",
+    )
+    value_case(
+        "pending-balance-does-not-add-up",
+        "the last, pending event states a balance that does not follow",
+        changed(8, balance=38000),
+        "seq 8: BALANCE_RECEIVED changes the balance by 1000 from 36000, which leaves 37000, "
+        "but the event says 38000",
+    )
+    pickup = [
+        ("ISSUED", None, _issued(None)),
+        ("ACTIVATED", "S-SH-01", {"channel": None, "price": 150000, "balance": None}),
+        ("LOADED", "S-SH-01", {"amount": 10000, "balance": 10000}),
+        ("REDEEMED", "S-SH-01", {"amount": 10000, "balance": 0}),
+    ]
+    value_case(
+        "value-events-on-a-pickup-card",
+        "an old pickup card (ISSUED without a kind) loaded and redeemed like a stored-value card",
+        pickup,
+        "seq 2: LOADED on a pickup card: only stored_value and count cards hold a balance",
+    )
+    value_case(
+        "value-event-before-an-opening-balance",
+        "a stored-value card issued inactive and loaded without ever being activated",
+        [
+            ("ISSUED", None, _issued("stored_value")),
+            ("LOADED", "S-SH-01", {"amount": 10000, "balance": 10000}),
+        ],
+        "seq 1: LOADED before any opening balance (no ACTIVATED with a balance, "
+        "nor an ISSUED of a card sold at once)",
+    )
+    sold = [
+        ("ISSUED", None, _issued("stored_value", active=True)),
+        ("REDEEMED", "S-SH-01", {"amount": 1000, "balance": 49000}),
+    ]
+    value_case(
+        "valid-stored-value-sold-at-issue",
+        "an e-card issued sold (active): its ISSUED face value of 500.00 opens the balance",
+        sold,
+    )
+    value_case(
+        "activated-after-sold-at-issue",
+        "a card sold at issue, then ACTIVATED with a fresh opening balance",
+        [*sold, ("ACTIVATED", None, {"channel": None, "price": 50000, "balance": 50000})],
+        "seq 2: ACTIVATED opens the balance again (it was opened at seq 0)",
+    )
+    value_case(
+        "activated-twice",
+        "a second ACTIVATED that resets the balance",
+        [
+            *good[:3],
+            ("ACTIVATED", "S-SH-01", {"channel": None, "price": 50000, "balance": 50000}),
+        ],
+        "seq 3: ACTIVATED opens the balance again (it was opened at seq 1)",
+    )
+    value_case(
+        "loaded-count-card",
+        "a count card loaded like a stored-value card",
+        [
+            ("ISSUED", None, {**_issued("count"), "units": 10}),
+            ("ACTIVATED", "S-SH-01", {"channel": None, "price": 30000, "balance": 10}),
+            ("LOADED", "S-SH-01", {"amount": 5, "balance": 15}),
+        ],
+        "seq 2: LOADED on a count card: only stored_value cards load",
     )
 
 
