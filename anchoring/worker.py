@@ -21,7 +21,9 @@ log is. A checkpoint on chain that is not a head of this log stops the worker
 
 :meth:`Worker.run` repeats this every ANCHOR_INTERVAL seconds, or sooner when
 ANCHOR_MAX_PENDING events wait, and backs off while the node is unreachable. Only one
-worker runs per database (:class:`WorkerLock`). Its decisions are pure functions:
+worker runs per database (:class:`WorkerLock`); a hot standby on another host waits for
+that lock (:func:`wait_for_lock`) and takes over when the leader dies. Its decisions are
+pure functions:
 
     >>> from anchoring.worker import backoff_delay, should_anchor
     >>> should_anchor(log_size=12, anchored_size=10, since_last=2.5, interval=2.0, max_pending=1000)
@@ -67,6 +69,9 @@ logger = logging.getLogger("cardtrail.anchoring")
 
 # pg_advisory_lock takes one 64-bit key; a fixed one derived from a name keeps it readable.
 ADVISORY_LOCK_KEY = zlib.crc32(b"cardtrail-anchoring-worker")
+# How often a standby worker tries the lock: a dead leader's lock is free at once (its
+# session ends with its process), so this bounds how long anchoring pauses on a takeover.
+STANDBY_POLL_SECONDS = 1.0
 # Recorded checkpoints re-checked for reorgs on each step: the newest ones only, since a
 # reorg deeper than this many anchors would be far beyond any chain's finality.
 REORG_CHECK_DEPTH = 16
@@ -173,6 +178,30 @@ class WorkerLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def wait_for_lock(
+    lock: WorkerLock,
+    stop: threading.Event,
+    poll: float = STANDBY_POLL_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Stand by until ``lock`` is free, then take it: True once held, False if ``stop`` is set
+    first. Tries every ``poll`` seconds; logs when it starts waiting and when it takes over."""
+    began = clock()
+    try:
+        lock.acquire()
+        return True
+    except WorkerBusy as exc:
+        logger.info("standing by: %s; trying the lock every %.1f s", exc, poll)
+    while not stop.wait(poll):
+        try:
+            lock.acquire()
+        except WorkerBusy:
+            continue
+        logger.info("took over the anchoring lock after %.1f s standing by", clock() - began)
+        return True
+    return False
 
 
 def _default_lock_file(engine: Engine) -> Path:

@@ -4,7 +4,8 @@
     .venv/bin/python -m bench --quick         # small sizes: does everything still work?
     .venv/bin/python -m bench --only merkle proofs
 
-Writes bench/results.json and docs/benchmarks.md (or where --results/--markdown say).
+Writes bench/results.json and docs/benchmarks.md (or where --results/--markdown say), and
+prints the report, ending with each issue's targets beside this run's figures.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     report.write(sections, info, meta, args.results, args.markdown)
     print(report.render(sections, info, meta))
+    # Last on the screen: each issue's goals beside the figures of this run.
+    print("\n" + report.summary(sections))
     return 1 if failed else 0
 
 

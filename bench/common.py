@@ -178,13 +178,19 @@ def log(message: str) -> None:
 
 @dataclass
 class Target:
-    """One figure held against its goal: ``met`` is None when it could not be measured."""
+    """One figure held against its goal: ``met`` is None when it could not be measured.
+
+    ``key`` names the goal of an issue this row answers (``bench.report.GOALS``, e.g.
+    ``"issue18.audit"``): the report summarises those goals at the end of the run, each
+    beside the row of the same key measured in that run.
+    """
 
     figure: str
     value: str
     goal: str
     met: bool | None
     peer: str = ""
+    key: str = ""
 
 
 @dataclass

@@ -138,6 +138,28 @@ def _ms(value: float) -> str:
     return f"{value:.1f} ms"
 
 
+def _beside_front_page(figures: dict[str, Any]) -> list[Target]:
+    """Issue 18's goals: card page and bundle at ≥ 0.8× the front page's requests/s, with
+    a p99 ≤ 3× the front page's, both measured in this run."""
+    home_rate = _stat(figures["home"]["requests_per_s"]).median
+    home_p99 = _stat(figures["home"]["p99_ms"]).median
+    targets = []
+    for kind, key in (("page", "issue18.card_page"), ("bundle", "issue18.bundle")):
+        rate = _stat(figures[kind]["requests_per_s"]).median / home_rate
+        p99 = _stat(figures[kind]["p99_ms"]).median / home_p99
+        targets.append(
+            Target(
+                f"Public {MODES[kind].name} ÷ front page: requests/s; p99",
+                f"{ratio(rate)}; p99 {ratio(p99)}",
+                "≥ 0.8×; p99 ≤ 3×",
+                rate >= 0.8 and p99 <= 3,
+                f"front page {per_second(home_rate)}, p99 {_ms(home_p99)}",
+                key=key,
+            )
+        )
+    return targets
+
+
 def _section(figures: dict[str, Any]) -> Section:
     ceiling = _stat(figures["home"]["requests_per_s"]).median
     header = ["request", "requests/s", "p50", "p99", "÷ ceiling"]
@@ -173,6 +195,7 @@ def _section(figures: dict[str, Any]) -> Section:
                     p99.median <= 30,
                 )
             )
+    targets += _beside_front_page(figures)
     notes = [
         f"{CLIENTS} concurrent clients (aiohttp, one process on the same cores) against gunicorn "
         f"with {WORKERS} gthread workers × 4 threads; rate limits off (bench/server.py).",

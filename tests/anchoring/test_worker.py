@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from apptools import event_leaf
@@ -32,6 +33,7 @@ from anchoring.worker import (
     confirmed,
     ensure_deployment,
     should_anchor,
+    wait_for_lock,
 )
 
 NOW = WorkerConfig(interval=0, max_pending=0, confirmations=1)
@@ -279,6 +281,42 @@ def test_only_one_worker_holds_the_lock(db, tmp_path):
         WorkerLock(db, tmp_path / "w.lock").acquire()
     # Released on exit: the next worker gets it.
     with WorkerLock(db, tmp_path / "w.lock"):
+        pass
+
+
+def test_a_standby_waits_for_the_lock_and_takes_it_when_the_holder_lets_go(db, tmp_path, caplog):
+    lock_file = tmp_path / "w.lock"
+    holder = WorkerLock(db, lock_file)
+    holder.acquire()
+    standby = WorkerLock(db, lock_file)
+    took: list[bool] = []
+    thread = threading.Thread(
+        target=lambda: took.append(wait_for_lock(standby, threading.Event(), poll=0.02))
+    )
+    with caplog.at_level(logging.INFO, logger="cardtrail.anchoring"):
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "standing by" not in caplog.text:
+            assert time.monotonic() < deadline, "the standby never said it was waiting"
+            time.sleep(0.01)
+        assert thread.is_alive() and not took, "the standby must wait, not give up"
+        holder.release()
+        thread.join(timeout=10)
+    assert took == [True]
+    assert "took over the anchoring lock" in caplog.text
+    with pytest.raises(WorkerBusy):
+        WorkerLock(db, lock_file).acquire()
+    standby.release()
+
+
+def test_a_standby_stopped_while_waiting_gives_up_without_the_lock(db, tmp_path):
+    lock_file = tmp_path / "w.lock"
+    stop = threading.Event()
+    stop.set()
+    with WorkerLock(db, lock_file):
+        assert wait_for_lock(WorkerLock(db, lock_file), stop, poll=0.01) is False
+    # It holds nothing: the lock is free again once the holder is gone.
+    with WorkerLock(db, lock_file):
         pass
 
 

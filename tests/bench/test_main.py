@@ -53,3 +53,8 @@ def test_a_quick_merkle_run_writes_results_and_the_table(tmp_path):
     text = markdown.read_text()
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
     assert "lower bound" in text and "pymerkle" in text
+    # The run ends with the issues' targets; a merkle-only run measures none of them.
+    printed = run.stdout.rstrip()
+    assert "### Targets of issue 18" in printed.rsplit("<!-- bench:end -->", 1)[1]
+    assert printed.splitlines()[-1].endswith("| — not measured |")
+    assert "### Targets of issue 18" in text

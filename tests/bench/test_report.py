@@ -27,3 +27,48 @@ def test_rewriting_the_page_keeps_the_text_outside_the_markers(tmp_path):
     assert text.startswith("# Title\n") and text.rstrip().endswith("kept")
     assert "old figures" not in text
     assert "| f | 1 | — | ≤ 2 | ✅ met |" in text
+
+
+def test_the_summary_puts_each_goal_beside_the_row_that_answers_it_or_says_it_is_missing():
+    goals = {
+        "issue 9": (
+            report.Goal("i9.fast", "speed", "≥ 2×"),
+            report.Goal("i9.small", "size", "≤ 1 MiB"),
+        )
+    }
+    answered = Target("speed of x", "2.5×", "≥ 2×", True, "peer 1.0×", key="i9.fast")
+    unrelated = Target("other", "1", "≤ 2", False)
+    section = Section("s", "S", [], [unrelated, answered], [], {})
+    text = report.summary([section], goals)
+    assert text.splitlines()[0] == "### Targets of issue 9"
+    assert "| speed | 2.5× (peer 1.0×) | ≥ 2× | ✅ met |" in text
+    assert "| size | not measured in this run | ≤ 1 MiB | — not measured |" in text
+    assert "other" not in text
+
+
+def test_a_missed_goal_says_so_and_every_issue_18_goal_has_a_row():
+    missed = Target("audit", "2.0×", "≥ 4×", False, key="issue18.audit")
+    rows = report.summary_rows([missed], report.GOALS["issue 18"])
+    assert len(rows) == len(report.GOALS["issue 18"]) == 6
+    assert ["`cardtrail audit`", "2.0×", "≥ 4× the serial audit's events/s", "❌ missed"] in rows
+    assert sum(r[1] == "not measured in this run" for r in rows) == 5
+
+
+def test_the_generated_part_opens_with_the_issue_targets_before_every_target():
+    section = Section(
+        "s", "S", [], [Target("bundle", "0.9×", "≥ 0.8×", True, key="issue18.bundle")], [], {}
+    )
+    meta = {"quick": False, "finished_at": "now", "elapsed_s": 60.0}
+    info = {
+        "cores": 2,
+        "memory_bytes": None,
+        "load_average_at_start": None,
+        "platform": "p",
+        "python_implementation": "CPython",
+        "python": "3",
+        "sqlite": "3",
+        "libraries": {},
+    }
+    text = report.render([section], info, meta)
+    assert text.index("### Targets of issue 18") < text.index("### Targets\n")
+    assert "| Public bundle `/api/v1/public/cards/<number>/bundle` | 0.9× |" in text
