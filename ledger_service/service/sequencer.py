@@ -14,8 +14,8 @@ database transaction, committed once:
   leader commits after every member has finished;
 * every caller returns only after the commit succeeded: acknowledged still means durable.
   If the transaction cannot open, a savepoint cannot be released or rolled back, or the
-  commit fails, nothing of the group is kept and every caller raises
-  :class:`GroupCommitFailed` (the leader its original error).
+  commit fails, nothing of the group is kept and every caller raises: the leader the
+  error itself, the members :class:`GroupCommitFailed` caused by it.
 
 Members take their turns on the one connection, so the log grows one command after the
 other without gaps, exactly as with a transaction each.
@@ -54,18 +54,24 @@ class GroupCommitFailed(RuntimeError):
 
 
 class _Group:
-    """One shared transaction and the callers in it; guarded by the sequencer's lock."""
+    """One shared transaction and the callers in it; counts guarded by the sequencer's lock.
 
-    def __init__(self, deadline: float) -> None:
+    Members wait on events of their own group and only the leader on ``changed``, so a
+    member finishing wakes the leader alone, not every waiting thread.
+    """
+
+    def __init__(self, deadline: float, lock: threading.Lock) -> None:
         self.deadline = deadline
         self.joined = 1  # the leader
         self.finished = 0
         self.closed = False
+        self.changed = threading.Condition(lock)  # joined or finished grew
         self.conn: Connection | None = None
+        self.opened = threading.Event()  # conn is set, or the group settled without one
         self.turn = threading.Lock()  # one caller at a time on the connection
         self.doomed: BaseException | None = None  # a savepoint that could not be undone
-        self.settled = False
         self.error: BaseException | None = None
+        self.settled = threading.Event()
 
 
 class Sequencer:
@@ -90,7 +96,7 @@ class Sequencer:
         self._window = window
         self._limit = limit
         self._clock = clock
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._forming: _Group | None = None
         self._inside = threading.local()
 
@@ -114,9 +120,9 @@ class Sequencer:
             group = self._forming
             if group is not None and not group.closed and group.joined < self._limit:
                 group.joined += 1
-                self._lock.notify_all()  # a full group closes at once
+                group.changed.notify()  # a full group closes at once
                 return group, False
-            group = self._forming = _Group(self._clock() + self._window)
+            group = self._forming = _Group(self._clock() + self._window, self._lock)
             return group, True
 
     @contextmanager
@@ -126,9 +132,8 @@ class Sequencer:
         own: BaseException | None = None
         try:
             with self._begin() as conn:
-                with self._lock:
-                    group.conn = conn
-                    self._lock.notify_all()
+                group.conn = conn
+                group.opened.set()
                 try:
                     with self._own_turn(group, conn):
                         yield conn
@@ -148,17 +153,13 @@ class Sequencer:
     def _follow(self, group: _Group) -> Iterator[Connection]:
         """Wait for the group's transaction, run this caller's work in its turn, then wait
         for the group's commit."""
-        with self._lock:
-            while group.conn is None and not group.settled:
-                self._lock.wait()
-            conn = group.conn
+        group.opened.wait()
+        conn = group.conn
         if conn is None:  # the transaction never opened
             raise GroupCommitFailed("the shared transaction could not begin") from group.error
         with self._own_turn(group, conn):
             yield conn
-        with self._lock:
-            while not group.settled:
-                self._lock.wait()
+        group.settled.wait()
         if group.error is not None:
             raise GroupCommitFailed("the shared commit failed") from group.error
 
@@ -178,7 +179,7 @@ class Sequencer:
         finally:
             with self._lock:
                 group.finished += 1
-                self._lock.notify_all()
+                group.changed.notify()
 
     @staticmethod
     def _undo(group: _Group, end_savepoint: Callable[[], None]) -> None:
@@ -199,11 +200,11 @@ class Sequencer:
                 if group.joined >= self._limit or remaining <= 0:
                     group.closed = True
                 else:
-                    self._lock.wait(remaining)
+                    group.changed.wait(remaining)
             if self._forming is group:
                 self._forming = None
             while group.finished < group.joined:
-                self._lock.wait()
+                group.changed.wait()
 
     def _settle(self, group: _Group, error: BaseException | None) -> None:
         """Tell the members how the group ended; no one can join it any more."""
@@ -211,6 +212,6 @@ class Sequencer:
             group.closed = True
             if self._forming is group:
                 self._forming = None
-            group.error = error
-            group.settled = True
-            self._lock.notify_all()
+        group.error = error
+        group.settled.set()
+        group.opened.set()  # members still waiting for a transaction that never opened
