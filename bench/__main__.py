@@ -22,7 +22,16 @@ from pathlib import Path
 from bench import common, report
 from bench.common import ROOT, Config, Section, Target
 
-SECTIONS = ("merkle", "proofs", "ingest", "lookup", "anchoring", "audit", "cardmap")
+SECTIONS = (
+    "merkle",
+    "proofs",
+    "ingest",
+    "groupcommit",
+    "lookup",
+    "anchoring",
+    "audit",
+    "cardmap",
+)
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -30,6 +39,7 @@ def _load(name: str):  # type: ignore[no-untyped-def]
         "merkle": "bench.merkle_roots",
         "proofs": "bench.proofs",
         "ingest": "bench.ingest",
+        "groupcommit": "bench.group_commit",
         "lookup": "bench.lookup",
         "anchoring": "bench.anchor_latency",
         "audit": "bench.audit_rate",

@@ -41,7 +41,12 @@ def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
         settings=settings,
         engine=engine,
         secret_key=secret,
-        ledger=Ledger(engine, secret, require_signatures=settings.require_store_signatures),
+        ledger=Ledger(
+            engine,
+            secret,
+            require_signatures=settings.require_store_signatures,
+            group_commit_ms=settings.group_commit_ms,
+        ),
         idempotency=IdempotencyStore(engine, secret),
         limits=RateLimits.from_config(config, CounterStore.from_uri(settings.rate_limit_storage)),
     )

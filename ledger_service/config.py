@@ -121,6 +121,29 @@ def timezone_setting(raw: str) -> str:
     return name
 
 
+GROUP_COMMIT_MS = "CARDTRAIL_GROUP_COMMIT_MS"
+DEFAULT_GROUP_COMMIT_MS = 2.0
+"""Group commit (ledger_service.service.sequencer): a web process gathers the commands that
+arrive within this many milliseconds into one transaction and one commit (at most
+``GROUP_LIMIT`` of them, 64); 0 turns it off, so that each command commits alone."""
+_GROUP_COMMIT_MAX_MS = 1000.0
+
+
+def group_commit_setting(environ: Mapping[str, str]) -> float:
+    """``CARDTRAIL_GROUP_COMMIT_MS`` checked: milliseconds from 0 (off) to 1000.
+
+    >>> group_commit_setting({}), group_commit_setting({GROUP_COMMIT_MS: "0"})
+    (2.0, 0.0)
+    """
+    value = _number(environ, GROUP_COMMIT_MS, DEFAULT_GROUP_COMMIT_MS, float)
+    if not value <= _GROUP_COMMIT_MAX_MS:  # also refuses nan
+        raise ConfigError(
+            f"{GROUP_COMMIT_MS} must be milliseconds from 0 (off) to {_GROUP_COMMIT_MAX_MS:g}, "
+            f"got {environ.get(GROUP_COMMIT_MS)!r}"
+        )
+    return value
+
+
 RATE_LIMIT_STORAGE = "CARDTRAIL_RATE_LIMIT_STORAGE"
 _RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
 
@@ -160,6 +183,7 @@ class Settings:
     timezone: str = DEFAULT_TIMEZONE
     rate_limit_storage: str = "memory://"
     issuer_file: Path | None = None
+    group_commit_ms: float = DEFAULT_GROUP_COMMIT_MS
 
     @classmethod
     def from_env(
@@ -200,6 +224,7 @@ class Settings:
                 env.get(RATE_LIMIT_STORAGE) or "memory://"
             ),
             issuer_file=Path(issuer_file).expanduser().absolute() if issuer_file else None,
+            group_commit_ms=group_commit_setting(env),
         )
 
     @property

@@ -50,7 +50,8 @@ __all__ = [
 class Ledger(StoreCommands, Issuance, CardCommands, PickupCommands, Expiry, CardReads):
     """The card ledger on one database. Thread-safe: every call uses its own connection.
 
-    ``Ledger(engine, secret_key, clock=utc_now, *, require_signatures=False)``: the
-    secret keys redemption codes and holder tags (at least 32 bytes);
-    ``require_signatures`` makes store tokens sign their commands with a device key.
+    ``Ledger(engine, secret_key, clock=utc_now, *, require_signatures=False,
+    group_commit_ms=0)``: the secret keys redemption codes and holder tags (at least 32
+    bytes); ``require_signatures`` makes store tokens sign their commands with a device
+    key; ``group_commit_ms`` > 0 lets concurrent commands share commits (:mod:`.sequencer`).
     """

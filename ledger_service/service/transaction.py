@@ -14,6 +14,13 @@ Every command — issuance, card commands, pickups, stores, expiry — writes th
 
 So an accepted command is exactly one commit holding its one event per card, and a
 refusal is at most one commit holding only its traces.
+
+With group commit on (``group_commit_ms`` > 0, CARDTRAIL_GROUP_COMMIT_MS), a unit of work
+is a savepoint of a transaction that the units arriving together in this process share
+(:mod:`.sequencer`): the transaction takes the log head first, each unit's work runs in
+turn under its own savepoint (an exception rolls back that unit only), and the one commit
+comes before any of them returns. A command's event and its idempotency record still
+commit together, and nothing is acknowledged before its commit.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from anchoring.log import MerkleLog
 from ledger_service import errors
 from ledger_service.events import utc_now
 from ledger_service.service.rows import card_or_404
+from ledger_service.service.sequencer import Sequencer
 from ledger_service.service.traces import Trace
 
 _HOLDER_CONTEXT = b"cardtrail/holder/v2\x00"
@@ -41,7 +49,7 @@ _HOLDER_CONTEXT = b"cardtrail/holder/v2\x00"
 class CommandRunner:
     """The database, clock and secret every area of the ledger shares, and the
     transaction runner its commands go through. Thread-safe: every call uses its own
-    connection."""
+    connection, or its own savepoint of a group's (``group_commit_ms``)."""
 
     def __init__(
         self,
@@ -50,6 +58,7 @@ class CommandRunner:
         clock: Callable[[], datetime] = utc_now,
         *,
         require_signatures: bool = False,
+        group_commit_ms: float = 0.0,
     ) -> None:
         if len(secret_key) < 32:
             raise ValueError("the server secret must be at least 32 bytes")
@@ -58,6 +67,12 @@ class CommandRunner:
         self._clock = clock
         # CARDTRAIL_REQUIRE_STORE_SIGNATURES: store tokens must sign their commands.
         self._require_signatures = require_signatures
+        # CARDTRAIL_GROUP_COMMIT_MS: 0 gives every unit of work its own transaction.
+        self._sequencer = (
+            Sequencer(self._head_transaction, group_commit_ms / 1000)
+            if group_commit_ms > 0
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -81,9 +96,23 @@ class CommandRunner:
 
         The API keeps a request's idempotency record in it, so that the reservation, the
         command's writes, its refusal's traces and the stored answer commit together —
-        once.
+        once. With group commit it is a savepoint of a transaction shared with the units
+        of work that arrive together, and leaving it waits for that transaction's commit.
         """
+        if self._sequencer is None:
+            with write_transaction(self._engine) as conn:
+                yield conn
+        else:
+            with self._sequencer.unit() as conn:
+                yield conn
+
+    @contextmanager
+    def _head_transaction(self) -> Iterator[Connection]:
+        """A group's transaction, holding the log head from its start: a group then
+        holds no lock while it waits for the previous one, so two groups never wait
+        for each other."""
         with write_transaction(self._engine) as conn:
+            head(conn)
             yield conn
 
     @contextmanager

@@ -1,7 +1,7 @@
 """A card is used at most once, however many requests race for it (SQLite and PostgreSQL).
 
 Each test releases 100 threads at once on one card; every thread makes its own call with
-its own connection from the engine.
+its own connection from the engine, or (group commit) its own savepoint of a shared one.
 """
 
 from __future__ import annotations
@@ -27,16 +27,17 @@ HQ = Actor("hq", "tok_hq")
 STORE1 = Actor("store", "tok_s1", store_id="S1")
 
 
-@pytest.fixture
-def racing_ledger(db_url):
-    """A Ledger whose engine lets many threads connect at once."""
+@pytest.fixture(params=[0, 2], ids=["own-commits", "group-commit"])
+def racing_ledger(db_url, request):
+    """A Ledger whose engine lets many threads connect at once: each command committing
+    alone, then with group commit (CARDTRAIL_GROUP_COMMIT_MS=2)."""
     if db_url.startswith("sqlite"):
         engine = create_engine(db_url, poolclass=NullPool)
     else:
         # The shared server allows 100 connections in all: 20 is plenty to race.
         engine = create_engine(db_url, pool_size=20, max_overflow=0, pool_timeout=120)
     db.upgrade(engine)
-    ledger = Ledger(engine, secrets.token_bytes(32))
+    ledger = Ledger(engine, secrets.token_bytes(32), group_commit_ms=request.param)
     ledger.create_store(HQ, "S1", "Flagship", "north")
     yield ledger
     engine.dispose()

@@ -127,3 +127,17 @@ def test_an_unknown_rate_limit_store_is_a_config_error_naming_the_setting(tmp_pa
     with pytest.raises(ConfigError, match="CARDTRAIL_RATE_LIMIT_STORAGE") as refused:
         _load(tmp_path, CARDTRAIL_RATE_LIMIT_STORAGE=raw)
     assert "redis://" in str(refused.value) and repr(raw) in str(refused.value)
+
+
+def test_group_commit_is_on_by_default_and_zero_turns_it_off(tmp_path):
+    assert Settings.from_env(tmp_path, environ={}).group_commit_ms == 2.0
+    off = Settings.from_env(tmp_path, environ={"CARDTRAIL_GROUP_COMMIT_MS": "0"})
+    assert off.group_commit_ms == 0.0
+    longer = Settings.from_env(tmp_path, environ={"CARDTRAIL_GROUP_COMMIT_MS": "7.5"})
+    assert longer.group_commit_ms == 7.5
+
+
+@pytest.mark.parametrize("raw", ["-1", "1001", "nan", "inf", "fast"])
+def test_a_group_commit_window_out_of_range_is_a_config_error_naming_it(tmp_path, raw):
+    with pytest.raises(ConfigError, match="CARDTRAIL_GROUP_COMMIT_MS"):
+        Settings.from_env(tmp_path, environ={"CARDTRAIL_GROUP_COMMIT_MS": raw})
