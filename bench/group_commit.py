@@ -199,6 +199,7 @@ def _section(figures: dict[str, Any]) -> Section:
                 f"≥ {GOAL_RATIO:g}× previous design, p99 ≤ {GOAL_P99_MS:g} ms",
                 gain >= GOAL_RATIO and p99 <= GOAL_P99_MS,
                 f"{per_second(after.median)} vs {per_second(before.median)}",
+                key=f"issue18.redeem.{kind.lower()}",
             )
         )
     notes = [
