@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 
 from ledger_service import schemas
@@ -80,8 +80,108 @@ def _store_out(store: dict[str, Any]) -> dict[str, Any]:
 )
 def create_store(actor: Actor, body: schemas.CreateStore, *, within: Connection) -> Any:
     """Create a store."""
-    created = ledger().create_store(actor, body.store_id, body.name, body.region, within=within)
+    place = body.model_dump(exclude={"store_id", "name", "region"}, exclude_none=True)
+    created = ledger().create_store(
+        actor, body.store_id, body.name, body.region, within=within, **place
+    )
     return _store_out(created)
+
+
+_STORE = {"store_id": Param("The store's id.")}
+_STOCK = {**_STORE, "sku": Param("The product's SKU.")}
+
+
+@command(
+    bp,
+    "/stores/<store_id>",
+    Operation(
+        "Describe a store: name, region, address, city, opening hours, coordinates",
+        "The members sent are set (null clears an optional one); the others are kept.",
+        tags=("stores",),
+        roles=("hq",),
+        request=schemas.UpdateStore,
+        response=schemas.Store,
+        errors=("STORE_NOT_FOUND",),
+        parameters=_STORE,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def update_store(
+    actor: Actor, body: schemas.UpdateStore, store_id: str, *, within: Connection
+) -> Any:
+    """Change a store's description."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return _store_out(ledger().update_store(actor, store_id, changes, within=within))
+
+
+# --- stock ------------------------------------------------------------------------------
+
+
+@query(
+    bp,
+    "/stock",
+    Operation(
+        "Stock per store and product",
+        "A store token sees its own store's lines only.",
+        tags=("stock",),
+        roles=READERS,
+        response=schemas.StockList,
+        query={
+            name: {"required": False, "schema": {"type": "string"}, "description": text}
+            for name, text in (("store_id", "Only this store."), ("sku", "Only this product."))
+        },
+    ),
+)
+def list_stock(actor: Actor) -> Any:
+    """Stock lines by store and SKU."""
+    store_id, sku = request.args.get("store_id"), request.args.get("sku")
+    return {"stock": ledger().list_stock(actor, store_id=store_id, sku=sku)}
+
+
+@command(
+    bp,
+    "/stores/<store_id>/stock/<sku>",
+    Operation(
+        "Set a store's stock of a product: units on hand and the low-water mark",
+        "On hand never falls below the units reserved by pending pickups "
+        "(VALIDATION_FAILED).",
+        tags=("stock",),
+        roles=("hq",),
+        request=schemas.SetStock,
+        response=schemas.StockLine,
+        errors=("STORE_NOT_FOUND", "PRODUCT_NOT_FOUND"),
+        parameters=_STOCK,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def set_stock(
+    actor: Actor, body: schemas.SetStock, store_id: str, sku: str, *, within: Connection
+) -> Any:
+    """Set on hand and/or the low-water mark."""
+    return ledger().set_stock(
+        actor, store_id, sku, on_hand=body.on_hand, low_water=body.low_water, within=within
+    )
+
+
+@command(
+    bp,
+    "/stores/<store_id>/stock/<sku>/adjust",
+    Operation(
+        "Add or take away units of a store's stock of a product",
+        tags=("stock",),
+        roles=("hq",),
+        request=schemas.AdjustStock,
+        response=schemas.StockLine,
+        errors=("STORE_NOT_FOUND", "PRODUCT_NOT_FOUND"),
+        parameters=_STOCK,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def adjust_stock(
+    actor: Actor, body: schemas.AdjustStock, store_id: str, sku: str, *, within: Connection
+) -> Any:
+    """Add ``delta`` units on hand."""
+    return ledger().adjust_stock(actor, store_id, sku, body.delta, within=within)
 
 
 @query(
