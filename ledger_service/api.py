@@ -143,8 +143,7 @@ def list_stock(actor: Actor) -> Any:
     "/stores/<store_id>/stock/<sku>",
     Operation(
         "Set a store's stock of a product: units on hand and the low-water mark",
-        "On hand never falls below the units reserved by pending pickups "
-        "(VALIDATION_FAILED).",
+        "On hand never falls below the units reserved by pending pickups (VALIDATION_FAILED).",
         tags=("stock",),
         roles=("hq",),
         request=schemas.SetStock,

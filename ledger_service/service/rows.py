@@ -96,4 +96,3 @@ def lock_values(state: lockout.LockState) -> dict[str, Any]:
         "code_locks": state.locks,
         "code_locked_until": state.locked_until,
     }
-

@@ -48,7 +48,9 @@ CSV_COLUMNS = ("store_id", "sku", "on_hand", "low_water")
 CSV_EXPORT_COLUMNS = (*CSV_COLUMNS, "reserved", "available")
 MAX_CSV_ROWS = 10_000
 
-_key = sa.and_(stock.c.store_id == sa.bindparam("for_store"), stock.c.sku == sa.bindparam("for_sku"))
+_key = sa.and_(
+    stock.c.store_id == sa.bindparam("for_store"), stock.c.sku == sa.bindparam("for_sku")
+)
 _reserve = (
     sa.update(stock)
     .where(_key, stock.c.on_hand - stock.c.reserved >= sa.bindparam("n"))
@@ -221,8 +223,9 @@ def pickup_stores(conn: Connection, sku: str) -> list[dict[str, Any]]:
 def by_city(stores_: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stores grouped by their ``city`` (kept in the order met; no city: ``None`` last).
 
-    >>> by_city([{"city": "上海", "n": 1}, {"city": None, "n": 2}, {"city": "上海", "n": 3}])
-    [{'city': '上海', 'stores': [{'city': '上海', 'n': 1}, {'city': '上海', 'n': 3}]}, {'city': None, 'stores': [{'city': None, 'n': 2}]}]
+    >>> grouped = by_city([{"city": "上海"}, {"city": None}, {"city": "上海", "n": 3}])
+    >>> [(group["city"], len(group["stores"])) for group in grouped]
+    [('上海', 2), (None, 1)]
     """
     groups: dict[str | None, list[dict[str, Any]]] = {}
     for store in stores_:
@@ -298,7 +301,14 @@ def stock_csv(lines: Iterable[StockLine]) -> str:
     for line in lines:
         writer.writerow(
             safe_row(
-                [line.store_id, line.sku, line.on_hand, line.low_water, line.reserved, line.available]
+                [
+                    line.store_id,
+                    line.sku,
+                    line.on_hand,
+                    line.low_water,
+                    line.reserved,
+                    line.available,
+                ]
             )
         )
     return out.getvalue()

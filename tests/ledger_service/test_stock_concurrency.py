@@ -16,8 +16,7 @@ from anchoring.db import create_engine, read_transaction, write_transaction
 from ledger_service import db
 from ledger_service.actor import Actor
 from ledger_service.schema import products
-from ledger_service.service import Ledger
-from ledger_service.service import stock
+from ledger_service.service import Ledger, stock
 
 HQ = Actor("hq", "tok_hq")
 SKU = "MT500"

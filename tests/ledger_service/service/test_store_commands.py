@@ -52,7 +52,11 @@ def test_a_store_has_an_address_city_hours_and_coordinates(ledger, stores):
         latitude=31.2397,
         longitude=121.4905,
     )
-    assert (created["city"], created["latitude"], created["longitude"]) == ("上海", 31.2397, 121.4905)
+    assert (created["city"], created["latitude"], created["longitude"]) == (
+        "上海",
+        31.2397,
+        121.4905,
+    )
     changed = ledger.update_store(HQ, "SH01", {"opening_hours": "09:00-21:00", "latitude": None})
     assert changed["opening_hours"] == "09:00-21:00"
     assert changed["address"] == "上海市黄浦区南京东路 100 号", "fields not named are kept"
