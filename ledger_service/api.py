@@ -17,12 +17,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 
-from ledger_service import schemas
+from ledger_service import auth, errors, schemas
 from ledger_service.actor import Actor, Role
 from ledger_service.card_views import card_for
 from ledger_service.endpoint import command, dumps, query
 from ledger_service.openapi import Operation, Param, build_document, operation
-from ledger_service.runtime import ledger
+from ledger_service.runtime import ledger, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -191,6 +191,51 @@ def adjust_stock(
 def list_stores(actor: Actor) -> Any:
     """List the stores."""
     return {"stores": [_store_out(store) for store in ledger().list_stores(actor)]}
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+
+def _token_out(token: dict[str, Any]) -> dict[str, Any]:
+    return {"token_id": token["id"], **{k: v for k, v in token.items() if k != "id"}}
+
+
+@query(
+    bp,
+    "/tokens",
+    Operation(
+        "List the API tokens with their staff display names",
+        tags=("tokens",),
+        roles=("hq",),
+        response=schemas.TokenList,
+    ),
+)
+def list_tokens(actor: Actor) -> Any:
+    """Every token (never a secret)."""
+    return {"tokens": [_token_out(t) for t in auth.list_tokens(runtime().engine)]}
+
+
+@command(
+    bp,
+    "/tokens/<token_id>/name",
+    Operation(
+        "Set the staff display name of a token",
+        'The console shows it ("SH01 · 张三"); events keep recording the token id only.',
+        tags=("tokens",),
+        roles=("hq",),
+        request=schemas.TokenName,
+        response=schemas.Token,
+        errors=("TOKEN_NOT_FOUND",),
+        parameters={"token_id": Param("The token's public id.")},
+    ),
+)
+def rename_token(actor: Actor, body: schemas.TokenName, token_id: str) -> Any:
+    """Name or unname a live token."""
+    if not auth.rename_token(runtime().engine, token_id, body.name):
+        raise errors.TokenNotFound(f"no live token {token_id[:40]!r}")
+    wanted = token_id.removeprefix("tok_")
+    token = next(t for t in auth.list_tokens(runtime().engine) if t["id"] == wanted)
+    return _token_out(token)
 
 
 # --- cards ------------------------------------------------------------------------------

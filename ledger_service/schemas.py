@@ -271,6 +271,16 @@ class SetStock(Body):
     low_water: StockCount | None = None
 
 
+class TokenName(Body):
+    """A staff member's display name for a token (null: none); shown in the console only,
+    never logged."""
+
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=VISIBLE_PATTERN)]
+        | None
+    )
+
+
 class AdjustStock(Body):
     """Units to add to what is on hand (negative: take away)."""
 
@@ -406,6 +416,23 @@ class StockLine(Reply):
     reserved: int
     available: int
     low_water: int
+
+
+class Token(Reply):
+    """An API token as headquarters sees it: never its secret."""
+
+    token_id: str
+    role: str
+    store_id: str | None
+    name: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+class TokenList(Reply):
+    """Every API token, oldest first."""
+
+    tokens: list[Token]
 
 
 class StockList(Reply):
