@@ -29,7 +29,17 @@ from ledger_service.idempotency import IdempotencyStore
 from ledger_service.ratelimit import CounterStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
-from portal import auditor, console, cors, i18n, issuer_descriptor, lookups, public, security
+from portal import (
+    auditor,
+    console,
+    console_stores,  # noqa: F401 (adds the stores and stock pages to the console)
+    cors,
+    i18n,
+    issuer_descriptor,
+    lookups,
+    public,
+    security,
+)
 
 
 def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
