@@ -127,8 +127,16 @@ def update_store(
         roles=READERS,
         response=schemas.StockList,
         query={
-            name: {"required": False, "schema": {"type": "string"}, "description": text}
-            for name, text in (("store_id", "Only this store."), ("sku", "Only this product."))
+            "store_id": {
+                "required": False,
+                "schema": {"type": "string", "pattern": schemas.STORE_ID_PATTERN},
+                "description": "Only this store.",
+            },
+            "sku": {
+                "required": False,
+                "schema": {"type": "string", "maxLength": 64, "pattern": schemas.PRINTABLE_PATTERN},
+                "description": "Only this product.",
+            },
         },
     ),
 )

@@ -233,7 +233,9 @@ City: TypeAlias = Annotated[
 ]
 Latitude: TypeAlias = Annotated[float, Field(ge=-90, le=90)]
 Longitude: TypeAlias = Annotated[float, Field(ge=-180, le=180)]
-StockCount: TypeAlias = Annotated[int, Field(ge=0, le=1_000_000)]
+StockCount: TypeAlias = Annotated[
+    Annotated[int, Field(ge=0, le=1_000_000)], BeforeValidator(_whole)
+]
 
 
 class CreateStore(Body):
@@ -284,7 +286,7 @@ class TokenName(Body):
 class AdjustStock(Body):
     """Units to add to what is on hand (negative: take away)."""
 
-    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    delta: Annotated[Annotated[int, Field(ge=-1_000_000, le=1_000_000)], BeforeValidator(_whole)]
 
 
 class CardSpec(Body):

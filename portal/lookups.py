@@ -27,6 +27,7 @@ from anchoring.db import read_transaction
 from anchoring.errors import VerificationError
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
+from ledger_service import schemas
 from ledger_service.domain.numbers import CardNumberError, normalize_card_number
 from ledger_service.errors import CardNotFound, InvalidCardNumber, ValidationFailed
 from ledger_service.openapi import Operation, Param, operation
@@ -47,7 +48,12 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _SERIAL_QUERY = {
     "serial": {
         "required": True,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": schemas.PRINTABLE_PATTERN,
+        },
         "description": "The serial printed on the bottle (瓶码 / 物流码).",
     }
 }
@@ -70,7 +76,12 @@ def _json(document: object, status: int = 200) -> Response:
         "clients today although the card is unused (a copied QR code?).",
         tags=("public",),
         errors=("INVALID_CARD_NUMBER", "CARD_NOT_FOUND", "RATE_LIMITED"),
-        parameters={"number": Param("The card number.")},
+        parameters={
+            "number": Param(
+                "The card number (spaces, dashes and lower case are accepted).",
+                schemas.PathCardNumber,
+            )
+        },
     )
 )
 def card_checks(number: str) -> Response:
