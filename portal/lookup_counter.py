@@ -115,7 +115,7 @@ def check_summary(engine: Engine, number: str, now: datetime | None = None) -> C
     now = (now or datetime.now(UTC)).astimezone(UTC)
     with read_transaction(engine) as conn:
         row = conn.execute(
-            sa.select(cards.c.state, card_checks.c.count, card_checks.c.first_at)
+            sa.select(cards.c.state, card_checks.c.count.label("looks"), card_checks.c.first_at)
             .select_from(cards.outerjoin(card_checks, card_checks.c.card_number == cards.c.number))
             .where(cards.c.number == number)
         ).first()
@@ -128,7 +128,7 @@ def check_summary(engine: Engine, number: str, now: datetime | None = None) -> C
             )
         ).scalar_one()
     return CheckSummary(
-        count=row.count or 0,
+        count=row.looks or 0,
         first_at=_utc(row.first_at),
         clients_today=clients,
         unused=CardState(row.state) in UNUSED,
