@@ -4,7 +4,9 @@
   every stock line (on hand, reserved, available, low-water mark); headquarters adds and
   describes stores and sets stock here, line by line or from a CSV file;
 * ``/console/stock.csv`` — the stock as CSV (UTF-8 with a byte-order mark, cells
-  neutralised): edit it in a spreadsheet and upload it again.
+  neutralised): edit it in a spreadsheet and upload it again;
+* ``/console/tokens`` — the API tokens with their staff display names, which
+  headquarters sets here (the console shows "SH01 · 张三"; the log keeps token ids).
 
 The routes join :data:`portal.console.bp` (its sign-in, CSRF check and roles); every
 change goes through the :class:`~ledger_service.service.Ledger`.
@@ -20,12 +22,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.db import read_transaction
 from ledger_service import errors
+from ledger_service.auth import list_tokens, rename_token
 from ledger_service.runtime import ledger, runtime
 from ledger_service.service import stock
 from ledger_service.service.store_commands import PLACE_FIELDS
 from portal.console import _page, actor, bp, refusal, roles
 
 _DONE = {
+    "token": lambda: _("Name saved."),
     "store": lambda: _("Store saved."),
     "stock": lambda: _("Stock saved."),
     "import": lambda: _("Stock file applied."),
@@ -150,3 +154,32 @@ def stock_export() -> Response:
     response.headers["Content-Disposition"] = 'attachment; filename="stock.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/tokens")
+@roles("hq")
+def tokens_view() -> BaseResponse:
+    """The tokens and who holds them (never a secret)."""
+    done = _DONE.get(request.args.get("done", ""))
+    return _page(
+        "console/tokens.html",
+        tokens=list_tokens(runtime().engine),
+        error=None,
+        notice=done() if done else None,
+    )
+
+
+@bp.post("/tokens/<token_id>/name")
+@roles("hq")
+def token_rename(token_id: str) -> BaseResponse:
+    """Set or clear the display name of a live token."""
+    try:
+        renamed = rename_token(runtime().engine, token_id, request.form.get("name"))
+    except ValueError as exc:
+        return _page(
+            "console/tokens.html", 422, tokens=list_tokens(runtime().engine), error=str(exc)
+        )
+    if not renamed:
+        exc = errors.TokenNotFound(f"no live token {token_id[:40]!r}")
+        return _page("console/error.html", exc.status, message=refusal(exc))
+    return redirect(url_for(".tokens_view", done="token"), 303)

@@ -148,3 +148,17 @@ def test_stores_and_stock_are_headquarters_changes_auditors_read(app, ledger):
     store = Console(app, token(app, "store", "SH01"))
     assert store.client.get("/console/stores").status_code == 403
     assert store.client.get("/console/stock.csv").status_code == 403
+
+
+def test_headquarters_names_a_token_in_the_console_and_the_header_follows(app, ledger):
+    staff = token(app, "store", "SH01")
+    staff_id = staff.split("_")[1]
+    hq = Console(app, token(app, "hq"))
+    assert staff_id in hq.client.get("/console/tokens").get_data(as_text=True)
+    saved = hq.post(f"/console/tokens/{staff_id}/name", {"name": "张三"})
+    assert saved.status_code == 303
+    page = Console(app, staff).client.get("/console/counter").get_data(as_text=True)
+    assert "SH01 · 张三" in page
+    assert hq.post(f"/console/tokens/{staff_id}/name", {"name": "x" * 65}).status_code == 422
+    assert hq.post("/console/tokens/000000000000/name", {"name": "x"}).status_code == 404
+    assert Console(app, staff).client.get("/console/tokens").status_code == 403
