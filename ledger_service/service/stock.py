@@ -15,6 +15,20 @@ units can never over-reserve (PostgreSQL re-evaluates the condition on the locke
 SQLite runs writers one at a time). The table's check constraint
 (``0 <= reserved <= on_hand``) is the last line of defence.
 
+Wiring them into the pickup commands (store pickups of cards with a ``sku`` only; a
+delivery draws on no store's stock), each call on the command's own connection so that
+it commits or rolls back with the event::
+
+    units = product_units(conn, card.sku)
+    reserve(conn, store_id, card.sku, units)       # request: before PICKUP_REQUESTED
+    release(conn, store_id, card.sku, units)       # cancel: with PICKUP_CANCELLED
+    release(conn, old_store, card.sku, units)      # move: release the old store's units…
+    reserve(conn, new_store, card.sku, units)      # …and reserve at the new one
+    consume(conn, store_id, card.sku, units)       # complete: with PICKUP_COMPLETED
+
+An ``OUT_OF_STOCK`` raised inside the command's savepoint refuses the whole command:
+nothing of it reaches the log.
+
 Headquarters sets what is on hand and the low-water mark per store and product
 (:class:`StockCommands`), from the API, the console or a CSV file (:func:`read_stock_csv`,
 :func:`stock_csv`).
@@ -131,6 +145,15 @@ def consume(
     (a pickup must have reserved what it consumes).
     """
     _step(conn, _consume, store_id, sku, n, now, "fewer than {n} of {sku} reserved at {store}")
+
+
+def product_units(conn: Connection, sku: str) -> int:
+    """The items one pickup of ``sku`` collects (``products.units``); PRODUCT_NOT_FOUND if
+    the catalogue has no such product."""
+    units = conn.execute(sa.select(products.c.units).where(products.c.sku == sku)).scalar()
+    if units is None:
+        raise errors.ProductNotFound(f"no product {sku[:64]!r}")
+    return int(units)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -180,3 +180,10 @@ def test_a_csv_import_is_all_or_nothing_and_names_the_line(ledger, sku):
         list(stock.read_stock_csv("store_id,sku,on_hand\nS1,MT500,lots\n"))
     with pytest.raises(ValueError, match="header"):
         list(stock.read_stock_csv("a,b\n1,2\n"))
+
+
+def test_a_pickup_reserves_the_units_of_its_product(ledger, sku):
+    with read_transaction(ledger._engine) as conn:
+        assert stock.product_units(conn, sku) == 1
+        with pytest.raises(errors.ProductNotFound):
+            stock.product_units(conn, "NOPE")
