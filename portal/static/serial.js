@@ -5,12 +5,14 @@
  * (the pinned contract, else the checkpoint's) whether that root is anchored at that
  * tree size, and check that the event is a PICKUP_COMPLETED listing this serial.
  * Uses verify.js's functions (window.CardTrailVerify); its words come from the page's
- * <template id="serial-words">, already in the page's language.
+ * <template id="serial-words">, already in the page's language. Under Node it exports
+ * checkHandover (tests/portal/run_serial_js.js).
  */
 (function (root) {
   "use strict";
 
-  var V = root.CardTrailVerify;
+  var V = root.CardTrailVerify ||
+    (typeof require === "function" ? require("./verify.js") : null);
   var encoder = new TextEncoder();
 
   function word(panel, key) {
@@ -91,9 +93,11 @@
     run(panel);
   }
 
-  if (root.document.readyState === "loading") {
+  if (typeof module !== "undefined" && module.exports) {
+    module.exports = { checkHandover: checkHandover };
+  } else if (root.document.readyState === "loading") {
     root.document.addEventListener("DOMContentLoaded", function () { wire(root.document); });
   } else {
     wire(root.document);
   }
-})(window);
+})(typeof window !== "undefined" ? window : globalThis);
