@@ -180,6 +180,6 @@ def token_rename(token_id: str) -> BaseResponse:
             "console/tokens.html", 422, tokens=list_tokens(runtime().engine), error=str(exc)
         )
     if not renamed:
-        exc = errors.TokenNotFound(f"no live token {token_id[:40]!r}")
-        return _page("console/error.html", exc.status, message=refusal(exc))
+        missing = errors.TokenNotFound(f"no live token {token_id[:40]!r}")
+        return _page("console/error.html", missing.status, message=refusal(missing))
     return redirect(url_for(".tokens_view", done="token"), 303)
