@@ -26,6 +26,9 @@ PAGES = {
     "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
     "console-issue": ("hq", "/console/issue"),
     "console-counter": ("store", "/console/counter"),
+    "serial-lookup": (None, "/serial?serial=MT-0000-NOPE"),
+    "console-stores": ("hq", "/console/stores"),
+    "console-tokens": ("hq", "/console/tokens"),
 }
 
 # The document's width and the elements sticking out past the phone's right edge (for the
