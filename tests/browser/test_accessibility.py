@@ -30,6 +30,9 @@ PAGES = {
     "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
     "console-issue": ("hq", "/console/issue"),
     "console-counter": ("store", "/console/counter"),
+    "serial-lookup": (None, "/serial?serial=MT-0000-NOPE"),
+    "console-stores": ("hq", "/console/stores"),
+    "console-tokens": ("hq", "/console/tokens"),
 }
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
