@@ -29,7 +29,17 @@ from ledger_service.idempotency import IdempotencyStore
 from ledger_service.ratelimit import CounterStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
-from portal import auditor, console, cors, i18n, issuer_descriptor, public, security
+from portal import (
+    auditor,
+    console,
+    console_stores,  # noqa: F401 (adds the stores and stock pages to the console)
+    cors,
+    i18n,
+    issuer_descriptor,
+    lookups,
+    public,
+    security,
+)
 
 
 def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
@@ -80,7 +90,15 @@ def create_app(
     install(app, built)
     # Chinese first: every page, console refusal and problem title goes through it.
     i18n.init_app(app)
-    blueprints = (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp, issuer_descriptor.bp)
+    blueprints = (
+        api.bp,
+        devices_api.bp,
+        public.bp,
+        lookups.bp,
+        auditor.bp,
+        console.bp,
+        issuer_descriptor.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     security.init_app(app)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 
-from ledger_service import schemas
+from ledger_service import auth, errors, schemas
 from ledger_service.actor import Actor, Role
 from ledger_service.card_views import card_for
 from ledger_service.endpoint import command, dumps, query
 from ledger_service.openapi import Operation, Param, build_document, operation
-from ledger_service.runtime import ledger
+from ledger_service.runtime import ledger, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -80,8 +80,115 @@ def _store_out(store: dict[str, Any]) -> dict[str, Any]:
 )
 def create_store(actor: Actor, body: schemas.CreateStore, *, within: Connection) -> Any:
     """Create a store."""
-    created = ledger().create_store(actor, body.store_id, body.name, body.region, within=within)
+    place = body.model_dump(exclude={"store_id", "name", "region"}, exclude_none=True)
+    created = ledger().create_store(
+        actor, body.store_id, body.name, body.region, within=within, **place
+    )
     return _store_out(created)
+
+
+_STORE = {"store_id": Param("The store's id.")}
+_STOCK = {**_STORE, "sku": Param("The product's SKU.")}
+
+
+@command(
+    bp,
+    "/stores/<store_id>",
+    Operation(
+        "Describe a store: name, region, address, city, opening hours, coordinates",
+        "The members sent are set (null clears an optional one); the others are kept.",
+        tags=("stores",),
+        roles=("hq",),
+        request=schemas.UpdateStore,
+        response=schemas.Store,
+        errors=("STORE_NOT_FOUND",),
+        parameters=_STORE,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def update_store(
+    actor: Actor, body: schemas.UpdateStore, store_id: str, *, within: Connection
+) -> Any:
+    """Change a store's description."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return _store_out(ledger().update_store(actor, store_id, changes, within=within))
+
+
+# --- stock ------------------------------------------------------------------------------
+
+
+@query(
+    bp,
+    "/stock",
+    Operation(
+        "Stock per store and product",
+        "A store token sees its own store's lines only.",
+        tags=("stock",),
+        roles=READERS,
+        response=schemas.StockList,
+        query={
+            "store_id": {
+                "required": False,
+                "schema": {"type": "string", "pattern": schemas.STORE_ID_PATTERN},
+                "description": "Only this store.",
+            },
+            "sku": {
+                "required": False,
+                "schema": {"type": "string", "maxLength": 64, "pattern": schemas.PRINTABLE_PATTERN},
+                "description": "Only this product.",
+            },
+        },
+    ),
+)
+def list_stock(actor: Actor) -> Any:
+    """Stock lines by store and SKU."""
+    store_id, sku = request.args.get("store_id"), request.args.get("sku")
+    return {"stock": ledger().list_stock(actor, store_id=store_id, sku=sku)}
+
+
+@command(
+    bp,
+    "/stores/<store_id>/stock/<sku>",
+    Operation(
+        "Set a store's stock of a product: units on hand and the low-water mark",
+        "On hand never falls below the units reserved by pending pickups (VALIDATION_FAILED).",
+        tags=("stock",),
+        roles=("hq",),
+        request=schemas.SetStock,
+        response=schemas.StockLine,
+        errors=("STORE_NOT_FOUND", "PRODUCT_NOT_FOUND"),
+        parameters=_STOCK,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def set_stock(
+    actor: Actor, body: schemas.SetStock, store_id: str, sku: str, *, within: Connection
+) -> Any:
+    """Set on hand and/or the low-water mark."""
+    return ledger().set_stock(
+        actor, store_id, sku, on_hand=body.on_hand, low_water=body.low_water, within=within
+    )
+
+
+@command(
+    bp,
+    "/stores/<store_id>/stock/<sku>/adjust",
+    Operation(
+        "Add or take away units of a store's stock of a product",
+        tags=("stock",),
+        roles=("hq",),
+        request=schemas.AdjustStock,
+        response=schemas.StockLine,
+        errors=("STORE_NOT_FOUND", "PRODUCT_NOT_FOUND"),
+        parameters=_STOCK,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def adjust_stock(
+    actor: Actor, body: schemas.AdjustStock, store_id: str, sku: str, *, within: Connection
+) -> Any:
+    """Add ``delta`` units on hand."""
+    return ledger().adjust_stock(actor, store_id, sku, body.delta, within=within)
 
 
 @query(
@@ -92,6 +199,51 @@ def create_store(actor: Actor, body: schemas.CreateStore, *, within: Connection)
 def list_stores(actor: Actor) -> Any:
     """List the stores."""
     return {"stores": [_store_out(store) for store in ledger().list_stores(actor)]}
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+
+def _token_out(token: dict[str, Any]) -> dict[str, Any]:
+    return {"token_id": token["id"], **{k: v for k, v in token.items() if k != "id"}}
+
+
+@query(
+    bp,
+    "/tokens",
+    Operation(
+        "List the API tokens with their staff display names",
+        tags=("tokens",),
+        roles=("hq",),
+        response=schemas.TokenList,
+    ),
+)
+def list_tokens(actor: Actor) -> Any:
+    """Every token (never a secret)."""
+    return {"tokens": [_token_out(t) for t in auth.list_tokens(runtime().engine)]}
+
+
+@command(
+    bp,
+    "/tokens/<token_id>/name",
+    Operation(
+        "Set the staff display name of a token",
+        'The console shows it ("SH01 · 张三"); events keep recording the token id only.',
+        tags=("tokens",),
+        roles=("hq",),
+        request=schemas.TokenName,
+        response=schemas.Token,
+        errors=("TOKEN_NOT_FOUND",),
+        parameters={"token_id": Param("The token's public id.")},
+    ),
+)
+def rename_token(actor: Actor, body: schemas.TokenName, token_id: str) -> Any:
+    """Name or unname a live token."""
+    if not auth.rename_token(runtime().engine, token_id, body.name):
+        raise errors.TokenNotFound(f"no live token {token_id[:40]!r}")
+    wanted = token_id.removeprefix("tok_")
+    token = next(t for t in auth.list_tokens(runtime().engine) if t["id"] == wanted)
+    return _token_out(token)
 
 
 # --- cards ------------------------------------------------------------------------------

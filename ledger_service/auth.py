@@ -5,6 +5,9 @@ in logs, events and ``cardtrail token revoke``), the 160-bit ``secret`` is shown
 the token is created and stored only as HMAC-SHA256 under the server secret, so a copy of
 the database alone cannot be turned back into working tokens.
 
+A token may carry a staff member's display name (``--name``): the console shows it
+("SH01 · 张三"); events record only the token id (:func:`actor_id`), never the name.
+
 A console sign-in opens a server-side session (:func:`open_session`): the browser keeps a
 random session id, the database its SHA-256 and the token it stands for. It ends when it
 is closed (sign-out), when it expires, or when its token is revoked.
@@ -57,6 +60,7 @@ class IssuedToken:
     role: Role
     store_id: str | None
     token: str = field(repr=False)
+    name: str | None = None
 
 
 def parse_token(text: str) -> TokenParts | None:
@@ -77,14 +81,49 @@ def actor_id(token_id: str) -> str:
     return f"tok_{token_id}"
 
 
-def create_token(
-    engine: Engine, secret_key: bytes, role: str, store_id: str | None = None
-) -> IssuedToken:
-    """Create a token for ``role`` (a store token is bound to ``store_id``) and store its hash.
+NAME_LIMIT = 64
+"""The longest display name a token may carry."""
+_NAME = re.compile(r"[^\x00-\x1f\x7f]+")
 
-    Raises ``ValueError`` for an unknown role, a store token without a store, or a store id
-    on another role.
+
+def display_name(text: str | None) -> str | None:
+    """A token's display name: stripped, 1 to :data:`NAME_LIMIT` printable characters, or
+    None for none. Raises ``ValueError`` otherwise.
+
+        >>> display_name("  张三 "), display_name(""), display_name(None)
+        ('张三', None, None)
     """
+    if text is None or not text.strip():
+        return None
+    name = text.strip()
+    if len(name) > NAME_LIMIT or not _NAME.fullmatch(name):
+        raise ValueError(f"a display name is 1 to {NAME_LIMIT} printable characters")
+    return name
+
+
+def staff_label(store_id: str | None, name: str | None, token_id: str) -> str:
+    """How the console names whoever holds a token: "SH01 · 张三", else the token id.
+
+    >>> staff_label("SH01", "张三", "tok_1"), staff_label(None, None, "tok_1")
+    ('SH01 · 张三', 'tok_1')
+    """
+    return " · ".join(part for part in (store_id, name or token_id) if part)
+
+
+def create_token(
+    engine: Engine,
+    secret_key: bytes,
+    role: str,
+    store_id: str | None = None,
+    name: str | None = None,
+) -> IssuedToken:
+    """Create a token for ``role`` (a store token is bound to ``store_id``) and store its
+    hash; ``name``: the staff member's display name, shown in the console only.
+
+    Raises ``ValueError`` for an unknown role, a store token without a store, a store id
+    on another role, or a malformed name.
+    """
+    name = display_name(name)
     if role not in TOKEN_ROLES:
         raise ValueError(f"unknown role {role!r}, want one of {', '.join(TOKEN_ROLES)}")
     if (role == "store") != (store_id is not None):
@@ -101,9 +140,52 @@ def create_token(
                 store_id=store_id,
                 secret_hash=token_hash(secret_key, token),
                 created_at=datetime.now(UTC),
+                name=name,
             )
         )
-    return IssuedToken(id=token_id, role=role, store_id=store_id, token=token)
+    return IssuedToken(id=token_id, role=role, store_id=store_id, token=token, name=name)
+
+
+def rename_token(engine: Engine, token_id: str, name: str | None) -> bool:
+    """Set (None: clear) the display name of a live token; False if there is none.
+
+    Raises ``ValueError`` for a malformed name."""
+    name = display_name(name)
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            api_tokens.update()
+            .where(
+                api_tokens.c.id == token_id.removeprefix("tok_"), api_tokens.c.revoked_at.is_(None)
+            )
+            .values(name=name)
+        )
+    return result.rowcount == 1
+
+
+def token_name(engine: Engine, token_id: str) -> str | None:
+    """The display name of the token ``token_id`` (``tok_`` prefix allowed), if it has one."""
+    with read_transaction(engine) as conn:
+        name: str | None = conn.execute(
+            sa.select(api_tokens.c.name).where(api_tokens.c.id == token_id.removeprefix("tok_"))
+        ).scalar()
+    return name
+
+
+def list_tokens(engine: Engine) -> list[dict[str, object]]:
+    """Every token, oldest first: id, role, store, display name, created and revoked times
+    (never a secret or its hash)."""
+    with read_transaction(engine) as conn:
+        rows = conn.execute(
+            sa.select(
+                api_tokens.c.id,
+                api_tokens.c.role,
+                api_tokens.c.store_id,
+                api_tokens.c.name,
+                api_tokens.c.created_at,
+                api_tokens.c.revoked_at,
+            ).order_by(api_tokens.c.created_at, api_tokens.c.id)
+        ).all()
+    return [row._asdict() for row in rows]
 
 
 def revoke_token(engine: Engine, token_id: str) -> bool:

@@ -38,15 +38,21 @@ def token_command() -> None:
     "--role", type=click.Choice(TOKEN_ROLES), required=True, help="What the token may do."
 )
 @click.option("--store", "store_id", default=None, help="The store a store token acts for.")
+@click.option(
+    "--name",
+    default=None,
+    help="The staff member's display name, shown in the console (never in the log).",
+)
 @data_dir_option
-def token_create(role: str, store_id: str | None, data_dir: Path | None) -> None:
+def token_create(role: str, store_id: str | None, name: str | None, data_dir: Path | None) -> None:
     """Create a token. It is shown only now: CardTrail keeps nothing but a keyed hash."""
     with _database(data_dir) as (settings, engine):
         try:
-            issued = create_token(engine, settings.secret_key(), role, store_id)
+            issued = create_token(engine, settings.secret_key(), role, store_id, name)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     scope = f" for store {issued.store_id}" if issued.store_id else ""
+    scope += f" ({issued.name})" if issued.name else ""
     click.echo(
         f"Created {issued.role} token {issued.id}{scope}; copy it now, it is not shown again:"
     )

@@ -53,6 +53,37 @@ STORES: tuple[tuple[str, str, str], ...] = (
     ("GZ01", "广州天河店 Guangzhou Tianhe", "south"),
     ("CD01", "成都太古里店 Chengdu Taikoo Li", "west"),
 )
+# Where customers find the demo stores (the pickup choice lists them by city).
+STORE_PLACES: dict[str, dict[str, Any]] = {
+    "BJ01": {
+        "city": "北京",
+        "address": "北京市东城区王府井大街 138 号",
+        "opening_hours": "10:00-22:00",
+        "latitude": 39.9139,
+        "longitude": 116.4107,
+    },
+    "SH01": {
+        "city": "上海",
+        "address": "上海市静安区南京西路 1266 号",
+        "opening_hours": "10:00-22:00",
+        "latitude": 31.2286,
+        "longitude": 121.4520,
+    },
+    "GZ01": {
+        "city": "广州",
+        "address": "广州市天河区天河路 383 号",
+        "opening_hours": "10:00-22:00",
+        "latitude": 23.1327,
+        "longitude": 113.3270,
+    },
+    "CD01": {
+        "city": "成都",
+        "address": "成都市锦江区中纱帽街 8 号",
+        "opening_hours": "10:00-23:00",
+        "latitude": 30.6534,
+        "longitude": 104.0832,
+    },
+}
 PRODUCTS: tuple[tuple[str, int], ...] = (
     ("岭泉 53° 酱香 500ml · Lingquan 53% Jiangxiang 500ml", 149_900),
     ("岭泉 生肖纪念版 1L · Zodiac Edition 1L", 399_900),
@@ -191,7 +222,7 @@ def seed(
     start = now - timedelta(days=DAYS) if backdate else now
     for store_id, name, region in STORES:
         if store_id not in existing:
-            ledger.create_store(HQ, store_id, name, region)
+            ledger.create_store(HQ, store_id, name, region, **STORE_PLACES.get(store_id, {}))
     plan = _plan(rng, cards, now)
     for at, action, batch in _timeline(rng, plan, start, now, backdate):
         if clock is not None:

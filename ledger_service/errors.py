@@ -196,6 +196,14 @@ class StoreExists(LedgerError):
     title = N_("Store already exists")
 
 
+class TokenNotFound(LedgerError):
+    """No live API token has this id."""
+
+    code = "TOKEN_NOT_FOUND"
+    status = 404
+    title = N_("Token not found")
+
+
 class PickupNotFound(LedgerError):
     """Pickup not found."""
 

@@ -24,6 +24,9 @@ api_tokens = sa.Table(
     sa.Column("secret_hash", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # The staff member's display name (ledger_auth_0003_names), shown in the console only:
+    # events record the token id, never a person's name.
+    sa.Column("name", sa.String(64), nullable=True),
     sa.CheckConstraint("role IN ('hq', 'store', 'auditor')", name="api_tokens_role"),
     sa.CheckConstraint(
         "(role = 'store') = (store_id IS NOT NULL)", name="api_tokens_store_only_for_store"
@@ -198,6 +201,43 @@ stock = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="stock_reserved_in_range"),
     sa.CheckConstraint("low_water >= 0", name="stock_low_water"),
+)
+
+# Bottle serials (瓶码) handed over with a pickup (ledger_core_0008_stores): filled from
+# each PICKUP_COMPLETED event's "serials", so that the public lookup finds the event. One
+# serial may appear in several events (a copied code is visible, not refused here).
+serials = sa.Table(
+    "serials",
+    metadata,
+    sa.Column("serial", sa.String(128), primary_key=True),
+    sa.Column(
+        "leaf_index",
+        LeafIndex,
+        sa.ForeignKey("events.leaf_index"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), nullable=False),
+)
+
+# How often the public card page was looked at (ledger_core_0008_stores), outside the log.
+card_checks = sa.Table(
+    "card_checks",
+    metadata,
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The different clients that looked at a card: a keyed hash of the client and the day
+# (portal.lookup_counter), never an address; the hash changes every day.
+card_check_clients = sa.Table(
+    "card_check_clients",
+    metadata,
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), primary_key=True),
+    sa.Column("client", sa.String(32), primary_key=True),
+    sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 pickups = sa.Table(

@@ -225,12 +225,68 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+StoreAddress: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, pattern=VISIBLE_PATTERN)
+]
+City: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=VISIBLE_PATTERN)
+]
+Latitude: TypeAlias = Annotated[float, Field(ge=-90, le=90)]
+Longitude: TypeAlias = Annotated[float, Field(ge=-180, le=180)]
+StockCount: TypeAlias = Annotated[
+    Annotated[int, Field(ge=0, le=1_000_000)], BeforeValidator(_whole)
+]
+
+
 class CreateStore(Body):
-    """A store that can redeem cards and hand out pickups."""
+    """A store that can redeem cards and hand out pickups; where customers find it is
+    optional (address, city, opening hours, coordinates)."""
 
     store_id: StoreId
     name: Name
     region: Region
+    address: StoreAddress | None = None
+    city: City | None = None
+    opening_hours: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class UpdateStore(Body):
+    """A store's fields to change: the members sent are set (null clears an optional
+    one), the others kept."""
+
+    name: Name | None = None
+    region: Region | None = None
+    address: StoreAddress | None = None
+    city: City | None = None
+    opening_hours: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class SetStock(Body):
+    """What a store has on hand of a product, and the low-water mark at or below which
+    the dashboard warns; a member left out is kept."""
+
+    on_hand: StockCount | None = None
+    low_water: StockCount | None = None
+
+
+class TokenName(Body):
+    """A staff member's display name for a token (null: none); shown in the console only,
+    never logged."""
+
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=VISIBLE_PATTERN)]
+        | None
+    )
+
+
+class AdjustStock(Body):
+    """Units to add to what is on hand (negative: take away)."""
+
+    delta: Annotated[Annotated[int, Field(ge=-1_000_000, le=1_000_000)], BeforeValidator(_whole)]
 
 
 class CardSpec(Body):
@@ -346,6 +402,45 @@ class Store(Reply):
     store_id: str
     name: str
     region: str
+    address: str | None = None
+    city: str | None = None
+    opening_hours: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class StockLine(Reply):
+    """A store's stock of one product: available = on_hand - reserved (by pickups)."""
+
+    store_id: str
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    low_water: int
+
+
+class Token(Reply):
+    """An API token as headquarters sees it: never its secret."""
+
+    token_id: str
+    role: str
+    store_id: str | None
+    name: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+class TokenList(Reply):
+    """Every API token, oldest first."""
+
+    tokens: list[Token]
+
+
+class StockList(Reply):
+    """Stock lines by store and SKU."""
+
+    stock: list[StockLine]
 
 
 class StoreList(Reply):

@@ -42,7 +42,14 @@ from werkzeug.wrappers import Response as BaseResponse
 from anchoring.db import read_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.auth import authenticate, close_session, open_session, session_actor
+from ledger_service.auth import (
+    authenticate,
+    close_session,
+    open_session,
+    session_actor,
+    staff_label,
+    token_name,
+)
 from ledger_service.card_views import PERSONAL_READERS, card_for
 from ledger_service.csv_cells import safe_row
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
@@ -111,7 +118,7 @@ def csrf_token() -> str:
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token}
+    return {"csrf_token": csrf_token, "staff_label": staff_label}
 
 
 def _session_id() -> str | None:
@@ -144,6 +151,8 @@ def _guard() -> BaseResponse | None:
         session.pop(SESSION_KEY, None)
         return redirect(url_for(".login", next=request.full_path.rstrip("?")), 303)
     g.console_actor = actor
+    # The staff member's display name, for the header only ("SH01 · 张三").
+    g.console_name = token_name(runtime().engine, actor.id)
     return None
 
 
@@ -261,6 +270,7 @@ def dashboard_view() -> BaseResponse:
             "anomalies": dashboard.anomaly_report(conn, now),
             "locked": dashboard.locked_codes(conn, now),
             "states": dashboard.state_counts(conn),
+            "low_stock": dashboard.low_stock(conn),
         }
     return _page("console/dashboard.html", days=days, day_choices=DASHBOARD_DAYS, **context)
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from ledger_service.domain import lockout
 from ledger_service.schema import anomalies, cards, code_failures, events, pickups, stores
+from ledger_service.service import stock
 
 ACTIVITY_TYPES = ("ISSUED", "PICKUP_COMPLETED", "REDEEMED")
 """The event types the dashboard counts per store and day: issued, picked up, redeemed."""
@@ -526,3 +527,14 @@ def state_counts(conn: Connection) -> dict[str, int]:
     """Cards per state (read through the ``state`` index)."""
     query = sa.select(cards.c.state, sa.func.count()).group_by(cards.c.state)
     return dict(conn.execute(query).all())
+
+
+# --- low stock (stores and stock) ---------------------------------------------------------
+
+LOW_STOCK_SHOWN = 50
+"""The most low-stock lines the dashboard lists (emptiest first)."""
+
+
+def low_stock(conn: Connection, limit: int = LOW_STOCK_SHOWN) -> list[stock.StockLine]:
+    """Stock lines at or below their low-water mark, emptiest first (a warning each)."""
+    return stock.low_stock(conn)[:limit]

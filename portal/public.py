@@ -29,7 +29,7 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import i18n, lookup_cache, models
+from portal import i18n, lookup_cache, lookup_counter, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
@@ -40,7 +40,7 @@ from portal.bundles import (
 )
 from portal.issuer_descriptor import configured_issuer
 from portal.number_problems import not_a_card_number, number_problem
-from portal.security import limit_public
+from portal.security import client_address, limit_public
 
 bp = Blueprint(
     "public",
@@ -146,6 +146,9 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         response = _cached(number, "page", variant, _render_card, "text/html")
     except CardNotFound:
         return _not_found()
+    # Counted here, past the cache: a 304 or a cached page is a look at the card too. The
+    # page fetches the counter (portal.lookups.card_checks), so the cached page stays one.
+    lookup_counter.record_check(runtime().engine, number, runtime().secret_key, client_address())
     return _vary_by_language(response)
 
 

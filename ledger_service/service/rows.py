@@ -96,8 +96,3 @@ def lock_values(state: lockout.LockState) -> dict[str, Any]:
         "code_locks": state.locks,
         "code_locked_until": state.locked_until,
     }
-
-
-def store_json(row: Row[Any]) -> dict[str, str]:
-    """A store as the ledger answers it."""
-    return {"id": row.id, "name": row.name, "region": row.region}

@@ -65,6 +65,9 @@ PAGES = {
     "console-card": ("hq", "/console/cards?number={PICKUP_COMPLETED}"),
     "console-issue": ("hq", "/console/issue"),
     "console-counter": ("store", "/console/counter"),
+    "serial-lookup": (None, "/serial?serial=MT-0000-NOPE"),
+    "console-stores": ("hq", "/console/stores"),
+    "console-tokens": ("hq", "/console/tokens"),
 }
 PHONES = {"360x740": (360, 740), "390x844": (390, 844)}
 

@@ -56,7 +56,8 @@ def test_created_stores_are_listed_for_every_role(api):
 def test_create_store_answers_201_with_the_store(api):
     response = api.post("/stores", {"store_id": "S3", "name": "Airport", "region": "east"})
     assert response.status_code == 201
-    assert response.get_json() == {"store_id": "S3", "name": "Airport", "region": "east"}
+    place = dict.fromkeys(("address", "city", "opening_hours", "latitude", "longitude"))
+    assert response.get_json() == {"store_id": "S3", "name": "Airport", "region": "east", **place}
 
 
 def test_duplicate_store_is_refused(api):
