@@ -211,8 +211,9 @@ def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connectio
 
 def _reasoned(name: str, summary: str) -> None:
     def view(actor: Actor, body: schemas.WithReason, number: str, *, within: Connection) -> Any:
-        return getattr(ledger(), name)(
-            actor, number, body.reason, reason_code=body.reason_code, within=within
+        # Through administer: the action and its record (who, when) commit together.
+        return ledger().administer(
+            actor, name, number, reason=body.reason, reason_code=body.reason_code, within=within
         )
 
     view.__name__ = view.__qualname__ = name
