@@ -160,6 +160,8 @@ class Settings:
     timezone: str = DEFAULT_TIMEZONE
     rate_limit_storage: str = "memory://"
     issuer_file: Path | None = None
+    # CARDTRAIL_EXPIRY_INTERVAL: seconds between the expiry runs of `cardtrail up`; 0: none.
+    expiry_interval: float = 60.0
 
     @classmethod
     def from_env(
@@ -200,6 +202,7 @@ class Settings:
                 env.get(RATE_LIMIT_STORAGE) or "memory://"
             ),
             issuer_file=Path(issuer_file).expanduser().absolute() if issuer_file else None,
+            expiry_interval=_number(env, "CARDTRAIL_EXPIRY_INTERVAL", 60.0, float),
         )
 
     @property
