@@ -45,9 +45,8 @@ from anchoring.db import read_transaction
 from ledger_service import books, books_csv, books_sql, errors
 from ledger_service.actor import Actor
 from ledger_service.auth import authenticate, close_session, open_session, session_actor
-from ledger_service.card_views import PERSONAL_READERS, card_for
+from ledger_service.card_views import PERSONAL_READERS, card_for, dated
 from ledger_service.csv_cells import safe_row
-from ledger_service.domain.expiry_dates import shown_state
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
 from ledger_service.events import REASON_CODES
 from ledger_service.imports import ImportFileError, read_rows
@@ -295,7 +294,7 @@ def card_lookup() -> BaseResponse:
         return _page("console/card.html", card=None, error=None, value="")
     try:
         number = scanned_number(text)
-        card = card_for(actor(), ledger().get_card(actor(), number))
+        card = card_for(actor(), dated(ledger().get_card(actor(), number), _now()))
     except CardNumberError as exc:
         return _page("console/card.html", 422, card=None, error=str(exc), value=text)
     except errors.LedgerError as exc:
@@ -303,13 +302,6 @@ def card_lookup() -> BaseResponse:
     with read_transaction(runtime().engine) as conn:
         names = dashboard.store_names(conn)
     personal = actor().role in PERSONAL_READERS
-    expires_at = card.get("expires_at")
-    shown = shown_state(
-        card["state"],
-        datetime.fromisoformat(expires_at.replace("Z", "+00:00")) if expires_at else None,
-        _now(),
-        card.get("blocked_from"),
-    )
     return _page(
         "console/card.html",
         card=card,
@@ -317,7 +309,6 @@ def card_lookup() -> BaseResponse:
         personal=personal,
         error=None,
         value=number,
-        past_date=shown != card["state"],
         reason_codes=REASON_CODES,
         record=ledger().admin_record(actor(), number=number, limit=50),
         done=ADMIN_DONE.get(request.args.get("done", "")),
@@ -563,7 +554,7 @@ def counter_redeem() -> BaseResponse:
         return _counter(422, error=str(exc))
     if not code:
         try:
-            card = card_for(actor(), ledger().get_card(actor(), number))
+            card = card_for(actor(), dated(ledger().get_card(actor(), number), _now()))
         except errors.LedgerError as exc:
             return _counter(exc.status, error=refusal(exc))
         return _counter(card=card, number=number)
