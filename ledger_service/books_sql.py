@@ -101,10 +101,13 @@ def figures(
     as_of: datetime,
     by: str | None = None,
     since: datetime | None = None,
+    *,
+    redemptions: bool = True,
 ) -> list[Figures]:
     """Sales, outstanding liability and breakage at ``as_of`` per currency — in all
-    (``by`` None, key ``NO_KEY``) or per ``product`` or ``channel`` — and the value
-    redeemed (less refunds) since ``since`` (from the beginning when None)."""
+    (``by`` None, key ``NO_KEY``) or per ``product`` or ``channel`` — and, unless
+    ``redemptions`` is false (which spares a pass over the events), the value redeemed
+    (less refunds) since ``since`` (from the beginning when None)."""
     key = KEYS[by] if by else sa.literal(NO_KEY)
     currency = sa.func.coalesce(cards.c.currency, "")
     sold = cards.c.activated_at.is_not(None)
@@ -135,6 +138,19 @@ def figures(
         )
         for r in conn.execute(query)
     }
+    if redemptions:
+        _add_redemptions(conn, table, key, currency, since)
+    rows = [f for f in table.values() if f.sold or f.liability or f.breakage or f.redeemed_value]
+    return sorted(rows, key=lambda f: (f.key == NO_KEY, f.key, f.currency))
+
+
+def _add_redemptions(
+    conn: Connection,
+    table: dict[tuple[str, str], Figures],
+    key: sa.ColumnElement[Any],
+    currency: sa.ColumnElement[Any],
+    since: datetime | None,
+) -> None:
     signed = sa.case((events.c.type == "REFUNDED", -_event_value()), else_=_event_value())
     used = (
         sa.select(key.label("key"), currency.label("currency"), _sum(signed).label("value"))
@@ -147,18 +163,18 @@ def figures(
     for r in conn.execute(used):
         ident = (r.key or NO_KEY, r.currency)
         table.setdefault(ident, Figures(*ident)).redeemed_value += int(r.value)
-    rows = [f for f in table.values() if f.sold or f.liability or f.breakage or f.redeemed_value]
-    return sorted(rows, key=lambda f: (f.key == NO_KEY, f.key, f.currency))
 
 
 def liability(conn: Connection, as_of: datetime) -> dict[str, int]:
     """Outstanding liability per currency at ``as_of``."""
-    return {f.currency: f.liability for f in figures(conn, as_of) if f.liability}
+    owed = figures(conn, as_of, redemptions=False)
+    return {f.currency: f.liability for f in owed if f.liability}
 
 
 def breakage(conn: Connection, as_of: datetime) -> dict[str, int]:
     """Breakage per currency at ``as_of``."""
-    return {f.currency: f.breakage for f in figures(conn, as_of) if f.breakage}
+    lost = figures(conn, as_of, redemptions=False)
+    return {f.currency: f.breakage for f in lost if f.breakage}
 
 
 # --- the daily close ---------------------------------------------------------------------

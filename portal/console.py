@@ -279,7 +279,7 @@ def dashboard_view() -> BaseResponse:
             "anomalies": dashboard.anomaly_report(conn, now),
             "locked": dashboard.locked_codes(conn, now),
             "states": dashboard.state_counts(conn),
-            "books": books_sql.figures(conn, now),
+            "books": books_sql.figures(conn, now, redemptions=False),
             "close_today": books_sql.daily_close(conn, now, 1, runtime().settings.zone),
         }
     return _page("console/dashboard.html", days=days, day_choices=DASHBOARD_DAYS, **context)
