@@ -345,11 +345,11 @@ def card_action(number: str, action: str) -> BaseResponse:
     )
 
 
-def _administer(
-    action: str, number: str, reason: str = "", reason_code: str = "unspecified"
-) -> BaseResponse:
+def _administer(action: str, number: str, **arguments: Any) -> BaseResponse:
+    """Run one of headquarters' actions through the Ledger (which records it); back to
+    the card's page, or the refusal in words."""
     try:
-        done = ledger().administer(actor(), action, number, reason=reason, reason_code=reason_code)
+        done = ledger().administer(actor(), action, number, **arguments)
     except errors.LedgerError as exc:
         return _page("console/error.html", exc.status, message=refusal(exc))
     return redirect(url_for(".card_lookup", number=done["card_number"], done=action), 303)

@@ -24,9 +24,15 @@ from ledger_service.service.card_commands import CardCommands
 from ledger_service.service.checks import WRITERS, card_number, require_role
 from ledger_service.service.rows import stamp
 
-REASONED_ACTIONS = ("block", "unblock", "void")
-"""Actions that take a reason (its code is recorded; the text stays with the event)."""
-ADMIN_ACTIONS = (*REASONED_ACTIONS, "unlock_code")
+ADMIN_ACTIONS: dict[str, tuple[str, ...]] = {
+    "block": ("reason_code",),
+    "unblock": ("reason_code",),
+    "void": ("reason_code",),
+    "unlock_code": (),
+}
+"""Headquarters' card actions (each a Ledger method taking ``actor, number, ...,
+within=``) and which of their arguments the record keeps — codes and amounts, never free
+text (a reason's text stays beside its event, out of the log)."""
 
 
 def record_action(
@@ -62,26 +68,20 @@ class AdminActions(CardCommands):
         action: str,
         number: str,
         *,
-        reason: str = "",
-        reason_code: str = "unspecified",
         within: Connection | None = None,
+        **arguments: Any,
     ) -> dict[str, Any]:
-        """Run ``action`` (one of :data:`ADMIN_ACTIONS`) on the card ``number`` and record
-        who did it and when; the answer is the command's."""
+        """Run ``action`` (one of :data:`ADMIN_ACTIONS`, with its ``arguments``) on the
+        card ``number`` and record who did it and when; the answer is the command's."""
         require_role(actor, WRITERS)
         if action not in ADMIN_ACTIONS:
             raise errors.ValidationFailed(f"unknown action {action!r}")
         number = card_number(number)
+        kept = " ".join(f"{k}={arguments[k]}" for k in ADMIN_ACTIONS[action] if k in arguments)
         with self._run(within) as conn:
-            if action == "unlock_code":
-                done = self.unlock_code(actor, number, within=conn)
-                detail = ""
-            else:
-                command = getattr(self, action)
-                done = command(actor, number, reason, reason_code=reason_code, within=conn)
-                detail = f"reason_code={reason_code}"
-            record_action(conn, actor, action, self._now(), number, done.get("leaf_index"), detail)
-        return dict(done)
+            done: dict[str, Any] = getattr(self, action)(actor, number, within=conn, **arguments)
+            record_action(conn, actor, action, self._now(), number, done.get("leaf_index"), kept)
+        return done
 
     def admin_record(
         self, actor: Actor, *, number: str | None = None, limit: int = 100
