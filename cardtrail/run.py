@@ -1,8 +1,9 @@
 """``cardtrail up`` (run everything) and ``cardtrail deploy`` (put LedgerAnchor on a chain).
 
 ``up`` with no CHAIN_RPC_URL starts anvil on 127.0.0.1 with its chain kept in the data
-directory, deploys LedgerAnchor if needed, runs the anchoring worker and serves the web
-app; Ctrl-C (or SIGTERM) stops the web server, then the worker, then the node, in that
+directory, deploys LedgerAnchor if needed, runs the anchoring worker and the expiry
+scheduler (:mod:`ledger_service.expiry_timer`) and serves the web app; Ctrl-C (or
+SIGTERM) stops the web server, then the worker and the scheduler, then the node, in that
 order, so the node writes its state after the last anchor. Links and QR codes name
 CARDTRAIL_PUBLIC_BASE_URL, or without it (development only) the address ``up`` listens on.
 In development without CARDTRAIL_ISSUER_FILE, ``up`` writes the issuer descriptor
@@ -46,6 +47,7 @@ from cardtrail.app import create_app
 from ledger_service import demo as demo_data
 from ledger_service.cli_options import data_dir_option, load_settings, migrated_engine
 from ledger_service.config import ConfigError, Settings, base_url_setting
+from ledger_service.expiry_timer import ExpiryTimer
 from ledger_service.runtime import runtime_of
 
 logger = logging.getLogger("cardtrail")
@@ -283,12 +285,15 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = None
     worker_thread = threading.Thread(target=worker.run, args=(stop,), name="anchoring-worker")
+    expiry_thread = _expiry_thread(settings, app, stop)
     try:
         announce_demo: Callable[[str], str] | None = _seed_demo(app) if demo else None
         server = web_server(app, host, port)
         web_thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         worker_thread.start()
         web_thread.start()
+        if expiry_thread is not None:
+            expiry_thread.start()
         _banner(settings, server.server_port, host, deployment, node)
         if announce_demo is not None:
             click.echo(announce_demo(settings.base_url + "/") + "\n")
@@ -302,6 +307,8 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         stop.set()
         if worker_thread.ident is not None:
             worker_thread.join()
+        if expiry_thread is not None and expiry_thread.ident is not None:
+            expiry_thread.join()
         lock.release()
         engine.dispose()
         if node is not None:
@@ -311,6 +318,16 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
     if worker.error is not None:
         raise click.ClickException(f"anchoring stopped: {worker.error}")
     click.echo("CardTrail stopped.")
+
+
+def _expiry_thread(
+    settings: Settings, app: Flask, stop: threading.Event
+) -> threading.Thread | None:
+    """The thread that expires cards on time (CARDTRAIL_EXPIRY_INTERVAL; None when 0)."""
+    if settings.expiry_interval <= 0:
+        return None
+    timer = ExpiryTimer(runtime_of(app).ledger, settings.expiry_interval)
+    return threading.Thread(target=timer.run, args=(stop,), name="expiry")
 
 
 def _banner(
@@ -336,6 +353,11 @@ def _banner(
         (
             f"  anchoring  every {settings.anchor_interval:g} s, "
             f"{settings.anchor_confirmations} confirmation(s)"
+        ),
+        (
+            f"  expiry     every {settings.expiry_interval:g} s"
+            if settings.expiry_interval > 0
+            else "  expiry     off (CARDTRAIL_EXPIRY_INTERVAL=0): run `cardtrail expire`"
         ),
         "Press Ctrl-C to stop.",
         "",

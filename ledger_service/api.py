@@ -12,6 +12,7 @@ with 422 ``VALIDATION_FAILED`` before anything runs (see :mod:`ledger_service.id
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ledger_service import auth, errors, schemas
 from ledger_service.actor import Actor, Role
-from ledger_service.card_views import card_for
+from ledger_service.card_views import card_for, dated
 from ledger_service.endpoint import command, dumps, query
 from ledger_service.openapi import Operation, Param, build_document, operation
 from ledger_service.runtime import ledger, runtime
@@ -284,8 +285,9 @@ def issue_cards(actor: Actor, body: schemas.IssueCards, *, within: Connection) -
     ),
 )
 def get_card(actor: Actor, number: str) -> Any:
-    """A card and its events, as the caller's role may read it (no holder data for stores)."""
-    return card_for(actor, ledger().get_card(actor, number))
+    """A card and its events, as the caller's role may read it (no holder data for stores);
+    ``expired_by_date`` says when it is expired before its EXPIRED event is written."""
+    return card_for(actor, dated(ledger().get_card(actor, number), datetime.now(UTC)))
 
 
 @command(
@@ -363,8 +365,9 @@ def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connectio
 
 def _reasoned(name: str, summary: str) -> None:
     def view(actor: Actor, body: schemas.WithReason, number: str, *, within: Connection) -> Any:
-        return getattr(ledger(), name)(
-            actor, number, body.reason, reason_code=body.reason_code, within=within
+        # Through administer: the action and its record (who, when) commit together.
+        return ledger().administer(
+            actor, name, number, reason=body.reason, reason_code=body.reason_code, within=within
         )
 
     view.__name__ = view.__qualname__ = name

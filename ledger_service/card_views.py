@@ -20,13 +20,18 @@ full view; the API and the console pass it through :func:`card_for` before answe
     3
     >>> card_for(Actor("hq", "tok_c"), card) is card
     True
+
+:func:`dated` adds whether the card is past its date — expired for every command and page,
+though the expiry job may not have written its EXPIRED event yet.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ledger_service.actor import Actor, Role
+from ledger_service.domain.expiry_dates import shown_state
 
 PERSONAL_READERS: tuple[Role, ...] = ("hq",)
 """Roles that read the holder and delivery address references."""
@@ -47,3 +52,20 @@ def card_for(actor: Actor, card: dict[str, Any]) -> dict[str, Any]:
         **{k: v for k, v in card.items() if k not in PERSONAL_FIELDS},
         "pickups": pickups,
     }
+
+
+def dated(card: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``card`` (a merchant view) with ``expired_by_date``: true when its date has passed
+    at ``now`` and the expiry job would expire it, whether or not it has run yet.
+
+    >>> view = {"state": "CLAIMED", "expires_at": "2026-12-01T00:00:00.000Z"}
+    >>> from datetime import UTC
+    >>> dated(view, datetime(2026, 12, 2, tzinfo=UTC))["expired_by_date"]
+    True
+    >>> dated(view, datetime(2026, 11, 30, tzinfo=UTC))["expired_by_date"]
+    False
+    """
+    raw = card.get("expires_at")
+    expires_at = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+    shown = shown_state(card["state"], expires_at, now, card.get("blocked_from"))
+    return {**card, "expired_by_date": shown != card["state"]}

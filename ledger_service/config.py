@@ -184,6 +184,8 @@ class Settings:
     rate_limit_storage: str = "memory://"
     issuer_file: Path | None = None
     group_commit_ms: float = DEFAULT_GROUP_COMMIT_MS
+    # CARDTRAIL_EXPIRY_INTERVAL: seconds between the expiry runs of `cardtrail up`; 0: none.
+    expiry_interval: float = 60.0
 
     @classmethod
     def from_env(
@@ -225,6 +227,7 @@ class Settings:
             ),
             issuer_file=Path(issuer_file).expanduser().absolute() if issuer_file else None,
             group_commit_ms=group_commit_setting(env),
+            expiry_interval=_number(env, "CARDTRAIL_EXPIRY_INTERVAL", 60.0, float),
         )
 
     @property

@@ -269,7 +269,12 @@ def import_cards_command(
 @click.command("expire")
 @data_dir_option
 def expire_command(data_dir: Path | None) -> None:
-    """Write an EXPIRED event for every unused card whose expiry date has passed."""
+    """Write an EXPIRED event for every unused card whose expiry date has passed.
+
+    Run it from a systemd timer or cron in production (docs/production.md); a progress
+    bar on standard error shows a long backlog going down, a batch at a time.
+    """
     with _ledger(data_dir) as ledger:
-        count = ledger.expire_due(SYSTEM)
+        with tqdm(total=ledger.count_due(), unit="card", desc="expire") as bar:
+            count = ledger.expire_due(SYSTEM, progress=bar.update)
     click.echo(f"Expired {count} card{'' if count == 1 else 's'}.")

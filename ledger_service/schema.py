@@ -292,6 +292,24 @@ anomalies = sa.Table(
     sa.Index("anomalies_kind_at", "kind", "at"),
 )
 
+# Every administrative action, whoever runs it and from where (API or console): who (the
+# token id), when, what, on which card, and the log event it wrote if any. Unlocking a
+# code writes no event, so this is its only record (ledger_core_0006).
+admin_actions = sa.Table(
+    "admin_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("card_number", sa.String(17), nullable=True),
+    sa.Column("leaf_index", LeafIndex, nullable=True),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Index("admin_actions_at", "at"),
+    sa.Index("admin_actions_card", "card_number"),
+)
+
 # --- Store device keys and the signed commands they made (branch ``ledger_devices``) ---
 
 # Ethereum addresses (checksummed, 0x…) that may sign store commands. A revoked key stays

@@ -39,6 +39,7 @@ from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
+from ledger_service.domain.expiry_dates import shown_state
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
 from ledger_service.errors import N_, LogInconsistent
 from ledger_service.schema import stores
@@ -342,8 +343,29 @@ def _store_names(conn: Connection, history: CardHistory) -> dict[str, str]:
     return {row.id: row.name for row in conn.execute(_STORE_NAMES, {"ids": ids})}
 
 
-def load_card(engine: Engine, number: str, issuer: str, zone: tzinfo = UTC) -> CardPage:
+def issued_expiry(history: CardHistory) -> datetime | None:
+    """The card's expiry date as its ISSUED event logged it (None: it never expires)."""
+    for item in history.events:
+        if item.event.get("type") == "ISSUED":
+            raw = (item.event.get("data") or {}).get("expires_at")
+            if not raw:
+                return None
+            until = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            return until if until.tzinfo else until.replace(tzinfo=UTC)
+    return None
+
+
+def load_card(
+    engine: Engine,
+    number: str,
+    issuer: str,
+    zone: tzinfo = UTC,
+    now: datetime | None = None,
+) -> CardPage:
     """Everything about the card ``number`` (normalised); dates for people in ``zone``.
+
+    A card past its date at ``now`` (default: the present) is shown expired even while
+    its EXPIRED event is still to be written (:mod:`ledger_service.domain.expiry_dates`).
 
     Raises CardNotFound if there is none, and LogInconsistent when the stored log cannot
     give the card's leaves or proofs (a damaged database).
@@ -380,6 +402,7 @@ def load_card(engine: Engine, number: str, issuer: str, zone: tzinfo = UTC) -> C
         for e in history.events
     )
     where = where_usable(issuer, *_allowed(history), stores_by_id)
+    shown = shown_state(history.state, issued_expiry(history), now or datetime.now(UTC))
     return CardPage(
-        history, status_of(history.state), timeline, bundle, anchored, issuer=issuer, where=where
+        history, status_of(shown), timeline, bundle, anchored, issuer=issuer, where=where
     )

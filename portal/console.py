@@ -5,11 +5,13 @@ HttpOnly, SameSite=Lax, Secure outside development) keeps a random session id, n
 token. The session itself lives on the server (:func:`ledger_service.auth.open_session`)
 and every request checks it: signing out, its hours running out or revoking its token
 ends it, for every copy of the cookie. Every POST carries the session's CSRF token.
-Headquarters sees every store and may issue cards and unlock codes; store staff see and
-act only for their own store; auditors read.
+Headquarters sees every store and may issue cards, block, unblock and void them and unlock
+codes; store staff see and act only for their own store; auditors read.
 
-Views only render: the numbers come from :mod:`portal.dashboard` and every change goes
-through :class:`ledger_service.service.Ledger`, so each accepted action is one log event.
+Views only render: the numbers come from :mod:`portal.dashboard` and the books
+(:mod:`ledger_service.books_sql`), and every change goes through
+:class:`ledger_service.service.Ledger` — headquarters' card actions through
+``Ledger.administer``, which records who did what and when.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from flask_babel import lazy_gettext, ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.db import read_transaction
-from ledger_service import errors
+from ledger_service import books, books_csv, books_sql, errors
 from ledger_service.actor import Actor
 from ledger_service.auth import (
     authenticate,
@@ -50,9 +52,10 @@ from ledger_service.auth import (
     staff_label,
     token_name,
 )
-from ledger_service.card_views import PERSONAL_READERS, card_for
+from ledger_service.card_views import PERSONAL_READERS, card_for, dated
 from ledger_service.csv_cells import safe_row
 from ledger_service.domain.numbers import CardNumberError, format_card_number, normalize_card_number
+from ledger_service.events import REASON_CODES
 from ledger_service.imports import ImportFileError, read_rows
 from ledger_service.runtime import ledger, runtime
 from portal import dashboard
@@ -65,6 +68,9 @@ CSRF_KEY = "console_csrf"
 SESSION_HOURS = 12
 """A console session ends this many hours after sign-in, whatever the browser keeps."""
 DASHBOARD_DAYS = (7, 14, 30)
+REMINDER_DAYS = (7, 30, 90)
+"""How far ahead the reminder list of expiring cards can look, in days."""
+BOOKS_BY = ("product", "channel")
 _URL_NUMBER = re.compile(r"/c/([^/?#\s]+)")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -118,7 +124,21 @@ def csrf_token() -> str:
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "staff_label": staff_label}
+    return {
+        "csrf_token": csrf_token,
+        "staff_label": staff_label,
+        "money": books.money,
+        "action_word": lambda action: str(ACTION_WORDS.get(action, action)),
+    }
+
+
+ACTION_WORDS = {
+    "block": lazy_gettext("Blocked"),
+    "unblock": lazy_gettext("Unblocked"),
+    "void": lazy_gettext("Voided"),
+    "unlock_code": lazy_gettext("Code unlocked"),
+}
+"""The administrative actions (``admin_actions.action``) in words."""
 
 
 def _session_id() -> str | None:
@@ -271,6 +291,8 @@ def dashboard_view() -> BaseResponse:
             "locked": dashboard.locked_codes(conn, now),
             "states": dashboard.state_counts(conn),
             "low_stock": dashboard.low_stock(conn),
+            "books": books_sql.figures(conn, now, redemptions=False),
+            "close_today": books_sql.daily_close(conn, now, 1, runtime().settings.zone),
         }
     return _page("console/dashboard.html", days=days, day_choices=DASHBOARD_DAYS, **context)
 
@@ -284,7 +306,7 @@ def card_lookup() -> BaseResponse:
         return _page("console/card.html", card=None, error=None, value="")
     try:
         number = scanned_number(text)
-        card = card_for(actor(), ledger().get_card(actor(), number))
+        card = card_for(actor(), dated(ledger().get_card(actor(), number), _now()))
     except CardNumberError as exc:
         return _page("console/card.html", 422, card=None, error=not_a_card_number(exc), value=text)
     except errors.LedgerError as exc:
@@ -293,19 +315,144 @@ def card_lookup() -> BaseResponse:
         names = dashboard.store_names(conn)
     personal = actor().role in PERSONAL_READERS
     return _page(
-        "console/card.html", card=card, names=names, personal=personal, error=None, value=number
+        "console/card.html",
+        card=card,
+        names=names,
+        personal=personal,
+        error=None,
+        value=number,
+        reason_codes=REASON_CODES,
+        record=ledger().admin_record(actor(), number=number, limit=50),
+        done=ADMIN_DONE.get(request.args.get("done", "")),
     )
+
+
+ADMIN_DONE = {
+    "block": lazy_gettext("The card is blocked."),
+    "unblock": lazy_gettext("The card is unblocked."),
+    "void": lazy_gettext("The card is voided."),
+    "unlock_code": lazy_gettext("The code lock was lifted."),
+}
+"""What the card page says after each of headquarters' actions."""
 
 
 @bp.post("/cards/<number>/unlock")
 @roles("hq")
 def unlock(number: str) -> BaseResponse:
-    """Headquarters lifts a card's wrong-code lock."""
+    """Headquarters lifts a card's wrong-code lock (recorded as its action)."""
+    return _administer("unlock_code", number)
+
+
+@bp.post("/cards/<number>/admin/<action>")
+@roles("hq")
+def card_action(number: str, action: str) -> BaseResponse:
+    """Headquarters blocks, unblocks or voids a card, with a reason code and text."""
+    if action not in ("block", "unblock", "void"):
+        abort(404)
+    return _administer(
+        action,
+        number,
+        reason=request.form.get("reason", "").strip(),
+        reason_code=request.form.get("reason_code", "unspecified"),
+    )
+
+
+def _administer(action: str, number: str, **arguments: Any) -> BaseResponse:
+    """Run one of headquarters' actions through the Ledger (which records it); back to
+    the card's page, or the refusal in words."""
     try:
-        done = ledger().unlock_code(actor(), number)
+        done = ledger().administer(actor(), action, number, **arguments)
     except errors.LedgerError as exc:
         return _page("console/error.html", exc.status, message=refusal(exc))
-    return redirect(url_for(".card_lookup", number=done["card_number"], unlocked=1), 303)
+    return redirect(url_for(".card_lookup", number=done["card_number"], done=action), 303)
+
+
+@bp.get("/actions")
+@roles("hq", "auditor")
+def actions() -> BaseResponse:
+    """The record of administrative actions: who (token), when, what, on which card."""
+    return _page("console/actions.html", record=ledger().admin_record(actor(), limit=500))
+
+
+# --- the books ----------------------------------------------------------------------------
+
+
+def _csv(data: bytes, filename: str) -> BaseResponse:
+    response = Response(data, content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _wants_csv() -> bool:
+    return request.args.get("format") == "csv"
+
+
+@bp.get("/books")
+@roles("hq", "auditor")
+def books_view() -> BaseResponse:
+    """Liability, breakage, sales and redemptions: in all, by product and by channel."""
+    by = request.args.get("by", "product")
+    by = by if by in BOOKS_BY else "product"
+    now = _now()
+    with read_transaction(runtime().engine) as conn:
+        total = books_sql.figures(conn, now)
+        rows = books_sql.figures(conn, now, by=by)
+    if _wants_csv():
+        return _csv(books_csv.books_csv(rows, by), f"books-by-{by}-{now:%Y%m%d}.csv")
+    return _page("console/books.html", total=total, rows=rows, by=by, choices=BOOKS_BY)
+
+
+@bp.get("/close")
+@roles("hq", "auditor", "store")
+def daily_close() -> BaseResponse:
+    """The daily close (日结) per store and business day; store staff see their own."""
+    days = request.args.get("days", 7, type=int)
+    days = days if days in DASHBOARD_DAYS else 7
+    store_id = actor().store_id if actor().role == "store" else None
+    now = _now()
+    with read_transaction(runtime().engine) as conn:
+        names = dashboard.store_names(conn)
+        rows = books_sql.daily_close(conn, now, days, runtime().settings.zone, store_id)
+    if _wants_csv():
+        return _csv(books_csv.daily_close_csv(rows, names), f"daily-close-{now:%Y%m%d}.csv")
+    return _page(
+        "console/close.html", rows=rows, names=names, days=days, day_choices=DASHBOARD_DAYS
+    )
+
+
+@bp.get("/reminders")
+@roles("hq", "auditor")
+def reminders() -> BaseResponse:
+    """Sold, unused cards expiring within the chosen days: to remind their holders."""
+    days = request.args.get("days", 30, type=int)
+    days = days if days in REMINDER_DAYS else 30
+    now = _now()
+    personal = actor().role in PERSONAL_READERS
+    csv_wanted = _wants_csv()
+    with read_transaction(runtime().engine) as conn:
+        total, cards = books_sql.expiring_within(conn, now, days, None if csv_wanted else 500)
+    if csv_wanted:
+        data = books_csv.reminders_csv(cards, runtime().settings.zone, personal)
+        return _csv(data, f"expiring-within-{days}-days-{now:%Y%m%d}.csv")
+    return _page(
+        "console/reminders.html",
+        total=total,
+        cards=cards,
+        days=days,
+        day_choices=REMINDER_DAYS,
+        personal=personal,
+    )
+
+
+@bp.get("/deliveries")
+@roles("hq", "auditor")
+def deliveries() -> BaseResponse:
+    """The worklist of deliveries not yet completed, oldest request first."""
+    with read_transaction(runtime().engine) as conn:
+        open_ = books_sql.open_deliveries(conn)
+    personal = actor().role in PERSONAL_READERS
+    return _page("console/deliveries.html", deliveries=open_, personal=personal)
 
 
 @bp.route("/issue", methods=["GET", "POST"])
@@ -419,7 +566,7 @@ def counter_redeem() -> BaseResponse:
         return _counter(422, error=not_a_card_number(exc))
     if not code:
         try:
-            card = card_for(actor(), ledger().get_card(actor(), number))
+            card = card_for(actor(), dated(ledger().get_card(actor(), number), _now()))
         except errors.LedgerError as exc:
             return _counter(exc.status, error=refusal(exc))
         return _counter(card=card, number=number)

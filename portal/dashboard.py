@@ -5,9 +5,8 @@ with a million cards: daily activity reads ``events`` through its ``(type, occur
 index, pickups through ``(store_id, state)``, expiring cards through ``expires_at``, and
 locked codes start from the ``code_locked`` anomalies of the last day (no lock lasts
 longer), never from a scan of ``cards``. Days are the merchant's business days
-(``CARDTRAIL_TIMEZONE``, Beijing time by default): each day's UTC bounds are worked out
-here, DST and all, and the database only compares the stored UTC times with them, so
-SQLite and PostgreSQL count the same days.
+(``CARDTRAIL_TIMEZONE``, Beijing time by default; :mod:`ledger_service.business_days`).
+Money comes from the books (:mod:`ledger_service.books_sql`).
 
 Nothing here writes, and nothing here renders: views pass these values to templates.
 
@@ -20,12 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, overload
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ledger_service.business_days import business_day as business_day
+from ledger_service.business_days import day_bounds as day_bounds
+from ledger_service.business_days import day_of, utc
+from ledger_service.business_days import day_range as day_range
+from ledger_service.business_days import day_start as day_start
 from ledger_service.domain import lockout
 from ledger_service.schema import anomalies, cards, code_failures, events, pickups, stores
 from ledger_service.service import stock
@@ -38,64 +41,6 @@ NO_STORE = ""
 """The key of activity outside any store (issuing at headquarters, delivery pickups)."""
 WRONG_CODE_BURST = 3
 """Wrong codes for one card within a day that the dashboard lists as a burst."""
-
-
-@overload
-def _utc(moment: datetime) -> datetime: ...
-@overload
-def _utc(moment: None) -> None: ...
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def day_range(until: date, days: int) -> list[str]:
-    """The ``days`` days ending with ``until``, oldest first, as ``YYYY-MM-DD``."""
-    return [(until - timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
-
-
-def business_day(moment: datetime, zone: tzinfo) -> date:
-    """The merchant's day that ``moment`` falls on.
-
-    >>> from zoneinfo import ZoneInfo
-    >>> business_day(datetime(2026, 12, 1, 16, 30, tzinfo=UTC), ZoneInfo("Asia/Shanghai"))
-    datetime.date(2026, 12, 2)
-    """
-    return _utc(moment).astimezone(zone).date()
-
-
-def day_start(day: date, zone: tzinfo) -> datetime:
-    """The UTC instant at which the merchant's ``day`` begins (local midnight).
-
-    >>> from zoneinfo import ZoneInfo
-    >>> day_start(date(2026, 12, 2), ZoneInfo("Asia/Shanghai")).isoformat()
-    '2026-12-01T16:00:00+00:00'
-    """
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-
-
-def day_bounds(days: Sequence[str], zone: tzinfo) -> list[tuple[str, datetime, datetime]]:
-    """``(day, start, end)`` in UTC for each of ``days`` (``YYYY-MM-DD``, consecutive)."""
-    bounds = []
-    for text in days:
-        day = date.fromisoformat(text)
-        bounds.append((text, day_start(day, zone), day_start(day + timedelta(days=1), zone)))
-    return bounds
-
-
-def _day(
-    column: sa.ColumnElement[Any], bounds: Sequence[tuple[str, datetime, datetime]]
-) -> sa.ColumnElement[str]:
-    """The business day of ``column`` (a UTC time), one of ``bounds``'; NULL outside them.
-
-    Comparisons with bound UTC instants read the same on SQLite (ISO text) and PostgreSQL
-    (timestamptz), and need no zone database in either.
-    """
-    return sa.case(
-        *((sa.and_(column >= start, column < end), day) for day, start, end in bounds),
-        else_=sa.null(),
-    )
 
 
 # --- activity per store and day ----------------------------------------------------------
@@ -177,7 +122,7 @@ def activity(
     the ``days`` days up to and including ``now``'s."""
     day_list = day_range(business_day(now, zone), days)
     bounds = day_bounds(day_list, zone)
-    day = _day(events.c.occurred_at, bounds).label("day")
+    day = day_of(events.c.occurred_at, bounds).label("day")
     in_window = sa.and_(events.c.occurred_at >= bounds[0][1], events.c.occurred_at < bounds[-1][2])
     used = sa.select(day, events.c.store_id, events.c.type, sa.func.count().label("n"))
     if store_id is None:
@@ -274,7 +219,7 @@ def pending_pickups(conn: Connection, store_id: str, limit: int = 200) -> list[P
         .limit(limit)
     )
     return [
-        PendingPickup(r.id, r.card_number, r.product, r.state, _utc(r.requested_at)) for r in rows
+        PendingPickup(r.id, r.card_number, r.product, r.state, utc(r.requested_at)) for r in rows
     ]
 
 
@@ -307,7 +252,7 @@ def expiring_cards(
         .order_by(cards.c.expires_at, cards.c.number)
         .limit(limit)
     )
-    return total, [ExpiringCard(r.number, r.product, r.state, _utc(r.expires_at)) for r in rows]
+    return total, [ExpiringCard(r.number, r.product, r.state, utc(r.expires_at)) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -338,7 +283,7 @@ def locked_codes(conn: Connection, now: datetime) -> list[LockedCode]:
         .where(cards.c.number.in_(candidates), cards.c.code_locked_until > now)
         .order_by(cards.c.code_locked_until, cards.c.number)
     )
-    return [LockedCode(r.number, r.product, _utc(r.code_locked_until), r.code_locks) for r in rows]
+    return [LockedCode(r.number, r.product, utc(r.code_locked_until), r.code_locks) for r in rows]
 
 
 # --- anomalies ---------------------------------------------------------------------------
@@ -393,7 +338,7 @@ def anomaly_report(
             r.kind,
             r.card_number,
             r.store_id,
-            _utc(r.at),
+            utc(r.at),
             f"{r.actor_role}:{r.actor_id}",
             r.detail,
         )
@@ -435,7 +380,7 @@ def wrong_code_bursts(
             where.setdefault(number, set()).add(store or NO_STORE)
     return [
         WrongCodeBurst(
-            r.card_number, r.n, tuple(sorted(where.get(r.card_number, ()))), _utc(r.last_at)
+            r.card_number, r.n, tuple(sorted(where.get(r.card_number, ()))), utc(r.last_at)
         )
         for r in rows
     ]

@@ -1,8 +1,9 @@
 """ETags and an in-process cache for a card's public answers: page, card JSON and bundle.
 
 A card's answers change only when the card gets an event or a newer checkpoint is
-anchored, or a device key is registered or a contract deployed: :class:`CardHead` names
-everything they are built from, read in two small statements before anything is built.
+anchored, a device key is registered or a contract deployed, or the card's date passes:
+:class:`CardHead` names everything they are built from, read in two small statements
+before anything is built.
 The ETag is a digest of that head, of the kind of answer and of whatever else shapes it
 (the language, the page's templates and settings), so a new event or checkpoint gives
 every answer a new tag: the cache is keyed on the tag and never needs invalidating, and
@@ -24,6 +25,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -33,6 +35,7 @@ from anchoring import checkpoints
 from anchoring.db import read_transaction
 from anchoring.schema import deployments
 from anchoring.types import AnchoredCheckpoint
+from ledger_service.business_days import utc
 from ledger_service.errors import CardNotFound
 from ledger_service.schema import cards, store_keys
 from portal.bundles import CardPage
@@ -57,6 +60,12 @@ class CardHead:
     device_keys: int
     deployment: int | None
     checkpoint: AnchoredCheckpoint | None
+    expires_at: datetime | None = None
+    """The card's date: once it passes, the page says expired before any event does."""
+
+    def past_date(self, now: datetime) -> bool:
+        """Whether the card's date has passed at ``now`` (its answers then change)."""
+        return self.expires_at is not None and utc(self.expires_at) <= now
 
     def built(self, page: CardPage) -> bool:
         """Whether ``page`` shows this head: the same last event and checkpoint (an event
@@ -71,6 +80,7 @@ class CardHead:
 _CARD_HEAD = sa.select(
     cards.c.seq,
     cards.c.last_event_hash,
+    cards.c.expires_at,
     sa.select(sa.func.count()).select_from(store_keys).scalar_subquery().label("device_keys"),
     sa.select(sa.func.max(deployments.c.id)).scalar_subquery().label("deployment"),
 ).where(cards.c.number == sa.bindparam("number"))
@@ -86,7 +96,15 @@ def read_card_head(engine: Engine, number: str) -> CardHead:
         if row is None:
             raise CardNotFound("no card has this number")
         anchored = checkpoints.latest_anchored(conn)
-    return CardHead(number, row.seq, row.last_event_hash, row.device_keys, row.deployment, anchored)
+    return CardHead(
+        number,
+        row.seq,
+        row.last_event_hash,
+        row.device_keys,
+        row.deployment,
+        anchored,
+        row.expires_at,
+    )
 
 
 class LookupCache:

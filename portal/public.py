@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -204,7 +205,9 @@ def _cached(
     before anything is built; raises CardNotFound when there is no such card.
     """
     head = lookup_cache.read_card_head(runtime().engine, number)
-    tag = lookup_cache.etag(kind, head, *variant)
+    # A card whose date passed is shown expired before its EXPIRED event exists.
+    past = "past-date" if head.past_date(datetime.now(UTC)) else ""
+    tag = lookup_cache.etag(kind, head, *variant, past)
     max_age = int(current_app.config.get("PUBLIC_LOOKUP_MAX_AGE", 0))
     headers = {"Cache-Control": lookup_cache.cache_control(max_age)}
     # If-None-Match compares weakly (RFC 9110): a proxy may have weakened the tag.

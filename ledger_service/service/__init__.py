@@ -9,8 +9,8 @@ leave behind (a wrong-code failure, an anomaly for the console, :mod:`.traces`) 
 written in the same transaction and commits with it.
 
 The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
-:mod:`.card_commands`, :mod:`.pickup_commands`, :mod:`.stock`, :mod:`.expiry` and
-:mod:`.reads`;
+:mod:`.card_commands`, :mod:`.admin` (headquarters' actions with their record),
+:mod:`.pickup_commands`, :mod:`.stock`, :mod:`.expiry` and :mod:`.reads`;
 :class:`Ledger` puts them together.
 
     >>> import tempfile
@@ -27,6 +27,7 @@ The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
 
 from __future__ import annotations
 
+from ledger_service.service.admin import AdminActions
 from ledger_service.service.card_commands import CardCommands
 from ledger_service.service.expiry import EXPIRY_BATCH, Expiry
 from ledger_service.service.issuance import MAX_BATCH, Issuance
@@ -50,7 +51,14 @@ __all__ = [
 
 
 class Ledger(
-    StoreCommands, StockCommands, Issuance, CardCommands, PickupCommands, Expiry, CardReads
+    StoreCommands,
+    StockCommands,
+    Issuance,
+    AdminActions,
+    CardCommands,
+    PickupCommands,
+    Expiry,
+    CardReads,
 ):
     """The card ledger on one database. Thread-safe: every call uses its own connection.
 

@@ -5,7 +5,7 @@ and ``card_check_clients`` count looks at a card's public page, outside the log,
 only a keyed, daily-changing hash of each client.
 
 Revision ID: ledger_core_0008_stores
-Revises: ledger_core_0004
+Revises: ledger_core_0006_books
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "ledger_core_0008_stores"
-down_revision = "ledger_core_0004"
+down_revision = "ledger_core_0006_books"
 branch_labels = None
 depends_on = None
 
