@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from typing import Any
 
 import sqlalchemy as sa
@@ -463,10 +464,16 @@ def _chunk_reports(
     if jobs <= 1 or len(tasks) <= 1 or not _shareable(engine):
         yield (audit_chunk(conn, *task) for task in tasks)
         return
-    # fork where there is one: the workers start at once, with the modules loaded. They
-    # never touch the parent's connections (each opens its own engine).
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # Not fork: SQLite keeps per-process lock state for open files that a forked child
+    # would inherit from this process's open transaction. The fork server starts clean,
+    # with this module loaded once, and forks the workers from there.
+    context: BaseContext
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload([__name__])
+        context = server
+    else:
+        context = multiprocessing.get_context("spawn")
     url = engine.url.render_as_string(hide_password=False)
     with context.Pool(min(jobs, len(tasks)), _start_worker, (url,)) as pool:
         yield pool.imap(_audit_chunk_in_worker, tasks)
