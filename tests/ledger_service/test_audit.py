@@ -305,7 +305,7 @@ def _map_root_changed(conn) -> None:
         _node_zeroed,
         _card_reset,
         _map_root_changed,
-    ],  # fmt: skip
+    ],
 )
 def test_several_processes_find_what_one_finds(ledger_db, tamper):
     engine, chain = ledger_db
