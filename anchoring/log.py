@@ -237,13 +237,15 @@ class MerkleLog:
         stack = [(level, known[(level, index)]) for level, index in edge]
         leaves: list[tuple[int, bytes, bytes]] = []
         nodes: list[tuple[int, int, bytes]] = []
+        # Hashed inline (merkle.hash_leaf and hash_children, without a call per node):
+        # a bulk issue appends ten thousand leaves at a time.
         for offset, data in enumerate(inputs):
             index = size + offset
-            node = merkle.hash_leaf(data)
+            node = _sha256(_LEAF + data).digest()
             leaves.append((index, data, node))
             level = 0
             while stack and stack[-1][0] == level:
-                node = merkle.hash_children(stack.pop()[1], node)
+                node = _sha256(_NODE + stack.pop()[1] + node).digest()
                 level += 1
                 index >>= 1
                 nodes.append((level, index, node))
@@ -258,8 +260,15 @@ class MerkleLog:
         return size
 
     def _insert(self, statement: sa.Insert, rows: Sequence[tuple[object, ...]]) -> None:
-        """Run ``statement`` for rows given in its table's column order, as one executemany."""
+        """Run ``statement`` for rows given in its table's column order, as one executemany.
+
+        On PostgreSQL the rows go in by ``COPY``: an executemany there sends, binds and
+        runs the statement once per row, most of a bulk issue's time in the log.
+        """
         if not rows:
+            return
+        if self._conn.dialect.name == "postgresql":
+            self._copy(statement.table, rows)
             return
         sql, order = _compiled(self._conn.dialect, statement)
         names = [column.name for column in statement.table.columns]
@@ -268,6 +277,18 @@ class MerkleLog:
         else:
             bind = _binder(names, order)
             self._conn.exec_driver_sql(sql, [bind(list(row)) for row in rows])
+
+    def _copy(self, table: sa.TableClause, rows: Sequence[tuple[object, ...]]) -> None:
+        driver = self._conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("a connection in use always has its driver connection")
+        names = ", ".join(column.name for column in table.columns)
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
 
     @staticmethod
     def _leaf_bytes(position: int, value: object) -> bytes:
@@ -496,25 +517,61 @@ class MerkleLog:
         its two stored children; the few subtrees above the spans come last. Each row is
         read once. Returns None when the log is intact. ``progress``, if given, receives
         the number of leaves checked after each span (they add up to the log's size).
+        :meth:`audit_spans` and :meth:`audit_above` are the two halves, for an audit
+        that splits the leaves between processes.
         """
         size = self.size()
-        top = max(_whole(batch, "batch"), 1).bit_length() - 1
-        span = 1 << top
+        span = 1 << (max(_whole(batch, "batch"), 1).bit_length() - 1)
         for start in range(0, size, span):
-            end = min(start + span, size)
-            rows = self._bulk_rows(_select_leaves, {"lo": start, "hi": end})
-            if len(rows) != end - start:
-                gap = _first_gap([index for index, _, _ in rows], start)
-                return LogDivergence("missing", 0, gap, None, None)
-            stored = [value for _, _, value in rows]
-            recomputed = [_sha256(_LEAF + data).digest() for _, data, _ in rows]
-            if stored != recomputed:
-                return _first_difference("leaf", 0, start, stored, recomputed)
-            found = self._audit_levels(0, start, stored)
+            found = self.audit_spans(start, min(start + span, size), batch)
             if found is not None:
                 return found
             if progress is not None:
-                progress(end - start)
+                progress(min(span, size - start))
+        return self.audit_above(size, batch)
+
+    def audit_spans(
+        self,
+        start: int,
+        end: int,
+        batch: int = 1 << 14,
+        rows: Callable[[list[tuple[int, bytes, bytes]]], None] | None = None,
+    ) -> LogDivergence | None:
+        """The leaves ``[start, end)`` and the subtrees inside their spans, in order.
+
+        ``start`` is a multiple of the span (``batch`` rounded down to a power of two);
+        the first divergence is the one :meth:`audit` meets in this range. ``rows``, if
+        given, receives each span's leaf rows ``(index, input, stored hash)`` as read,
+        every span even after a divergence, so that a caller reads each leaf only once.
+        """
+        span = 1 << (max(_whole(batch, "batch"), 1).bit_length() - 1)
+        if start % span:
+            raise TreeSizeError(f"start {start} is not a multiple of the span {span}")
+        found: LogDivergence | None = None
+        for lo in range(start, end, span):
+            hi = min(lo + span, end)
+            read = self._bulk_rows(_select_leaves, {"lo": lo, "hi": hi})
+            if rows is not None:
+                rows([(index, bytes(data), bytes(value)) for index, data, value in read])
+            if found is None:
+                found = self._audit_span(lo, hi, read)
+            if found is not None and rows is None:
+                break
+        return found
+
+    def _audit_span(self, start: int, end: int, rows: list[Any]) -> LogDivergence | None:
+        if len(rows) != end - start:
+            gap = _first_gap([index for index, _, _ in rows], start)
+            return LogDivergence("missing", 0, gap, None, None)
+        stored = [value for _, _, value in rows]
+        recomputed = [_sha256(_LEAF + data).digest() for _, data, _ in rows]
+        if stored != recomputed:
+            return _first_difference("leaf", 0, start, stored, recomputed)
+        return self._audit_levels(0, start, stored)
+
+    def audit_above(self, size: int, batch: int = 1 << 14) -> LogDivergence | None:
+        """The stored subtrees above the spans of :meth:`audit_spans`, for a log of ``size``."""
+        top = max(_whole(batch, "batch"), 1).bit_length() - 1
         above = self._stored_nodes(top, 0, size >> top)
         if len(above) != size >> top:
             gap = _first_gap([index for index, _ in above], 0)

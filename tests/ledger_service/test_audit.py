@@ -12,7 +12,7 @@ import rfc8785
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from anchoring import checkpoints
+from anchoring import checkpoints, merkle
 from anchoring.cardmap_store import append_card_map
 from anchoring.db import write_transaction
 from anchoring.errors import ChainUnavailable
@@ -245,3 +245,109 @@ def test_command_exit_codes(ledger_db, monkeypatch, tmp_path):
         conn.execute(events.update().where(events.c.leaf_index == 0).values(type="ISSUED"))
     down = CliRunner().invoke(main, args)
     assert down.exit_code == 2 and "could not ask the chain" in down.output
+
+
+# --- the passes in several processes ----------------------------------------------------
+
+
+def _rewrite_leaf(conn, index: int, **changes) -> None:
+    """Store another event at leaf ``index``, its leaf hash recomputed (the nodes are not)."""
+    data = conn.execute(
+        sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == index)
+    ).scalar_one()
+    new = rfc8785.dumps({**json.loads(data), **changes})
+    conn.execute(
+        log_leaves.update()
+        .where(log_leaves.c.leaf_index == index)
+        .values(leaf_input=new, leaf_hash=merkle.hash_leaf(new))
+    )
+
+
+def _break_chain(conn) -> None:
+    # Card A's last event claims to follow another event: its row and leaf agree.
+    row = conn.execute(sa.select(events).order_by(events.c.leaf_index.desc())).first()
+    conn.execute(events.update().where(events.c.leaf_index == row.leaf_index).values(seq=9))
+    _rewrite_leaf(conn, row.leaf_index, seq=9)
+
+
+def _row_gone(conn) -> None:
+    conn.execute(events.delete().where(events.c.leaf_index == 5))
+
+
+def _type_changed(conn) -> None:
+    conn.execute(events.update().where(events.c.leaf_index == 6).values(type="VOIDED"))
+
+
+def _leaf_changed(conn) -> None:
+    _rewrite_leaf(conn, 1, nonce="ff" * 16)
+
+
+def _node_zeroed(conn) -> None:
+    conn.execute(log_nodes.update().where(log_nodes.c.level == 2).values(hash=bytes(32)))
+
+
+def _card_reset(conn) -> None:
+    conn.execute(cards.update().values(seq=0))
+
+
+def _map_root_changed(conn) -> None:
+    conn.execute(sa.update(card_map_versions).values(root=b"\x01" * 32))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        None,
+        _break_chain,
+        _row_gone,
+        _type_changed,
+        _leaf_changed,
+        _node_zeroed,
+        _card_reset,
+        _map_root_changed,
+    ],
+)
+def test_several_processes_find_what_one_finds(ledger_db, tamper):
+    engine, chain = ledger_db
+    if tamper is not None:
+        with engine.begin() as conn:
+            tamper(conn)
+
+    def findings(**how) -> list[str]:
+        result = audit.run_audit(engine, chain.reader, show_progress=False, **how)
+        return [f"{name}: {found}" for name, found in result.findings]
+
+    serial = findings()
+    # Chunks of two and four leaves: cards' events, their links and both card map
+    # leaves fall in different chunks, checked by different processes.
+    assert findings(jobs=1, chunk=2) == serial
+    assert findings(jobs=3, chunk=2) == serial
+    assert findings(jobs=2, chunk=4) == serial
+    if tamper is not None:
+        assert any(not line.endswith(": None") for line in serial), serial
+
+
+def test_a_tampered_event_is_found_by_several_processes(ledger_db):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        _type_changed(conn)
+    result = audit.run_audit(engine, chain.reader, show_progress=False, jobs=2, chunk=2)
+    assert _failed(result) == {
+        "events table": "events: leaf_index 6: column type does not match the logged event"
+    }
+
+
+def test_the_chunk_is_a_power_of_two(ledger_db):
+    engine, chain = ledger_db
+    with pytest.raises(ValueError, match="power of two"):
+        audit.run_audit(engine, chain.reader, show_progress=False, chunk=3)
+
+
+def test_command_runs_with_jobs(ledger_db, monkeypatch, tmp_path):
+    engine, chain = ledger_db
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr("ledger_service.audit_cli.AnchorReader", lambda url, contract: chain)
+    args = ["audit", "--data-dir", str(tmp_path / "data"), "--rpc", "http://x", "--jobs", "2"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0 and "audit passed" in done.output, done.output
+    assert CliRunner().invoke(main, [*args[:-1], "0"]).exit_code == 2  # a usage error
