@@ -119,6 +119,7 @@ def run(cfg: Config) -> Section:
             f"≥ {SPEEDUP}× before: ≥ {SPEEDUP * BEFORE:,}/s",
             best >= SPEEDUP * BEFORE,
             f"{ratio(best / BEFORE)} the serial {per_second(BEFORE)}",
+            key="issue18.audit",
         ),
         Target(
             f"`cardtrail audit` over {pop.events:,} events",

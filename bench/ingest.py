@@ -249,6 +249,7 @@ def _section(figures: dict[str, Any], cards: int, batch: int) -> Section:
                 issue.median >= 5_000,
                 f"Ledger direct {per_second(direct.median)} "
                 f"({per_second(direct_cpu.median)} per CPU-second)",
+                key=f"issue18.issuance.{kind.lower()}",
             )
         )
         targets.append(
