@@ -8,8 +8,9 @@ back to its savepoint, so nothing of it reaches the log; what the refusal should
 leave behind (a wrong-code failure, an anomaly for the console, :mod:`.traces`) is
 written in the same transaction and commits with it.
 
-The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
-:mod:`.card_commands`, :mod:`.pickup_commands`, :mod:`.expiry` and :mod:`.reads`;
+The areas, one module each: :mod:`.store_commands`, :mod:`.products`, :mod:`.channels`,
+:mod:`.issuance`, :mod:`.activation`, :mod:`.card_commands`, :mod:`.value_commands`,
+:mod:`.pickup_commands`, :mod:`.expiry` and :mod:`.reads`;
 :class:`Ledger` puts them together.
 
     >>> import tempfile
@@ -19,20 +20,24 @@ The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
     >>> engine = create_engine(f"sqlite:///{tempfile.mkdtemp()}/doc.db")
     >>> db.upgrade(engine)
     >>> ledger, hq = Ledger(engine, bytes(32)), Actor("hq", "tok_doc")
-    >>> issued = ledger.issue_cards(hq, "B1", [{"product": "Tea 250g"}])["cards"][0]
+    >>> issued = ledger.issue_cards(hq, "B1", [{"product": "Tea 250g"}], active=True)["cards"][0]
     >>> ledger.redeem(hq, issued["card_number"], issued["redemption_code"])["state"]
     'REDEEMED'
 """
 
 from __future__ import annotations
 
+from ledger_service.service.activation import Activation
 from ledger_service.service.card_commands import CardCommands
+from ledger_service.service.channels import ChannelCommands
 from ledger_service.service.expiry import EXPIRY_BATCH, Expiry
 from ledger_service.service.issuance import MAX_BATCH, Issuance
 from ledger_service.service.pickup_commands import PickupCommands
+from ledger_service.service.products import ProductCommands
 from ledger_service.service.reads import CardHistory, CardReads, HistoryEvent, read_card_history
 from ledger_service.service.store_commands import StoreCommands
 from ledger_service.service.traces import ANOMALY_KINDS, BURST_WINDOW, REDEMPTION_BURST
+from ledger_service.service.value_commands import ValueCommands
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -47,7 +52,18 @@ __all__ = [
 ]
 
 
-class Ledger(StoreCommands, Issuance, CardCommands, PickupCommands, Expiry, CardReads):
+class Ledger(
+    StoreCommands,
+    ProductCommands,
+    ChannelCommands,
+    Issuance,
+    Activation,
+    CardCommands,
+    ValueCommands,
+    PickupCommands,
+    Expiry,
+    CardReads,
+):
     """The card ledger on one database. Thread-safe: every call uses its own connection.
 
     ``Ledger(engine, secret_key, clock=utc_now, *, require_signatures=False)``: the

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from anchoring.log import MerkleLog
 from ledger_service.actor import SYSTEM, Actor
-from ledger_service.domain.lifecycle import UNUSED, CardState, Expire, decide
+from ledger_service.domain.lifecycle import EXPIRABLE, CardState, Expire, decide
 from ledger_service.schema import cards, events
 from ledger_service.service.checks import WRITERS, require_role
 from ledger_service.service.events_log import bulk_insert, log_events
@@ -32,7 +32,7 @@ class Expiry(CommandRunner):
         a long backlog never holds the log head for long.
         """
         require_role(actor, WRITERS)
-        unused = [state.value for state in UNUSED]
+        unused = [state.value for state in EXPIRABLE]
         total = 0
         while True:
             now = self._now()
