@@ -208,31 +208,18 @@ def _from_catalogue(spec: CardSpec, catalogue: Mapping[str, Row[Any]]) -> Issued
     """``spec`` with kind, face value, currency and units from its product, if it names
     one; a free-text card is a pickup card of its own face value."""
     product = catalogue[spec.sku] if spec.sku else None
-    common = {
-        "allowed_stores": spec.allowed_stores,
-        "allowed_regions": spec.allowed_regions,
-        "expires_at": spec.expires_at,
-        "holder_ref": spec.holder_ref,
-        "row_key": spec.row_key,
-    }
-    if product is None:
-        return IssuedSpec(
-            product=str(spec.product),
-            kind="pickup",
-            sku=None,
-            units=None,
-            face_value=spec.face_value,
-            currency=spec.currency,
-            **common,
-        )
     return IssuedSpec(
-        product=spec.product or product.name_zh,
-        kind=product.kind,
-        sku=product.sku,
-        units=product.units,
-        face_value=product.face_value,
-        currency=product.currency,
-        **common,
+        product=spec.product or (product.name_zh if product else ""),
+        kind=product.kind if product else "pickup",
+        sku=product.sku if product else None,
+        units=product.units if product else None,
+        face_value=product.face_value if product else spec.face_value,
+        currency=product.currency if product else spec.currency,
+        allowed_stores=spec.allowed_stores,
+        allowed_regions=spec.allowed_regions,
+        expires_at=spec.expires_at,
+        holder_ref=spec.holder_ref,
+        row_key=spec.row_key,
     )
 
 

@@ -174,8 +174,8 @@ class ValueCommands(CommandRunner):
                 conn, log, size + 1, receiver, received, actor, now, **balance_values(received)
             )
         return {
-            "from": _answer(sender_number, sent, sent_leaf),
-            "to": _answer(receiver_number, received, received_leaf),
+            "sender": _answer(sender_number, sent, sent_leaf),
+            "receiver": _answer(receiver_number, received, received_leaf),
         }
 
 
