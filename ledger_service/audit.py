@@ -37,6 +37,7 @@ from anchoring.cardmap_store import CardMapStore
 from anchoring.db import read_transaction
 from anchoring.errors import Error as AnchoringError
 from anchoring.log import MerkleLog
+from ledger_service.domain import value as card_value
 from ledger_service.events import GENESIS, card_commitment, event_hash, leaf_input
 from ledger_service.schema import cards, events
 
@@ -118,6 +119,9 @@ def _row_mismatch(row: Any, salt: bytes | None, event: dict[str, Any]) -> str | 
         "actor_role": ((event.get("actor") or {}).get("role"), row.actor_role),
         "actor_id": ((event.get("actor") or {}).get("id"), row.actor_id),
     }
+    amount, balance = card_value.event_columns(str(event.get("type")), event.get("data") or {})
+    expected["amount"] = (amount, row.amount)
+    expected["balance"] = (balance, row.balance)
     for column, (in_leaf, in_row) in expected.items():
         if in_leaf != in_row:
             hint = ""

@@ -63,6 +63,7 @@ PRODUCTS: tuple[tuple[str, int], ...] = (
 # The path each demo card takes, named by the state it ends in; ISSUED_SOON and
 # COMPLETED_DELIVERY end in ISSUED and PICKUP_COMPLETED by other routes.
 PATHS: dict[str, tuple[str, ...]] = {
+    "INACTIVE": (),
     "ISSUED": (),
     "ISSUED_SOON": (),
     "CLAIMED": ("claim",),
@@ -78,6 +79,7 @@ PATHS: dict[str, tuple[str, ...]] = {
     "EXPIRED": (),
 }
 WEIGHTS: dict[str, int] = {
+    "INACTIVE": 6,
     "ISSUED": 14,
     "ISSUED_SOON": 4,
     "CLAIMED": 10,
@@ -293,11 +295,18 @@ def _burst(
 def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> None:
     if step == "issue":
         ref = f"{BATCH_PREFIX}{batch[0].row_key}"
-        result = ledger.issue_cards(HQ, ref, [card.spec() for card in batch])
         by_key = {card.row_key: card for card in batch}
-        for issued in result["cards"]:
-            card = by_key[issued["row_key"]]
-            card.number, card.code = issued["card_number"], issued["redemption_code"]
+        # Sold cards are issued active; the INACTIVE ones are stock still waiting for a sale.
+        for active, suffix in ((True, ""), (False, "-stock")):
+            part = [card for card in batch if (card.path != "INACTIVE") == active]
+            if not part:
+                continue
+            result = ledger.issue_cards(
+                HQ, ref + suffix, [card.spec() for card in part], active=active
+            )
+            for issued in result["cards"]:
+                card = by_key[issued["row_key"]]
+                card.number, card.code = issued["card_number"], issued["redemption_code"]
         return
     [card] = batch
     store = _store_actor(card.store)

@@ -343,7 +343,7 @@ class CreateProduct(Body):
     kind: Literal["pickup", "stored_value", "count"]
     face_value: FaceValue | None = None
     currency: Currency | None = None
-    units: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    units: Annotated[Annotated[int, Field(ge=1, le=1_000_000)], BeforeValidator(_whole)] = 1
 
     @model_validator(mode="after")
     def _value_has_currency(self) -> CreateProduct:
@@ -367,7 +367,7 @@ class Allocate(Body):
     (minor units; it replaces the channel's earlier price for the product)."""
 
     sku: StoreId
-    count: Annotated[int, Field(ge=1, le=10_000_000)]
+    count: Annotated[Annotated[int, Field(ge=1, le=10_000_000)], BeforeValidator(_whole)]
     price: FaceValue
 
 

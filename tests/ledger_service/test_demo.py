@@ -105,7 +105,7 @@ def test_demo_story_spreads_over_past_days_in_log_order(migrated):
 def test_demo_on_a_database_with_cards_does_not_backdate(migrated):
     ledger = Ledger(migrated, SECRET)
     ledger.create_store(Actor("hq", "tok_x"), "X1", "Existing store", "east")
-    ledger.issue_cards(Actor("hq", "tok_x"), "REAL", [{"product": "Real card"}])
+    ledger.issue_cards(Actor("hq", "tok_x"), "REAL", [{"product": "Real card"}], active=True)
     before = datetime.now(UTC).replace(tzinfo=None)
     seed_small(migrated)
     with read_transaction(migrated) as conn:

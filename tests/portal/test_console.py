@@ -81,7 +81,9 @@ def console_as(app, tokens, who: str) -> Console:
 
 
 def issue(ledger: Ledger, n: int = 1, **extra) -> list[tuple[str, str]]:
-    cards = ledger.issue_cards(HQ, "B-CONSOLE", [{"product": "Baijiu 500ml", **extra}] * n)["cards"]
+    cards = ledger.issue_cards(
+        HQ, "B-CONSOLE", [{"product": "Baijiu 500ml", **extra}] * n, active=True
+    )["cards"]
     return [(c["card_number"], c["redemption_code"]) for c in cards]
 
 
