@@ -293,7 +293,7 @@ def list_products(actor: Actor) -> Any:
         roles=READERS,
         response=schemas.Product,
         errors=("PRODUCT_NOT_FOUND", "VALIDATION_FAILED"),
-        parameters={"sku": Param("The product's SKU.")},
+        parameters={"sku": Param("The product's SKU.", schemas.StoreId)},
     ),
 )
 def get_product(actor: Actor, sku: str) -> Any:
@@ -347,7 +347,7 @@ def list_channels(actor: Actor) -> Any:
         request=schemas.Allocate,
         response=schemas.Allocation,
         errors=("CHANNEL_NOT_FOUND", "PRODUCT_NOT_FOUND", "ALLOCATION_EXHAUSTED"),
-        parameters={"channel_id": Param("The channel's id.")},
+        parameters={"channel_id": Param("The channel's id.", schemas.StoreId)},
     ),
     unit_of_work=lambda: ledger().unit_of_work(),
 )

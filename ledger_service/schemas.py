@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -129,6 +130,12 @@ def _doc(**schema: Any) -> Any:
     return Field(json_schema_extra=schema)
 
 
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
 def _whole(value: object) -> object:
     # JSON Schema counts 100.0 as an integer, so the document cannot refuse it: nor may we.
     if isinstance(value, float) and value.is_integer():
@@ -163,8 +170,12 @@ Amount: TypeAlias = Annotated[
 ]
 """An amount of money (minor units) or of uses, above zero."""
 SignedAmount: TypeAlias = Annotated[
-    Annotated[int, Field(ge=-MAX_FACE_VALUE, le=MAX_FACE_VALUE)], BeforeValidator(_whole)
+    Annotated[int, Field(ge=-MAX_FACE_VALUE, le=MAX_FACE_VALUE)],
+    BeforeValidator(_whole),
+    AfterValidator(_not_zero),
+    _doc(**{"not": {"const": 0}}),
 ]
+"""A signed change of a balance; zero changes nothing and is refused."""
 LeafIndexValue: TypeAlias = Annotated[
     Annotated[int, Field(ge=0, le=2**53 - 1)], BeforeValidator(_whole)
 ]

@@ -153,7 +153,7 @@ def refundable(events: Iterable[Mapping[str, Any]], redemption: int) -> int:
     >>> refundable(history, 9)
     Traceback (most recent call last):
     ...
-    ledger_service.errors.ValidationFailed: leaf 9 is not a redemption of this card with an amount
+    ledger_service.errors.RefundTooLarge: leaf 9 is not a redemption of this card: nothing to refund
     """
     taken: int | None = None
     returned = 0
@@ -165,8 +165,8 @@ def refundable(events: Iterable[Mapping[str, Any]], redemption: int) -> int:
         elif event.get("type") == "REFUNDED" and data.get("refund_of") == redemption:
             returned += int(data.get("amount") or 0)
     if taken is None:
-        raise errors.ValidationFailed(
-            f"leaf {redemption} is not a redemption of this card with an amount"
+        raise errors.RefundTooLarge(
+            f"leaf {redemption} is not a redemption of this card: nothing to refund"
         )
     return taken - returned
 

@@ -139,7 +139,7 @@ class ValueCommands(CommandRunner):
         require_role(actor, WRITERS)
         sender_number, receiver_number = card_number(from_number), card_number(to_number)
         if sender_number == receiver_number:
-            raise errors.ValidationFailed("a card cannot send balance to itself")
+            raise errors.InvalidTransition("a card cannot send balance to itself")
         now = self._now()
         trace = Trace(actor, "transfer_balance", now, sender_number)
         with self._run(within, trace) as conn:
