@@ -201,6 +201,7 @@ def seed(
         _run(ledger, action, batch, rng)
     if clock is not None:
         clock.at = None
+    _value_cards(ledger, rng)
     ledger.expire_due(SYSTEM)
     _anomalies(ledger, plan, rng)
     try_me = next(c for c in plan if c.path == "ISSUED" and not c.allowed_stores)
@@ -270,6 +271,50 @@ def _timeline(
     _burst(rng, plan, actions, now, backdate)
     actions.sort(key=lambda a: (a[0], a[1]))
     return [(at, step, batch) for at, _, step, batch in actions]
+
+
+VALUE_BATCH = "VALUE-DEMO"
+"""Stored-value and count cards of the demo, outside the DEMO- batches of every state."""
+
+
+def _value_cards(ledger: Ledger, rng: random.Random) -> None:
+    """Stored-value cards spent in part, refunded and topped up; count cards with uses
+    left; stock of both, some allocated to an online channel and sold through it."""
+    ledger.create_product(
+        HQ,
+        "SV-500",
+        "岭泉储值卡 500元",
+        "Lingquan card 500 CNY",
+        "stored_value",
+        face_value=50_000,
+        currency="CNY",
+    )
+    ledger.create_product(
+        HQ,
+        "TASTE-5",
+        "品鉴会五次卡",
+        "Tasting 5 visits",
+        "count",
+        face_value=40_000,
+        currency="CNY",
+        units=5,
+    )
+    sold = ledger.issue_cards(HQ, VALUE_BATCH, [{"sku": "SV-500"}] * 6, active=True)["cards"]
+    visits = ledger.issue_cards(HQ, VALUE_BATCH, [{"sku": "TASTE-5"}] * 2, active=True)["cards"]
+    stock = ledger.issue_cards(HQ, f"{VALUE_BATCH}-STOCK", [{"sku": "SV-500"}] * 8)["cards"]
+    ledger.create_channel(HQ, "TMALL", "天猫旗舰店 Tmall store", "online")
+    ledger.allocate(HQ, "TMALL", "SV-500", 4, 47_500)
+    ledger.activate_cards(HQ, numbers=[c["card_number"] for c in stock[:2]], channel_id="TMALL")
+    for card in sold:
+        store = _store_actor(rng.choice(STORES)[0])
+        number, code = card["card_number"], card["redemption_code"]
+        spent = ledger.redeem(store, number, code, amount=rng.randrange(50, 300) * 100)
+        if rng.random() < 0.5:
+            ledger.refund(store, number, spent["leaf_index"], spent["amount"] // 2)
+        if rng.random() < 0.5:
+            ledger.load(store, number, 20_000)
+    for card in visits:
+        ledger.redeem(_store_actor(STORES[0][0]), card["card_number"], card["redemption_code"])
 
 
 def _burst(
