@@ -67,7 +67,7 @@ def ledger_direct(engine: sa.Engine, cards: int, batch: int) -> tuple[float, flo
     specs = [{**card_spec(), "row_key": f"row-{n}"} for n in range(cards)]
     began, began_cpu = time.perf_counter(), time.process_time()
     for start in range(0, cards, batch):
-        ledger.issue_cards(HQ, "bench", specs[start : start + batch])
+        ledger.issue_cards(HQ, "bench", specs[start : start + batch], active=True)
     elapsed, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     with read_transaction(engine) as conn:
         events = MerkleLog(conn).size()

@@ -77,7 +77,9 @@ def population(cfg: Config) -> Population:
     began = time.perf_counter()
     spec = card_spec()
     for start in range(0, count, MAX_BATCH):
-        issued = ledger.issue_cards(HQ, f"pop-{start}", [spec] * min(MAX_BATCH, count - start))
+        issued = ledger.issue_cards(
+            HQ, f"pop-{start}", [spec] * min(MAX_BATCH, count - start), active=True
+        )
         for card in issued["cards"]:
             if redeemed < REDEEMED and rng.random() < 0.01:
                 redeemed += 1

@@ -42,7 +42,9 @@ _USE_ERRORS = (
     "CARD_EXPIRED",
     "CARD_BLOCKED",
     "INVALID_TRANSITION",
+    "CARD_NOT_ACTIVE",
 )
+_VALUE_ERRORS = ("INSUFFICIENT_BALANCE", "WRONG_CARD_KIND")
 _CODE_ERRORS = ("INVALID_CODE", "CODE_LOCKED")
 SIGNATURE_ERRORS = (
     "SIGNATURE_REQUIRED",
@@ -262,14 +264,14 @@ def rename_token(actor: Actor, body: schemas.TokenName, token_id: str) -> Any:
         request=schemas.IssueCards,
         response=schemas.IssuedBatch,
         status=201,
-        errors=("STORE_NOT_FOUND",),
+        errors=("STORE_NOT_FOUND", "PRODUCT_NOT_FOUND"),
     ),
     unit_of_work=lambda: ledger().unit_of_work(),
 )
 def issue_cards(actor: Actor, body: schemas.IssueCards, *, within: Connection) -> Any:
     """Issue a batch of cards."""
     cards = [card.model_dump(exclude_none=True) for card in body.cards]
-    return ledger().issue_cards(actor, body.batch_ref, cards, within=within)
+    return ledger().issue_cards(actor, body.batch_ref, cards, active=body.active, within=within)
 
 
 @query(
@@ -341,10 +343,11 @@ def transfer(actor: Actor, body: schemas.Transfer, number: str, *, within: Conne
         tags=("cards",),
         roles=("store", "hq"),
         request=schemas.Redeem,
-        response=schemas.CardState,
+        response=schemas.ValueState,
         errors=_USE_ERRORS
         + _CODE_ERRORS
         + SIGNATURE_ERRORS
+        + _VALUE_ERRORS
         + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
         parameters=_CARD,
     ),
@@ -359,6 +362,7 @@ def redeem(actor: Actor, body: schemas.Redeem, number: str, *, within: Connectio
         body.redemption_code,
         store_id=body.store_id,
         signature=signature,
+        amount=body.amount,
         within=within,
     )
 
@@ -387,6 +391,281 @@ def _reasoned(name: str, summary: str) -> None:
 _reasoned("block", "Block a card (it keeps its state until unblocked)")
 _reasoned("unblock", "Unblock a card")
 _reasoned("void", "Void a card for good")
+
+
+# --- products and channels ------------------------------------------------------------
+
+
+@command(
+    bp,
+    "/products",
+    Operation(
+        "Add a product to the catalogue",
+        "A product fixes its cards' kind (pickup, stored_value, count), face value, "
+        "currency and units; cards issued with its sku take them from it.",
+        tags=("products",),
+        roles=("hq",),
+        request=schemas.CreateProduct,
+        response=schemas.Product,
+        status=201,
+        errors=("PRODUCT_EXISTS",),
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def create_product(actor: Actor, body: schemas.CreateProduct, *, within: Connection) -> Any:
+    """Add a product."""
+    return ledger().create_product(
+        actor,
+        body.sku,
+        body.name_zh,
+        body.name_en,
+        body.kind,
+        face_value=body.face_value,
+        currency=body.currency,
+        units=body.units,
+        within=within,
+    )
+
+
+@query(
+    bp,
+    "/products",
+    Operation(
+        "List the catalogue", tags=("products",), roles=READERS, response=schemas.ProductList
+    ),
+)
+def list_products(actor: Actor) -> Any:
+    """List the products."""
+    return {"products": ledger().list_products(actor)}
+
+
+@query(
+    bp,
+    "/products/<sku>",
+    Operation(
+        "A product of the catalogue",
+        tags=("products",),
+        roles=READERS,
+        response=schemas.Product,
+        errors=("PRODUCT_NOT_FOUND", "VALIDATION_FAILED"),
+        parameters={"sku": Param("The product's SKU.", schemas.StoreId)},
+    ),
+)
+def get_product(actor: Actor, sku: str) -> Any:
+    """One product."""
+    return ledger().get_product(actor, sku)
+
+
+@command(
+    bp,
+    "/channels",
+    Operation(
+        "Create a sales channel",
+        tags=("channels",),
+        roles=("hq",),
+        request=schemas.CreateChannel,
+        response=schemas.Channel,
+        status=201,
+        errors=("CHANNEL_EXISTS",),
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def create_channel(actor: Actor, body: schemas.CreateChannel, *, within: Connection) -> Any:
+    """Create a channel."""
+    return ledger().create_channel(actor, body.channel_id, body.name, body.kind, within=within)
+
+
+@query(
+    bp,
+    "/channels",
+    Operation(
+        "List the sales channels and what they hold",
+        tags=("channels",),
+        roles=("hq", "auditor"),
+        response=schemas.ChannelList,
+    ),
+)
+def list_channels(actor: Actor) -> Any:
+    """List the channels with their allocations."""
+    return {"channels": ledger().list_channels(actor)}
+
+
+@command(
+    bp,
+    "/channels/<channel_id>/allocations",
+    Operation(
+        "Allocate cards of a product from the pool to a channel",
+        "The pool: the product's cards in stock (inactive) that no channel holds yet. "
+        "The price is the channel's sale price of one card from now on.",
+        tags=("channels",),
+        roles=("hq",),
+        request=schemas.Allocate,
+        response=schemas.Allocation,
+        errors=("CHANNEL_NOT_FOUND", "PRODUCT_NOT_FOUND", "ALLOCATION_EXHAUSTED"),
+        parameters={"channel_id": Param("The channel's id.", schemas.StoreId)},
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def allocate(actor: Actor, body: schemas.Allocate, channel_id: str, *, within: Connection) -> Any:
+    """Allocate cards to a channel."""
+    return ledger().allocate(actor, channel_id, body.sku, body.count, body.price, within=within)
+
+
+# --- activation and value ----------------------------------------------------------------
+
+_SALE_ERRORS = (
+    "CHANNEL_NOT_FOUND",
+    "ALLOCATION_EXHAUSTED",
+    "STORE_NOT_FOUND",
+    "STORE_NOT_ALLOWED",
+)
+
+
+@command(
+    bp,
+    "/cards/<number>/activate",
+    Operation(
+        "Activate (sell) a card",
+        "The card leaves stock: from now on it can be used. Through a channel it sells "
+        "from the channel's allocation at the channel's price; a value card opens with "
+        "its balance.",
+        tags=("cards",),
+        roles=("hq", "store"),
+        request=schemas.Activate,
+        response=schemas.CardState,
+        errors=_USE_ERRORS + _SALE_ERRORS,
+        parameters=_CARD,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def activate(actor: Actor, body: schemas.Activate, number: str, *, within: Connection) -> Any:
+    """Activate one card."""
+    return ledger().activate(
+        actor,
+        number,
+        channel_id=body.channel_id,
+        price=body.price,
+        store_id=body.store_id,
+        within=within,
+    )
+
+
+@command(
+    bp,
+    "/activations",
+    Operation(
+        "Activate (sell) many cards in one transaction",
+        "The listed card numbers, every card still in stock of a batch, or of a range of "
+        "numbers; one ACTIVATED event each.",
+        tags=("cards",),
+        roles=("hq", "store"),
+        request=schemas.ActivateCards,
+        response=schemas.Activated,
+        errors=_USE_ERRORS + _SALE_ERRORS,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def activate_cards(actor: Actor, body: schemas.ActivateCards, *, within: Connection) -> Any:
+    """Activate a batch or range of cards."""
+    return ledger().activate_cards(
+        actor,
+        numbers=body.card_numbers,
+        batch_ref=body.batch_ref,
+        first=body.first,
+        last=body.last,
+        channel_id=body.channel_id,
+        price=body.price,
+        store_id=body.store_id,
+        within=within,
+    )
+
+
+@command(
+    bp,
+    "/cards/<number>/load",
+    Operation(
+        "Top up a stored-value card",
+        tags=("value",),
+        roles=("hq", "store"),
+        request=schemas.Load,
+        response=schemas.ValueState,
+        errors=_USE_ERRORS + _VALUE_ERRORS + ("STORE_NOT_FOUND", "STORE_NOT_ALLOWED"),
+        parameters=_CARD,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def load(actor: Actor, body: schemas.Load, number: str, *, within: Connection) -> Any:
+    """Top up a card."""
+    return ledger().load(actor, number, body.amount, store_id=body.store_id, within=within)
+
+
+@command(
+    bp,
+    "/cards/<number>/refund",
+    Operation(
+        "Refund part or all of an earlier redemption",
+        "At most what the redemption took, less what was refunded of it already.",
+        tags=("value",),
+        roles=("hq", "store"),
+        request=schemas.Refund,
+        response=schemas.ValueState,
+        errors=_USE_ERRORS
+        + _VALUE_ERRORS
+        + ("REFUND_TOO_LARGE", "STORE_NOT_FOUND", "STORE_NOT_ALLOWED"),
+        parameters=_CARD,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def refund(actor: Actor, body: schemas.Refund, number: str, *, within: Connection) -> Any:
+    """Refund a redemption."""
+    return ledger().refund(
+        actor, number, body.refund_of, body.amount, store_id=body.store_id, within=within
+    )
+
+
+@command(
+    bp,
+    "/cards/<number>/adjust",
+    Operation(
+        "Adjust a balance (headquarters, with a reason)",
+        tags=("value",),
+        roles=("hq",),
+        request=schemas.Adjust,
+        response=schemas.ValueState,
+        errors=_USE_ERRORS + _VALUE_ERRORS,
+        parameters=_CARD,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def adjust(actor: Actor, body: schemas.Adjust, number: str, *, within: Connection) -> Any:
+    """Adjust a balance."""
+    return ledger().adjust(
+        actor, number, body.amount, body.reason, reason_code=body.reason_code, within=within
+    )
+
+
+@command(
+    bp,
+    "/cards/<number>/transfer-balance",
+    Operation(
+        "Move balance from this card to another",
+        "One event on each card (BALANCE_SENT, BALANCE_RECEIVED), in one transaction.",
+        tags=("value",),
+        roles=("hq",),
+        request=schemas.TransferBalance,
+        response=schemas.BalanceTransferred,
+        errors=_USE_ERRORS + _VALUE_ERRORS + _CODE_ERRORS,
+        parameters=_CARD,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def transfer_balance(
+    actor: Actor, body: schemas.TransferBalance, number: str, *, within: Connection
+) -> Any:
+    """Move balance between two cards."""
+    return ledger().transfer_balance(
+        actor, number, body.redemption_code, body.to_card_number, body.amount, within=within
+    )
 
 
 # --- pickups ----------------------------------------------------------------------------

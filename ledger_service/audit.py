@@ -40,6 +40,7 @@ from anchoring.cardmap_store import CardMapStore
 from anchoring.db import create_engine, read_transaction
 from anchoring.errors import Error as AnchoringError
 from anchoring.log import LogDivergence, MerkleLog
+from ledger_service.domain import value as card_value
 from ledger_service.events import GENESIS, card_commitment, event_hash, leaf_input
 from ledger_service.schema import cards, events
 
@@ -140,7 +141,13 @@ def _row_agrees(row: Any, salt: bytes, event: dict[str, Any]) -> bool:
         and _same_moment(event.get("occurred_at"), row[_OCCURRED_AT])
         and _same_moment(event.get("recorded_at"), row[_RECORDED_AT])
         and event.get("card") == card_commitment(salt, row[_CARD_NUMBER])
+        and _value_columns(event) == (row[_AMOUNT], row[_BALANCE])
     )
+
+
+def _value_columns(event: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The ``amount`` and ``balance`` columns the event's type and data call for."""
+    return card_value.event_columns(str(event.get("type")), event.get("data") or {})
 
 
 def _row_mismatch(row: Any, salt: bytes | None, event: dict[str, Any]) -> str | None:
@@ -160,6 +167,9 @@ def _row_mismatch(row: Any, salt: bytes | None, event: dict[str, Any]) -> str | 
         "actor_role": ((event.get("actor") or {}).get("role"), row.actor_role),
         "actor_id": ((event.get("actor") or {}).get("id"), row.actor_id),
     }
+    amount, balance = _value_columns(event)
+    expected["amount"] = (amount, row.amount)
+    expected["balance"] = (balance, row.balance)
     for column, (in_leaf, in_row) in expected.items():
         if in_leaf != in_row:
             hint = ""
@@ -185,6 +195,7 @@ _LEAF_INDEX, _CARD_NUMBER, _SEQ, _TYPE, _SALT = (
 _OCCURRED_AT, _RECORDED_AT, _STORE_ID, _ACTOR_ROLE, _ACTOR_ID = (
     _COLUMN[name] for name in ("occurred_at", "recorded_at", "store_id", "actor_role", "actor_id")
 )
+_AMOUNT, _BALANCE = _COLUMN["amount"], _COLUMN["balance"]
 
 
 def _event_rows(conn: Connection, start: int, end: int) -> Iterator[Any]:

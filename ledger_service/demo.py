@@ -94,6 +94,7 @@ PRODUCTS: tuple[tuple[str, int], ...] = (
 # The path each demo card takes, named by the state it ends in; ISSUED_SOON and
 # COMPLETED_DELIVERY end in ISSUED and PICKUP_COMPLETED by other routes.
 PATHS: dict[str, tuple[str, ...]] = {
+    "INACTIVE": (),
     "ISSUED": (),
     "ISSUED_SOON": (),
     "CLAIMED": ("claim",),
@@ -109,6 +110,7 @@ PATHS: dict[str, tuple[str, ...]] = {
     "EXPIRED": (),
 }
 WEIGHTS: dict[str, int] = {
+    "INACTIVE": 6,
     "ISSUED": 14,
     "ISSUED_SOON": 4,
     "CLAIMED": 10,
@@ -230,6 +232,7 @@ def seed(
         _run(ledger, action, batch, rng)
     if clock is not None:
         clock.at = None
+    _value_cards(ledger, rng)
     ledger.expire_due(SYSTEM)
     _anomalies(ledger, plan, rng)
     try_me = next(c for c in plan if c.path == "ISSUED" and not c.allowed_stores)
@@ -301,6 +304,50 @@ def _timeline(
     return [(at, step, batch) for at, _, step, batch in actions]
 
 
+VALUE_BATCH = "VALUE-DEMO"
+"""Stored-value and count cards of the demo, outside the DEMO- batches of every state."""
+
+
+def _value_cards(ledger: Ledger, rng: random.Random) -> None:
+    """Stored-value cards spent in part, refunded and topped up; count cards with uses
+    left; stock of both, some allocated to an online channel and sold through it."""
+    ledger.create_product(
+        HQ,
+        "SV-500",
+        "岭泉储值卡 500元",
+        "Lingquan card 500 CNY",
+        "stored_value",
+        face_value=50_000,
+        currency="CNY",
+    )
+    ledger.create_product(
+        HQ,
+        "TASTE-5",
+        "品鉴会五次卡",
+        "Tasting 5 visits",
+        "count",
+        face_value=40_000,
+        currency="CNY",
+        units=5,
+    )
+    sold = ledger.issue_cards(HQ, VALUE_BATCH, [{"sku": "SV-500"}] * 6, active=True)["cards"]
+    visits = ledger.issue_cards(HQ, VALUE_BATCH, [{"sku": "TASTE-5"}] * 2, active=True)["cards"]
+    stock = ledger.issue_cards(HQ, f"{VALUE_BATCH}-STOCK", [{"sku": "SV-500"}] * 8)["cards"]
+    ledger.create_channel(HQ, "TMALL", "天猫旗舰店 Tmall store", "online")
+    ledger.allocate(HQ, "TMALL", "SV-500", 4, 47_500)
+    ledger.activate_cards(HQ, numbers=[c["card_number"] for c in stock[:2]], channel_id="TMALL")
+    for card in sold:
+        store = _store_actor(rng.choice(STORES)[0])
+        number, code = card["card_number"], card["redemption_code"]
+        spent = ledger.redeem(store, number, code, amount=rng.randrange(50, 300) * 100)
+        if rng.random() < 0.5:
+            ledger.refund(store, number, spent["leaf_index"], spent["amount"] // 2)
+        if rng.random() < 0.5:
+            ledger.load(store, number, 20_000)
+    for card in visits:
+        ledger.redeem(_store_actor(STORES[0][0]), card["card_number"], card["redemption_code"])
+
+
 def _burst(
     rng: random.Random,
     plan: Sequence[_Card],
@@ -324,11 +371,18 @@ def _burst(
 def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> None:
     if step == "issue":
         ref = f"{BATCH_PREFIX}{batch[0].row_key}"
-        result = ledger.issue_cards(HQ, ref, [card.spec() for card in batch])
         by_key = {card.row_key: card for card in batch}
-        for issued in result["cards"]:
-            card = by_key[issued["row_key"]]
-            card.number, card.code = issued["card_number"], issued["redemption_code"]
+        # Sold cards are issued active; the INACTIVE ones are stock still waiting for a sale.
+        for active, suffix in ((True, ""), (False, "-stock")):
+            part = [card for card in batch if (card.path != "INACTIVE") == active]
+            if not part:
+                continue
+            result = ledger.issue_cards(
+                HQ, ref + suffix, [card.spec() for card in part], active=active
+            )
+            for issued in result["cards"]:
+                card = by_key[issued["row_key"]]
+                card.number, card.code = issued["card_number"], issued["redemption_code"]
         return
     [card] = batch
     store = _store_actor(card.store)

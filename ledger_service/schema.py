@@ -187,6 +187,34 @@ event_reasons = sa.Table(
     sa.Column("salt", sa.LargeBinary(16), nullable=False),
 )
 
+# Sales channels and what each may sell (ledger_core_0005): headquarters allocates cards of
+# a product from the pool to a channel at the channel's price; each sale (activation
+# naming the channel) counts one sold, by a conditional update that never passes
+# ``allocated``, however many sales race.
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('distributor', 'online', 'store')", name="channels_kind"),
+)
+
+channel_allocations = sa.Table(
+    "channel_allocations",
+    metadata,
+    sa.Column("channel_id", sa.String(64), sa.ForeignKey("channels.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("products.sku"), primary_key=True),
+    sa.Column("allocated", sa.Integer, nullable=False),
+    sa.Column("sold", sa.Integer, nullable=False),
+    # The channel's sale price of one card, in minor units of the product's currency.
+    sa.Column("price", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("sold >= 0 AND sold <= allocated", name="channel_allocations_sold"),
+    sa.CheckConstraint("price >= 0", name="channel_allocations_price"),
+)
+
 # Goods per store and product (ledger_core_0004): a pickup request reserves, a cancel
 # releases, a completed pickup consumes. The checks hold under concurrent requests.
 stock = sa.Table(

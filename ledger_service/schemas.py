@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -129,6 +130,12 @@ def _doc(**schema: Any) -> Any:
     return Field(json_schema_extra=schema)
 
 
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("must not be 0")
+    return value
+
+
 def _whole(value: object) -> object:
     # JSON Schema counts 100.0 as an integer, so the document cannot refuse it: nor may we.
     if isinstance(value, float) and value.is_integer():
@@ -157,6 +164,20 @@ RedemptionCode: TypeAlias = Annotated[
 Currency: TypeAlias = Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
 FaceValue: TypeAlias = Annotated[
     Annotated[int, Field(ge=0, le=MAX_FACE_VALUE)], BeforeValidator(_whole)
+]
+Amount: TypeAlias = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_FACE_VALUE)], BeforeValidator(_whole)
+]
+"""An amount of money (minor units) or of uses, above zero."""
+SignedAmount: TypeAlias = Annotated[
+    Annotated[int, Field(ge=-MAX_FACE_VALUE, le=MAX_FACE_VALUE)],
+    BeforeValidator(_whole),
+    AfterValidator(_not_zero),
+    _doc(**{"not": {"const": 0}}),
+]
+"""A signed change of a balance; zero changes nothing and is refused."""
+LeafIndexValue: TypeAlias = Annotated[
+    Annotated[int, Field(ge=0, le=2**53 - 1)], BeforeValidator(_whole)
 ]
 Timestamp: TypeAlias = Annotated[
     str, StringConstraints(pattern=TIMESTAMP_PATTERN), _doc(format="date-time")
@@ -290,15 +311,20 @@ class AdjustStock(Body):
 
 
 class CardSpec(Body):
-    """One card to issue; everything but ``product`` is optional."""
+    """One card to issue: a catalogue ``sku`` (its kind, face value, currency and units
+    come from the product; ``product`` may rename it), or a free-text ``product`` (a
+    pickup card, with an optional face value)."""
 
     model_config = ConfigDict(
         json_schema_extra=any_of(
-            {"face_value": PRESENT, "currency": PRESENT}, {"face_value": NULL, "currency": NULL}
+            {"product": PRESENT, "sku": NULL, "face_value": PRESENT, "currency": PRESENT},
+            {"product": PRESENT, "sku": NULL, "face_value": NULL, "currency": NULL},
+            {"sku": PRESENT, "face_value": NULL, "currency": NULL},
         )
     )
 
-    product: Name
+    product: Name | None = None
+    sku: StoreId | None = None
     face_value: FaceValue | None = None
     currency: Currency | None = None
     allowed_stores: Annotated[list[StoreId], Field(max_length=1000)] = []
@@ -310,14 +336,23 @@ class CardSpec(Body):
     def _value_has_currency(self) -> CardSpec:
         if (self.face_value is None) != (self.currency is None):
             raise ValueError("face_value and currency come together, or neither")
+        if self.sku is None and self.product is None:
+            raise ValueError("a card names a sku or a product")
+        if self.sku is not None and self.face_value is not None:
+            raise ValueError("a card with a sku takes its face value from the product")
         return self
 
 
 class IssueCards(Body):
-    """A batch of 1 to 10,000 cards, issued in one transaction."""
+    """A batch of 1 to 10,000 cards, issued in one transaction.
+
+    Cards are issued inactive (in stock: unusable until activated at sale) unless
+    ``active`` is true (sold at once, e.g. e-cards sold online).
+    """
 
     batch_ref: Ref
     cards: Annotated[list[CardSpec], Field(min_length=1, max_length=MAX_CARDS_PER_BATCH)]
+    active: bool = False
 
 
 class Claim(Body):
@@ -334,11 +369,16 @@ class Transfer(Body):
 
 
 class Redeem(Body):
-    """Use the card at a store: a store token's own; headquarters may name one."""
+    """Use the card at a store: a store token's own; headquarters may name one.
+
+    ``amount``: what a stored-value card pays (minor units) or the uses a count card
+    spends (default 1); a pickup card takes none.
+    """
 
     redemption_code: RedemptionCode
     store_id: StoreId | None = None
     signature: DeviceSignature | None = None
+    amount: Amount | None = None
 
 
 class WithReason(Body):
@@ -350,6 +390,137 @@ class WithReason(Body):
 
     reason: Reason
     reason_code: ReasonCode = "unspecified"
+
+
+class CreateProduct(Body):
+    """A catalogue product: what its cards are. Stored-value products need a face value
+    (the opening balance) and currency; ``units``: items of a pickup card, uses of a
+    count card."""
+
+    model_config = ConfigDict(
+        json_schema_extra=any_of(
+            {"face_value": PRESENT, "currency": PRESENT},
+            {"kind": {"enum": ["pickup", "count"]}, "face_value": NULL, "currency": NULL},
+        )
+    )
+
+    sku: StoreId
+    name_zh: Name
+    name_en: Name
+    kind: Literal["pickup", "stored_value", "count"]
+    face_value: FaceValue | None = None
+    currency: Currency | None = None
+    units: Annotated[Annotated[int, Field(ge=1, le=1_000_000)], BeforeValidator(_whole)] = 1
+
+    @model_validator(mode="after")
+    def _value_has_currency(self) -> CreateProduct:
+        if (self.face_value is None) != (self.currency is None):
+            raise ValueError("face_value and currency come together, or neither")
+        if self.kind == "stored_value" and self.face_value is None:
+            raise ValueError("a stored_value product needs face_value and currency")
+        return self
+
+
+class CreateChannel(Body):
+    """A sales channel: a distributor, an online shop or a store."""
+
+    channel_id: StoreId
+    name: Name
+    kind: Literal["distributor", "online", "store"]
+
+
+class Allocate(Body):
+    """Give a channel more cards of a product from the pool, at the channel's price
+    (minor units; it replaces the channel's earlier price for the product)."""
+
+    sku: StoreId
+    count: Annotated[Annotated[int, Field(ge=1, le=10_000_000)], BeforeValidator(_whole)]
+    price: FaceValue
+
+
+_SALE = ({"channel_id": NULL}, {"price": NULL})
+
+
+class Activate(Body):
+    """Sell one card: through a channel (at its price, from its allocation) or at a
+    ``price`` of its own; at a store (a store token: its own)."""
+
+    model_config = ConfigDict(json_schema_extra=any_of(*_SALE))
+
+    channel_id: StoreId | None = None
+    price: FaceValue | None = None
+    store_id: StoreId | None = None
+
+    @model_validator(mode="after")
+    def _one_price(self) -> Activate:
+        if self.channel_id is not None and self.price is not None:
+            raise ValueError("a channel sale takes the channel's price")
+        return self
+
+
+_SELECTIONS = (
+    {"card_numbers": PRESENT, "batch_ref": NULL, "first": NULL, "last": NULL},
+    {"batch_ref": PRESENT, "card_numbers": NULL, "first": NULL, "last": NULL},
+    {"first": PRESENT, "last": PRESENT, "card_numbers": NULL, "batch_ref": NULL},
+)
+
+
+class ActivateCards(Activate):
+    """Sell many cards in one transaction: the listed ``card_numbers``, every card still
+    in stock of ``batch_ref``, or of the numbers from ``first`` to ``last``."""
+
+    model_config = ConfigDict(
+        json_schema_extra=any_of(*({**a, **b} for a in _SELECTIONS for b in _SALE))
+    )
+
+    card_numbers: Annotated[list[CardNumber], Field(min_length=1, max_length=10_000)] | None = None
+    batch_ref: Ref | None = None
+    first: CardNumber | None = None
+    last: CardNumber | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> ActivateCards:
+        ways = [
+            self.card_numbers is not None,
+            self.batch_ref is not None,
+            self.first is not None and self.last is not None,
+        ]
+        partial = (self.first is None) != (self.last is None)
+        if sum(ways) != 1 or partial or (ways[2] and any(ways[:2])):
+            raise ValueError("name the cards by card_numbers, by batch_ref, or first and last")
+        return self
+
+
+class Load(Body):
+    """Top up a stored-value card (minor units); at a store (a store token: its own)."""
+
+    amount: Amount
+    store_id: StoreId | None = None
+
+
+class Refund(Body):
+    """Put back part or all of an earlier redemption (its leaf index)."""
+
+    refund_of: LeafIndexValue
+    amount: Amount
+    store_id: StoreId | None = None
+
+
+class Adjust(Body):
+    """Headquarters corrects a balance by a signed amount, saying why (the log keeps the
+    code and a salted hash of the text)."""
+
+    amount: SignedAmount
+    reason: Reason
+    reason_code: ReasonCode = "unspecified"
+
+
+class TransferBalance(Body):
+    """Move balance from this card (its code proves the holder) to another card."""
+
+    redemption_code: RedemptionCode
+    to_card_number: CardNumber
+    amount: Amount
 
 
 class StorePickup(Body):
@@ -486,6 +657,70 @@ class CardState(Reply):
     card_number: str
     state: str
     leaf_index: int
+
+
+class ValueState(CardState):
+    """A value card after a command: the amount moved and the balance after it."""
+
+    amount: int | None = None
+    balance: int | None = None
+
+
+class BalanceTransferred(Reply):
+    """Both cards of a balance transfer, each with its event."""
+
+    sender: ValueState
+    receiver: ValueState
+
+
+class Activated(Reply):
+    """The cards sold, each with its ACTIVATED event."""
+
+    activated: int
+    cards: list[CardState]
+
+
+class Product(Reply):
+    """A catalogue product."""
+
+    sku: str
+    name_zh: str
+    name_en: str
+    kind: str
+    face_value: int | None
+    currency: str | None
+    units: int
+
+
+class ProductList(Reply):
+    """The catalogue, by SKU."""
+
+    products: list[Product]
+
+
+class Allocation(Reply):
+    """What a channel holds of a product: allocated, sold, left, and its price."""
+
+    sku: str
+    allocated: int
+    sold: int
+    left: int
+    price: int
+
+
+class Channel(Reply):
+    """A sales channel and its allocations."""
+
+    channel_id: str
+    name: str
+    kind: str
+    allocations: list[Allocation]
+
+
+class ChannelList(Reply):
+    """The channels, by id."""
+
+    channels: list[Channel]
 
 
 class Transferred(CardState):

@@ -39,6 +39,7 @@ from anchoring.db import read_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
+from ledger_service.domain import value as card_value
 from ledger_service.domain.expiry_dates import shown_state
 from ledger_service.domain.lifecycle import PICKUP_IN_PROGRESS, UNUSED, USED, CardState
 from ledger_service.errors import N_, LogInconsistent
@@ -120,6 +121,12 @@ _STATUS = {
         N_("The merchant voided this card; it has no value."),
         N_("Voided — do not accept"),
     ),
+    "inactive": Status(
+        "inactive",
+        N_("Not sold yet"),
+        N_("This card has not been sold yet: it cannot be used until a shop sells it."),
+        N_("Not sold yet — do not accept"),
+    ),
     "expired": Status(
         "expired",
         N_("Expired"),
@@ -176,7 +183,9 @@ class TimelineEntry:
         }
 
 
-def _detail(event: dict[str, Any], issuer: str, zone: tzinfo) -> str:
+def _detail(
+    event: dict[str, Any], issuer: str, zone: tzinfo, issued: dict[str, Any] | None = None
+) -> str:
     data = event.get("data") or {}
     kind = event.get("type")
     if kind == "ISSUED":
@@ -191,6 +200,8 @@ def _detail(event: dict[str, Any], issuer: str, zone: tzinfo) -> str:
             local = until.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             parts.append(gettext("valid until %(date)s", date=local))
         return " · ".join(parts)
+    if isinstance(data.get("balance"), int) and issued is not None:
+        return balance_line([{"type": "ISSUED", "data": issued}, event]) or ""
     if kind == "PICKUP_REQUESTED":
         if data.get("mode") == "store":
             return str(gettext("to collect in store"))
@@ -231,6 +242,13 @@ class CardPage:
         )
 
     @property
+    def balance(self) -> str | None:
+        """The card's balance after its latest event, for people (server-side): money of a
+        stored-value card, uses left of a count card; None for other cards."""
+        events = [e.event for e in self.history.events]
+        return balance_line(events)
+
+    @property
     def pickup_steps(self) -> tuple[tuple[str, bool], ...]:
         """The latest pickup's progress, requested → ready/shipped → completed."""
         kinds = [e.type for e in self.timeline]
@@ -249,6 +267,7 @@ class CardPage:
             "status": self.status.key,
             "status_label": self.status.label,
             "events": [e.to_json() for e in self.timeline],
+            "balance": _balance_of([e.event for e in self.history.events]),
             "checkpoint": None
             if cp is None
             else {
@@ -258,6 +277,25 @@ class CardPage:
                 "contract": cp.contract,
             },
         }
+
+
+def _balance_of(events: list[dict[str, Any]]) -> int | None:
+    """The balance after the card's latest value event (None: a card without one)."""
+    history = card_value.balance_history(events)
+    return history[-1][1] if history else None
+
+
+def balance_line(events: list[dict[str, Any]]) -> str | None:
+    """``Balance: 54.00 CNY`` or ``Uses left: 3`` from a card's events; None for a card
+    that holds no balance."""
+    balance = _balance_of(events)
+    if balance is None:
+        return None
+    issued = next((e.get("data") or {} for e in events if e.get("type") == "ISSUED"), {})
+    if issued.get("kind") == "count":
+        return str(gettext("Uses left: %(count)s", count=balance))
+    currency = issued.get("currency") or ""
+    return str(gettext("Balance: %(amount)s", amount=f"{balance / 100:.2f} {currency}".strip()))
 
 
 def build_bundle(
@@ -386,6 +424,10 @@ def load_card(
             "prove the card's events; auditors should run `cardtrail audit` on its database"
         ) from None
     size = anchored.checkpoint.tree_size if anchored else 0
+    issued = next(
+        (e.event.get("data") or {} for e in history.events if e.event.get("type") == "ISSUED"),
+        None,
+    )
     timeline = tuple(
         TimelineEntry(
             seq=e.event["seq"],
@@ -395,7 +437,7 @@ def load_card(
             occurred_at=e.event["occurred_at"],
             store_id=e.event.get("store_id"),
             store_name=stores_by_id.get(e.event["store_id"]) if e.event.get("store_id") else None,
-            detail=_detail(e.event, issuer, zone),
+            detail=_detail(e.event, issuer, zone, issued),
             pending=e.leaf_index >= size,
             signer=(e.event.get("data") or {}).get("signer"),
         )

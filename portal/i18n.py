@@ -59,6 +59,12 @@ STATE_WORDS = {
     "BLOCKED": lazy_gettext("Blocked"),
     "VOIDED": lazy_gettext("Voided"),
     "EXPIRED": lazy_gettext("Expired"),
+    "ACTIVATED": lazy_gettext("Sold (activated)"),
+    "LOADED": lazy_gettext("Topped up"),
+    "REFUNDED": lazy_gettext("Refunded"),
+    "ADJUSTED": lazy_gettext("Balance adjusted by the merchant"),
+    "BALANCE_SENT": lazy_gettext("Balance sent to another card"),
+    "BALANCE_RECEIVED": lazy_gettext("Balance received from another card"),
 }
 
 # The log's event types as the story of a card tells them.

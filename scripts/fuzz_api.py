@@ -181,7 +181,9 @@ def prepare(app: Any) -> Target:
     ledger = Ledger(rt.engine, rt.secret_key)
     for store_id in ("S1", "S2"):
         ledger.create_store(hq, store_id, f"Store {store_id}", "east")
-    batch = ledger.issue_cards(hq, "FUZZ", [{"product": "Tea"}, {"product": "Wine"}])["cards"]
+    batch = ledger.issue_cards(hq, "FUZZ", [{"product": "Tea"}, {"product": "Wine"}], active=True)[
+        "cards"
+    ]
     ledger.claim(hq, batch[1]["card_number"], "crm-1")
     pickup = ledger.request_pickup(
         hq, batch[1]["card_number"], "store", batch[1]["redemption_code"], store_id="S1"

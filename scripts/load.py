@@ -189,7 +189,7 @@ def prepare(server: Server, tokens: dict[str, str], stores: list[str], cards: in
         status, doc = client.request(
             "POST",
             "/api/v1/cards",
-            {"batch_ref": f"LOAD-{left}", "cards": [{"product": "Load tea"}] * n},
+            {"batch_ref": f"LOAD-{left}", "cards": [{"product": "Load tea"}] * n, "active": True},
             {**hq, "Idempotency-Key": _key()},
         )
         if status != 201:
@@ -242,7 +242,7 @@ def _one(
     status, doc = client.request(
         "POST",
         "/api/v1/cards",
-        {"batch_ref": "LOAD-LIVE", "cards": [{"product": "Load wine"}]},
+        {"batch_ref": "LOAD-LIVE", "cards": [{"product": "Load wine"}], "active": True},
         {"Authorization": f"Bearer {tokens['hq']}", "Idempotency-Key": _key()},
     )
     if status == 201:

@@ -27,6 +27,7 @@ CURRENCY = re.compile(r"[A-Z]{3}")
 FIELDS = frozenset(
     {
         "product",
+        "sku",
         "face_value",
         "currency",
         "allowed_stores",
@@ -40,9 +41,15 @@ FIELDS = frozenset(
 
 @dataclass(frozen=True)
 class CardSpec:
-    """A card to issue. ``face_value`` is in minor units (cents, fen) of ``currency``."""
+    """A card to issue. ``face_value`` is in minor units (cents, fen) of ``currency``.
 
-    product: str
+    With a ``sku`` the card's kind, face value, currency and units come from the product
+    catalogue (``product`` then only overrides the name); without, it is a pickup card for
+    the free-text ``product``.
+    """
+
+    product: str | None
+    sku: str | None = None
     face_value: int | None = None
     currency: str | None = None
     allowed_stores: tuple[str, ...] = ()
@@ -117,12 +124,18 @@ def parse_card_spec(raw: Mapping[str, Any]) -> CardSpec:
     ):
         raise ValueError("face_value must be a whole number of minor units (e.g. cents), >= 0")
     currency = raw.get("currency")
+    sku = raw.get("sku")
+    if sku is not None and face_value is not None:
+        raise ValueError("a card with a sku takes its face value and currency from the product")
+    if sku is None and raw.get("product") is None:
+        raise ValueError("product must be a non-empty string (or give a sku)")
     if (face_value is None) != (currency is None):
         raise ValueError("face_value and currency come together, or neither")
     if currency is not None and (not isinstance(currency, str) or not CURRENCY.fullmatch(currency)):
         raise ValueError(f"currency must be an ISO 4217 code like CNY, got {currency!r}")
     return CardSpec(
-        product=text(raw.get("product"), "product"),
+        product=text(raw.get("product"), "product", optional=True),
+        sku=None if sku is None else store_id(sku, "sku"),
         face_value=face_value,
         currency=currency,
         allowed_stores=_names(raw.get("allowed_stores"), "allowed_stores", store_id),

@@ -20,6 +20,13 @@ store) or PICKUP_SHIPPED (delivered) → PICKUP_COMPLETED; or REDEEMED at a stor
 ISSUED, CLAIMED or TRANSFERRED). BLOCKED holds a card in its state until UNBLOCKED.
 PICKUP_COMPLETED, REDEEMED, VOIDED and EXPIRED are final. Only unused cards expire: a
 pickup under way is honoured even when the card's date passes meanwhile.
+
+Cards are issued INACTIVE (in stock, at a distributor) unless sold at once: every use of
+an inactive card is refused with CARD_NOT_ACTIVE until ACTIVATED (the sale) makes it
+ISSUED; it may still be blocked, voided or expire. Stored-value and count cards hold a
+balance (:mod:`ledger_service.domain.value`): REDEEMED with an amount, LOADED, REFUNDED,
+ADJUSTED, BALANCE_SENT and BALANCE_RECEIVED move it and leave the card in its state, but
+a count card whose uses reach zero is REDEEMED.
 """
 
 from __future__ import annotations
@@ -31,11 +38,13 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from ledger_service import errors
+from ledger_service.domain import value
 
 
 class CardState(StrEnum):
     """Where a card is in its life."""
 
+    INACTIVE = "INACTIVE"
     ISSUED = "ISSUED"
     CLAIMED = "CLAIMED"
     TRANSFERRED = "TRANSFERRED"
@@ -64,6 +73,12 @@ class EventType(StrEnum):
     UNBLOCKED = "UNBLOCKED"
     VOIDED = "VOIDED"
     EXPIRED = "EXPIRED"
+    ACTIVATED = "ACTIVATED"
+    LOADED = "LOADED"
+    REFUNDED = "REFUNDED"
+    ADJUSTED = "ADJUSTED"
+    BALANCE_SENT = "BALANCE_SENT"
+    BALANCE_RECEIVED = "BALANCE_RECEIVED"
 
 
 USED = frozenset({CardState.PICKUP_COMPLETED, CardState.REDEEMED})
@@ -73,6 +88,14 @@ PICKUP_IN_PROGRESS = frozenset(
 UNUSED = frozenset({CardState.ISSUED, CardState.CLAIMED, CardState.TRANSFERRED})
 HELD = frozenset({CardState.CLAIMED, CardState.TRANSFERRED})
 """States with a known holder: only these may be transferred or picked up."""
+
+EXPIRABLE = UNUSED | {CardState.INACTIVE}
+"""States whose cards expire when their date passes (stock that was never sold too)."""
+
+CardKind = Literal["pickup", "stored_value", "count"]
+CARD_KINDS: tuple[CardKind, ...] = ("pickup", "stored_value", "count")
+VALUE_KINDS = value.VALUE_KINDS
+"""Kinds that hold a balance: money in minor units, or uses left."""
 
 PickupMode = Literal["store", "delivery"]
 PICKUP_MODES: tuple[PickupMode, ...] = ("store", "delivery")
@@ -96,6 +119,12 @@ class Card:
     allowed_stores: frozenset[str] = frozenset()
     allowed_regions: frozenset[str] = frozenset()
     blocked_from: CardState | None = None
+    kind: CardKind = "pickup"
+    balance: int | None = None
+    """Stored value: minor units; count: uses left; None for pickup and inactive cards."""
+    face_value: int | None = None
+    units: int | None = None
+    """The product's units: the uses a count card opens with."""
 
     def allowed_at(self, store: Store) -> bool:
         """Whether the card may be used at ``store``."""
@@ -167,9 +196,14 @@ class PickupComplete(_PickupStep):
 
 @dataclass(frozen=True)
 class Redeem:
-    """The card is used up at ``store`` (None: at headquarters, e.g. online)."""
+    """The card is used at ``store`` (None: at headquarters, e.g. online).
+
+    A pickup card is used up. A stored-value card pays ``amount`` (minor units) from its
+    balance; a count card uses ``amount`` uses (default 1) and is used up at zero.
+    """
 
     store: Store | None = None
+    amount: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +247,68 @@ class Expire:
     """The expiry job closes a card whose date has passed."""
 
 
+@dataclass(frozen=True)
+class Activate:
+    """The card is sold: ``channel`` and ``price`` (minor units) of the sale, at ``store``.
+
+    A value card opens with its balance: the face value (stored value) or the units
+    (count cards).
+    """
+
+    channel: str | None = None
+    price: int | None = None
+    store: Store | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    """Money is added to a stored-value card (a top-up)."""
+
+    amount: int
+    store: Store | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Part or all of an earlier redemption goes back onto the card.
+
+    ``refund_of``: that REDEEMED event's leaf index; ``refundable``: what it took less what
+    was refunded of it already (the service reads both from the card's history).
+    """
+
+    amount: int
+    refund_of: int
+    refundable: int
+    store: Store | None = None
+
+
+@dataclass(frozen=True)
+class Adjust:
+    """Headquarters corrects a balance by a signed ``amount``, with a reason."""
+
+    amount: int
+    reason_code: str = "unspecified"
+    reason_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class SendBalance:
+    """Part of a stored-value card's balance leaves for another card (``counterpart``)."""
+
+    amount: int
+    counterpart: str
+
+
+@dataclass(frozen=True)
+class ReceiveBalance:
+    """A stored-value card receives balance sent by another card (``counterpart``)."""
+
+    amount: int
+    counterpart: str
+
+
+ValueCommand = Load | Refund | Adjust | SendBalance | ReceiveBalance
+
 Command = (
     Claim
     | Transfer
@@ -225,6 +321,12 @@ Command = (
     | Unblock
     | Void
     | Expire
+    | Activate
+    | Load
+    | Refund
+    | Adjust
+    | SendBalance
+    | ReceiveBalance
 )
 
 
@@ -246,13 +348,23 @@ class EventDraft:
 def decide(card: Card, command: Command, now: datetime) -> EventDraft:
     """The event ``command`` produces on ``card`` at ``now``, or raise a LedgerError."""
     _refuse_final(card.state)
+    if card.state is CardState.INACTIVE and not isinstance(
+        command, Activate | Block | Void | Expire
+    ):
+        raise errors.CardNotActive("card has not been sold yet: it is not activated")
     if card.state is CardState.BLOCKED and not isinstance(command, Unblock | Void | Expire):
         raise errors.CardBlocked("card is blocked")
     if isinstance(command, Redeem | RequestPickup) and card.state in PICKUP_IN_PROGRESS:
         raise errors.CardAlreadyUsed("a pickup was already requested for this card")
-    if isinstance(command, Claim | Transfer | RequestPickup | Redeem) and card.is_past_expiry(now):
+    if isinstance(command, _DATED) and card.is_past_expiry(now):
         raise errors.CardExpired("card's expiry date has passed")
+    if isinstance(command, RequestPickup) and card.kind != "pickup":
+        raise errors.WrongCardKind(f"a {card.kind} card has no goods to pick up")
     return _RULES[type(command)](card, command, now)
+
+
+_DATED = (Claim, Transfer, RequestPickup, Redeem, Activate, Load, Refund, Adjust, SendBalance)
+"""Commands refused once the card's date has passed (a receiver is checked too)."""
 
 
 def _refuse_final(state: CardState) -> None:
@@ -370,6 +482,17 @@ def _redeem(card: Card, command: Redeem, now: datetime) -> EventDraft:
     _require(card, UNUSED, "redeem")
     if command.store is not None:
         _require_store(card, command.store)
+    if card.kind in VALUE_KINDS:
+        amount = command.amount
+        if amount is None and card.kind == "count":
+            amount = 1
+        if amount is None:
+            raise errors.ValidationFailed("a stored-value redemption needs an amount")
+        return _value_draft(
+            card, EventType.REDEEMED, -value.positive(amount), now, store=command.store
+        )
+    if command.amount is not None:
+        raise errors.WrongCardKind("a pickup card is used whole: it takes no amount")
     return EventDraft(
         EventType.REDEEMED,
         CardState.REDEEMED,
@@ -405,7 +528,7 @@ def _void(card: Card, command: Void, now: datetime) -> EventDraft:
 
 
 def _expire(card: Card, command: Expire, now: datetime) -> EventDraft:
-    if card.underlying_state not in UNUSED:
+    if card.underlying_state not in EXPIRABLE:
         raise errors.InvalidTransition(
             f"cannot expire a card in state {card.underlying_state}: a pickup is under way"
         )
@@ -413,6 +536,114 @@ def _expire(card: Card, command: Expire, now: datetime) -> EventDraft:
         raise errors.InvalidTransition("card's expiry date has not passed")
     # The event happened when the date passed, whenever the job gets round to it.
     return EventDraft(EventType.EXPIRED, CardState.EXPIRED, card.expires_at)
+
+
+def _activate(card: Card, command: Activate, now: datetime) -> EventDraft:
+    _require(card, frozenset({CardState.INACTIVE}), "activate")
+    if command.store is not None:
+        _require_store(card, command.store)
+    opening = value.opening_balance(card.kind, card.face_value, card.units)
+    return EventDraft(
+        EventType.ACTIVATED,
+        CardState.ISSUED,
+        now,
+        store_id=command.store.id if command.store else None,
+        data={"channel": command.channel, "price": command.price, "balance": opening},
+    )
+
+
+def _value_draft(
+    card: Card,
+    event: EventType,
+    delta: int,
+    now: datetime,
+    *,
+    store: Store | None = None,
+    data: dict[str, Any] | None = None,
+) -> EventDraft:
+    """The event moving a value card's balance by ``delta``: refused below zero; a count
+    card at zero uses is used up (a stored-value card at zero can be loaded again)."""
+    balance = value.apply_delta(card.balance, delta)
+    state = card.state
+    if card.kind == "count" and balance == 0:
+        state = CardState.REDEEMED
+    return EventDraft(
+        event,
+        state,
+        now,
+        store_id=store.id if store else None,
+        data={"amount": value.amount_of(event, delta), "balance": balance, **(data or {})},
+    )
+
+
+def _require_value(card: Card, kinds: frozenset[str], action: str) -> None:
+    _require(card, UNUSED, action)
+    if card.kind not in kinds:
+        raise errors.WrongCardKind(f"cannot {action} a {card.kind} card")
+
+
+_STORED_VALUE = frozenset({"stored_value"})
+
+
+def _load(card: Card, command: Load, now: datetime) -> EventDraft:
+    _require_value(card, _STORED_VALUE, "load")
+    return _value_draft(
+        card, EventType.LOADED, value.positive(command.amount), now, store=command.store
+    )
+
+
+def _refund(card: Card, command: Refund, now: datetime) -> EventDraft:
+    _require_value(card, VALUE_KINDS, "refund")
+    amount = value.positive(command.amount)
+    if amount > command.refundable:
+        raise errors.RefundTooLarge(
+            f"at most {command.refundable} of that redemption can still be refunded"
+        )
+    return _value_draft(
+        card,
+        EventType.REFUNDED,
+        amount,
+        now,
+        store=command.store,
+        data={"refund_of": command.refund_of},
+    )
+
+
+def _adjust(card: Card, command: Adjust, now: datetime) -> EventDraft:
+    _require_value(card, VALUE_KINDS, "adjust")
+    if command.amount == 0:
+        raise errors.ValidationFailed("an adjustment must change the balance")
+    return _value_draft(
+        card,
+        EventType.ADJUSTED,
+        command.amount,
+        now,
+        data={"reason_code": command.reason_code, "reason_hash": command.reason_hash},
+    )
+
+
+def _send_balance(card: Card, command: SendBalance, now: datetime) -> EventDraft:
+    _require_value(card, _STORED_VALUE, "send balance from")
+    return _value_draft(
+        card,
+        EventType.BALANCE_SENT,
+        -value.positive(command.amount),
+        now,
+        data={"counterpart": command.counterpart},
+    )
+
+
+def _receive_balance(card: Card, command: ReceiveBalance, now: datetime) -> EventDraft:
+    _require_value(card, _STORED_VALUE, "send balance to")
+    if card.is_past_expiry(now):
+        raise errors.CardExpired("the receiving card's expiry date has passed")
+    return _value_draft(
+        card,
+        EventType.BALANCE_RECEIVED,
+        value.positive(command.amount),
+        now,
+        data={"counterpart": command.counterpart},
+    )
 
 
 _RULES: dict[type, Callable[[Card, Any, datetime], EventDraft]] = {
@@ -427,4 +658,10 @@ _RULES: dict[type, Callable[[Card, Any, datetime], EventDraft]] = {
     Unblock: _unblock,
     Void: _void,
     Expire: _expire,
+    Activate: _activate,
+    Load: _load,
+    Refund: _refund,
+    Adjust: _adjust,
+    SendBalance: _send_balance,
+    ReceiveBalance: _receive_balance,
 }

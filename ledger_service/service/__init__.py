@@ -8,9 +8,10 @@ back to its savepoint, so nothing of it reaches the log; what the refusal should
 leave behind (a wrong-code failure, an anomaly for the console, :mod:`.traces`) is
 written in the same transaction and commits with it.
 
-The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
-:mod:`.card_commands`, :mod:`.admin` (headquarters' actions with their record),
-:mod:`.pickup_commands`, :mod:`.stock`, :mod:`.expiry` and :mod:`.reads`;
+The areas, one module each: :mod:`.store_commands`, :mod:`.stock`, :mod:`.products`,
+:mod:`.channels`, :mod:`.issuance`, :mod:`.activation`, :mod:`.admin` (headquarters'
+actions with their record), :mod:`.card_commands`, :mod:`.value_commands`,
+:mod:`.pickup_commands`, :mod:`.expiry` and :mod:`.reads`;
 :class:`Ledger` puts them together.
 
     >>> import tempfile
@@ -20,22 +21,26 @@ The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
     >>> engine = create_engine(f"sqlite:///{tempfile.mkdtemp()}/doc.db")
     >>> db.upgrade(engine)
     >>> ledger, hq = Ledger(engine, bytes(32)), Actor("hq", "tok_doc")
-    >>> issued = ledger.issue_cards(hq, "B1", [{"product": "Tea 250g"}])["cards"][0]
+    >>> issued = ledger.issue_cards(hq, "B1", [{"product": "Tea 250g"}], active=True)["cards"][0]
     >>> ledger.redeem(hq, issued["card_number"], issued["redemption_code"])["state"]
     'REDEEMED'
 """
 
 from __future__ import annotations
 
+from ledger_service.service.activation import Activation
 from ledger_service.service.admin import AdminActions
 from ledger_service.service.card_commands import CardCommands
+from ledger_service.service.channels import ChannelCommands
 from ledger_service.service.expiry import EXPIRY_BATCH, Expiry
 from ledger_service.service.issuance import MAX_BATCH, Issuance
 from ledger_service.service.pickup_commands import PickupCommands
+from ledger_service.service.products import ProductCommands
 from ledger_service.service.reads import CardHistory, CardReads, HistoryEvent, read_card_history
 from ledger_service.service.stock import StockCommands
 from ledger_service.service.store_commands import StoreCommands
 from ledger_service.service.traces import ANOMALY_KINDS, BURST_WINDOW, REDEMPTION_BURST
+from ledger_service.service.value_commands import ValueCommands
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -53,9 +58,13 @@ __all__ = [
 class Ledger(
     StoreCommands,
     StockCommands,
+    ProductCommands,
+    ChannelCommands,
     Issuance,
+    Activation,
     AdminActions,
     CardCommands,
+    ValueCommands,
     PickupCommands,
     Expiry,
     CardReads,

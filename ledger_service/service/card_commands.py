@@ -23,6 +23,7 @@ from ledger_service.domain.lifecycle import (
     Block,
     Claim,
     Command,
+    EventDraft,
     Redeem,
     Transfer,
     Unblock,
@@ -34,6 +35,7 @@ from ledger_service.service.checks import WRITERS, card_number, check_reason, re
 from ledger_service.service.events_log import apply
 from ledger_service.service.reasons import Reason, new_reason, store_reason
 from ledger_service.service.rows import (
+    balance_values,
     card_of,
     card_or_404,
     lock_state,
@@ -110,12 +112,18 @@ class CardCommands(CommandRunner):
         store_id: str | None = None,
         signature: SignatureInput = None,
         *,
+        amount: int | None = None,
         within: Connection | None = None,
     ) -> dict[str, Any]:
-        """Use the card up at a store. A store token redeems at its own store; headquarters
+        """Use the card at a store. A store token redeems at its own store; headquarters
         names the store, or none for a redemption outside any store. ``signature``: a
         store device's over the command (see :mod:`ledger_service.devices`). ``within``:
-        a :meth:`unit_of_work` to write in instead of one of its own."""
+        a :meth:`unit_of_work` to write in instead of one of its own.
+
+        A pickup card is used up (no ``amount``); a stored-value card pays ``amount``
+        (minor units) from its balance, a count card ``amount`` uses (default 1):
+        INSUFFICIENT_BALANCE when the balance is lower. The answer then carries the
+        ``amount`` and the ``balance`` after."""
         require_role(actor, ("hq", "store"))
         number = card_number(number)
         now = self._now()
@@ -141,7 +149,7 @@ class CardCommands(CommandRunner):
             if signed is not None:
                 signed.check_signer(conn)
             store = store_or_404(conn, at) if at else None
-            draft = decide(card_of(row), Redeem(store), now)
+            draft = decide(card_of(row), Redeem(store, amount), now)
             check_code(self._secret, row, redemption_code, now)
             draft = signed.draft(draft) if signed else draft
             leaf_index = apply(
@@ -153,12 +161,18 @@ class CardCommands(CommandRunner):
                 actor,
                 now,
                 **lock_values(lockout.record_success(lock_state(row))),
+                **balance_values(draft),
             )
             if signed is not None:
                 signed.record(conn, now, leaf_index, draft.state.value)
             if at:
                 note_burst(conn, actor, at, now)
-        return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
+        return {
+            "card_number": number,
+            "state": draft.state.value,
+            "leaf_index": leaf_index,
+            **value_answer(draft),
+        }
 
     def block(
         self,
@@ -255,6 +269,13 @@ class CardCommands(CommandRunner):
             if reason is not None:
                 store_reason(conn, leaf_index, reason)
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
+
+
+def value_answer(draft: EventDraft) -> dict[str, Any]:
+    """What a command's answer adds for a value event: its amount and the balance after."""
+    if "balance" not in draft.data:
+        return {}
+    return {"amount": draft.data.get("amount"), "balance": draft.data["balance"]}
 
 
 def _acting_store(actor: Actor, store_id: str | None) -> str | None:

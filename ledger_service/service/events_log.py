@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Row
 from anchoring.db import is_postgres
 from anchoring.log import MerkleLog
 from ledger_service.actor import Actor
+from ledger_service.domain import value
 from ledger_service.domain.lifecycle import EventDraft
 from ledger_service.events import (
     build_event,
@@ -66,6 +67,8 @@ def log_events(
         leaf = leaf_input(event)
         leaves.append(leaf)
         logged.append((index, event_hash(leaf)))
+        # The value columns repeat what the event logs, for the books to sum.
+        amount, balance = value.event_columns(draft.type.value, draft.data)
         rows.append(
             {
                 "leaf_index": index,
@@ -77,6 +80,8 @@ def log_events(
                 "store_id": draft.store_id,
                 "actor_role": actor.role,
                 "actor_id": actor.id,
+                "amount": amount,
+                "balance": balance,
             }
         )
     first = log.append(leaves)

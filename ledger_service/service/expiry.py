@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from anchoring.db import read_transaction
 from anchoring.log import MerkleLog
 from ledger_service.actor import SYSTEM, Actor
-from ledger_service.domain.lifecycle import UNUSED, CardState, Expire, decide
+from ledger_service.domain.lifecycle import EXPIRABLE, CardState, Expire, decide
 from ledger_service.schema import cards, events
 from ledger_service.service.checks import WRITERS, require_role
 from ledger_service.service.events_log import bulk_insert, log_events
@@ -64,8 +64,8 @@ class Expiry(CommandRunner):
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    """Cards past their date that are unused, or blocked while unused."""
-    unused = [state.value for state in UNUSED]
+    """Cards past their date that are unused (sold or not), or blocked while unused."""
+    unused = [state.value for state in EXPIRABLE]
     return sa.and_(
         cards.c.expires_at <= now,
         sa.or_(

@@ -7,23 +7,25 @@ import functools
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.domain import codes
+from ledger_service.domain import codes, value
 from ledger_service.domain.cards import CardSpec, parse_card_spec
 from ledger_service.domain.cards import text as check_text
-from ledger_service.domain.lifecycle import CardState, EventDraft, EventType
+from ledger_service.domain.lifecycle import CardKind, CardState, EventDraft, EventType
 from ledger_service.domain.numbers import generate_card_number
 from ledger_service.events import GENESIS
 from ledger_service.schema import cards, events, stores
 from ledger_service.service.checks import WRITERS, require_role, valid
 from ledger_service.service.events_log import LogEntry, bulk_insert, chunks, log_events
+from ledger_service.service.products import products_of
 from ledger_service.service.rows import stamp
 from ledger_service.service.transaction import CommandRunner, head
 
@@ -40,6 +42,7 @@ class Issuance(CommandRunner):
         batch_ref: str,
         cards_in: Sequence[Mapping[str, Any]],
         *,
+        active: bool = False,
         within: Connection | None = None,
     ) -> dict[str, Any]:
         """Issue a batch of cards in one transaction: one ISSUED event per card.
@@ -47,6 +50,10 @@ class Issuance(CommandRunner):
         Each card is a dict of :data:`ledger_service.domain.cards.FIELDS`. A card with a
         ``row_key`` is issued at most once per ``batch_ref``: repeating it returns it under
         ``"skipped"`` instead. The redemption codes in the answer are never shown again.
+        Cards are issued INACTIVE (stock, not sold: unusable until activated) unless
+        ``active`` (sold at once, e.g. e-cards sold online; value cards then open with
+        their balance). A card naming a ``sku`` takes kind, face value, currency and units
+        from the product; PRODUCT_NOT_FOUND if there is none.
         ``within``: a :meth:`unit_of_work` to write in instead of one of its own.
         """
         require_role(actor, WRITERS)
@@ -56,24 +63,28 @@ class Issuance(CommandRunner):
         with self._run(within) as conn:
             log, size = head(conn)
             _check_stores_exist(conn, {s for spec in specs for s in spec.allowed_stores})
+            catalogue = products_of(conn, {spec.sku for spec in specs if spec.sku})
             done = _already_imported(conn, batch_ref, specs)
-            fresh = [spec for spec in specs if spec.row_key not in done]
+            fresh = [_from_catalogue(spec, catalogue) for spec in specs if spec.row_key not in done]
             numbers = _new_numbers(conn, len(fresh))
             card_rows, entries = [], []
             issued: list[dict[str, Any]] = []
             for spec, number in zip(fresh, numbers, strict=True):
                 code = codes.generate_code()
                 salt = secrets.token_bytes(16)
-                data = self._issued_data(spec, batch_ref, salt)
+                data = self._issued_data(spec, batch_ref, salt, active)
+                state = CardState.ISSUED if active else CardState.INACTIVE
                 entry: LogEntry = (
                     number,
                     salt,
                     0,
                     GENESIS,
-                    EventDraft(EventType.ISSUED, CardState.ISSUED, now, data=data),
+                    EventDraft(EventType.ISSUED, state, now, data=data),
                 )
                 entries.append(entry)
-                card_rows.append(self._card_row(spec, number, salt, code, batch_ref, now))
+                card_rows.append(
+                    self._card_row(spec, number, salt, code, batch_ref, now, active=active)
+                )
                 issued.append({"card_number": number, "redemption_code": code})
             if entries:
                 logged, event_rows = log_events(log, size, actor, now, entries)
@@ -115,7 +126,9 @@ class Issuance(CommandRunner):
             raise errors.ValidationFailed("row_key values repeat within the batch")
         return specs
 
-    def _issued_data(self, spec: CardSpec, batch_ref: str, salt: bytes) -> dict[str, Any]:
+    def _issued_data(
+        self, spec: IssuedSpec, batch_ref: str, salt: bytes, active: bool
+    ) -> dict[str, Any]:
         return {
             "product": spec.product,
             "face_value": spec.face_value,
@@ -125,16 +138,28 @@ class Issuance(CommandRunner):
             "allowed_regions": list(spec.allowed_regions),
             "batch_ref": batch_ref,
             "holder": self._holder_tag(spec.holder_ref, salt) if spec.holder_ref else None,
+            "kind": spec.kind,
+            "sku": spec.sku,
+            "units": spec.units,
+            "active": active,
         }
 
     def _card_row(
-        self, spec: CardSpec, number: str, salt: bytes, code: str, batch_ref: str, now: datetime
+        self,
+        spec: IssuedSpec,
+        number: str,
+        salt: bytes,
+        code: str,
+        batch_ref: str,
+        now: datetime,
+        *,
+        active: bool,
     ) -> dict[str, Any]:
         return {
             "number": number,
             "salt": salt,
             "code_hash": codes.code_hash(self._secret, code),
-            "state": CardState.ISSUED.value,
+            "state": (CardState.ISSUED if active else CardState.INACTIVE).value,
             "blocked_from": None,
             "product": spec.product,
             "face_value": spec.face_value,
@@ -151,7 +176,51 @@ class Issuance(CommandRunner):
             "code_failures": 0,
             "code_locks": 0,
             "code_locked_until": None,
+            "kind": spec.kind,
+            "sku": spec.sku,
+            "balance": value.opening_balance(spec.kind, spec.face_value, spec.units)
+            if active
+            else None,
+            "channel_id": None,
+            "sale_price": None,
+            "activated_at": now if active else None,
         }
+
+
+@dataclass(frozen=True)
+class IssuedSpec:
+    """A card to issue with its product resolved: what its ISSUED event and row hold."""
+
+    product: str
+    kind: CardKind
+    sku: str | None
+    units: int | None
+    face_value: int | None
+    currency: str | None
+    allowed_stores: tuple[str, ...]
+    allowed_regions: tuple[str, ...]
+    expires_at: datetime | None
+    holder_ref: str | None
+    row_key: str | None
+
+
+def _from_catalogue(spec: CardSpec, catalogue: Mapping[str, Row[Any]]) -> IssuedSpec:
+    """``spec`` with kind, face value, currency and units from its product, if it names
+    one; a free-text card is a pickup card of its own face value."""
+    product = catalogue[spec.sku] if spec.sku else None
+    return IssuedSpec(
+        product=spec.product or (product.name_zh if product else ""),
+        kind=product.kind if product else "pickup",
+        sku=product.sku if product else None,
+        units=product.units if product else None,
+        face_value=product.face_value if product else spec.face_value,
+        currency=product.currency if product else spec.currency,
+        allowed_stores=spec.allowed_stores,
+        allowed_regions=spec.allowed_regions,
+        expires_at=spec.expires_at,
+        holder_ref=spec.holder_ref,
+        row_key=spec.row_key,
+    )
 
 
 def _check_stores_exist(conn: Connection, wanted: set[str]) -> None:

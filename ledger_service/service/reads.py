@@ -112,6 +112,12 @@ class CardReads(CommandRunner):
             "holder_ref": row.holder_ref,
             "batch_ref": row.batch_ref,
             "issued_at": stamp(utc(row.issued_at)),
+            "kind": row.kind,
+            "sku": row.sku,
+            "balance": row.balance,
+            "channel_id": row.channel_id,
+            "sale_price": row.sale_price,
+            "activated_at": stamp(utc(row.activated_at)),
             "code_failures": row.code_failures,
             "code_locked_until": stamp(utc(row.code_locked_until)) if locked else None,
             "pickups": [

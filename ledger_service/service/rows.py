@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ledger_service import errors
 from ledger_service.domain import lockout
-from ledger_service.domain.lifecycle import Card, CardState, Store
+from ledger_service.domain.lifecycle import Card, CardState, EventDraft, Store
 from ledger_service.events import format_timestamp
 from ledger_service.schema import cards, pickups, stores
 
@@ -81,7 +81,15 @@ def card_of(row: Row[Any]) -> Card:
         allowed_stores=frozenset(json.loads(row.allowed_stores)),
         allowed_regions=frozenset(json.loads(row.allowed_regions)),
         blocked_from=CardState(row.blocked_from) if row.blocked_from else None,
+        kind=row.kind,
+        balance=row.balance,
+        face_value=row.face_value,
     )
+
+
+def balance_values(draft: EventDraft) -> dict[str, Any]:
+    """The card columns a value event sets (its balance after), none for other events."""
+    return {"balance": draft.data["balance"]} if "balance" in draft.data else {}
 
 
 def lock_state(row: Row[Any]) -> lockout.LockState:

@@ -32,7 +32,10 @@ def shop(tmp_path, serve) -> Iterator[dict]:
     ledger.create_store(HQ, "SH01", "上海南京西路店 Shanghai West Nanjing Road", "east")
     ledger.create_store(HQ, "BJ01", "北京王府井旗舰店 Beijing Wangfujing", "north")
     [card] = ledger.issue_cards(
-        HQ, "B-BROWSER", [{"product": "岭泉 53° 500ml", "face_value": 149900, "currency": "CNY"}]
+        HQ,
+        "B-BROWSER",
+        [{"product": "岭泉 53° 500ml", "face_value": 149900, "currency": "CNY"}],
+        active=True,
     )["cards"]
     yield {
         "url": serve(app),

@@ -84,9 +84,9 @@ def portal(tmp_path, anvil, serve) -> Iterator[dict]:
     rt = app.extensions["cardtrail"]
     ledger = Ledger(rt.engine, rt.secret_key)
     ledger.create_store(HQ, "S1", "上海南京路店", "east")
-    number = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 53% 500ml"}])["cards"][0][
-        "card_number"
-    ]
+    number = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 53% 500ml"}], active=True)["cards"][
+        0
+    ]["card_number"]
     ledger.claim(HQ, number, "holder-1")
     w3 = chain.connect(anvil)
     key = AnchorKey(Account.create())
@@ -211,7 +211,7 @@ def test_a_bundle_older_than_the_newest_checkpoint_shows_an_amber_freshness_row(
     # The log grows and is anchored at size 5 (one event and a CARD_MAP leaf more); the
     # server then "forgets" that checkpoint and keeps serving the bundle of size 3, as a
     # lagging or lying server would.
-    portal["ledger"].issue_cards(HQ, "B2", [{"product": "Longjing tea"}])
+    portal["ledger"].issue_cards(HQ, "B2", [{"product": "Longjing tea"}], active=True)
     _anchor_until(portal["engine"], portal["worker"], 5)
     with portal["engine"].begin() as conn:
         conn.execute(checkpoint_rows.delete().where(checkpoint_rows.c.tree_size > 3))

@@ -37,9 +37,9 @@ def strict(tmp_path, db_url):
 
 def _card(app) -> tuple[str, str]:
     built = runtime_of(app)
-    [card] = Ledger(built.engine, built.secret_key).issue_cards(HQ, "B", [{"product": "Tea"}])[
-        "cards"
-    ]
+    [card] = Ledger(built.engine, built.secret_key).issue_cards(
+        HQ, "B", [{"product": "Tea"}], active=True
+    )["cards"]
     return card["card_number"], card["redemption_code"]
 
 

@@ -89,7 +89,9 @@ def test_production_without_a_public_base_url_does_not_start(tmp_path, sqlite_ur
 
 def _issued(app) -> str:
     rt = app.extensions["cardtrail"]
-    issued = Ledger(rt.engine, rt.secret_key).issue_cards(HQ, "B1", [{"product": "tea"}])
+    issued = Ledger(rt.engine, rt.secret_key).issue_cards(
+        HQ, "B1", [{"product": "tea"}], active=True
+    )
     return str(issued["cards"][0]["card_number"])
 
 

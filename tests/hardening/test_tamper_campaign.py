@@ -126,7 +126,9 @@ def original(tmp_path_factory, node_binary) -> Iterator[Deployment]:
         engine = app.extensions["cardtrail"].engine
         ledger = Ledger(engine, settings.secret_key(), clock=_ms_clock)
         ledger.create_store(HQ, "S1", "Hangzhou West Lake", "east")
-        issued = ledger.issue_cards(HQ, "B1", [{"product": p} for p in ("tea", "wine", "cake")])
+        issued = ledger.issue_cards(
+            HQ, "B1", [{"product": p} for p in ("tea", "wine", "cake")], active=True
+        )
         (a, code_a), (b, _), (c, code_c) = [
             (x["card_number"], x["redemption_code"]) for x in issued["cards"]
         ]

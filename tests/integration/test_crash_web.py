@@ -82,7 +82,7 @@ class Stream:
                 status, doc = client.request(
                     "POST",
                     "/api/v1/cards",
-                    {"batch_ref": f"C{seed}-{n}", "cards": batch},
+                    {"batch_ref": f"C{seed}-{n}", "cards": batch, "active": True},
                     {"Authorization": f"Bearer {self.tokens['hq']}", **key},
                 )
                 if status == 201:
@@ -170,7 +170,7 @@ def test_acknowledged_writes_survive_sigkill_of_the_web_server(tmp_path, db_url,
         status, doc = load.Client(again.url).request(
             "POST",
             "/api/v1/cards",
-            {"batch_ref": "after", "cards": [{"product": "Tea"}]},
+            {"batch_ref": "after", "cards": [{"product": "Tea"}], "active": True},
             {"Authorization": f"Bearer {tokens['hq']}", "Idempotency-Key": "after-restart"},
         )
     assert status == 201 and doc["cards"][0]["leaf_index"] == size

@@ -61,7 +61,7 @@ class Deployment:
     def issue_and_anchor(self, count: int) -> int:
         """Issue ``count`` cards and anchor them; the anchored tree size."""
         specs = [{"product": f"Moutai 53% 500ml #{i}"} for i in range(count)]
-        self.runtime.ledger.issue_cards(HQ, "B-MONITOR", specs)
+        self.runtime.ledger.issue_cards(HQ, "B-MONITOR", specs, active=True)
         deadline = time.monotonic() + 15
         while self.worker.step().action != "idle":
             assert time.monotonic() < deadline, "the worker never went idle"

@@ -15,7 +15,8 @@ from ledger_service.problems import PROBLEM_JSON
 
 def issue(api, *cards: dict[str, Any], batch_ref: str = "B1") -> list[dict[str, Any]]:
     response = api.post(
-        "/cards", {"batch_ref": batch_ref, "cards": list(cards) or [{"product": "Tea"}]}
+        "/cards",
+        {"batch_ref": batch_ref, "cards": list(cards) or [{"product": "Tea"}], "active": True},
     )
     assert response.status_code == 201, response.get_json()
     return response.get_json()["cards"]

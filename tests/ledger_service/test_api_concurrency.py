@@ -28,9 +28,9 @@ def server(app) -> Iterator[int]:
 
 
 def test_100_concurrent_redeems_of_one_card_give_one_success(api, server, log_size):
-    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "Moutai"}]}).get_json()[
-        "cards"
-    ]
+    [card] = api.post(
+        "/cards", {"batch_ref": "B", "cards": [{"product": "Moutai"}], "active": True}
+    ).get_json()["cards"]
     before = log_size()
     body = json.dumps({"redemption_code": card["redemption_code"]})
     path = f"/api/v1/cards/{card['card_number']}/redeem"

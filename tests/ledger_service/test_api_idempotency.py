@@ -54,7 +54,9 @@ def test_keys_belong_to_their_token(app, api):
 
 
 def test_refusal_is_replayed_without_running_again(api):
-    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()["cards"]
+    [card] = api.post(
+        "/cards", {"batch_ref": "B", "cards": [{"product": "x"}], "active": True}
+    ).get_json()["cards"]
     number = card["card_number"]
     wrong = "2222-2222-2222" if card["redemption_code"] != "2222-2222-2222" else "3333-3333-3333"
     first = api.post(f"/cards/{number}/redeem", {"redemption_code": wrong}, who="S1", key="r1")
@@ -94,7 +96,9 @@ def _stored_hash(app, key: str) -> str:
 
 
 def test_stored_request_hash_cannot_test_guessed_codes_without_the_secret(app, api):
-    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()["cards"]
+    [card] = api.post(
+        "/cards", {"batch_ref": "B", "cards": [{"product": "x"}], "active": True}
+    ).get_json()["cards"]
     path = f"/api/v1/cards/{card['card_number']}/redeem"
     body = json.dumps({"redemption_code": card["redemption_code"]}).encode()
     response = api.post(

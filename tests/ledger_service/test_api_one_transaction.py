@@ -18,7 +18,9 @@ from ledger_service.schema import anomalies, cards, code_failures, idempotency_k
 
 @pytest.fixture
 def card(api):
-    issued = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "x"}]}).get_json()
+    issued = api.post(
+        "/cards", {"batch_ref": "B", "cards": [{"product": "x"}], "active": True}
+    ).get_json()
     return issued["cards"][0]
 
 

@@ -40,6 +40,21 @@ def seeded(engine):
     number = issued["cards"][0]["card_number"]
     ledger.block(HQ, number, "挂失 — lost", reason_code="lost")
     ledger.unblock(HQ, number, "找到了", reason_code="customer_request")
+    # Value moved by headquarters and between two stored-value cards.
+    ledger.create_product(
+        HQ,
+        "CANON-SV",
+        "储值卡 200",
+        "Stored value 200",
+        "stored_value",
+        face_value=20_000,
+        currency="CNY",
+    )
+    pair = ledger.issue_cards(HQ, "canon-2", [{"sku": "CANON-SV"}] * 2, active=True)["cards"]
+    ledger.adjust(HQ, pair[0]["card_number"], -500, "补差 — difference", reason_code="issuer_error")
+    ledger.transfer_balance(
+        HQ, pair[0]["card_number"], pair[0]["redemption_code"], pair[1]["card_number"], 1_000
+    )
     with write_transaction(engine) as conn:
         append_card_map(conn, datetime(2026, 11, 24, 7, tzinfo=UTC))
     with read_transaction(engine) as conn:

@@ -27,7 +27,9 @@ MATRIX = {
 
 
 def _claimed_card(api) -> tuple[str, str]:
-    response = api.post("/cards", {"batch_ref": "CV", "cards": [{"product": "Tea"}]})
+    response = api.post(
+        "/cards", {"batch_ref": "CV", "cards": [{"product": "Tea"}], "active": True}
+    )
     card = response.get_json()["cards"][0]
     claim = api.post(f"/cards/{card['card_number']}/claim", {"holder_ref": HOLDER})
     assert claim.status_code == 200, claim.get_json()

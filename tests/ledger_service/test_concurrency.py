@@ -79,7 +79,7 @@ def logged(ledger: Ledger, number: str) -> tuple[list[str], int]:
 
 def test_concurrent_redeems_of_one_card_succeed_exactly_once(racing_ledger):
     ledger = racing_ledger
-    card = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 500ml"}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B1", [{"product": "Moutai 500ml"}], active=True)["cards"][0]
     number, code = card["card_number"], card["redemption_code"]
     _, size = logged(ledger, number)
 
@@ -94,7 +94,7 @@ def test_concurrent_redeems_of_one_card_succeed_exactly_once(racing_ledger):
 
 def test_concurrent_pickup_requests_for_one_card_succeed_exactly_once(racing_ledger):
     ledger = racing_ledger
-    card = ledger.issue_cards(HQ, "B1", [{"product": "Mooncakes"}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B1", [{"product": "Mooncakes"}], active=True)["cards"][0]
     number, code = card["card_number"], card["redemption_code"]
     ledger.claim(HQ, number, "cust")
     _, size = logged(ledger, number)
@@ -109,7 +109,7 @@ def test_concurrent_pickup_requests_for_one_card_succeed_exactly_once(racing_led
 
 def test_concurrent_pickup_completions_succeed_exactly_once(racing_ledger):
     ledger = racing_ledger
-    card = ledger.issue_cards(HQ, "B1", [{"product": "Mooncakes"}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B1", [{"product": "Mooncakes"}], active=True)["cards"][0]
     number, code = card["card_number"], card["redemption_code"]
     ledger.claim(HQ, number, "cust")
     pickup = ledger.request_pickup(HQ, number, "store", code, store_id="S1")["pickup_id"]

@@ -105,7 +105,7 @@ def test_demo_story_spreads_over_past_days_in_log_order(migrated):
 def test_demo_on_a_database_with_cards_does_not_backdate(migrated):
     ledger = Ledger(migrated, SECRET)
     ledger.create_store(Actor("hq", "tok_x"), "X1", "Existing store", "east")
-    ledger.issue_cards(Actor("hq", "tok_x"), "REAL", [{"product": "Real card"}])
+    ledger.issue_cards(Actor("hq", "tok_x"), "REAL", [{"product": "Real card"}], active=True)
     before = datetime.now(UTC).replace(tzinfo=None)
     seed_small(migrated)
     with read_transaction(migrated) as conn:
@@ -149,3 +149,18 @@ def test_announce_prints_card_urls_and_working_tokens(app):
     assert [(a.role, a.store_id) for a in actors] == [("hq", None), ("store", summary.try_store)]
     assert summary.try_me.redemption_code in text
     assert summary.try_me.redemption_code not in repr(summary)
+
+
+def test_seed_holds_value_cards_spent_in_part_and_stock_waiting_for_a_sale(migrated):
+    seed_small(migrated)
+    with read_transaction(migrated) as conn:
+        value = conn.execute(
+            sa.select(cards.c.kind, cards.c.state, cards.c.balance, cards.c.channel_id).where(
+                cards.c.batch_ref.like(f"{demo.VALUE_BATCH}%")
+            )
+        ).all()
+    spent = [c.balance for c in value if c.kind == "stored_value" and c.channel_id is None]
+    assert any(balance is not None and balance < 50_000 for balance in spent)
+    assert [c.balance for c in value if c.kind == "count"] == [4, 4]
+    assert sum(c.channel_id == "TMALL" for c in value) == 2
+    assert sum(c.state == "INACTIVE" for c in value) == 6

@@ -261,7 +261,7 @@ def test_revoking_marks_the_key_and_is_idempotent(registry, clock):
 
 
 def issue(ledger) -> tuple[str, str]:
-    card = ledger.issue_cards(HQ, "B1", [{"product": "Tea 250g"}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B1", [{"product": "Tea 250g"}], active=True)["cards"][0]
     return card["card_number"], card["redemption_code"]
 
 
@@ -418,7 +418,7 @@ def test_deployments_may_require_store_signatures(engine, ledger, registry, cloc
     from ledger_service.service import Ledger
 
     strict = Ledger(engine, secrets.token_bytes(32), clock=clock, require_signatures=True)
-    first, second = strict.issue_cards(HQ, "B2", [{"product": "Tea"}] * 2)["cards"]
+    first, second = strict.issue_cards(HQ, "B2", [{"product": "Tea"}] * 2, active=True)["cards"]
     with pytest.raises(errors.SignatureRequired):
         strict.redeem(STORE1, first["card_number"], first["redemption_code"])
     signature = signed_redeem(KEY1, first["card_number"])

@@ -69,6 +69,9 @@ def test_import_issues_valid_rows_and_reports_the_others(ledger, stores, tmp_pat
     )
     assert card["batch_ref"] == "cards.csv"
     assert ledger.get_card(HQ, codes[1]["card_number"])["holder_ref"] == "cust-9"
+    # Imported cards are stock: unusable until sold.
+    assert card["state"] == "INACTIVE"
+    ledger.activate(HQ, codes[0]["card_number"])
     assert (
         ledger.redeem(STORE1, codes[0]["card_number"], codes[0]["redemption_code"])["state"]
         == "REDEEMED"

@@ -227,7 +227,7 @@ def test_every_path_and_query_parameter_states_its_bounds(document):
 
 def test_card_number_parameters_carry_the_card_number_pattern_and_format(document):
     found = [p for where, p in _params(document) if p["name"] == "number"]
-    assert len(found) == 11  # ten card routes and the lookup counter
+    assert len(found) == 16  # the card routes and the lookup counter
     for param in found:
         assert param["schema"]["pattern"] == schemas.PATH_CARD_NUMBER_PATTERN
         assert param["schema"]["format"] == schemas.CARD_NUMBER_FORMAT
@@ -393,6 +393,15 @@ MODELS = {
     "POST /api/v1/stores/{store_id}/stock/{sku}": schemas.SetStock,
     "POST /api/v1/stores/{store_id}/stock/{sku}/adjust": schemas.AdjustStock,
     "POST /api/v1/tokens/{token_id}/name": schemas.TokenName,
+    "POST /api/v1/products": schemas.CreateProduct,
+    "POST /api/v1/channels": schemas.CreateChannel,
+    "POST /api/v1/channels/{channel_id}/allocations": schemas.Allocate,
+    "POST /api/v1/cards/{number}/activate": schemas.Activate,
+    "POST /api/v1/activations": schemas.ActivateCards,
+    "POST /api/v1/cards/{number}/load": schemas.Load,
+    "POST /api/v1/cards/{number}/refund": schemas.Refund,
+    "POST /api/v1/cards/{number}/adjust": schemas.Adjust,
+    "POST /api/v1/cards/{number}/transfer-balance": schemas.TransferBalance,
 }
 
 

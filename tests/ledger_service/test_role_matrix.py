@@ -46,7 +46,11 @@ class World:
     api: Any  # the ``api`` fixture's client (tests/ledger_service/conftest.py)
 
     def card(self, *, claimed: bool = True, **spec: Any) -> tuple[str, str]:
-        body = {"batch_ref": f"RM-{next(_serial)}", "cards": [{"product": "Tea", **spec}]}
+        body = {
+            "batch_ref": f"RM-{next(_serial)}",
+            "cards": [{"product": "Tea", **spec}],
+            "active": True,
+        }
         response = self.api.post("/cards", body)
         assert response.status_code == 201, response.get_json()
         card = response.get_json()["cards"][0]
@@ -57,6 +61,41 @@ class World:
 
     def address(self) -> str:
         return "0x" + f"{next(_serial):040x}"
+
+    def product(self, kind: str = "stored_value") -> str:
+        """A new product's SKU (stored value: 100.00 CNY)."""
+        sku = f"SKU-{next(_serial)}"
+        body = {"sku": sku, "name_zh": "储值卡", "name_en": "Card", "kind": kind}
+        if kind == "stored_value":
+            body |= {"face_value": 10_000, "currency": "CNY"}
+        assert self.api.post("/products", body).status_code == 201
+        return sku
+
+    def value_card(self, *, active: bool = True) -> tuple[str, str]:
+        """A stored-value card of a new product: sold (100.00 CNY), or still in stock."""
+        body = {
+            "batch_ref": f"RM-{next(_serial)}",
+            "cards": [{"sku": self.product()}],
+            "active": active,
+        }
+        response = self.api.post("/cards", body)
+        assert response.status_code == 201, response.get_json()
+        card = response.get_json()["cards"][0]
+        return card["card_number"], card["redemption_code"]
+
+    def channel(self) -> str:
+        channel_id = f"CH-{next(_serial)}"
+        body = {"channel_id": channel_id, "name": "Shop", "kind": "online"}
+        assert self.api.post("/channels", body).status_code == 201
+        return channel_id
+
+    def redeemed_leaf(self) -> tuple[str, int]:
+        """A value card after a redemption of 10.00, and that redemption's leaf."""
+        number, code = self.value_card()
+        body = {"redemption_code": code, "amount": 1_000}
+        response = self.api.post(f"/cards/{number}/redeem", body)
+        assert response.status_code == 200, response.get_json()
+        return number, response.get_json()["leaf_index"]
 
     def key(self) -> str:
         """A device key freshly registered for store A."""
@@ -141,6 +180,39 @@ def _sync(w: World) -> Request:
         "signature": signature,
     }
     return "POST", "/sync", {"items": [item]}
+
+
+def _allocate(w: World) -> Request:
+    number, _ = w.value_card(active=False)
+    sku = w.api.get(f"/cards/{number}").get_json()["sku"]
+    return "POST", f"/channels/{w.channel()}/allocations", {"sku": sku, "count": 1, "price": 9_000}
+
+
+def _refund(w: World) -> Request:
+    number, leaf = w.redeemed_leaf()
+    return "POST", f"/cards/{number}/refund", {"refund_of": leaf, "amount": 1, "store_id": "S1"}
+
+
+def _transfer_balance(w: World) -> Request:
+    (number, code), (other, _) = w.value_card(), w.value_card()
+    body = {"redemption_code": code, "to_card_number": other, "amount": 100}
+    return "POST", f"/cards/{number}/transfer-balance", body
+
+
+def _on_value_card(
+    action: str, body: dict[str, Any], *, active: bool = True
+) -> Callable[[World], Request]:
+    return lambda w: ("POST", f"/cards/{w.value_card(active=active)[0]}/{action}", body)
+
+
+def _product(w: World) -> Request:
+    body = {"sku": f"NEW-{next(_serial)}", "name_zh": "茶", "name_en": "Tea", "kind": "pickup"}
+    return "POST", "/products", body
+
+
+def _activations(w: World) -> Request:
+    body = {"card_numbers": [w.value_card(active=False)[0]], "store_id": "S1"}
+    return "POST", "/activations", body
 
 
 def _get(path: str | Callable[[World], str]) -> Callable[[World], Request]:
@@ -228,6 +300,45 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         merchant(200, 403, 403, 403),
     ),
     ("/api/v1/sync", "post"): (_sync, merchant(403, 200, 200, 403)),
+    # Products, channels, sales and value: stores sell, top up and refund at their own
+    # counter (every caller names store A).
+    ("/api/v1/products", "post"): (_product, merchant(201, 403, 403, 403)),
+    ("/api/v1/products", "get"): (_get("/products"), merchant(200, 200, 200, 200)),
+    ("/api/v1/products/{sku}", "get"): (
+        _get(lambda w: f"/products/{w.product()}"),
+        merchant(200, 200, 200, 200),
+    ),
+    ("/api/v1/channels", "post"): (
+        lambda w: (
+            "POST",
+            "/channels",
+            {"channel_id": f"C{next(_serial)}", "name": "D", "kind": "distributor"},
+        ),
+        merchant(201, 403, 403, 403),
+    ),
+    ("/api/v1/channels", "get"): (_get("/channels"), merchant(200, 403, 403, 200)),
+    ("/api/v1/channels/{channel_id}/allocations", "post"): (
+        _allocate,
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/activate", "post"): (
+        _on_value_card("activate", {"store_id": "S1"}, active=False),
+        merchant(200, 200, 403, 403),
+    ),
+    ("/api/v1/activations", "post"): (_activations, merchant(200, 200, 403, 403)),
+    ("/api/v1/cards/{number}/load", "post"): (
+        _on_value_card("load", {"amount": 500, "store_id": "S1"}),
+        merchant(200, 200, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/refund", "post"): (_refund, merchant(200, 200, 403, 403)),
+    ("/api/v1/cards/{number}/adjust", "post"): (
+        _on_value_card("adjust", {"amount": -100, "reason": "till error"}),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/cards/{number}/transfer-balance", "post"): (
+        _transfer_balance,
+        merchant(200, 403, 403, 403),
+    ),
     ("/api/v1/openapi.json", "get"): (_get("/openapi.json"), PUBLIC),
     ("/api/v1/public/cards/{number}", "get"): (_get(_card_path(prefix="/public/cards/")), PUBLIC),
     ("/api/v1/public/cards/{number}/bundle", "get"): (

@@ -67,7 +67,12 @@ def keyed(api, app):
 
 def issue(api, count: int = 1) -> list[tuple[str, str]]:
     response = api.post(
-        "/cards", {"batch_ref": "B-" + secrets.token_hex(4), "cards": [{"product": "Tea"}] * count}
+        "/cards",
+        {
+            "batch_ref": "B-" + secrets.token_hex(4),
+            "cards": [{"product": "Tea"}] * count,
+            "active": True,
+        },
     )
     assert response.status_code == 201, response.get_json()
     return [(c["card_number"], c["redemption_code"]) for c in response.get_json()["cards"]]

@@ -50,7 +50,7 @@ class Cards:
 
     def issue(self, product: str = "Moutai 53% 500ml", **extra) -> tuple[str, str]:
         """A new card: (number, redemption code)."""
-        issued = self.ledger.issue_cards(HQ, "B-TEST", [{"product": product, **extra}])
+        issued = self.ledger.issue_cards(HQ, "B-TEST", [{"product": product, **extra}], active=True)
         card = issued["cards"][0]
         return card["card_number"], card["redemption_code"]
 

@@ -53,7 +53,9 @@ def ledger(app, clock) -> Ledger:
 
 def _redeem_at(ledger: Ledger, clock: Clock, moments: list[datetime]) -> list[str]:
     clock.now = moments[0] - timedelta(minutes=5)
-    issued = ledger.issue_cards(HQ, "B-DAYS", [{"product": "Baijiu"}] * len(moments))["cards"]
+    issued = ledger.issue_cards(HQ, "B-DAYS", [{"product": "Baijiu"}] * len(moments), active=True)[
+        "cards"
+    ]
     for card, moment in zip(issued, moments, strict=True):
         clock.now = moment
         ledger.redeem(S1, card["card_number"], card["redemption_code"])

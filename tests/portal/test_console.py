@@ -81,7 +81,9 @@ def console_as(app, tokens, who: str) -> Console:
 
 
 def issue(ledger: Ledger, n: int = 1, **extra) -> list[tuple[str, str]]:
-    cards = ledger.issue_cards(HQ, "B-CONSOLE", [{"product": "Baijiu 500ml", **extra}] * n)["cards"]
+    cards = ledger.issue_cards(
+        HQ, "B-CONSOLE", [{"product": "Baijiu 500ml", **extra}] * n, active=True
+    )["cards"]
     return [(c["card_number"], c["redemption_code"]) for c in cards]
 
 
@@ -552,7 +554,9 @@ def test_csv_upload_issues_cards_and_returns_their_codes_once(app, ledger, token
     assert log_size(app) == size + 3
     card = ledger.get_card(HQ, issued[0]["card_number"])
     assert card["allowed_stores"] == ["S1", "S2"] and card["face_value"] == 88800
-    # The code in the answer is the card's code.
+    # Uploaded cards are stock until sold; the code in the answer is the card's code.
+    assert card["state"] == "INACTIVE"
+    ledger.activate(HQ, issued[0]["card_number"])
     ledger.redeem(
         Actor("store", "tok_s1", store_id="S1"),
         issued[0]["card_number"],
@@ -566,7 +570,7 @@ def test_csv_upload_issues_cards_and_returns_their_codes_once(app, ledger, token
     )
     assert again.headers["X-Cards-Issued"] == "0"
     assert again.headers["X-Cards-Skipped"] == "3"
-    assert log_size(app) == size + 4
+    assert log_size(app) == size + 5  # three issued, one sold, one redeemed
 
 
 def test_issued_csv_never_hands_a_spreadsheet_a_formula(app, ledger, tokens):

@@ -44,7 +44,7 @@ def ledger(engine, clock) -> Ledger:
 
 
 def issue(ledger: Ledger, n: int, **extra) -> list[tuple[str, str]]:
-    cards = ledger.issue_cards(HQ, "B", [{"product": "Baijiu", **extra}] * n)["cards"]
+    cards = ledger.issue_cards(HQ, "B", [{"product": "Baijiu", **extra}] * n, active=True)["cards"]
     return [(c["card_number"], c["redemption_code"]) for c in cards]
 
 

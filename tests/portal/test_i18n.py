@@ -113,7 +113,9 @@ def ready_card(app) -> str:
     rt = app.extensions["cardtrail"]
     ledger = Ledger(rt.engine, rt.secret_key)
     ledger.create_store(HQ, "S1", "上海南京路店", "east")
-    card = ledger.issue_cards(HQ, "B-I18N", [{"product": "茅台 53% 500ml"}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B-I18N", [{"product": "茅台 53% 500ml"}], active=True)["cards"][
+        0
+    ]
     ledger.claim(HQ, card["card_number"], "holder-1")
     pickup = ledger.request_pickup(
         HQ, card["card_number"], "store", card["redemption_code"], store_id="S1"

@@ -52,7 +52,9 @@ def served(tmp_path_factory) -> Iterator[dict]:
         rt = app.extensions["cardtrail"]
         ledger = Ledger(rt.engine, rt.secret_key, clock=_ms_clock)
         ledger.create_store(HQ, "S1", "Hangzhou West Lake", "east")
-        issued = ledger.issue_cards(HQ, "B1", [{"product": "tea"}, {"product": "wine"}])["cards"]
+        issued = ledger.issue_cards(
+            HQ, "B1", [{"product": "tea"}, {"product": "wine"}], active=True
+        )["cards"]
         a, b = issued[0]["card_number"], issued[1]["card_number"]
         ledger.claim(HQ, a, "holder-1")
         ledger.transfer(HQ, a, issued[0]["redemption_code"], "holder-2")

@@ -96,7 +96,11 @@ def setup(server, tmp_path):
         body = {"store_id": store, "name": store, "region": "north"}
         assert server.call("POST", "/stores", hq, body, key=f"st-{n}").status_code == 201
     issued = server.call(
-        "POST", "/cards", hq, {"batch_ref": "B1", "cards": [{"product": "Tea"}] * 4}, key="iss"
+        "POST",
+        "/cards",
+        hq,
+        {"batch_ref": "B1", "cards": [{"product": "Tea"}] * 4, "active": True},
+        key="iss",
     )
     cards = [(c["card_number"], c["redemption_code"]) for c in issued.get_json()["cards"]]
     home = tmp_path / "counter"

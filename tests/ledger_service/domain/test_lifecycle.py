@@ -66,12 +66,14 @@ OUT = {
     "void": errors.CardVoided,
     "expd": errors.CardExpired,
     "blkd": errors.CardBlocked,
+    "nact": errors.CardNotActive,
 }
 
 # The blocked row is a card blocked while CLAIMED. "expire" runs on a card whose date has
 # passed; every other column on a card whose date is still ahead.
 TABLE = """
 state             claim transfer pickup_store pickup_delivery ready ship done_store done_delivery redeem block unblock void expire
+INACTIVE          nact  nact     nact         nact            nact  nact nact       nact          nact   BLK   nact    VOI  EXP
 ISSUED            CLM   inv      inv          inv             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP
 CLAIMED           inv   TRF      PRQ          PRQ             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP
 TRANSFERRED       inv   TRF      PRQ          PRQ             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP

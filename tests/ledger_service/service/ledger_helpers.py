@@ -18,7 +18,9 @@ STORE3 = Actor("store", "tok_s3", store_id="S3")
 
 def issue(ledger, **fields):
     """Issue one card; return (number, redemption code)."""
-    card = ledger.issue_cards(HQ, "B1", [{"product": "Tea 250g", **fields}])["cards"][0]
+    card = ledger.issue_cards(HQ, "B1", [{"product": "Tea 250g", **fields}], active=True)["cards"][
+        0
+    ]
     return card["card_number"], card["redemption_code"]
 
 

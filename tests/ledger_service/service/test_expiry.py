@@ -44,7 +44,7 @@ def test_expire_due_closes_unused_cards_past_their_date(ledger, stores, clock):
 def test_expire_due_works_through_more_than_one_batch(ledger, clock, monkeypatch):
     monkeypatch.setattr(expiry, "EXPIRY_BATCH", 3)
     soon = (clock.now + timedelta(hours=1)).isoformat()
-    ledger.issue_cards(HQ, "B1", [{"product": "Tea", "expires_at": soon}] * 7)
+    ledger.issue_cards(HQ, "B1", [{"product": "Tea", "expires_at": soon}] * 7, active=True)
     clock.advance(hours=2)
     commits: list[int] = []
 

@@ -23,7 +23,7 @@ def test_issue_cards_logs_one_issued_event_per_card_with_consecutive_leaves(ledg
         {"product": "Tea 250g", "allowed_regions": ["south"], "expires_at": "2027-01-31T23:59:59Z"},
         {"product": "Mooncakes", "holder_ref": "cust-77"},
     ]
-    result = ledger.issue_cards(HQ, "B-2026-11", specs)
+    result = ledger.issue_cards(HQ, "B-2026-11", specs, active=True)
     issued = result["cards"]
     assert result["batch_ref"] == "B-2026-11"
     assert [c["leaf_index"] for c in issued] == [before, before + 1, before + 2]
@@ -74,13 +74,16 @@ def test_issue_lists_every_invalid_card(ledger):
 
 
 def test_a_row_key_is_issued_once_per_batch(ledger):
-    first = ledger.issue_cards(HQ, "B1", [{"product": "Tea", "row_key": "r1"}])
+    first = ledger.issue_cards(HQ, "B1", [{"product": "Tea", "row_key": "r1"}], active=True)
     size = log_size(ledger)
     again = ledger.issue_cards(
-        HQ, "B1", [{"product": "Tea", "row_key": "r1"}, {"product": "Tea", "row_key": "r2"}]
+        HQ,
+        "B1",
+        [{"product": "Tea", "row_key": "r1"}, {"product": "Tea", "row_key": "r2"}],
+        active=True,
     )
     assert [c["row_key"] for c in again["cards"]] == ["r2"]
     assert again["skipped"] == [{"row_key": "r1", "card_number": first["cards"][0]["card_number"]}]
     assert log_size(ledger) == size + 1
-    other_batch = ledger.issue_cards(HQ, "B2", [{"product": "Tea", "row_key": "r1"}])
+    other_batch = ledger.issue_cards(HQ, "B2", [{"product": "Tea", "row_key": "r1"}], active=True)
     assert len(other_batch["cards"]) == 1

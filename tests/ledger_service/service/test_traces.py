@@ -82,7 +82,9 @@ def test_errors_never_carry_the_code(ledger, stores):
 
 
 def test_a_burst_of_redemptions_at_one_store_is_flagged_once(ledger, stores, clock):
-    batch = ledger.issue_cards(HQ, "B1", [{"product": "Tea"}] * (REDEMPTION_BURST + 2))["cards"]
+    batch = ledger.issue_cards(
+        HQ, "B1", [{"product": "Tea"}] * (REDEMPTION_BURST + 2), active=True
+    )["cards"]
     for card in batch[: REDEMPTION_BURST - 1]:
         ledger.redeem(STORE1, card["card_number"], card["redemption_code"])
     assert "redemption_burst" not in anomaly_kinds(ledger)
