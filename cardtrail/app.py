@@ -32,6 +32,7 @@ from ledger_service.service import Ledger
 from portal import (
     auditor,
     console,
+    console_money,  # noqa: F401 (adds the money actions to the console's card page)
     console_stores,  # noqa: F401 (adds the stores and stock pages to the console)
     cors,
     i18n,

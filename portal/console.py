@@ -137,6 +137,10 @@ ACTION_WORDS = {
     "unblock": lazy_gettext("Unblocked"),
     "void": lazy_gettext("Voided"),
     "unlock_code": lazy_gettext("Code unlocked"),
+    "activate": lazy_gettext("Sold (activated)"),
+    "load": lazy_gettext("Topped up"),
+    "refund": lazy_gettext("Refunded"),
+    "adjust": lazy_gettext("Balance adjusted"),
 }
 """The administrative actions (``admin_actions.action``) in words."""
 
@@ -332,6 +336,10 @@ ADMIN_DONE = {
     "unblock": lazy_gettext("The card is unblocked."),
     "void": lazy_gettext("The card is voided."),
     "unlock_code": lazy_gettext("The code lock was lifted."),
+    "activate": lazy_gettext("The card is sold: it can be used now."),
+    "load": lazy_gettext("The card is topped up."),
+    "refund": lazy_gettext("The refund is back on the card."),
+    "adjust": lazy_gettext("The balance is adjusted."),
 }
 """What the card page says after each of headquarters' actions."""
 

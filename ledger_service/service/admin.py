@@ -1,10 +1,11 @@
 """Administrative actions with an attributable record: who (the token id), when, what.
 
-Headquarters' actions on a card — block, unblock, void, unlock a locked code — run
+Headquarters' actions on a card — block, unblock, void, unlock a locked code, and the
+money actions activate, load, refund and adjust — run
 through :meth:`AdminActions.administer`, from the API and the console alike: the command
 itself and its ``admin_actions`` row commit in one transaction, so there is never an
-action without its record nor a record of an action that was refused. Block, unblock and
-void are log events as well; the code unlock writes none, so its row is its only trace.
+action without its record nor a record of an action that was refused. All but the code
+unlock are log events as well; the code unlock writes none, so its row is its only trace.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ ADMIN_ACTIONS: dict[str, tuple[str, ...]] = {
     "unblock": ("reason_code",),
     "void": ("reason_code",),
     "unlock_code": (),
+    "activate": ("channel_id", "price"),
+    "load": ("amount",),
+    "refund": ("refund_of", "amount"),
+    "adjust": ("amount", "reason_code"),
 }
 """Headquarters' card actions (each a Ledger method taking ``actor, number, ...,
 within=``) and which of their arguments the record keeps — codes and amounts, never free

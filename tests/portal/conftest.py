@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,9 @@ from anchoring.db import write_transaction
 from anchoring.log import MerkleLog
 from anchoring.types import AnchoredCheckpoint
 from ledger_service.actor import Actor
+from ledger_service.auth import create_token
 from ledger_service.service import Ledger
+from portal.console import CSRF_KEY
 
 HQ = Actor("hq", "tok_hq_test")
 CONTRACT = "0x" + "5f" * 20
@@ -86,3 +89,40 @@ def cards(app) -> Cards:
     """A :class:`Cards` helper on the app's database (SQLite, then PostgreSQL)."""
     rt = app.extensions["cardtrail"]
     return Cards(Ledger(rt.engine, rt.secret_key, clock=MillisecondClock()), rt.engine)
+
+
+# --- a console signed in over HTTP (the books, stores and money pages) ---
+
+
+@dataclass
+class Console:
+    """A test client signed in to the console, posting with its CSRF token."""
+
+    client: Any
+
+    def csrf(self) -> str:
+        with self.client.session_transaction() as session:
+            return session.get(CSRF_KEY, "")
+
+    def post(self, path: str, data: dict[str, Any] | None = None):
+        return self.client.post(path, data={"csrf_token": self.csrf(), **(data or {})})
+
+    def get(self, path: str):
+        return self.client.get(path)
+
+
+@pytest.fixture
+def signed_in(app):
+    """A console signed in as ``who`` (hq, auditor, S1); returns it and its token id."""
+    rt = app.extensions["cardtrail"]
+
+    def sign_in(who: str) -> tuple[Console, str]:
+        role, store = ("store", who) if who.startswith("S") else (who, None)
+        made = create_token(rt.engine, rt.secret_key, role, store)
+        console = Console(app.test_client())
+        console.get("/console/login")
+        response = console.post("/console/login", {"token": made.token})
+        assert response.status_code == 303
+        return console, f"tok_{made.id}"
+
+    return sign_in

@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,30 +19,13 @@ import sqlalchemy as sa
 from anchoring.db import write_transaction
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.auth import create_token
 from ledger_service.csv_cells import safe_cell
 from ledger_service.schema import admin_actions, cards, events
 from ledger_service.service import Ledger
-from portal.console import CSRF_KEY
 
 HQ = Actor("hq", "tok_books_hq")
 S1 = Actor("store", "tok_books_s1", store_id="S1")
 BOM = b"\xef\xbb\xbf"
-
-
-@dataclass
-class Console:
-    client: Any
-
-    def csrf(self) -> str:
-        with self.client.session_transaction() as session:
-            return session.get(CSRF_KEY, "")
-
-    def post(self, path: str, data: dict[str, Any] | None = None):
-        return self.client.post(path, data={"csrf_token": self.csrf(), **(data or {})})
-
-    def get(self, path: str):
-        return self.client.get(path)
 
 
 @pytest.fixture
@@ -56,25 +37,9 @@ def ledger(app) -> Ledger:
     return led
 
 
-@pytest.fixture
-def signed_in(app, ledger):
-    """A console signed in as ``who`` (hq, auditor, S1); returns it and its token id."""
-    rt = app.extensions["cardtrail"]
-
-    def sign_in(who: str) -> tuple[Console, str]:
-        role, store = ("store", who) if who.startswith("S") else (who, None)
-        made = create_token(rt.engine, rt.secret_key, role, store)
-        console = Console(app.test_client())
-        console.get("/console/login")
-        response = console.post("/console/login", {"token": made.token})
-        assert response.status_code == 303
-        return console, f"tok_{made.id}"
-
-    return sign_in
-
-
 def issue(ledger: Ledger, **fields) -> tuple[str, str]:
-    card = ledger.issue_cards(HQ, "B-BOOKS", [{"product": "茅台 53% 500ml", **fields}])["cards"][0]
+    batch = [{"product": "茅台 53% 500ml", **fields}]
+    card = ledger.issue_cards(HQ, "B-BOOKS", batch, active=True)["cards"][0]
     return card["card_number"], card["redemption_code"]
 
 
