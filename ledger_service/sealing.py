@@ -40,7 +40,8 @@ def seal(secret_key: bytes, purpose: str, owner: str, text: str) -> bytes:
 def unseal(secret_key: bytes, purpose: str, owner: str, sealed: bytes) -> str | None:
     """The text :func:`seal` sealed, or None when it does not open (another secret, row
     or purpose, or an edited value)."""
-    nonce, tag, ciphertext = sealed[:_NONCE], sealed[_NONCE : _NONCE + _TAG], sealed[_NONCE + _TAG :]
+    nonce, tag = sealed[:_NONCE], sealed[_NONCE : _NONCE + _TAG]
+    ciphertext = sealed[_NONCE + _TAG :]
     cipher = AES.new(_key(secret_key, purpose), AES.MODE_GCM, nonce=nonce)
     cipher.update(owner.encode())
     try:

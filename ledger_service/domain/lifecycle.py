@@ -20,7 +20,8 @@ store) or PICKUP_REVIEWED → PICKUP_SHIPPED (delivered) → PICKUP_COMPLETED; o
 store (from ISSUED, CLAIMED or TRANSFERRED). A bearer card (ISSUED) may ask for its goods
 without a claim: its code is enough. A pickup is cancelled (back to the state before it)
 or moved until it is ready or shipped. A gift (GIFT_OFFERED) holds the card until the
-recipient accepts it (GIFT_ACCEPTED: TRANSFERRED) or it times out (GIFT_RETURNED: back). BLOCKED holds a card in its state until UNBLOCKED.
+recipient accepts it (GIFT_ACCEPTED: TRANSFERRED) or it times out (GIFT_RETURNED: back).
+BLOCKED holds a card in its state until UNBLOCKED.
 PICKUP_COMPLETED, REDEEMED, VOIDED and EXPIRED are final. Only unused cards expire: a
 pickup under way is honoured even when the card's date passes meanwhile.
 """

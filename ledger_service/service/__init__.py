@@ -9,7 +9,8 @@ leave behind (a wrong-code failure, an anomaly for the console, :mod:`.traces`) 
 written in the same transaction and commits with it.
 
 The areas, one module each: :mod:`.store_commands`, :mod:`.issuance`,
-:mod:`.card_commands`, :mod:`.pickup_commands`, :mod:`.expiry` and :mod:`.reads`;
+:mod:`.card_commands`, :mod:`.pickup_commands`, :mod:`.gift_commands`, :mod:`.expiry`
+and :mod:`.reads`;
 :class:`Ledger` puts them together.
 
     >>> import tempfile
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from ledger_service.service.card_commands import CardCommands
 from ledger_service.service.expiry import EXPIRY_BATCH, Expiry
+from ledger_service.service.gift_commands import GiftCommands
 from ledger_service.service.issuance import MAX_BATCH, Issuance
 from ledger_service.service.pickup_commands import PickupCommands
 from ledger_service.service.reads import CardHistory, CardReads, HistoryEvent, read_card_history
@@ -47,7 +49,9 @@ __all__ = [
 ]
 
 
-class Ledger(StoreCommands, Issuance, CardCommands, PickupCommands, Expiry, CardReads):
+class Ledger(
+    StoreCommands, Issuance, CardCommands, PickupCommands, GiftCommands, Expiry, CardReads
+):
     """The card ledger on one database. Thread-safe: every call uses its own connection.
 
     ``Ledger(engine, secret_key, clock=utc_now, *, require_signatures=False)``: the

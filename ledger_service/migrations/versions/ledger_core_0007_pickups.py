@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "state IN ('open', 'accepted', 'returned')", name="gift_offers_state"
-        ),
+        sa.CheckConstraint("state IN ('open', 'accepted', 'returned')", name="gift_offers_state"),
     )
     op.create_index("gift_offers_card", "gift_offers", ["card_number"])
     op.create_index("gift_offers_state_expires", "gift_offers", ["state", "expires_at"])
