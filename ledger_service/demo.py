@@ -317,10 +317,20 @@ def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> N
     elif step == "ready":
         ledger.pickup_ready(store, card.pickup_id)
     elif step == "ship":
-        ledger.pickup_ship(HQ, card.pickup_id)
+        ledger.pickup_review(HQ, card.pickup_id)
+        ledger.pickup_ship(HQ, card.pickup_id, "SF Express", f"SF{rng.randrange(10**11, 10**12)}")
     elif step == "complete":
-        actor = store if card.path == "PICKUP_COMPLETED" else HQ
-        ledger.pickup_complete(actor, card.pickup_id)
+        if card.path == "PICKUP_COMPLETED":
+            # The customer shows the card's code at the counter; the bottle is scanned.
+            ledger.pickup_complete(
+                store,
+                card.pickup_id,
+                credential="card_code",
+                code=card.code,
+                serials=[f"MT-DEMO-{rng.randrange(10**6, 10**7)}"],
+            )
+        else:
+            ledger.pickup_complete(HQ, card.pickup_id)
     elif step == "redeem":
         ledger.redeem(store, card.number, card.code)
     elif step == "block":
