@@ -23,13 +23,13 @@ from typing import Any
 from flask import Flask
 
 from anchoring.db import create_engine
-from ledger_service import api, db, devices_api, problems
+from ledger_service import api, customer_api, db, devices_api, problems
 from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
 from ledger_service.ratelimit import CounterStore
 from ledger_service.runtime import RateLimits, Runtime, install
 from ledger_service.service import Ledger
-from portal import auditor, console, cors, i18n, issuer_descriptor, public, security
+from portal import auditor, console, cors, customer, i18n, issuer_descriptor, public, security
 
 
 def build_runtime(settings: Settings, config: Mapping[str, Any]) -> Runtime:
@@ -75,7 +75,16 @@ def create_app(
     install(app, built)
     # Chinese first: every page, console refusal and problem title goes through it.
     i18n.init_app(app)
-    blueprints = (api.bp, devices_api.bp, public.bp, auditor.bp, console.bp, issuer_descriptor.bp)
+    blueprints = (
+        api.bp,
+        devices_api.bp,
+        customer_api.bp,
+        public.bp,
+        customer.bp,
+        auditor.bp,
+        console.bp,
+        issuer_descriptor.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     security.init_app(app)
