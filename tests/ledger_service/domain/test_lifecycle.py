@@ -298,7 +298,12 @@ def test_refusals_carry_their_stable_codes():
 def test_a_bearer_card_asks_for_its_goods_without_a_claim():
     draft = decide(Card(CardState.ISSUED), RequestPickup("pk_2", "store", S1, "2026-11-25"), NOW)
     assert (draft.state, draft.store_id) == (CardState.PICKUP_REQUESTED, "S1")
-    assert draft.data == {"pickup_id": "pk_2", "mode": "store", "day": "2026-11-25", "address_hash": None}
+    assert draft.data == {
+        "pickup_id": "pk_2",
+        "mode": "store",
+        "day": "2026-11-25",
+        "address_hash": None,
+    }
 
 
 @pytest.mark.parametrize("back_to", [CardState.ISSUED, CardState.CLAIMED, CardState.TRANSFERRED])
@@ -339,7 +344,9 @@ def test_a_store_pickup_is_not_completed_without_the_customers_credential():
     with pytest.raises(errors.ValidationFailed, match="code"):
         decide(Card(CardState.PICKUP_READY), PickupComplete("pk", "store", S1), NOW)
     with pytest.raises(errors.ValidationFailed):
-        decide(Card(CardState.PICKUP_SHIPPED), PickupComplete("pk", "delivery", None, "card_code"), NOW)
+        decide(
+            Card(CardState.PICKUP_SHIPPED), PickupComplete("pk", "delivery", None, "card_code"), NOW
+        )
 
 
 def test_a_gift_offer_is_accepted_until_it_ends_and_returned_after():
@@ -347,7 +354,10 @@ def test_a_gift_offer_is_accepted_until_it_ends_and_returned_after():
     assert offered.data == {"offer_id": "gf_1", "expires_at": "2026-11-25T06:00:00.000Z"}
     ends = NOW + timedelta(hours=1)
     accepted = decide(Card(CardState.GIFT_OFFERED), AcceptGift("gf_1", "h9", ends), NOW)
-    assert (accepted.state, accepted.data) == (CardState.TRANSFERRED, {"offer_id": "gf_1", "holder": "h9"})
+    assert (accepted.state, accepted.data) == (
+        CardState.TRANSFERRED,
+        {"offer_id": "gf_1", "holder": "h9"},
+    )
     with pytest.raises(errors.GiftOfferExpired):
         decide(Card(CardState.GIFT_OFFERED), AcceptGift("gf_1", "h9", NOW), NOW)
     with pytest.raises(errors.InvalidTransition, match="still open"):

@@ -39,7 +39,9 @@ def test_a_pickup_secret_is_fixed_per_pickup_and_server_secret():
     assert len(base64.b32decode(one)) == 20
 
 
-@pytest.mark.parametrize(("offset", "accepted"), [(-60, False), (-30, True), (0, True), (30, True), (60, False)])
+@pytest.mark.parametrize(
+    ("offset", "accepted"), [(-60, False), (-30, True), (0, True), (30, True), (60, False)]
+)
 def test_a_code_is_accepted_one_step_either_side(offset, accepted):
     secret = pickups.pickup_secret(bytes(32), "pk_1")
     shown = pickups.rotating_code(secret, NOW + timedelta(seconds=offset))
@@ -57,7 +59,14 @@ def test_seconds_left_counts_down_to_the_next_step():
 
 @pytest.mark.parametrize(
     "serials",
-    [["abc"], ["MT 0001"], ["x" * 65], [1234], ["MT-0001", "mt-0001"], [f"MT-{i:04d}" for i in range(51)]],
+    [
+        ["abc"],
+        ["MT 0001"],
+        ["x" * 65],
+        [1234],
+        ["MT-0001", "mt-0001"],
+        [f"MT-{i:04d}" for i in range(51)],
+    ],
 )
 def test_bad_serials_are_refused(serials):
     with pytest.raises(ValueError):

@@ -41,7 +41,9 @@ def test_a_gift_is_accepted_by_the_recipient_with_a_new_code(ledger, stores):
     offer = ledger.offer_gift(CUSTOMER, number, code)
     assert offer["state"] == "GIFT_OFFERED"
     # While offered, the card is not usable, not even by its giver.
-    assert_refused_without_writing(ledger, errors.InvalidTransition, ledger.redeem, STORE1, number, code)
+    assert_refused_without_writing(
+        ledger, errors.InvalidTransition, ledger.redeem, STORE1, number, code
+    )
     with pytest.raises(errors.GiftNotFound):
         ledger.gift_offer(offer["offer_id"], "not-the-token")
     assert ledger.gift_offer(offer["offer_id"], offer["token"])["state"] == "open"
@@ -81,4 +83,6 @@ def test_the_expiry_job_returns_gifts_past_their_end(ledger, clock):
 
 def test_a_gift_needs_the_right_code(ledger):
     number, _ = issue(ledger)
-    assert_refused_without_writing(ledger, errors.InvalidCode, ledger.offer_gift, CUSTOMER, number, WRONG)
+    assert_refused_without_writing(
+        ledger, errors.InvalidCode, ledger.offer_gift, CUSTOMER, number, WRONG
+    )

@@ -4,10 +4,8 @@ customer's credential, deliveries reviewed, shipped and delivered; cancels and m
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from ledger_helpers import HQ, STORE1, STORE3, assert_refused_without_writing, issue, rows
 
 from anchoring.db import read_transaction
@@ -162,7 +160,9 @@ def test_a_cancelled_pickup_returns_the_card_to_where_it_was(ledger, stores, cla
     if claimed:
         ledger.claim(HQ, number, "cust")
     pickup = ledger.request_pickup(CUSTOMER, number, "store", code, store_id="S1")["pickup_id"]
-    assert_refused_without_writing(ledger, errors.ValidationFailed, ledger.cancel_pickup, CUSTOMER, pickup)
+    assert_refused_without_writing(
+        ledger, errors.ValidationFailed, ledger.cancel_pickup, CUSTOMER, pickup
+    )
     done = ledger.cancel_pickup(CUSTOMER, pickup, code)
     assert done["state"] == ("CLAIMED" if claimed else "ISSUED")
     assert rows(ledger, pickups, pickups.c.id == pickup)[0].state == "PICKUP_CANCELLED"
@@ -189,21 +189,29 @@ def test_a_store_pickup_moves_to_another_store_and_day_before_it_is_ready(ledger
     )
     [row] = rows(ledger, pickups, pickups.c.id == pickup)
     assert (row.store_id, row.day, row.state) == ("S2", "2026-11-27", "PICKUP_REQUESTED")
-    assert_refused_without_writing(ledger, errors.StoreNotAllowed, ledger.pickup_ready, STORE1, pickup)
+    assert_refused_without_writing(
+        ledger, errors.StoreNotAllowed, ledger.pickup_ready, STORE1, pickup
+    )
 
 
 def test_a_store_pickup_is_completed_with_the_rotating_code_and_serials(ledger, stores, clock):
     number, code = issue(ledger)
     pickup = ledger.request_pickup(CUSTOMER, number, "store", code, store_id="S1")["pickup_id"]
     ledger.pickup_ready(STORE1, pickup)
-    assert_refused_without_writing(ledger, errors.ValidationFailed, ledger.pickup_complete, STORE1, pickup)
+    assert_refused_without_writing(
+        ledger, errors.ValidationFailed, ledger.pickup_complete, STORE1, pickup
+    )
     shown = _code_now(ledger, pickup)
     clock.advance(seconds=30)
     done = ledger.pickup_complete(
         STORE1, pickup, credential="rotating_code", code=shown, serials=["mt-2026-000001"]
     )
     data = _event(ledger, done["leaf_index"])["data"]
-    assert data == {"pickup_id": pickup, "credential": "rotating_code", "serials": ["MT-2026-000001"]}
+    assert data == {
+        "pickup_id": pickup,
+        "credential": "rotating_code",
+        "serials": ["MT-2026-000001"],
+    }
     [row] = rows(ledger, pickups, pickups.c.id == pickup)
     assert (row.credential, json.loads(row.serials)) == ("rotating_code", ["MT-2026-000001"])
 
@@ -214,7 +222,7 @@ def test_an_old_or_wrong_rotating_code_is_refused_and_counted(ledger, stores, cl
     ledger.pickup_ready(STORE1, pickup)
     old = _code_now(ledger, pickup)
     clock.advance(seconds=90)
-    for attempt in range(5):
+    for _ in range(5):
         with pytest.raises(errors.InvalidCode):
             ledger.pickup_complete(STORE1, pickup, credential="rotating_code", code=old)
     assert rows(ledger, cards, cards.c.number == number)[0].code_locked_until is not None
