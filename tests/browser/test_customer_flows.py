@@ -118,7 +118,8 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     # The store readies it; the page then shows the rotating code and its QR.
     ready = _staff(shop, f"/pickups/{pickup_id}/ready", {}, "ready-1")
     assert ready.status_code == 200, ready.get_json()
-    friend.wait_for_selector("#pickup-code-box:not([hidden])", timeout=15_000)
+    friend.wait_for_selector("#pickup-state:text-is('门店已备货')", timeout=15_000)
+    assert friend.locator("#pickup-code-box").is_visible()
     shown = friend.locator("#pickup-code").inner_text()
     assert re.fullmatch(r"[0-9]{6}", shown)
     # The QR (of "CTPK:<pickup>:<code>") has loaded and has a size.
