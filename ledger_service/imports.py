@@ -269,7 +269,10 @@ def import_cards_command(
 @click.command("expire")
 @data_dir_option
 def expire_command(data_dir: Path | None) -> None:
-    """Write an EXPIRED event for every unused card whose expiry date has passed."""
+    """Write an EXPIRED event for every unused card whose expiry date has passed, after
+    returning every gift offer nobody accepted in time (GIFT_RETURNED) to its giver."""
     with _ledger(data_dir) as ledger:
+        returned = ledger.return_due_gifts(SYSTEM)
         count = ledger.expire_due(SYSTEM)
+    click.echo(f"Returned {returned} gift{'' if returned == 1 else 's'}.")
     click.echo(f"Expired {count} card{'' if count == 1 else 's'}.")

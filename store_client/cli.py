@@ -4,6 +4,8 @@
     cardtrail store-client sync                       # once online: learns the deployment
     cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM
     cardtrail store-client sync
+    cardtrail store-client pickups                    # online: ready pickups and code secrets
+    cardtrail store-client complete pk_0123456789abcdef 493021 --serial MT-2026-0001
     cardtrail store-client status
 
 Settings: ``--home`` (CARDTRAIL_STORE_HOME, default ./.cardtrail-store), ``--server``

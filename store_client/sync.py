@@ -1,4 +1,5 @@
-"""Signing redemptions at the counter and sending the queue to the service."""
+"""Signing redemptions and pickup handovers at the counter and sending the queue to the
+service."""
 
 from __future__ import annotations
 
