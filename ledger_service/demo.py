@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from anchoring.db import read_transaction
-from ledger_service.actor import SYSTEM, Actor
+from ledger_service.actor import CUSTOMER, SYSTEM, Actor
 from ledger_service.auth import create_token
 from ledger_service.domain.codes import generate_code
 from ledger_service.domain.lifecycle import CardState
@@ -69,9 +69,11 @@ PATHS: dict[str, tuple[str, ...]] = {
     "TRANSFERRED": ("claim", "transfer"),
     "PICKUP_REQUESTED": ("claim", "request_store"),
     "PICKUP_READY": ("claim", "request_store", "ready"),
-    "PICKUP_SHIPPED": ("claim", "request_delivery", "ship"),
+    "PICKUP_REVIEWED": ("claim", "request_delivery", "review"),
+    "PICKUP_SHIPPED": ("claim", "request_delivery", "review", "ship"),
     "PICKUP_COMPLETED": ("claim", "request_store", "ready", "complete"),
-    "COMPLETED_DELIVERY": ("claim", "request_delivery", "ship", "complete"),
+    "COMPLETED_DELIVERY": ("claim", "request_delivery", "review", "ship", "complete"),
+    "GIFT_OFFERED": ("claim", "gift"),
     "REDEEMED": ("redeem",),
     "BLOCKED": ("claim", "block"),
     "VOIDED": ("void",),
@@ -84,8 +86,10 @@ WEIGHTS: dict[str, int] = {
     "TRANSFERRED": 6,
     "PICKUP_REQUESTED": 6,
     "PICKUP_READY": 5,
+    "PICKUP_REVIEWED": 2,
     "PICKUP_SHIPPED": 4,
     "PICKUP_COMPLETED": 10,
+    "GIFT_OFFERED": 2,
     "COMPLETED_DELIVERY": 4,
     "REDEEMED": 24,
     "BLOCKED": 3,
@@ -316,8 +320,11 @@ def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> N
         )["pickup_id"]
     elif step == "ready":
         ledger.pickup_ready(store, card.pickup_id)
-    elif step == "ship":
+    elif step == "review":
         ledger.pickup_review(HQ, card.pickup_id)
+    elif step == "gift":
+        ledger.offer_gift(CUSTOMER, card.number, card.code)
+    elif step == "ship":
         ledger.pickup_ship(HQ, card.pickup_id, "SF Express", f"SF{rng.randrange(10**11, 10**12)}")
     elif step == "complete":
         if card.path == "PICKUP_COMPLETED":
