@@ -163,7 +163,8 @@ class GiftCommands(CommandRunner):
         offer past its end is returned first (GIFT_NOT_FOUND for a wrong token, as for
         none)."""
         offer = self._offer_or_404(offer_id, token)
-        if offer.state == "open" and utc(offer.expires_at) <= self._now():  # type: ignore[operator]
+        ends = utc(offer.expires_at)
+        if offer.state == "open" and ends is not None and ends <= self._now():
             self._return(offer, SYSTEM)
             offer = self._offer_or_404(offer_id, token)
         return _offer_json(offer)
