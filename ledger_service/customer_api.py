@@ -232,7 +232,7 @@ def request_pickup(
         "counts as an attempt). `pickup` is null when no pickup is under way.",
         tags=("customer",),
         request=schemas.CardCode,
-        response=schemas.CodeCheck,
+        response=schemas.CurrentPickup,
         errors=_USE,
         parameters=_CARD,
     ),

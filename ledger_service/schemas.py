@@ -704,6 +704,21 @@ class CodeCheck(Reply):
     state: str
 
 
+class OpenPickup(Reply):
+    """The card's pickup under way, with the key to its page."""
+
+    pickup_id: str
+    state: str
+    access_key: str
+    page_url: str
+
+
+class CurrentPickup(CodeCheck):
+    """The code was right; the card's pickup under way, or null."""
+
+    pickup: OpenPickup | None
+
+
 class CustomerPickup(Pickup):
     """A requested pickup: ``access_key`` opens its page (``page_url``) with the rotating
     code; keep it like the card's code."""
