@@ -451,6 +451,11 @@ def pickup_step(pickup_id: str, step: str) -> BaseResponse:
             ledger().pickup_ready(actor(), pickup_id)
         else:
             code = request.form.get("code", "").strip()
+            if not code:
+                # Nothing shown is no attempt: refused before the card's count.
+                raise errors.ValidationFailed(
+                    "the goods are handed over against the customer's code"
+                )
             ledger().pickup_complete(
                 actor(),
                 pickup_id,
