@@ -67,12 +67,17 @@ _PICKUP_ERRORS = (
 )
 
 
-def limit_customer(subject: str) -> None:
-    """Count one customer request of this client and on ``subject`` (a card, pickup or
-    gift); past either budget, RATE_LIMITED."""
+def limit_client() -> None:
+    """Count one customer request of this client; past its budget, RATE_LIMITED."""
     limits = runtime().limits
     if limits.customer_per_client is not None:
         limits.customer_per_client.hit("client:" + client_key(request.remote_addr or "unknown"))
+
+
+def limit_subject(subject: str) -> None:
+    """Count one customer request on ``subject`` (a card, pickup or gift) from any client;
+    past its budget, RATE_LIMITED."""
+    limits = runtime().limits
     if limits.customer_per_card is not None:
         limits.customer_per_card.hit("subject:" + subject)
 
@@ -98,9 +103,10 @@ def customer_command(
     def register(fn: Callable[..., Any]) -> Callable[..., Response]:
         @functools.wraps(fn)
         def view(**path: Any) -> Response:
+            limit_client()
             check_path(path)
             subject = _subject(path)
-            limit_customer(subject)
+            limit_subject(subject)
             key = idempotency.check_key(request.headers.get(idempotency.HEADER))
             raw = request.get_data(cache=False)
             body = schemas.parse(spec.request, raw)
@@ -298,8 +304,9 @@ def offer_gift(body: schemas.CardCode, number: str, *, within: Any) -> Any:
 )
 def pickup_progress(id: str) -> Response:
     """A pickup's progress and rotating code."""
+    limit_client()
     check_path({"id": id})
-    limit_customer(id)
+    limit_subject(id)
     key = request.args.get("key", "")
     return _response(200, dumps(ledger().pickup_progress(id, key)))
 
@@ -363,8 +370,9 @@ def move_pickup(body: schemas.CustomerPickupMove, id: str, *, within: Any) -> An
 )
 def gift_view(id: str) -> Response:
     """A gift offer."""
+    limit_client()
     check_path({"id": id})
-    limit_customer(id)
+    limit_subject(id)
     return _response(200, dumps(ledger().gift_offer(id, request.args.get("token", ""))))
 
 
