@@ -494,12 +494,6 @@ def _pickup_ship(card: Card, command: PickupShip, now: datetime) -> EventDraft:
 
 def _pickup_complete(card: Card, command: PickupComplete, now: datetime) -> EventDraft:
     after = CardState.PICKUP_READY if command.mode == "store" else CardState.PICKUP_SHIPPED
-    # Goods leave a store's counter only against the customer's proof; a delivery's
-    # proof is the carrier's signed receipt, outside the log.
-    if command.mode == "store" and command.credential not in CREDENTIALS:
-        raise errors.ValidationFailed("a store pickup is completed with the customer's code")
-    if command.mode == "delivery" and command.credential is not None:
-        raise errors.ValidationFailed("a delivery is completed without a counter credential")
     draft = _pickup_step(
         card,
         command,
@@ -510,6 +504,12 @@ def _pickup_complete(card: Card, command: PickupComplete, now: datetime) -> Even
         state=CardState.PICKUP_COMPLETED,
         action="complete",
     )
+    # Goods leave a store's counter only against the customer's proof; a delivery's
+    # proof is the carrier's signed receipt, outside the log.
+    if command.mode == "store" and command.credential not in CREDENTIALS:
+        raise errors.ValidationFailed("a store pickup is completed with the customer's code")
+    if command.mode == "delivery" and command.credential is not None:
+        raise errors.ValidationFailed("a delivery is completed without a counter credential")
     draft.data.update(credential=command.credential, serials=list(command.serials))
     return draft
 

@@ -101,6 +101,24 @@ def check_credential(
         raise errors.InvalidCode("wrong pickup code")
 
 
+DAY_RULE = "a date from today to 90 days ahead"
+SERIALS_RULE = "no serial twice"
+CREDENTIAL_RULE = "required for a store pickup, none for a delivery"
+"""What the body's members must satisfy beyond their schema (``errors`` of the refusal)."""
+
+
+def _relation(loc: str, rule: str, detail: str) -> errors.ValidationFailed:
+    """A refusal of a member that its schema admits but the pickup's rules do not."""
+    return errors.ValidationFailed(detail, errors=[{"loc": f"body.{loc}", "message": rule}])
+
+
+def _day(text: str, now: datetime) -> str:
+    try:
+        return rules.check_day(text, now)
+    except ValueError as exc:
+        raise _relation("day", DAY_RULE, str(exc)) from None
+
+
 class PickupCommands(CommandRunner):
     """Requesting a pickup and moving it on."""
 
@@ -145,7 +163,7 @@ class PickupCommands(CommandRunner):
             else:
                 address_ref = valid(check_text, address_ref, "address_ref")
         if day is not None:
-            day = valid(rules.check_day, day, now)
+            day = _day(day, now)
         pickup_id = "pk_" + secrets.token_hex(8)
         salt = secrets.token_bytes(16) if mode == "delivery" else None
         delivered_to = address if address is not None else address_ref
@@ -235,7 +253,7 @@ class PickupCommands(CommandRunner):
             raise errors.ValidationFailed("the card's code is needed")
         now = self._now()
         if day is not None:
-            day = valid(rules.check_day, day, now)
+            day = _day(day, now)
         name = "cancel_pickup" if store_id is None else "move_pickup"
         trace = Trace(actor, name, now)
         with self._run(within, trace) as conn:
@@ -325,7 +343,10 @@ class PickupCommands(CommandRunner):
         """
         if credential is not None and credential not in CREDENTIALS:
             raise errors.ValidationFailed(f"credential must be one of {', '.join(CREDENTIALS)}")
-        checked = valid(rules.check_serials, serials)
+        try:
+            checked = rules.check_serials(serials)
+        except ValueError as exc:
+            raise _relation("serials", SERIALS_RULE, str(exc)) from None
         return self._pickup_step(
             actor,
             pickup_id,
@@ -380,6 +401,21 @@ class PickupCommands(CommandRunner):
             if signed is not None:
                 signed.check_signer(conn)
             store = store_or_404(conn, pickup.store_id) if pickup.store_id else None
+            card = card_of(row)
+            # Asked only of a pickup that is there to be completed: a refusal of its
+            # state comes first.
+            waiting = card.state in (CardState.PICKUP_READY, CardState.PICKUP_SHIPPED)
+            if (
+                step is PickupComplete
+                and waiting
+                and (details["credential"] is None) == (pickup.mode == "store")
+            ):
+                detail = (
+                    "a store pickup needs the customer's code"
+                    if pickup.mode == "store"
+                    else "a delivery is completed without a counter credential"
+                )
+                raise _relation("credential", CREDENTIAL_RULE, detail)
             columns: dict[str, Any] = {}
             if tracking_number is not None:
                 salt = secrets.token_bytes(16)
@@ -390,7 +426,7 @@ class PickupCommands(CommandRunner):
                     "tracking_salt": salt,
                 }
             command = step(pickup.id, pickup.mode, store, **details)
-            draft = decide(card_of(row), command, now)
+            draft = decide(card, command, now)
             values: dict[str, Any] = {}
             if isinstance(command, PickupComplete):
                 columns = {
