@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask
 
 from anchoring.db import create_engine
-from ledger_service import api, db, devices_api, problems
+from ledger_service import api, customer_api, db, devices_api, problems
 from ledger_service.config import Settings
 from ledger_service.idempotency import IdempotencyStore
 from ledger_service.ratelimit import CounterStore
@@ -35,6 +35,7 @@ from portal import (
     console_money,  # noqa: F401 (adds the money actions to the console's card page)
     console_stores,  # noqa: F401 (adds the stores and stock pages to the console)
     cors,
+    customer,
     i18n,
     issuer_descriptor,
     lookups,
@@ -94,7 +95,9 @@ def create_app(
     blueprints = (
         api.bp,
         devices_api.bp,
+        customer_api.bp,
         public.bp,
+        customer.bp,
         lookups.bp,
         auditor.bp,
         console.bp,

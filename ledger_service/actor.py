@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["hq", "store", "auditor", "system"]
-ROLES: tuple[Role, ...] = ("hq", "store", "auditor", "system")
+Role = Literal["hq", "store", "auditor", "system", "customer"]
+ROLES: tuple[Role, ...] = ("hq", "store", "auditor", "system", "customer")
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,7 @@ class Actor:
 
 SYSTEM = Actor("system", "cardtrail")
 """The actor of jobs the service runs itself (expiry, imports from the CLI)."""
+
+CUSTOMER = Actor("customer", "card")
+"""The holder of a card acting with its number and code (the customer API): no token, no
+name; the code it showed is its authority."""

@@ -681,7 +681,9 @@ def transfer_balance(
         request=schemas.PickupRequest,
         response=schemas.Pickup,
         status=201,
-        errors=_USE_ERRORS + _CODE_ERRORS + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND"),
+        errors=_USE_ERRORS
+        + _CODE_ERRORS
+        + ("STORE_NOT_ALLOWED", "STORE_NOT_FOUND", "VALIDATION_FAILED"),
         parameters=_CARD,
     ),
     unit_of_work=lambda: ledger().unit_of_work(),
@@ -696,7 +698,13 @@ def request_pickup(
     """Request a pickup."""
     if isinstance(body, schemas.StorePickup):
         return ledger().request_pickup(
-            actor, number, "store", body.redemption_code, store_id=body.store_id, within=within
+            actor,
+            number,
+            "store",
+            body.redemption_code,
+            store_id=body.store_id,
+            day=body.day,
+            within=within,
         )
     return ledger().request_pickup(
         actor,
@@ -735,8 +743,117 @@ def _pickup_step(name: str, roles: tuple[Role, ...], summary: str) -> None:
 
 
 _pickup_step("ready", ("hq", "store"), "Mark a store pickup ready to collect")
-_pickup_step("ship", ("hq",), "Mark a delivery shipped")
-_pickup_step("complete", ("hq", "store"), "Complete a pickup")
+_pickup_step("review", ("hq",), "Mark a delivery request reviewed (before shipping it)")
+_PICKUP_ERRORS = ("PICKUP_NOT_FOUND", "INVALID_TRANSITION", "STORE_NOT_ALLOWED")
+
+
+@command(
+    bp,
+    "/pickups/<id>/ship",
+    Operation(
+        "Ship a reviewed delivery",
+        "The carrier goes into the log; the tracking number only as its salted hash.",
+        tags=("pickups",),
+        roles=("hq",),
+        request=schemas.PickupShipment,
+        response=schemas.Pickup,
+        errors=_PICKUP_ERRORS + ("VALIDATION_FAILED",),
+        parameters=_PICKUP,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def pickup_ship(actor: Actor, body: schemas.PickupShipment, id: str, *, within: Connection) -> Any:
+    """Ship a delivery."""
+    return ledger().pickup_ship(actor, id, body.carrier, body.tracking_number, within=within)
+
+
+@command(
+    bp,
+    "/pickups/<id>/complete",
+    Operation(
+        "Complete a pickup: hand the goods over, or mark a delivery delivered",
+        "A store pickup is completed only with the customer's credential: the rotating code "
+        "of the customer's pickup page or the card's code (wrong ones count toward the "
+        "card's lockout). The bottle serials scanned at the counter go into the event.",
+        tags=("pickups",),
+        roles=("hq", "store"),
+        request=schemas.PickupCompletion,
+        response=schemas.Pickup,
+        errors=_PICKUP_ERRORS + _CODE_ERRORS + SIGNATURE_ERRORS + ("VALIDATION_FAILED",),
+        parameters=_PICKUP,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def pickup_complete(
+    actor: Actor, body: schemas.PickupCompletion, id: str, *, within: Connection
+) -> Any:
+    """Complete a pickup."""
+    signature = body.signature.model_dump() if body.signature else None
+    return ledger().pickup_complete(
+        actor,
+        id,
+        signature=signature,
+        credential=body.credential,
+        code=body.code,
+        serials=body.serials,
+        within=within,
+    )
+
+
+@command(
+    bp,
+    "/pickups/<id>/cancel",
+    Operation(
+        "Cancel a pickup before it is ready or shipped",
+        "The card returns to its state before the request.",
+        tags=("pickups",),
+        roles=("hq",),
+        request=schemas.Empty,
+        response=schemas.Pickup,
+        errors=_PICKUP_ERRORS,
+        parameters=_PICKUP,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def pickup_cancel(actor: Actor, body: schemas.Empty, id: str, *, within: Connection) -> Any:
+    """Cancel a pickup."""
+    return ledger().cancel_pickup(actor, id, within=within)
+
+
+@command(
+    bp,
+    "/pickups/<id>/move",
+    Operation(
+        "Move a store pickup to another store or day before it is ready",
+        tags=("pickups",),
+        roles=("hq",),
+        request=schemas.PickupMove,
+        response=schemas.Pickup,
+        errors=_PICKUP_ERRORS + ("STORE_NOT_FOUND", "VALIDATION_FAILED"),
+        parameters=_PICKUP,
+    ),
+    unit_of_work=lambda: ledger().unit_of_work(),
+)
+def pickup_move(actor: Actor, body: schemas.PickupMove, id: str, *, within: Connection) -> Any:
+    """Move a pickup."""
+    return ledger().move_pickup(actor, id, body.store_id, body.day, within=within)
+
+
+@query(
+    bp,
+    "/pickups/ready",
+    Operation(
+        "The calling store's pickups ready to hand over, with their code secrets",
+        "For the store's counter device: each pickup's rotating-code secret lets it check "
+        "the customer's code while offline (then sync the signed completion).",
+        tags=("pickups",),
+        roles=("store",),
+        response=schemas.ReadyPickupList,
+    ),
+)
+def ready_pickups(actor: Actor) -> Any:
+    """The store's ready pickups."""
+    return {"pickups": ledger().ready_pickups(actor)}
 
 
 # --- the document -----------------------------------------------------------------------

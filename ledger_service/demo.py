@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from anchoring.db import read_transaction
-from ledger_service.actor import SYSTEM, Actor
+from ledger_service.actor import CUSTOMER, SYSTEM, Actor
 from ledger_service.auth import create_token
 from ledger_service.domain.codes import generate_code
 from ledger_service.domain.lifecycle import CardState
@@ -101,9 +101,11 @@ PATHS: dict[str, tuple[str, ...]] = {
     "TRANSFERRED": ("claim", "transfer"),
     "PICKUP_REQUESTED": ("claim", "request_store"),
     "PICKUP_READY": ("claim", "request_store", "ready"),
-    "PICKUP_SHIPPED": ("claim", "request_delivery", "ship"),
+    "PICKUP_REVIEWED": ("claim", "request_delivery", "review"),
+    "PICKUP_SHIPPED": ("claim", "request_delivery", "review", "ship"),
     "PICKUP_COMPLETED": ("claim", "request_store", "ready", "complete"),
-    "COMPLETED_DELIVERY": ("claim", "request_delivery", "ship", "complete"),
+    "COMPLETED_DELIVERY": ("claim", "request_delivery", "review", "ship", "complete"),
+    "GIFT_OFFERED": ("claim", "gift"),
     "REDEEMED": ("redeem",),
     "BLOCKED": ("claim", "block"),
     "VOIDED": ("void",),
@@ -117,8 +119,10 @@ WEIGHTS: dict[str, int] = {
     "TRANSFERRED": 6,
     "PICKUP_REQUESTED": 6,
     "PICKUP_READY": 5,
+    "PICKUP_REVIEWED": 2,
     "PICKUP_SHIPPED": 4,
     "PICKUP_COMPLETED": 10,
+    "GIFT_OFFERED": 2,
     "COMPLETED_DELIVERY": 4,
     "REDEEMED": 24,
     "BLOCKED": 3,
@@ -401,11 +405,24 @@ def _run(ledger: Ledger, step: str, batch: list[_Card], rng: random.Random) -> N
         )["pickup_id"]
     elif step == "ready":
         ledger.pickup_ready(store, card.pickup_id)
+    elif step == "review":
+        ledger.pickup_review(HQ, card.pickup_id)
+    elif step == "gift":
+        ledger.offer_gift(CUSTOMER, card.number, card.code)
     elif step == "ship":
-        ledger.pickup_ship(HQ, card.pickup_id)
+        ledger.pickup_ship(HQ, card.pickup_id, "SF Express", f"SF{rng.randrange(10**11, 10**12)}")
     elif step == "complete":
-        actor = store if card.path == "PICKUP_COMPLETED" else HQ
-        ledger.pickup_complete(actor, card.pickup_id)
+        if card.path == "PICKUP_COMPLETED":
+            # The customer shows the card's code at the counter; the bottle is scanned.
+            ledger.pickup_complete(
+                store,
+                card.pickup_id,
+                credential="card_code",
+                code=card.code,
+                serials=[f"MT-DEMO-{rng.randrange(10**6, 10**7)}"],
+            )
+        else:
+            ledger.pickup_complete(HQ, card.pickup_id)
     elif step == "redeem":
         ledger.redeem(store, card.number, card.code)
     elif step == "block":

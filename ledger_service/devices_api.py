@@ -156,9 +156,17 @@ def _sync_item(actor: Actor, item: schemas.SyncItem) -> dict[str, Any]:
             done = ledger().redeem(
                 actor, str(item.card_number), str(item.redemption_code), signature=signed
             )
+        elif item.action == "pickup_complete":
+            done = ledger().pickup_complete(
+                actor,
+                str(item.pickup_id),
+                signature=signed,
+                credential=item.credential,
+                code=item.code,
+                serials=item.serials or [],
+            )
         else:
-            step = getattr(ledger(), item.action)
-            done = step(actor, str(item.pickup_id), signature=signed)
+            done = ledger().pickup_ready(actor, str(item.pickup_id), signature=signed)
     except errors.SignatureReplayed as exc:
         # A twin of this item may have been decided meanwhile: give its answer.
         return _earlier(signed) or _refused(client_id, item.card_number, exc)

@@ -164,6 +164,14 @@ class GiftOfferExpired(LedgerError):
     title = N_("Gift offer expired")
 
 
+class GiftNotFound(LedgerError):
+    """No gift offer has this id and link token (a wrong token looks like none)."""
+
+    code = "GIFT_NOT_FOUND"
+    status = 404
+    title = N_("Gift offer not found")
+
+
 class InvalidTransition(LedgerError):
     """Not allowed in the card's state."""
 

@@ -269,12 +269,15 @@ def import_cards_command(
 @click.command("expire")
 @data_dir_option
 def expire_command(data_dir: Path | None) -> None:
-    """Write an EXPIRED event for every unused card whose expiry date has passed.
+    """Write an EXPIRED event for every unused card whose expiry date has passed, after
+    returning every gift offer nobody accepted in time (GIFT_RETURNED) to its giver.
 
     Run it from a systemd timer or cron in production (docs/production.md); a progress
     bar on standard error shows a long backlog going down, a batch at a time.
     """
     with _ledger(data_dir) as ledger:
+        returned = ledger.return_due_gifts(SYSTEM)
         with tqdm(total=ledger.count_due(), unit="card", desc="expire") as bar:
             count = ledger.expire_due(SYSTEM, progress=bar.update)
+    click.echo(f"Returned {returned} gift{'' if returned == 1 else 's'}.")
     click.echo(f"Expired {count} card{'' if count == 1 else 's'}.")

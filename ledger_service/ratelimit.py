@@ -19,6 +19,7 @@ RateLimited 10
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -148,3 +149,25 @@ class RateLimiter:
             raise RateLimited(
                 f"more than {self.limit} requests in {self.window} s", retry_after=retry_after
             )
+
+
+def client_key(address: str) -> str:
+    """What one client's budgets are counted under: an IPv4 address, or an IPv6 /64.
+
+    One subscriber gets a whole /64 (2^64 addresses) from the provider; counting single
+    IPv6 addresses would give one client that many budgets to enumerate cards with.
+
+        >>> client_key("192.0.2.7"), client_key("2001:db8:1:2:aaaa::5")
+        ('192.0.2.7', '2001:db8:1:2::/64')
+        >>> client_key("::ffff:192.0.2.7"), client_key("unknown")
+        ('192.0.2.7', 'unknown')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -44,6 +44,16 @@ DEFAULT_PUBLIC_CLIENT_CARD_LIMIT = (30, 60.0)
 app config ``PUBLIC_RATE_LIMIT_PER_CLIENT_CARD`` (None: off). Never counted across clients:
 a budget all clients share would let strangers spend it and lock the card's buyer out."""
 
+DEFAULT_CUSTOMER_CLIENT_LIMIT = (30, 60.0)
+"""Customer commands (claim, code check, pickups, gifts) per client address per window
+(seconds); app config ``CUSTOMER_RATE_LIMIT_PER_CLIENT`` (None: off)."""
+
+DEFAULT_CUSTOMER_CARD_LIMIT = (10, 60.0)
+"""Customer commands on one card (or pickup, or gift) from all clients together per window
+(seconds); app config ``CUSTOMER_RATE_LIMIT_PER_CARD`` (None: off). Shared on purpose,
+like the code lockout it sits in front of: guesses spread over many addresses still meet
+one budget."""
+
 
 def limiter(
     name: str, setting: tuple[int, float] | None, store: CounterStore
@@ -67,6 +77,8 @@ class RateLimits:
     api_per_token: RateLimiter | None = None
     public_per_ip: RateLimiter | None = None
     public_per_client_card: RateLimiter | None = None
+    customer_per_client: RateLimiter | None = None
+    customer_per_card: RateLimiter | None = None
     store: CounterStore = field(default_factory=_memory_store)
 
     @classmethod
@@ -80,6 +92,16 @@ class RateLimits:
             api_per_token=limiter("api_per_token", api, store),
             public_per_ip=limiter("public_per_ip", per_ip, store),
             public_per_client_card=limiter("public_per_client_card", per_card, store),
+            customer_per_client=limiter(
+                "customer_per_client",
+                config.get("CUSTOMER_RATE_LIMIT_PER_CLIENT", DEFAULT_CUSTOMER_CLIENT_LIMIT),
+                store,
+            ),
+            customer_per_card=limiter(
+                "customer_per_card",
+                config.get("CUSTOMER_RATE_LIMIT_PER_CARD", DEFAULT_CUSTOMER_CARD_LIMIT),
+                store,
+            ),
             store=store,
         )
 

@@ -280,9 +280,40 @@ pickups = sa.Table(
     sa.Column("state", sa.String(24), nullable=False),
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # ledger_core_0007_pickups: the day chosen, the card's state before the request (a
+    # cancel returns it there), the delivery address sealed (AES-GCM under the server
+    # secret, ledger_service.sealing) with the salt of its logged hash, the shipment, and
+    # how the goods were handed over.
+    sa.Column("day", sa.String(10), nullable=True),
+    sa.Column("from_state", sa.String(24), nullable=True),
+    sa.Column("address_sealed", sa.LargeBinary, nullable=True),
+    sa.Column("address_salt", sa.LargeBinary(16), nullable=True),
+    sa.Column("carrier", sa.String(64), nullable=True),
+    sa.Column("tracking_number", sa.String(64), nullable=True),
+    sa.Column("tracking_salt", sa.LargeBinary(16), nullable=True),
+    sa.Column("credential", sa.String(16), nullable=True),
+    sa.Column("serials", sa.Text, nullable=True),
     sa.CheckConstraint("mode IN ('store', 'delivery')", name="pickups_mode"),
     sa.Index("pickups_card", "card_number"),
     sa.Index("pickups_store_state", "store_id", "state"),
+)
+
+# Gift share links (ledger_core_0007_pickups): the link's token is kept only as its HMAC
+# under the server secret; ``from_state`` is where a gift nobody accepts returns the card.
+gift_offers = sa.Table(
+    "gift_offers",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("card_number", sa.String(17), sa.ForeignKey("cards.number"), nullable=False),
+    sa.Column("token_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("from_state", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("state IN ('open', 'accepted', 'returned')", name="gift_offers_state"),
+    sa.Index("gift_offers_card", "card_number"),
+    sa.Index("gift_offers_state_expires", "state", "expires_at"),
 )
 
 # Every wrong or locked-out redemption code, for the anomaly view. Never a log event.

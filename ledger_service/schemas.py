@@ -195,6 +195,15 @@ Address: TypeAlias = Annotated[
 PickupId: TypeAlias = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=PRINTABLE_PATTERN)
 ]
+PickupDay: TypeAlias = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), _doc(format="date")
+]
+Serial: TypeAlias = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z./-]{3,63}$")]
+Serials: TypeAlias = Annotated[list[Serial], Field(max_length=50)]
+CounterCode: TypeAlias = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")
+]
+Credential: TypeAlias = Literal["rotating_code", "card_code"]
 
 # Path parameters: documented only, the routes check them (the models never see them).
 PathText: TypeAlias = Annotated[
@@ -524,11 +533,12 @@ class TransferBalance(Body):
 
 
 class StorePickup(Body):
-    """Collect the goods at a store."""
+    """Collect the goods at a store (on ``day``, if one is chosen)."""
 
     mode: Literal["store"]
     store_id: StoreId
     redemption_code: RedemptionCode
+    day: PickupDay | None = None
 
 
 class DeliveryPickup(Body):
@@ -559,6 +569,34 @@ class PickupStep(Empty):
     """A store's pickup step; the body may be empty, or carry a device signature."""
 
     signature: DeviceSignature | None = None
+
+
+class PickupCompletion(PickupStep):
+    """The handover: a store pickup needs the customer's ``credential`` and its ``code``
+    (the pickup page's rotating code, or the card's code; wrong ones count toward the
+    card's lockout); ``serials``: the bottle serials (瓶码) scanned, at most 50. A
+    delivery is completed with neither."""
+
+    credential: Credential | None = None
+    code: Annotated[CounterCode | None, Field(repr=False)] = None
+    serials: Serials = []
+
+
+class PickupShipment(Body):
+    """A reviewed delivery leaves with a carrier; the log keeps the tracking number's
+    salted hash only."""
+
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=VISIBLE_PATTERN)]
+    tracking_number: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    ]
+
+
+class PickupMove(Body):
+    """Move a store pickup that is not ready yet to another store and/or day."""
+
+    store_id: StoreId
+    day: PickupDay | None = None
 
 
 class Reply(BaseModel):
@@ -778,7 +816,9 @@ class DeviceKeyList(Reply):
 
 
 class SyncItem(Body):
-    """One signed command a store client queued: a redemption or a pickup step."""
+    """One signed command a store client queued: a redemption or a pickup step. A
+    completion carries the customer's ``credential`` and ``code`` (a rotating code is
+    checked at the signing time) and the bottle ``serials``."""
 
     model_config = ConfigDict(
         json_schema_extra=any_of(
@@ -787,9 +827,21 @@ class SyncItem(Body):
                 "card_number": PRESENT,
                 "redemption_code": PRESENT,
                 "pickup_id": NULL,
+                "credential": NULL,
+                "code": NULL,
+                "serials": NULL,
             },
             {
-                "action": {"enum": ["pickup_ready", "pickup_complete"]},
+                "action": {"const": "pickup_ready"},
+                "pickup_id": PRESENT,
+                "card_number": NULL,
+                "redemption_code": NULL,
+                "credential": NULL,
+                "code": NULL,
+                "serials": NULL,
+            },
+            {
+                "action": {"const": "pickup_complete"},
                 "pickup_id": PRESENT,
                 "card_number": NULL,
                 "redemption_code": NULL,
@@ -801,15 +853,23 @@ class SyncItem(Body):
     card_number: CardNumber | None = None
     redemption_code: Annotated[RedemptionCode | None, Field(repr=False)] = None
     pickup_id: PickupId | None = None
+    credential: Credential | None = None
+    code: Annotated[CounterCode | None, Field(repr=False)] = None
+    serials: Serials | None = None
     signature: DeviceSignature
 
     @model_validator(mode="after")
     def _members_fit_action(self) -> SyncItem:
+        completion = (self.credential, self.code, self.serials)
         if self.action == "redeem":
             if self.card_number is None or self.redemption_code is None or self.pickup_id:
                 raise ValueError("redeem takes card_number and redemption_code, no pickup_id")
+            if completion != (None, None, None):
+                raise ValueError("redeem takes no credential, code or serials")
         elif self.pickup_id is None or self.card_number or self.redemption_code:
-            raise ValueError(f"{self.action} takes pickup_id only")
+            raise ValueError(f"{self.action} takes pickup_id, no card_number or redemption_code")
+        elif self.action == "pickup_ready" and completion != (None, None, None):
+            raise ValueError("pickup_ready takes no credential, code or serials")
         return self
 
 
@@ -893,3 +953,139 @@ def _loc(parts: tuple[int | str, ...]) -> str:
 def json_schema(model: Any, ref_template: str) -> dict[str, Any]:
     """The JSON Schema (2020-12, as OpenAPI 3.1 uses) of ``model`` with named references."""
     return _adapter(model).json_schema(ref_template=ref_template)
+
+
+# --- pickups for store devices and the customer's own API -------------------------------
+
+
+class ReadyPickup(Reply):
+    """A pickup waiting at the store's counter, with the secret of its rotating code
+    (base32, RFC 6238, 30 s, 6 digits) so that an offline device can check it."""
+
+    pickup_id: str
+    card_number: str
+    code_secret: str
+
+
+class ReadyPickupList(Reply):
+    """The calling store's pickups that are ready to hand over."""
+
+    pickups: list[ReadyPickup]
+
+
+class CustomerClaim(Body):
+    """Claim the card with its code; ``holder_ref``: how the holder is known to the
+    merchant (e.g. a phone number), kept outside the log."""
+
+    redemption_code: RedemptionCode
+    holder_ref: Ref
+
+
+class CardCode(Body):
+    """The card's code, which authorises the customer's command."""
+
+    redemption_code: RedemptionCode
+
+
+class CustomerStorePickup(Body):
+    """Collect the goods at a store on a day."""
+
+    mode: Literal["store"]
+    store_id: StoreId
+    day: PickupDay | None = None
+    redemption_code: RedemptionCode
+
+
+class CustomerDeliveryPickup(Body):
+    """Have the goods delivered; the address is kept sealed, the log keeps its hash."""
+
+    mode: Literal["delivery"]
+    address: Annotated[
+        str, StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=VISIBLE_PATTERN)
+    ]
+    redemption_code: RedemptionCode
+
+
+CustomerPickupRequest = Annotated[
+    CustomerStorePickup | CustomerDeliveryPickup, Field(discriminator="mode")
+]
+
+
+class CustomerPickupMove(PickupMove):
+    """Move the pickup, with the card's code."""
+
+    redemption_code: RedemptionCode
+
+
+class GiftAccept(Body):
+    """Accept a gift: the link's token and the recipient's own holder reference."""
+
+    token: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    ]
+    holder_ref: Ref
+
+
+class CodeCheck(Reply):
+    """The code is the card's (a wrong one is refused with INVALID_CODE)."""
+
+    card_number: str
+    valid: bool
+    state: str
+
+
+class OpenPickup(Reply):
+    """The card's pickup under way, with the key to its page."""
+
+    pickup_id: str
+    state: str
+    access_key: str
+    page_url: str
+
+
+class CurrentPickup(CodeCheck):
+    """The code was right; the card's pickup under way, or null."""
+
+    pickup: OpenPickup | None
+
+
+class CustomerPickup(Pickup):
+    """A requested pickup: ``access_key`` opens its page (``page_url``) with the rotating
+    code; keep it like the card's code."""
+
+    access_key: str
+    page_url: str
+
+
+class PickupProgress(Reply):
+    """A pickup's progress; while it waits at the store, the rotating code of this moment
+    and the seconds until it changes."""
+
+    pickup_id: str
+    mode: str
+    state: str
+    store_id: str | None
+    day: str | None
+
+
+class GiftOffered(Reply):
+    """An open gift: send ``share_url`` to the recipient (the token is shown only here)."""
+
+    offer_id: str
+    token: str
+    share_url: str
+    expires_at: str
+    state: str
+    leaf_index: int
+
+
+class GiftView(Reply):
+    """A gift offer as its link shows it."""
+
+    offer_id: str
+    state: Literal["open", "accepted", "returned"]
+    expires_at: str
+
+
+class GiftAccepted(Transferred):
+    """The accepted card, now the recipient's, and its new code (shown only here)."""

@@ -145,7 +145,8 @@ NOT_FOUND = Status(
 def status_of(state: str) -> Status:
     """The public status of a card in ``state`` (a :class:`CardState` value)."""
     card_state = CardState(state)
-    if card_state in UNUSED:
+    # A card on offer as a gift still holds its goods: genuine and unused.
+    if card_state in UNUSED or card_state is CardState.GIFT_OFFERED:
         return _STATUS["unused"]
     if card_state in PICKUP_IN_PROGRESS:
         return _STATUS["pickup"]

@@ -592,18 +592,43 @@ def counter_redeem() -> BaseResponse:
     return _counter(result=result)
 
 
+def counter_credential(code: str) -> str:
+    """What the customer showed: six digits are the pickup page's rotating code, anything
+    else is taken as the card's code.
+
+    >>> counter_credential("493 021"), counter_credential("7K3M-Q9ZD-X2HF")
+    ('rotating_code', 'card_code')
+    """
+    return "rotating_code" if code.replace(" ", "").isdigit() else "card_code"
+
+
 @bp.post("/pickups/<pickup_id>/<step>")
 @roles("store")
 def pickup_step(pickup_id: str, step: str) -> BaseResponse:
-    """Mark one of this store's pickups ready, or handed over."""
-    steps = {"ready": ledger().pickup_ready, "complete": ledger().pickup_complete}
-    if step not in steps:
+    """Mark one of this store's pickups ready, or hand it over against the customer's
+    code (the pickup page's rotating code, or the card's code) with the bottle serials."""
+    if step not in ("ready", "complete"):
         abort(404)
     refused = _unsigned_refused()
     if refused is not None:
         return refused
     try:
-        steps[step](actor(), pickup_id)
+        if step == "ready":
+            ledger().pickup_ready(actor(), pickup_id)
+        else:
+            code = request.form.get("code", "").strip()
+            if not code:
+                # Nothing shown is no attempt: refused before the card's count.
+                raise errors.ValidationFailed(
+                    "the goods are handed over against the customer's code"
+                )
+            ledger().pickup_complete(
+                actor(),
+                pickup_id,
+                credential=counter_credential(code),
+                code=code,
+                serials=request.form.get("serials", "").replace(",", " ").split(),
+            )
     except errors.LedgerError as exc:
         return _counter(exc.status, error=refusal(exc))
     return redirect(url_for(".counter", done=step), 303)

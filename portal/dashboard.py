@@ -36,7 +36,7 @@ from ledger_service.service import stock
 ACTIVITY_TYPES = ("ISSUED", "PICKUP_COMPLETED", "REDEEMED")
 """The event types the dashboard counts per store and day: issued, picked up, redeemed."""
 UNUSED_STATES = ("ISSUED", "CLAIMED", "TRANSFERRED")
-OPEN_PICKUP_STATES = ("PICKUP_REQUESTED", "PICKUP_READY", "PICKUP_SHIPPED")
+OPEN_PICKUP_STATES = ("PICKUP_REQUESTED", "PICKUP_READY", "PICKUP_REVIEWED", "PICKUP_SHIPPED")
 NO_STORE = ""
 """The key of activity outside any store (issuing at headquarters, delivery pickups)."""
 WRONG_CODE_BURST = 3

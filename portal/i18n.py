@@ -65,6 +65,8 @@ STATE_WORDS = {
     "ADJUSTED": lazy_gettext("Balance adjusted by the merchant"),
     "BALANCE_SENT": lazy_gettext("Balance sent to another card"),
     "BALANCE_RECEIVED": lazy_gettext("Balance received from another card"),
+    "PICKUP_REVIEWED": lazy_gettext("Delivery reviewed"),
+    "GIFT_OFFERED": lazy_gettext("Being gifted"),
 }
 
 # The log's event types as the story of a card tells them.
@@ -81,6 +83,12 @@ EVENT_WORDS = {
     "UNBLOCKED": lazy_gettext("Unblocked by the merchant"),
     "VOIDED": lazy_gettext("Voided by the merchant"),
     "EXPIRED": lazy_gettext("Expired"),
+    "PICKUP_CANCELLED": lazy_gettext("Pickup cancelled"),
+    "PICKUP_MOVED": lazy_gettext("Pickup moved"),
+    "PICKUP_REVIEWED": lazy_gettext("Delivery reviewed"),
+    "GIFT_OFFERED": lazy_gettext("Offered as a gift"),
+    "GIFT_ACCEPTED": lazy_gettext("Gift accepted"),
+    "GIFT_RETURNED": lazy_gettext("Gift returned to the giver"),
 }
 
 ANOMALY_WORDS = {
@@ -98,6 +106,7 @@ ROLE_WORDS = {
     "hq": lazy_gettext("Headquarters"),
     "store": lazy_gettext("Store"),
     "auditor": lazy_gettext("Auditor"),
+    "customer": lazy_gettext("Customer"),
 }
 
 SERIES_WORDS = {

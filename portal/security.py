@@ -12,11 +12,11 @@ prefers (plus any local port when the configured node is local, for developers).
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
+from ledger_service.ratelimit import client_key
 from ledger_service.runtime import runtime, runtime_of
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -86,26 +86,7 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def client_key(address: str) -> str:
-    """What one client's budgets are counted under: an IPv4 address, or an IPv6 /64.
-
-    One subscriber gets a whole /64 (2^64 addresses) from the provider; counting single
-    IPv6 addresses would give one client that many budgets to enumerate cards with.
-
-        >>> client_key("192.0.2.7"), client_key("2001:db8:1:2:aaaa::5")
-        ('192.0.2.7', '2001:db8:1:2::/64')
-        >>> client_key("::ffff:192.0.2.7"), client_key("unknown")
-        ('192.0.2.7', 'unknown')
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+__all__ = ["client_address", "client_key", "init_app", "limit_public"]
 
 
 def limit_public(card_number: str | None = None) -> None:

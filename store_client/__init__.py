@@ -8,6 +8,11 @@ queued; the next sync sends everything waiting, oldest first. The service decide
 command once per client id, so re-sending after a lost answer is always safe; a card that
 was used elsewhere in the meantime comes back refused with its reason.
 
+A pickup is handed over against the customer's rotating code: ``pickups`` fetches the
+store's ready pickups with each one's code secret while online, so that the counter checks
+the code offline and queues the signed completion (with the bottle serials) like a
+redemption; the service checks the code again, at the signing time, when it syncs.
+
 A device signs for one deployment only (the chain id and LedgerAnchor contract in the
 EIP-712 domain). It learns them from the service's ``GET /api/v1/chain`` on first contact
 and keeps them in its queue; from then on it checks the service before every sync and

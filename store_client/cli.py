@@ -4,6 +4,8 @@
     cardtrail store-client sync                       # once online: learns the deployment
     cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM
     cardtrail store-client sync
+    cardtrail store-client pickups                    # online: ready pickups and code secrets
+    cardtrail store-client complete pk_0123456789abcdef 493021 --serial MT-2026-0001
     cardtrail store-client status
 
 Settings: ``--home`` (CARDTRAIL_STORE_HOME, default ./.cardtrail-store), ``--server``
@@ -20,7 +22,7 @@ from typing import Any
 import click
 
 from store_client.device import create_keystore, load_config, load_key
-from store_client.errors import StoreClientError
+from store_client.errors import Offline, StoreClientError
 from store_client.queue import QUEUE, Queue
 from store_client.sync import StoreClient
 
@@ -121,6 +123,42 @@ def redeem_command(ctx: click.Context, card_number: str, redemption_code: str) -
     for result in report.results:
         if result is not mine:
             click.echo(_describe(result))
+    if mine is None:
+        click.echo(f"queued {client_id}: service unreachable, {report.pending} waiting to sync")
+        return
+    click.echo(_describe(mine))
+    if mine["status"] != "accepted":
+        ctx.exit(1)
+
+
+@store_client_command.command("pickups")
+@click.pass_context
+def pickups_command(ctx: click.Context) -> None:
+    """Fetch this store's ready pickups (and their code secrets) for offline handovers."""
+    client = _client(ctx)
+    try:
+        count = client.fetch_ready()
+    except (StoreClientError, Offline) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{count} pickups ready: " + " ".join(client.queue.ready_ids()))
+
+
+@store_client_command.command("complete")
+@click.argument("pickup_id")
+@click.argument("rotating_code")
+@click.option("--serial", "serials", multiple=True, help="A bottle serial scanned (repeatable).")
+@click.pass_context
+def complete_command(
+    ctx: click.Context, pickup_id: str, rotating_code: str, serials: tuple[str, ...]
+) -> None:
+    """Hand a ready pickup over against the customer's rotating code (checked here, also
+    offline), then send the queue if the service is reachable."""
+    client = _client(ctx)
+    try:
+        client_id, report = client.complete_pickup(pickup_id, rotating_code, list(serials))
+    except StoreClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    mine = next((r for r in report.results if r["client_id"] == client_id), None)
     if mine is None:
         click.echo(f"queued {client_id}: service unreachable, {report.pending} waiting to sync")
         return

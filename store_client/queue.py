@@ -53,6 +53,16 @@ class Queue:
             " queued_at TEXT NOT NULL,"
             " decided_at TEXT)"
         )
+        # Pickups ready at this store, with the secret of each one's rotating code, so that
+        # the counter checks the customer's code while offline. A secret goes with its
+        # pickup's completion.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ready_pickups ("
+            " pickup_id TEXT PRIMARY KEY,"
+            " card_number TEXT NOT NULL,"
+            " code_secret TEXT NOT NULL,"
+            " fetched_at TEXT NOT NULL)"
+        )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS deployment ("
             " one INTEGER PRIMARY KEY CHECK (one = 1),"
@@ -132,8 +142,9 @@ class Queue:
                 if row is None:
                     continue
                 item = json.loads(row[0])
-                if "redemption_code" in item:
-                    item["redemption_code"] = None
+                for secret in ("redemption_code", "code"):
+                    if item.get(secret) is not None:
+                        item[secret] = None
                 db.execute(
                     "UPDATE queue SET state = ?, result = ?, item = ?, decided_at = ?"
                     " WHERE client_id = ?",
@@ -151,3 +162,41 @@ class Queue:
         out = {"pending": 0, "accepted": 0, "refused": 0}
         out.update(self._db.execute("SELECT state, count(*) FROM queue GROUP BY state"))
         return out
+
+    def keep_ready(self, pickups: list[dict[str, Any]], now: datetime) -> int:
+        """Replace the list of ready pickups with ``pickups`` (the service's, each with its
+        ``code_secret``); returns how many."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM ready_pickups")
+            db.executemany(
+                "INSERT INTO ready_pickups (pickup_id, card_number, code_secret, fetched_at)"
+                " VALUES (?, ?, ?, ?)",
+                [
+                    (p["pickup_id"], p["card_number"], p["code_secret"], devices.timestamp(now))
+                    for p in pickups
+                ],
+            )
+        return len(pickups)
+
+    def ready(self, pickup_id: str) -> tuple[str, str] | None:
+        """(card number, code secret) of a ready pickup this device knows, or None."""
+        row = self._db.execute(
+            "SELECT card_number, code_secret FROM ready_pickups WHERE pickup_id = ?",
+            (pickup_id,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def ready_ids(self) -> list[str]:
+        """The ready pickups this device knows."""
+        return [r[0] for r in self._db.execute("SELECT pickup_id FROM ready_pickups")]
+
+    def add_completion(self, item: dict[str, Any], now: datetime) -> int:
+        """Queue a signed pickup completion and forget its pickup's code secret, in one
+        transaction: a pickup is handed over once."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM ready_pickups WHERE pickup_id = ?", (item["pickup_id"],))
+            cursor = db.execute(
+                "INSERT INTO queue (client_id, item, queued_at) VALUES (?, ?, ?)",
+                (item["signature"]["client_id"], json.dumps(item), devices.timestamp(now)),
+            )
+        return int(cursor.lastrowid or 0)

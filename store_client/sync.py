@@ -1,4 +1,5 @@
-"""Signing redemptions at the counter and sending the queue to the service."""
+"""Signing redemptions and pickup handovers at the counter and sending the queue to the
+service."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger_service import devices
+from ledger_service.domain import pickups as pickup_rules
 from ledger_service.domain.numbers import CardNumberError, normalize_card_number
 from ledger_service.events import utc_now
 from store_client.device import DeviceKey
@@ -152,6 +154,66 @@ class StoreClient:
         }
         self.queue.add(item, now)
         return client_id
+
+    def fetch_ready(self) -> int:
+        """Learn this store's ready pickups and their code secrets from the service
+        (``GET /api/v1/pickups/ready``, over the store token); returns how many. Run it
+        while online, so that codes can be checked when the service is out of reach."""
+        status, answer = self._transport(
+            f"{self._server}/api/v1/pickups/ready", None, {"Authorization": f"Bearer {self._token}"}
+        )
+        if status >= 500:
+            raise Offline(f"the service answered {status}")
+        if status != 200:
+            raise StoreClientError(f"the service refused the list: {answer.get('code', status)}")
+        return self.queue.keep_ready(list(answer["pickups"]), self._clock())
+
+    def queue_pickup_completion(
+        self, pickup_id: str, rotating_code: str, serials: list[str] | None = None
+    ) -> str:
+        """Hand a ready pickup over against the customer's rotating code, checked here
+        (works offline: the code's secret came with :meth:`fetch_ready`); sign and queue
+        the completion with the bottle ``serials``; returns its client id.
+
+        The service checks the code again at the signing time when the queue is synced.
+        A wrong code is refused here without being queued (the service counts wrong codes
+        only when it sees them).
+        """
+        known = self.queue.ready(pickup_id)
+        if known is None:
+            raise StoreClientError(
+                f"pickup {pickup_id} is not in this device's ready list: fetch it while online"
+            )
+        number, secret = known
+        now = self._clock()
+        if not pickup_rules.rotating_code_matches(secret, rotating_code, now):
+            raise StoreClientError("wrong pickup code: ask the customer for the code shown now")
+        try:
+            checked = list(pickup_rules.check_serials(serials or []))
+        except ValueError as exc:
+            raise StoreClientError(str(exc)) from None
+        domain = self.deployment()
+        client_id = "c-" + secrets.token_hex(12)
+        command = devices.StoreCommand(
+            number, "pickup_complete", self.store_id, pickup_id, devices.timestamp(now), client_id
+        )
+        item = {
+            "action": "pickup_complete",
+            "pickup_id": pickup_id,
+            "credential": "rotating_code",
+            "code": rotating_code.strip(),
+            "serials": checked,
+            "signature": self.key.sign(command, domain).to_json(),
+        }
+        self.queue.add_completion(item, now)
+        return client_id
+
+    def complete_pickup(
+        self, pickup_id: str, rotating_code: str, serials: list[str] | None = None
+    ) -> tuple[str, SyncReport]:
+        """Queue a checked completion and try to send the queue; (client id, report)."""
+        client_id = self.queue_pickup_completion(pickup_id, rotating_code, serials)
+        return client_id, self.sync()
 
     def sync(self) -> SyncReport:
         """Check that the service is this device's deployment (learning it on first

@@ -16,8 +16,12 @@ every state × command pair is tested as a plain table.
     ledger_service.errors.CardAlreadyUsed: card was already redeemed
 
 Paths: ISSUED → CLAIMED → TRANSFERRED* → PICKUP_REQUESTED → PICKUP_READY (collected in a
-store) or PICKUP_SHIPPED (delivered) → PICKUP_COMPLETED; or REDEEMED at a store (from
-ISSUED, CLAIMED or TRANSFERRED). BLOCKED holds a card in its state until UNBLOCKED.
+store) or PICKUP_REVIEWED → PICKUP_SHIPPED (delivered) → PICKUP_COMPLETED; or REDEEMED at a
+store (from ISSUED, CLAIMED or TRANSFERRED). A bearer card (ISSUED) may ask for its goods
+without a claim: its code is enough. A pickup is cancelled (back to the state before it)
+or moved until it is ready or shipped. A gift (GIFT_OFFERED) holds the card until the
+recipient accepts it (GIFT_ACCEPTED: TRANSFERRED) or it times out (GIFT_RETURNED: back).
+BLOCKED holds a card in its state until UNBLOCKED.
 PICKUP_COMPLETED, REDEEMED, VOIDED and EXPIRED are final. Only unused cards expire: a
 pickup under way is honoured even when the card's date passes meanwhile.
 
@@ -39,6 +43,7 @@ from typing import Any, Literal
 
 from ledger_service import errors
 from ledger_service.domain import value
+from ledger_service.events import format_timestamp
 
 
 class CardState(StrEnum):
@@ -50,12 +55,14 @@ class CardState(StrEnum):
     TRANSFERRED = "TRANSFERRED"
     PICKUP_REQUESTED = "PICKUP_REQUESTED"
     PICKUP_READY = "PICKUP_READY"
+    PICKUP_REVIEWED = "PICKUP_REVIEWED"
     PICKUP_SHIPPED = "PICKUP_SHIPPED"
     PICKUP_COMPLETED = "PICKUP_COMPLETED"
     REDEEMED = "REDEEMED"
     BLOCKED = "BLOCKED"
     VOIDED = "VOIDED"
     EXPIRED = "EXPIRED"
+    GIFT_OFFERED = "GIFT_OFFERED"
 
 
 class EventType(StrEnum):
@@ -79,12 +86,25 @@ class EventType(StrEnum):
     ADJUSTED = "ADJUSTED"
     BALANCE_SENT = "BALANCE_SENT"
     BALANCE_RECEIVED = "BALANCE_RECEIVED"
+    PICKUP_CANCELLED = "PICKUP_CANCELLED"
+    PICKUP_MOVED = "PICKUP_MOVED"
+    PICKUP_REVIEWED = "PICKUP_REVIEWED"
+    GIFT_OFFERED = "GIFT_OFFERED"
+    GIFT_ACCEPTED = "GIFT_ACCEPTED"
+    GIFT_RETURNED = "GIFT_RETURNED"
 
 
 USED = frozenset({CardState.PICKUP_COMPLETED, CardState.REDEEMED})
 PICKUP_IN_PROGRESS = frozenset(
-    {CardState.PICKUP_REQUESTED, CardState.PICKUP_READY, CardState.PICKUP_SHIPPED}
+    {
+        CardState.PICKUP_REQUESTED,
+        CardState.PICKUP_READY,
+        CardState.PICKUP_REVIEWED,
+        CardState.PICKUP_SHIPPED,
+    }
 )
+CANCELLABLE = frozenset({CardState.PICKUP_REQUESTED, CardState.PICKUP_REVIEWED})
+"""A pickup may be called off until it is ready in its store or shipped."""
 UNUSED = frozenset({CardState.ISSUED, CardState.CLAIMED, CardState.TRANSFERRED})
 HELD = frozenset({CardState.CLAIMED, CardState.TRANSFERRED})
 """States with a known holder: only these may be transferred or picked up."""
@@ -99,6 +119,9 @@ VALUE_KINDS = value.VALUE_KINDS
 
 PickupMode = Literal["store", "delivery"]
 PICKUP_MODES: tuple[PickupMode, ...] = ("store", "delivery")
+Credential = Literal["rotating_code", "card_code"]
+CREDENTIALS: tuple[Credential, ...] = ("rotating_code", "card_code")
+"""What the customer showed at a store's counter: the pickup page's code or the card's."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +188,35 @@ class Transfer:
 
 @dataclass(frozen=True)
 class RequestPickup:
-    """The holder asks for the goods: collected at ``store`` or delivered (store None)."""
+    """The holder asks for the goods: collected at ``store`` or delivered (store None).
+
+    ``day``: the day chosen (``YYYY-MM-DD``), if any; ``address_hash``: the salted hash
+    of a delivery's address, which itself stays out of the log.
+    """
 
     pickup_id: str
     mode: PickupMode
     store: Store | None = None
+    day: str | None = None
+    address_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelPickup:
+    """The holder calls the pickup off; the card goes ``back_to`` its state before it."""
+
+    pickup_id: str
+    back_to: CardState
+
+
+@dataclass(frozen=True)
+class MovePickup:
+    """The holder moves a store pickup to another ``store`` and/or ``day``."""
+
+    pickup_id: str
+    mode: PickupMode
+    store: Store | None
+    day: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,13 +232,54 @@ class PickupReady(_PickupStep):
 
 
 @dataclass(frozen=True)
+class PickupReview(_PickupStep):
+    """Headquarters checked a delivery request (address, goods) before shipping it."""
+
+
+@dataclass(frozen=True)
 class PickupShip(_PickupStep):
-    """The goods of a delivery pickup left the warehouse."""
+    """The goods of a delivery pickup left the warehouse with ``carrier``; the log keeps
+    the salted hash of the tracking number."""
+
+    carrier: str = ""
+    tracking_hash: str = ""
 
 
 @dataclass(frozen=True)
 class PickupComplete(_PickupStep):
-    """The goods were collected or delivered."""
+    """The goods were collected (with the customer's ``credential``) or delivered (none).
+
+    ``serials``: the bottle serials (瓶码) scanned at the counter, already checked.
+    """
+
+    credential: Credential | None = None
+    serials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OfferGift:
+    """The holder offers the card to someone by a share link, open until ``expires_at``."""
+
+    offer_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AcceptGift:
+    """The recipient of an open gift takes the card (``holder``: their tag)."""
+
+    offer_id: str
+    holder: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ReturnGift:
+    """A gift nobody accepted in time goes ``back_to`` the giver's state."""
+
+    offer_id: str
+    back_to: CardState
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -313,9 +401,15 @@ Command = (
     Claim
     | Transfer
     | RequestPickup
+    | CancelPickup
+    | MovePickup
     | PickupReady
+    | PickupReview
     | PickupShip
     | PickupComplete
+    | OfferGift
+    | AcceptGift
+    | ReturnGift
     | Redeem
     | Block
     | Unblock
@@ -363,7 +457,18 @@ def decide(card: Card, command: Command, now: datetime) -> EventDraft:
     return _RULES[type(command)](card, command, now)
 
 
-_DATED = (Claim, Transfer, RequestPickup, Redeem, Activate, Load, Refund, Adjust, SendBalance)
+_DATED = (
+    Claim,
+    Transfer,
+    RequestPickup,
+    Redeem,
+    OfferGift,
+    Activate,
+    Load,
+    Refund,
+    Adjust,
+    SendBalance,
+)
 """Commands refused once the card's date has passed (a receiver is checked too)."""
 
 
@@ -401,7 +506,8 @@ def _transfer(card: Card, command: Transfer, now: datetime) -> EventDraft:
 
 
 def _request_pickup(card: Card, command: RequestPickup, now: datetime) -> EventDraft:
-    _require(card, HELD, "request a pickup for")
+    # A bearer card needs no claim: its code is enough, as with any 提货卡.
+    _require(card, UNUSED, "request a pickup for")
     if command.mode == "store":
         if command.store is None:
             raise errors.ValidationFailed("a store pickup needs a store")
@@ -411,7 +517,35 @@ def _request_pickup(card: Card, command: RequestPickup, now: datetime) -> EventD
         CardState.PICKUP_REQUESTED,
         now,
         store_id=command.store.id if command.mode == "store" and command.store else None,
-        data={"pickup_id": command.pickup_id, "mode": command.mode},
+        data={
+            "pickup_id": command.pickup_id,
+            "mode": command.mode,
+            "day": command.day,
+            "address_hash": command.address_hash,
+        },
+    )
+
+
+def _cancel_pickup(card: Card, command: CancelPickup, now: datetime) -> EventDraft:
+    _require(card, CANCELLABLE, "cancel the pickup of")
+    if command.back_to not in UNUSED:
+        raise errors.InvalidTransition(f"a pickup cannot return a card to {command.back_to}")
+    return EventDraft(
+        EventType.PICKUP_CANCELLED, command.back_to, now, data={"pickup_id": command.pickup_id}
+    )
+
+
+def _move_pickup(card: Card, command: MovePickup, now: datetime) -> EventDraft:
+    if command.mode != "store" or command.store is None:
+        raise errors.InvalidTransition("only a store pickup moves, to another store or day")
+    _require(card, frozenset({CardState.PICKUP_REQUESTED}), "move the pickup of")
+    _require_store(card, command.store)
+    return EventDraft(
+        EventType.PICKUP_MOVED,
+        CardState.PICKUP_REQUESTED,
+        now,
+        store_id=command.store.id,
+        data={"pickup_id": command.pickup_id, "day": command.day},
     )
 
 
@@ -451,22 +585,37 @@ def _pickup_ready(card: Card, command: PickupReady, now: datetime) -> EventDraft
     )
 
 
-def _pickup_ship(card: Card, command: PickupShip, now: datetime) -> EventDraft:
+def _pickup_review(card: Card, command: PickupReview, now: datetime) -> EventDraft:
     return _pickup_step(
         card,
         command,
         now,
         mode="delivery",
         after=frozenset({CardState.PICKUP_REQUESTED}),
+        event=EventType.PICKUP_REVIEWED,
+        state=CardState.PICKUP_REVIEWED,
+        action="review",
+    )
+
+
+def _pickup_ship(card: Card, command: PickupShip, now: datetime) -> EventDraft:
+    draft = _pickup_step(
+        card,
+        command,
+        now,
+        mode="delivery",
+        after=frozenset({CardState.PICKUP_REVIEWED}),
         event=EventType.PICKUP_SHIPPED,
         state=CardState.PICKUP_SHIPPED,
         action="ship",
     )
+    draft.data.update(carrier=command.carrier, tracking_hash=command.tracking_hash)
+    return draft
 
 
 def _pickup_complete(card: Card, command: PickupComplete, now: datetime) -> EventDraft:
     after = CardState.PICKUP_READY if command.mode == "store" else CardState.PICKUP_SHIPPED
-    return _pickup_step(
+    draft = _pickup_step(
         card,
         command,
         now,
@@ -475,6 +624,53 @@ def _pickup_complete(card: Card, command: PickupComplete, now: datetime) -> Even
         event=EventType.PICKUP_COMPLETED,
         state=CardState.PICKUP_COMPLETED,
         action="complete",
+    )
+    # Goods leave a store's counter only against the customer's proof; a delivery's
+    # proof is the carrier's signed receipt, outside the log.
+    if command.mode == "store" and command.credential not in CREDENTIALS:
+        raise errors.ValidationFailed("a store pickup is completed with the customer's code")
+    if command.mode == "delivery" and command.credential is not None:
+        raise errors.ValidationFailed("a delivery is completed without a counter credential")
+    draft.data.update(credential=command.credential, serials=list(command.serials))
+    return draft
+
+
+def _offer_gift(card: Card, command: OfferGift, now: datetime) -> EventDraft:
+    _require(card, UNUSED, "gift")
+    if command.expires_at <= now:
+        raise errors.ValidationFailed("a gift offer must end in the future")
+    return EventDraft(
+        EventType.GIFT_OFFERED,
+        CardState.GIFT_OFFERED,
+        now,
+        data={"offer_id": command.offer_id, "expires_at": format_timestamp(command.expires_at)},
+    )
+
+
+def _accept_gift(card: Card, command: AcceptGift, now: datetime) -> EventDraft:
+    _require(card, frozenset({CardState.GIFT_OFFERED}), "accept a gift of")
+    if command.expires_at <= now:
+        raise errors.GiftOfferExpired("this gift was not accepted in time")
+    return EventDraft(
+        EventType.GIFT_ACCEPTED,
+        CardState.TRANSFERRED,
+        now,
+        data={"offer_id": command.offer_id, "holder": command.holder},
+    )
+
+
+def _return_gift(card: Card, command: ReturnGift, now: datetime) -> EventDraft:
+    _require(card, frozenset({CardState.GIFT_OFFERED}), "return a gift of")
+    if command.back_to not in UNUSED:
+        raise errors.InvalidTransition(f"a gift cannot return a card to {command.back_to}")
+    if command.expires_at > now:
+        raise errors.InvalidTransition("the gift offer is still open")
+    # Dated when the offer ran out, whenever it is noticed (as an expiry is).
+    return EventDraft(
+        EventType.GIFT_RETURNED,
+        command.back_to,
+        command.expires_at,
+        data={"offer_id": command.offer_id},
     )
 
 
@@ -650,9 +846,15 @@ _RULES: dict[type, Callable[[Card, Any, datetime], EventDraft]] = {
     Claim: _claim,
     Transfer: _transfer,
     RequestPickup: _request_pickup,
+    CancelPickup: _cancel_pickup,
+    MovePickup: _move_pickup,
     PickupReady: _pickup_ready,
+    PickupReview: _pickup_review,
     PickupShip: _pickup_ship,
     PickupComplete: _pickup_complete,
+    OfferGift: _offer_gift,
+    AcceptGift: _accept_gift,
+    ReturnGift: _return_gift,
     Redeem: _redeem,
     Block: _block,
     Unblock: _unblock,

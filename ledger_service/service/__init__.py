@@ -11,7 +11,7 @@ written in the same transaction and commits with it.
 The areas, one module each: :mod:`.store_commands`, :mod:`.stock`, :mod:`.products`,
 :mod:`.channels`, :mod:`.issuance`, :mod:`.activation`, :mod:`.admin` (headquarters'
 actions with their record), :mod:`.card_commands`, :mod:`.value_commands`,
-:mod:`.pickup_commands`, :mod:`.expiry` and :mod:`.reads`;
+:mod:`.pickup_commands`, :mod:`.gift_commands`, :mod:`.expiry` and :mod:`.reads`;
 :class:`Ledger` puts them together.
 
     >>> import tempfile
@@ -33,6 +33,7 @@ from ledger_service.service.admin import AdminActions
 from ledger_service.service.card_commands import CardCommands
 from ledger_service.service.channels import ChannelCommands
 from ledger_service.service.expiry import EXPIRY_BATCH, Expiry
+from ledger_service.service.gift_commands import GiftCommands
 from ledger_service.service.issuance import MAX_BATCH, Issuance
 from ledger_service.service.pickup_commands import PickupCommands
 from ledger_service.service.products import ProductCommands
@@ -66,6 +67,7 @@ class Ledger(
     CardCommands,
     ValueCommands,
     PickupCommands,
+    GiftCommands,
     Expiry,
     CardReads,
 ):

@@ -325,10 +325,9 @@ def test_store_pickup_runs_ready_then_complete_at_its_own_store_only(api):
     pid = pickup["pickup_id"]
     problem(api.post(f"/pickups/{pid}/ready", who="S2"), 403, "STORE_NOT_ALLOWED")
     assert api.post(f"/pickups/{pid}/ready", who="S1").get_json()["state"] == "PICKUP_READY"
-    problem(api.post(f"/pickups/{pid}/complete", who="S2"), 403, "STORE_NOT_ALLOWED")
-    done = api.post(
-        f"/pickups/{pid}/complete", who="S1", data=b"{}", content_type="application/json"
-    )
+    handover = {"credential": "card_code", "code": code, "serials": ["MT-0001"]}
+    problem(api.post(f"/pickups/{pid}/complete", handover, who="S2"), 403, "STORE_NOT_ALLOWED")
+    done = api.post(f"/pickups/{pid}/complete", handover, who="S1")
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
     problem(
         api.post(f"/cards/{number}/redeem", {"redemption_code": code}, who="S1"),
@@ -342,8 +341,11 @@ def test_delivery_pickup_is_shipped_by_headquarters(api):
     body = {"mode": "delivery", "redemption_code": card["redemption_code"], "address_ref": "addr-9"}
     pid = api.post(f"/cards/{card['card_number']}/pickups", body).get_json()["pickup_id"]
     problem(api.post(f"/pickups/{pid}/ready"), 409, "INVALID_TRANSITION")
-    problem(api.post(f"/pickups/{pid}/ship", who="S1"), 403, "FORBIDDEN")
-    assert api.post(f"/pickups/{pid}/ship").get_json()["state"] == "PICKUP_SHIPPED"
+    shipment = {"carrier": "SF Express", "tracking_number": "SF1234567890"}
+    problem(api.post(f"/pickups/{pid}/ship", shipment, who="S1"), 403, "FORBIDDEN")
+    problem(api.post(f"/pickups/{pid}/ship", shipment), 409, "INVALID_TRANSITION")
+    assert api.post(f"/pickups/{pid}/review", {}).get_json()["state"] == "PICKUP_REVIEWED"
+    assert api.post(f"/pickups/{pid}/ship", shipment).get_json()["state"] == "PICKUP_SHIPPED"
     assert api.post(f"/pickups/{pid}/complete").get_json()["state"] == "PICKUP_COMPLETED"
 
 

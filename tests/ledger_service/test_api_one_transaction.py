@@ -268,7 +268,8 @@ def test_every_pickup_step_commits_once(api, claimed, write_commits, log_size):
     assert pickup.status_code == 201
     pickup_id = pickup.get_json()["pickup_id"]
     assert api.post(f"/pickups/{pickup_id}/ready", {}, who="S1").status_code == 200
-    done = api.post(f"/pickups/{pickup_id}/complete", {}, who="S1")
+    handover = {"credential": "card_code", "code": claimed["redemption_code"]}
+    done = api.post(f"/pickups/{pickup_id}/complete", handover, who="S1")
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
     assert len(write_commits) == 3
     assert log_size() == before + 3
@@ -277,9 +278,11 @@ def test_every_pickup_step_commits_once(api, claimed, write_commits, log_size):
 def test_a_delivery_is_shipped_in_one_commit(api, claimed, write_commits, log_size):
     pickup = _pickup(api, claimed, mode="delivery", address_ref="addr-1")
     assert pickup.status_code == 201
-    shipped = api.post(f"/pickups/{pickup.get_json()['pickup_id']}/ship", {})
+    pickup_id = pickup.get_json()["pickup_id"]
+    assert api.post(f"/pickups/{pickup_id}/review", {}).status_code == 200
+    shipped = api.post(f"/pickups/{pickup_id}/ship", {"carrier": "SF", "tracking_number": "SF1"})
     assert shipped.get_json()["state"] == "PICKUP_SHIPPED"
-    assert len(write_commits) == 2
+    assert len(write_commits) == 3
 
 
 def test_refused_pickup_request_keeps_its_wrong_code_and_answer_in_one_commit(

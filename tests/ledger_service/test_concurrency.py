@@ -116,7 +116,9 @@ def test_concurrent_pickup_completions_succeed_exactly_once(racing_ledger):
     ledger.pickup_ready(STORE1, pickup)
     _, size = logged(ledger, number)
 
-    outcomes = race(lambda: ledger.pickup_complete(STORE1, pickup))
+    outcomes = race(
+        lambda: ledger.pickup_complete(STORE1, pickup, credential="card_code", code=code)
+    )
 
     assert outcomes == Counter({"OK": 1, "CARD_ALREADY_USED": RACERS - 1})
     types, after = logged(ledger, number)

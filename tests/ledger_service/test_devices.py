@@ -469,7 +469,13 @@ def test_signed_pickup_steps_name_the_pickup(ledger, registry):
         ledger.pickup_ready(STORE1, pickup, signature=wrong)
     ledger.pickup_ready(STORE1, pickup, signature=devices.sign(ready, KEY1.key, HERE))
     done = command(card=number, action="pickup_complete", pickup=pickup, client_id="c-done-01")
-    ledger.pickup_complete(STORE1, pickup, signature=devices.sign(done, KEY1B.key, HERE))
+    ledger.pickup_complete(
+        STORE1,
+        pickup,
+        signature=devices.sign(done, KEY1B.key, HERE),
+        credential="card_code",
+        code=code,
+    )
     events = card_events(ledger, number)
     assert [e["type"] for e in events[-2:]] == ["PICKUP_READY", "PICKUP_COMPLETED"]
     assert events[-2]["data"]["signer"] == KEY1.address

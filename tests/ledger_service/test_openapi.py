@@ -227,7 +227,8 @@ def test_every_path_and_query_parameter_states_its_bounds(document):
 
 def test_card_number_parameters_carry_the_card_number_pattern_and_format(document):
     found = [p for where, p in _params(document) if p["name"] == "number"]
-    assert len(found) == 16  # the card routes and the lookup counter
+    # The merchant and public routes, the lookup counter, and 5 of the customer's.
+    assert len(found) == 21
     for param in found:
         assert param["schema"]["pattern"] == schemas.PATH_CARD_NUMBER_PATTERN
         assert param["schema"]["format"] == schemas.CARD_NUMBER_FORMAT
@@ -384,8 +385,19 @@ MODELS = {
     "POST /api/v1/cards/{number}/void": schemas.WithReason,
     "POST /api/v1/cards/{number}/pickups": schemas.PickupRequest,
     "POST /api/v1/pickups/{id}/ready": schemas.PickupStep,
-    "POST /api/v1/pickups/{id}/ship": schemas.Empty,
-    "POST /api/v1/pickups/{id}/complete": schemas.PickupStep,
+    "POST /api/v1/pickups/{id}/review": schemas.Empty,
+    "POST /api/v1/pickups/{id}/ship": schemas.PickupShipment,
+    "POST /api/v1/pickups/{id}/complete": schemas.PickupCompletion,
+    "POST /api/v1/pickups/{id}/cancel": schemas.Empty,
+    "POST /api/v1/pickups/{id}/move": schemas.PickupMove,
+    "POST /api/v1/customer/cards/{number}/claim": schemas.CustomerClaim,
+    "POST /api/v1/customer/cards/{number}/verify": schemas.CardCode,
+    "POST /api/v1/customer/cards/{number}/pickups": schemas.CustomerPickupRequest,
+    "POST /api/v1/customer/cards/{number}/pickup": schemas.CardCode,
+    "POST /api/v1/customer/cards/{number}/gift": schemas.CardCode,
+    "POST /api/v1/customer/pickups/{id}/cancel": schemas.CardCode,
+    "POST /api/v1/customer/pickups/{id}/move": schemas.CustomerPickupMove,
+    "POST /api/v1/customer/gifts/{id}/accept": schemas.GiftAccept,
     "POST /api/v1/stores/{store_id}/keys": schemas.RegisterKey,
     "POST /api/v1/stores/{store_id}/keys/{address}/revoke": schemas.Empty,
     "POST /api/v1/sync": schemas.SyncBatch,

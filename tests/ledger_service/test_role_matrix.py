@@ -109,8 +109,8 @@ class World:
         assert self.api.post(f"/cards/{number}/block", {"reason": "lost"}).status_code == 200
         return number
 
-    def pickup(self, mode: str = "store", ready: bool = False) -> str:
-        """A pickup of a fresh card: at store A, or for delivery."""
+    def pickup(self, mode: str = "store", ready: bool = False, reviewed: bool = False) -> str:
+        """A pickup of a fresh card: at store A, or for delivery (``reviewed``: by HQ)."""
         number, code = self.card()
         body = {"mode": "store", "store_id": "S1", "redemption_code": code}
         if mode == "delivery":
@@ -120,7 +120,26 @@ class World:
         pid = response.get_json()["pickup_id"]
         if ready:
             assert self.api.post(f"/pickups/{pid}/ready").status_code == 200
+        if reviewed:
+            assert self.api.post(f"/pickups/{pid}/review").status_code == 200
         return pid
+
+    def customer_pickup(self) -> dict[str, Any]:
+        """A store pickup at store A that a customer requested (with its access key)."""
+        number, code = self.card(claimed=False)
+        body = {"mode": "store", "store_id": "S1", "redemption_code": code}
+        response = self.api.post(f"/customer/cards/{number}/pickups", body, who=None)
+        assert response.status_code == 201, response.get_json()
+        return {**response.get_json(), "code": code}
+
+    def gift(self) -> dict[str, Any]:
+        """An open gift offer of a fresh card."""
+        number, code = self.card(claimed=False)
+        response = self.api.post(
+            f"/customer/cards/{number}/gift", {"redemption_code": code}, who=None
+        )
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
 
 
 Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (None for GET)
@@ -148,11 +167,50 @@ def _unblock(w: World) -> Request:
     return "POST", f"/cards/{w.blocked()}/unblock", {"reason": "found"}
 
 
-def _step(step: str, mode: str = "store", ready: bool = False) -> Callable[[World], Request]:
+def _step(
+    step: str,
+    mode: str = "store",
+    ready: bool = False,
+    reviewed: bool = False,
+    body: Any = None,
+) -> Callable[[World], Request]:
     def make(w: World) -> Request:
-        return "POST", f"/pickups/{w.pickup(mode, ready)}/{step}", {}
+        pid = w.pickup(mode, ready, reviewed)
+        return "POST", f"/pickups/{pid}/{step}", body if body is not None else {}
 
     return make
+
+
+def _complete(w: World) -> Request:
+    number, code = w.card()
+    body = {"mode": "store", "store_id": "S1", "redemption_code": code}
+    pid = w.api.post(f"/cards/{number}/pickups", body).get_json()["pickup_id"]
+    assert w.api.post(f"/pickups/{pid}/ready").status_code == 200
+    return "POST", f"/pickups/{pid}/complete", {"credential": "card_code", "code": code}
+
+
+def _customer_card(suffix: str, body: Callable[[str], Any]) -> Callable[[World], Request]:
+    def make(w: World) -> Request:
+        number, code = w.card(claimed=False)
+        return "POST", f"/customer/cards/{number}/{suffix}", body(code)
+
+    return make
+
+
+def _customer_pickup(
+    suffix: str, body: Callable[[dict[str, Any]], Any]
+) -> Callable[[World], Request]:
+    def make(w: World) -> Request:
+        pickup = w.customer_pickup()
+        return "POST", f"/customer/pickups/{pickup['pickup_id']}/{suffix}", body(pickup)
+
+    return make
+
+
+def _accept(w: World) -> Request:
+    offer = w.gift()
+    body = {"token": offer["token"], "holder_ref": "friend"}
+    return "POST", f"/customer/gifts/{offer['offer_id']}/accept", body
 
 
 def _register_key(w: World) -> Request:
@@ -281,14 +339,71 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
     ),
     # The pickups below are all at store A.
     ("/api/v1/pickups/{id}/ready", "post"): (_step("ready"), merchant(200, 200, 403, 403)),
-    ("/api/v1/pickups/{id}/ship", "post"): (
-        _step("ship", mode="delivery"),
+    ("/api/v1/pickups/{id}/review", "post"): (
+        _step("review", mode="delivery"),
         merchant(200, 403, 403, 403),
     ),
-    ("/api/v1/pickups/{id}/complete", "post"): (
-        _step("complete", ready=True),
-        merchant(200, 200, 403, 403),
+    ("/api/v1/pickups/{id}/ship", "post"): (
+        _step(
+            "ship",
+            mode="delivery",
+            reviewed=True,
+            body={"carrier": "SF", "tracking_number": "SF1"},
+        ),
+        merchant(200, 403, 403, 403),
     ),
+    ("/api/v1/pickups/{id}/complete", "post"): (_complete, merchant(200, 200, 403, 403)),
+    ("/api/v1/pickups/{id}/cancel", "post"): (_step("cancel"), merchant(200, 403, 403, 403)),
+    ("/api/v1/pickups/{id}/move", "post"): (
+        _step("move", body={"store_id": "S2"}),
+        merchant(200, 403, 403, 403),
+    ),
+    ("/api/v1/pickups/ready", "get"): (_get("/pickups/ready"), merchant(403, 200, 200, 403)),
+    # The customer's routes take no token: any Authorization header is ignored.
+    ("/api/v1/customer/cards/{number}/claim", "post"): (
+        _customer_card("claim", lambda c: {"redemption_code": c, "holder_ref": "me"}),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/cards/{number}/verify", "post"): (
+        _customer_card("verify", lambda c: {"redemption_code": c}),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/cards/{number}/pickups", "post"): (
+        _customer_card(
+            "pickups", lambda c: {"mode": "store", "store_id": "S1", "redemption_code": c}
+        ),
+        {who: 201 for who in CALLERS},
+    ),
+    ("/api/v1/customer/cards/{number}/pickup", "post"): (
+        _customer_card("pickup", lambda c: {"redemption_code": c}),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/cards/{number}/gift", "post"): (
+        _customer_card("gift", lambda c: {"redemption_code": c}),
+        {who: 201 for who in CALLERS},
+    ),
+    ("/api/v1/customer/pickups/{id}", "get"): (
+        _get(
+            lambda w: (
+                (p := w.customer_pickup())
+                and f"/customer/pickups/{p['pickup_id']}?key={p['access_key']}"
+            )
+        ),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/pickups/{id}/cancel", "post"): (
+        _customer_pickup("cancel", lambda p: {"redemption_code": p["code"]}),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/pickups/{id}/move", "post"): (
+        _customer_pickup("move", lambda p: {"redemption_code": p["code"], "store_id": "S2"}),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/gifts/{id}", "get"): (
+        _get(lambda w: (o := w.gift()) and f"/customer/gifts/{o['offer_id']}?token={o['token']}"),
+        PUBLIC,
+    ),
+    ("/api/v1/customer/gifts/{id}/accept", "post"): (_accept, PUBLIC),
     # Device keys of store A; offline sync is for store tokens only.
     ("/api/v1/stores/{store_id}/keys", "post"): (_register_key, merchant(201, 403, 403, 403)),
     ("/api/v1/stores/{store_id}/keys", "get"): (
@@ -420,6 +535,8 @@ def test_matrix_covers_every_api_route(app):
 
 
 def test_every_route_answers_each_caller_as_its_role_allows(app, api, callers, log_size, capsys):
+    # Every cell is one client: the customer routes' per-client budget would run out.
+    set_limits(app, customer_per_client=None)
     world = World(api)
     world.card()  # two leaves at least, for the consistency proof
     _anchor_head(app.extensions["cardtrail"].engine)

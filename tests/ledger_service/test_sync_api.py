@@ -195,8 +195,12 @@ def test_signed_pickup_steps_over_http(keyed):
         who="S1",
     )
     assert ready.status_code == 200, ready.get_json()
-    # An empty body still works when signatures are optional.
-    assert keyed.post(f"/pickups/{pickup_id}/complete", who="S1").status_code == 200
+    # An unsigned completion (the customer's code, no signature) still works when
+    # signatures are optional.
+    done = keyed.post(
+        f"/pickups/{pickup_id}/complete", {"credential": "card_code", "code": code}, who="S1"
+    )
+    assert done.status_code == 200, done.get_json()
     events = keyed.get(f"/cards/{number}").get_json()["events"]
     assert events[-2]["data"]["signer"] == KEY1.address
     assert "signer" not in events[-1]["data"]

@@ -340,11 +340,11 @@ def test_staff_cannot_redeem_a_card_of_another_store(app, ledger, tokens):
     assert event_types(app, number) == ["ISSUED"]
 
 
-def _store_pickup(ledger: Ledger, store: str) -> tuple[str, str]:
+def _store_pickup(ledger: Ledger, store: str, with_code: bool = False) -> tuple[str, ...]:
     [(number, code)] = issue(ledger)
     ledger.claim(HQ, number, "holder-1")
     pickup = ledger.request_pickup(HQ, number, "store", code, store_id=store)
-    return number, pickup["pickup_id"]
+    return (number, pickup["pickup_id"], code) if with_code else (number, pickup["pickup_id"])
 
 
 def test_staff_see_only_their_stores_pickups(app, ledger, tokens):
@@ -356,10 +356,17 @@ def test_staff_see_only_their_stores_pickups(app, ledger, tokens):
 
 
 def test_staff_mark_their_pickup_ready_then_completed(app, ledger, tokens):
-    number, pickup = _store_pickup(ledger, "S1")
+    number, pickup, code = _store_pickup(ledger, "S1", with_code=True)
     console = console_as(app, tokens, "S1")
     assert console.post(f"/console/pickups/{pickup}/ready").status_code == 303
-    assert console.post(f"/console/pickups/{pickup}/complete").status_code == 303
+    # Without the customer's code the goods stay at the counter; a wrong one is counted.
+    assert console.post(f"/console/pickups/{pickup}/complete").status_code == 422
+    wrong = console.post(f"/console/pickups/{pickup}/complete", data={"code": "123456"})
+    assert wrong.status_code == 403
+    done = console.post(
+        f"/console/pickups/{pickup}/complete", data={"code": code, "serials": "MT-1001, MT-1002"}
+    )
+    assert done.status_code == 303
     assert event_types(app, number)[-2:] == ["PICKUP_READY", "PICKUP_COMPLETED"]
     assert pickup not in console.get("/console/counter").get_data(as_text=True)
 
@@ -390,7 +397,7 @@ def test_hq_dashboard_numbers_match_what_was_done(app, ledger, tokens):
     ledger.claim(HQ, number, "holder-2")
     pickup = ledger.request_pickup(HQ, number, "store", code, store_id="S2")["pickup_id"]
     ledger.pickup_ready(s2, pickup)
-    ledger.pickup_complete(s2, pickup)
+    ledger.pickup_complete(s2, pickup, credential="card_code", code=code)
     html = console_as(app, tokens, "hq").get("/console/dashboard").get_data(as_text=True)
     assert re.search(r'id="total-issued">7<', html)
     assert re.search(r'id="total-redeemed">4<', html)

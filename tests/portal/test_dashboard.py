@@ -68,7 +68,7 @@ def test_activity_counts_each_type_per_store_and_utc_day(engine, ledger, clock):
     ledger.redeem(HQ, *cards[3])
     pk = pickup(ledger, *cards[4], "S1")
     ledger.pickup_ready(S1, pk)
-    ledger.pickup_complete(S1, pk)
+    ledger.pickup_complete(S1, pk, credential="card_code", code=cards[4][1])
     with read_transaction(engine) as conn:
         act = dashboard.activity(conn, clock.now, days=3)
     assert act.days == ("2026-03-10", "2026-03-11", "2026-03-12")
@@ -105,10 +105,11 @@ def test_pickup_rates_per_store_and_delivery(engine, ledger):
     cards = issue(ledger, 4)
     done = pickup(ledger, *cards[0], "S1")
     ledger.pickup_ready(S1, done)
-    ledger.pickup_complete(S1, done)
+    ledger.pickup_complete(S1, done, credential="card_code", code=cards[0][1])
     pickup(ledger, *cards[1], "S1")
     shipped = pickup(ledger, *cards[2], None)
-    ledger.pickup_ship(HQ, shipped)
+    ledger.pickup_review(HQ, shipped)
+    ledger.pickup_ship(HQ, shipped, "SF Express", "SF1")
     with read_transaction(engine) as conn:
         rates = {r.store_id: r for r in dashboard.pickup_rates(conn)}
         only_s1 = dashboard.pickup_rates(conn, "S1")
@@ -127,7 +128,7 @@ def test_pending_pickups_are_the_stores_own_open_ones(engine, ledger, clock):
     ledger.pickup_ready(S1, ready)
     finished = pickup(ledger, *cards[2], "S1")
     ledger.pickup_ready(S1, finished)
-    ledger.pickup_complete(S1, finished)
+    ledger.pickup_complete(S1, finished, credential="card_code", code=cards[2][1])
     elsewhere = pickup(ledger, *cards[3], "S2")
     with read_transaction(engine) as conn:
         pending = dashboard.pending_pickups(conn, "S1")

@@ -282,3 +282,52 @@ def test_a_counter_pointed_at_a_redeployed_service_refuses_to_sync(server, setup
     status = cli(setup, "status")
     assert f"signs for chain 31337, contract {HERE.contract}" in status.output
     assert "waiting 1" in status.output
+
+
+def test_an_offline_counter_completes_a_pickup_with_the_rotating_code_and_syncs_it_once(
+    server, setup
+):
+    number, code = setup["cards"][0]
+    asked = server.call(
+        "POST",
+        f"/customer/cards/{number}/pickups",
+        None,
+        {"mode": "store", "store_id": "S1", "redemption_code": code},
+        key="ask",
+    ).get_json()
+    pickup = asked["pickup_id"]
+    ready = server.call("POST", f"/pickups/{pickup}/ready", setup["S1"], {}, key="ready")
+    assert ready.status_code == 200
+    fetched = cli(setup, "pickups")
+    assert fetched.exit_code == 0 and pickup in fetched.output
+    # What the customer's page shows, just before the counter loses the service.
+    shown = server.call(
+        "GET", f"/customer/pickups/{pickup}?key={asked['access_key']}", None
+    ).get_json()["rotating_code"]
+    server.stop()
+
+    wrong = str((int(shown) + 1) % 1_000_000).zfill(6)
+    refused = cli(setup, "complete", pickup, wrong, "--serial", "MT-2026-0001")
+    assert refused.exit_code == 1 and "wrong pickup code" in refused.output
+    queued = cli(setup, "complete", pickup, shown, "--serial", "MT-2026-0001")
+    assert queued.exit_code == 0, queued.output
+    assert queued.output.startswith("queued ")
+
+    server.start()
+    synced = cli(setup, "sync")
+    assert synced.exit_code == 0, synced.output
+    assert synced.output.startswith("accepted ") and "PICKUP_COMPLETED" in synced.output
+    events = card_events(server, setup, number)
+    done = events[-1]
+    assert done["type"] == "PICKUP_COMPLETED"
+    assert done["data"]["credential"] == "rotating_code"
+    assert done["data"]["serials"] == ["MT-2026-0001"]
+    assert done["data"]["signer"] == setup["address"]
+    again = cli(setup, "sync")
+    assert again.exit_code == 0 and "synced 0" in again.output
+    assert len(card_events(server, setup, number)) == len(events)
+    # The queue no longer holds the customer's code once the service decided.
+    queue_db = sqlite3.connect(setup["home"] / QUEUE)
+    items = [json.loads(row[0]) for row in queue_db.execute("SELECT item FROM queue")]
+    queue_db.close()
+    assert [item["code"] for item in items] == [None]

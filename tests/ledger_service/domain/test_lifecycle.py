@@ -8,17 +8,23 @@ import pytest
 
 from ledger_service import errors
 from ledger_service.domain.lifecycle import (
+    AcceptGift,
     Block,
+    CancelPickup,
     Card,
     CardState,
     Claim,
     EventType,
     Expire,
+    MovePickup,
+    OfferGift,
     PickupComplete,
     PickupReady,
+    PickupReview,
     PickupShip,
     Redeem,
     RequestPickup,
+    ReturnGift,
     Store,
     Transfer,
     Unblock,
@@ -37,10 +43,16 @@ COMMANDS = {
     "transfer": Transfer("h2"),
     "pickup_store": RequestPickup("pk_1", "store", S1),
     "pickup_delivery": RequestPickup("pk_1", "delivery"),
+    "cancel": CancelPickup("pk_1", CardState.CLAIMED),
+    "move": MovePickup("pk_1", "store", S2, "2026-11-26"),
     "ready": PickupReady("pk_1", "store", S1),
-    "ship": PickupShip("pk_1", "delivery"),
-    "done_store": PickupComplete("pk_1", "store", S1),
+    "review": PickupReview("pk_1", "delivery"),
+    "ship": PickupShip("pk_1", "delivery", None, "SF", "ab" * 32),
+    "done_store": PickupComplete("pk_1", "store", S1, "rotating_code", ("SN-1",)),
     "done_delivery": PickupComplete("pk_1", "delivery"),
+    "offer": OfferGift("gf_1", NOW + timedelta(days=1)),
+    "accept": AcceptGift("gf_1", "h3", NOW + timedelta(days=1)),
+    "giveback": ReturnGift("gf_1", CardState.CLAIMED, EARLIER),
     "redeem": Redeem(S1),
     "block": Block("stolen"),
     "unblock": Unblock(),
@@ -53,6 +65,12 @@ OUT = {
     "CLM": EventType.CLAIMED,
     "TRF": EventType.TRANSFERRED,
     "PRQ": EventType.PICKUP_REQUESTED,
+    "CNL": EventType.PICKUP_CANCELLED,
+    "MOV": EventType.PICKUP_MOVED,
+    "REV": EventType.PICKUP_REVIEWED,
+    "GFO": EventType.GIFT_OFFERED,
+    "ACC": EventType.GIFT_ACCEPTED,
+    "RET": EventType.GIFT_RETURNED,
     "RDY": EventType.PICKUP_READY,
     "SHP": EventType.PICKUP_SHIPPED,
     "CMP": EventType.PICKUP_COMPLETED,
@@ -72,19 +90,21 @@ OUT = {
 # The blocked row is a card blocked while CLAIMED. "expire" runs on a card whose date has
 # passed; every other column on a card whose date is still ahead.
 TABLE = """
-state             claim transfer pickup_store pickup_delivery ready ship done_store done_delivery redeem block unblock void expire
-INACTIVE          nact  nact     nact         nact            nact  nact nact       nact          nact   BLK   nact    VOI  EXP
-ISSUED            CLM   inv      inv          inv             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP
-CLAIMED           inv   TRF      PRQ          PRQ             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP
-TRANSFERRED       inv   TRF      PRQ          PRQ             inv   inv  inv        inv           RDM    BLK   inv     VOI  EXP
-PICKUP_REQUESTED  inv   inv      used         used            RDY   SHP  inv        inv           used   BLK   inv     VOI  inv
-PICKUP_READY      inv   inv      used         used            inv   inv  CMP        inv           used   BLK   inv     VOI  inv
-PICKUP_SHIPPED    inv   inv      used         used            inv   inv  inv        CMP           used   BLK   inv     inv  inv
-PICKUP_COMPLETED  used  used     used         used            used  used used       used          used   used  used    used used
-REDEEMED          used  used     used         used            used  used used       used          used   used  used    used used
-BLOCKED           blkd  blkd     blkd         blkd            blkd  blkd blkd       blkd          blkd   blkd  UNB     VOI  EXP
-VOIDED            void  void     void         void            void  void void       void          void   void  void    void void
-EXPIRED           expd  expd     expd         expd            expd  expd expd       expd          expd   expd  expd    expd expd
+state             claim transfer pickup_store pickup_delivery cancel move ready review ship done_store done_delivery offer accept giveback redeem block unblock void expire
+INACTIVE          nact  nact     nact         nact            nact   nact nact  nact   nact nact       nact          nact  nact   nact     nact   BLK   nact    VOI  EXP
+ISSUED            CLM   inv      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
+CLAIMED           inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
+TRANSFERRED       inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
+PICKUP_REQUESTED  inv   inv      used         used            CNL    MOV  RDY   REV    inv  inv        inv           inv   inv    inv      used   BLK   inv     VOI  inv
+PICKUP_READY      inv   inv      used         used            inv    inv  inv   inv    inv  CMP        inv           inv   inv    inv      used   BLK   inv     VOI  inv
+PICKUP_REVIEWED   inv   inv      used         used            CNL    inv  inv   inv    SHP  inv        inv           inv   inv    inv      used   BLK   inv     VOI  inv
+PICKUP_SHIPPED    inv   inv      used         used            inv    inv  inv   inv    inv  inv        CMP           inv   inv    inv      used   BLK   inv     inv  inv
+GIFT_OFFERED      inv   inv      inv          inv             inv    inv  inv   inv    inv  inv        inv           inv   ACC    RET      inv    BLK   inv     VOI  inv
+PICKUP_COMPLETED  used  used     used         used            used   used used  used   used used       used          used  used   used     used   used  used    used used
+REDEEMED          used  used     used         used            used   used used  used   used used       used          used  used   used     used   used  used    used used
+BLOCKED           blkd  blkd     blkd         blkd            blkd   blkd blkd  blkd   blkd blkd       blkd          blkd  blkd   blkd     blkd   blkd  UNB     VOI  EXP
+VOIDED            void  void     void         void            void   void void  void   void void       void          void  void   void     void   void  void    void void
+EXPIRED           expd  expd     expd         expd            expd   expd expd  expd   expd expd       expd          expd  expd   expd     expd   expd  expd    expd expd
 """
 
 
@@ -131,7 +151,15 @@ def test_every_state_and_command(state, command, outcome):
 def test_accepted_events_move_the_card_to_the_state_of_the_same_name():
     for state, command, outcome in CASES:
         expected = OUT[outcome]
-        if isinstance(expected, EventType) and expected not in (EventType.UNBLOCKED,):
+        # These return the card to a state of its own, or keep it where it is.
+        elsewhere = (
+            EventType.UNBLOCKED,
+            EventType.PICKUP_CANCELLED,
+            EventType.PICKUP_MOVED,
+            EventType.GIFT_ACCEPTED,
+            EventType.GIFT_RETURNED,
+        )
+        if isinstance(expected, EventType) and expected not in elsewhere:
             draft = decide(_card(state, command), COMMANDS[command], NOW)
             assert draft.state.value == expected.value, (state, command)
 
@@ -238,7 +266,10 @@ def test_a_store_pickup_at_a_store_outside_the_allow_list_is_refused():
 def test_a_delivery_pickup_ignores_store_restrictions():
     card = Card(CardState.CLAIMED, allowed_stores=frozenset({"S1"}))
     draft = decide(card, RequestPickup("pk_9", "delivery"), NOW)
-    assert (draft.store_id, draft.data) == (None, {"pickup_id": "pk_9", "mode": "delivery"})
+    assert (draft.store_id, draft.data) == (
+        None,
+        {"pickup_id": "pk_9", "mode": "delivery", "day": None, "address_hash": None},
+    )
 
 
 def test_redemption_without_a_store_is_recorded_without_one():
@@ -264,3 +295,81 @@ def test_refusals_carry_their_stable_codes():
     with pytest.raises(errors.StoreNotAllowed) as other:
         decide(Card(CardState.ISSUED, allowed_stores=frozenset({"S2"})), Redeem(S1), NOW)
     assert (other.value.code, other.value.status) == ("STORE_NOT_ALLOWED", 403)
+
+
+def test_a_bearer_card_asks_for_its_goods_without_a_claim():
+    draft = decide(Card(CardState.ISSUED), RequestPickup("pk_2", "store", S1, "2026-11-25"), NOW)
+    assert (draft.state, draft.store_id) == (CardState.PICKUP_REQUESTED, "S1")
+    assert draft.data == {
+        "pickup_id": "pk_2",
+        "mode": "store",
+        "day": "2026-11-25",
+        "address_hash": None,
+    }
+
+
+@pytest.mark.parametrize("back_to", [CardState.ISSUED, CardState.CLAIMED, CardState.TRANSFERRED])
+def test_a_cancelled_pickup_returns_the_card_to_its_state_before(back_to):
+    draft = decide(Card(CardState.PICKUP_REQUESTED), CancelPickup("pk_1", back_to), NOW)
+    assert (draft.type, draft.state, draft.data) == (
+        EventType.PICKUP_CANCELLED,
+        back_to,
+        {"pickup_id": "pk_1"},
+    )
+
+
+def test_a_cancel_cannot_send_a_card_anywhere_but_unused():
+    with pytest.raises(errors.InvalidTransition):
+        decide(Card(CardState.PICKUP_REQUESTED), CancelPickup("pk", CardState.REDEEMED), NOW)
+
+
+def test_a_move_names_the_new_store_and_day_and_respects_the_allow_list():
+    draft = decide(Card(CardState.PICKUP_REQUESTED), COMMANDS["move"], NOW)
+    assert (draft.store_id, draft.data) == ("S2", {"pickup_id": "pk_1", "day": "2026-11-26"})
+    card = Card(CardState.PICKUP_REQUESTED, allowed_stores=frozenset({"S1"}))
+    with pytest.raises(errors.StoreNotAllowed):
+        decide(card, COMMANDS["move"], NOW)
+    with pytest.raises(errors.InvalidTransition, match="store pickup"):
+        decide(Card(CardState.PICKUP_REQUESTED), MovePickup("pk", "delivery", None), NOW)
+
+
+def test_shipping_and_completion_carry_their_data():
+    shipped = decide(Card(CardState.PICKUP_REVIEWED), COMMANDS["ship"], NOW)
+    assert shipped.data == {"pickup_id": "pk_1", "carrier": "SF", "tracking_hash": "ab" * 32}
+    done = decide(Card(CardState.PICKUP_READY), COMMANDS["done_store"], NOW)
+    assert done.data == {"pickup_id": "pk_1", "credential": "rotating_code", "serials": ["SN-1"]}
+    delivered = decide(Card(CardState.PICKUP_SHIPPED), COMMANDS["done_delivery"], NOW)
+    assert delivered.data == {"pickup_id": "pk_1", "credential": None, "serials": []}
+
+
+def test_a_store_pickup_is_not_completed_without_the_customers_credential():
+    with pytest.raises(errors.ValidationFailed, match="code"):
+        decide(Card(CardState.PICKUP_READY), PickupComplete("pk", "store", S1), NOW)
+    with pytest.raises(errors.ValidationFailed):
+        decide(
+            Card(CardState.PICKUP_SHIPPED), PickupComplete("pk", "delivery", None, "card_code"), NOW
+        )
+
+
+def test_a_gift_offer_is_accepted_until_it_ends_and_returned_after():
+    offered = decide(Card(CardState.CLAIMED), COMMANDS["offer"], NOW)
+    assert offered.data == {"offer_id": "gf_1", "expires_at": "2026-11-25T06:00:00.000Z"}
+    ends = NOW + timedelta(hours=1)
+    accepted = decide(Card(CardState.GIFT_OFFERED), AcceptGift("gf_1", "h9", ends), NOW)
+    assert (accepted.state, accepted.data) == (
+        CardState.TRANSFERRED,
+        {"offer_id": "gf_1", "holder": "h9"},
+    )
+    with pytest.raises(errors.GiftOfferExpired):
+        decide(Card(CardState.GIFT_OFFERED), AcceptGift("gf_1", "h9", NOW), NOW)
+    with pytest.raises(errors.InvalidTransition, match="still open"):
+        decide(Card(CardState.GIFT_OFFERED), ReturnGift("gf_1", CardState.ISSUED, ends), NOW)
+    returned = decide(Card(CardState.GIFT_OFFERED), ReturnGift("gf_1", CardState.ISSUED, NOW), ends)
+    assert (returned.state, returned.occurred_at) == (CardState.ISSUED, NOW)
+
+
+def test_a_gift_offer_must_end_in_the_future_and_not_on_an_expired_card():
+    with pytest.raises(errors.ValidationFailed):
+        decide(Card(CardState.CLAIMED), OfferGift("gf", NOW), NOW)
+    with pytest.raises(errors.CardExpired):
+        decide(Card(CardState.CLAIMED, expires_at=EARLIER), COMMANDS["offer"], NOW)

@@ -21,7 +21,7 @@ def test_a_cards_events_form_a_hash_chain_of_exact_leaf_inputs(ledger, stores):
     code = ledger.transfer(HQ, number, code, "cust-2")["redemption_code"]
     pickup = ledger.request_pickup(HQ, number, "store", code, store_id="S1")
     ledger.pickup_ready(STORE1, pickup["pickup_id"])
-    done = ledger.pickup_complete(STORE1, pickup["pickup_id"])
+    done = ledger.pickup_complete(STORE1, pickup["pickup_id"], credential="card_code", code=code)
     assert done["state"] == "PICKUP_COMPLETED"
 
     history = ledger.card_history(format_card_number(number).lower())

@@ -8,7 +8,15 @@ from ledger_helpers import HQ, STORE1, issue, log_size, rows
 from sqlalchemy import event
 
 from ledger_service import errors
-from ledger_service.schema import anomalies, cards, code_failures, events, pickups, stores
+from ledger_service.schema import (
+    anomalies,
+    cards,
+    code_failures,
+    events,
+    gift_offers,
+    pickups,
+    stores,
+)
 from ledger_service.service import card_commands
 
 
@@ -111,8 +119,15 @@ def _blocked_card(ledger):
 
 
 def _ready_pickup(ledger):
-    pickup_id = _pickup(ledger)
+    number, code = _claimed_card(ledger)
+    pickup_id = ledger.request_pickup(HQ, number, "store", code, store_id="S1")["pickup_id"]
     ledger.pickup_ready(STORE1, pickup_id)
+    return pickup_id, code
+
+
+def _reviewed_delivery(ledger):
+    pickup_id = _pickup(ledger, "delivery")
+    ledger.pickup_review(HQ, pickup_id)
     return pickup_id
 
 
@@ -159,16 +174,42 @@ COMMANDS = {
         None,
         1,
     ),
-    "pickup_ship": (
+    "pickup_review": (
         lambda lg: _pickup(lg, "delivery"),
-        lambda lg, pickup_id, w: lg.pickup_ship(HQ, pickup_id, within=w),
+        lambda lg, pickup_id, w: lg.pickup_review(HQ, pickup_id, within=w),
+        None,
+        1,
+    ),
+    "pickup_ship": (
+        _reviewed_delivery,
+        lambda lg, pickup_id, w: lg.pickup_ship(HQ, pickup_id, "SF", "SF1", within=w),
         None,
         1,
     ),
     "pickup_complete": (
         _ready_pickup,
-        lambda lg, pickup_id, w: lg.pickup_complete(STORE1, pickup_id, within=w),
+        lambda lg, ready, w: lg.pickup_complete(
+            STORE1, ready[0], credential="card_code", code=ready[1], within=w
+        ),
         None,
+        1,
+    ),
+    "cancel_pickup": (
+        _pickup,
+        lambda lg, pickup_id, w: lg.cancel_pickup(HQ, pickup_id, within=w),
+        None,
+        1,
+    ),
+    "move_pickup": (
+        _pickup,
+        lambda lg, pickup_id, w: lg.move_pickup(HQ, pickup_id, "S2", within=w),
+        None,
+        1,
+    ),
+    "offer_gift": (
+        issue,
+        lambda lg, card, w: lg.offer_gift(HQ, card[0], card[1], within=w),
+        (gift_offers, 1),
         1,
     ),
 }

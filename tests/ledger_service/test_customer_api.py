@@ -1,0 +1,236 @@
+"""The customer's own API: card number and code, no token; rate-limited and locked."""
+
+from __future__ import annotations
+
+from apptools import set_limits
+
+from ledger_service.domain import pickups as rules
+from ledger_service.problems import PROBLEM_JSON
+
+WRONG = "AAAA-AAAA-AAAA"
+
+
+def _issue(api) -> tuple[str, str]:
+    response = api.post("/cards", {"batch_ref": "B1", "cards": [{"product": "Moutai 500ml"}]})
+    assert response.status_code == 201, response.get_json()
+    card = response.get_json()["cards"][0]
+    return card["card_number"], card["redemption_code"]
+
+
+def _customer(api, path, body, key=None):
+    """POST as a customer: no Authorization header at all."""
+    return api.post(f"/customer{path}", body, who=None, key=key)
+
+
+def _problem(response, status, code):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM_JSON
+    assert response.get_json()["code"] == code
+    return response.get_json()
+
+
+def test_a_customer_claims_and_checks_a_code_without_a_token(api):
+    number, code = _issue(api)
+    checked = _customer(api, f"/cards/{number}/verify", {"redemption_code": code})
+    assert checked.status_code == 200
+    assert checked.get_json() == {"card_number": number, "valid": True, "state": "ISSUED"}
+    wrong = _problem(
+        _customer(api, f"/cards/{number}/verify", {"redemption_code": WRONG}), 403, "INVALID_CODE"
+    )
+    assert wrong["attempts_left"] == 4
+    claimed = _customer(
+        api, f"/cards/{number}/claim", {"redemption_code": code, "holder_ref": "13800000000"}
+    )
+    assert claimed.get_json()["state"] == "CLAIMED"
+    events = api.get(f"/cards/{number}").get_json()["events"]
+    assert events[-1]["actor"] == {"role": "customer", "id": "card"}
+
+
+def test_customer_posts_need_an_idempotency_key_and_replay_the_same_answer(api):
+    number, code = _issue(api)
+    missing = api.client.post(
+        f"/api/v1/customer/cards/{number}/verify", json={"redemption_code": code}
+    )
+    _problem(missing, 422, "VALIDATION_FAILED")
+    first = _customer(
+        api, f"/cards/{number}/claim", {"redemption_code": code, "holder_ref": "h"}, key="k1"
+    )
+    again = _customer(
+        api, f"/cards/{number}/claim", {"redemption_code": code, "holder_ref": "h"}, key="k1"
+    )
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+
+
+def test_a_store_pickup_is_requested_followed_and_completed_with_the_rotating_code(api, app):
+    number, code = _issue(api)
+    asked = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "store", "store_id": "S1", "day": "2099-01-01", "redemption_code": code},
+    )
+    _problem(asked, 422, "VALIDATION_FAILED")  # a day too far ahead
+    asked = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "store", "store_id": "S1", "redemption_code": code},
+    )
+    assert asked.status_code == 201, asked.get_json()
+    pickup = asked.get_json()
+    assert pickup["page_url"] == f"/customer/pickups/{pickup['pickup_id']}#{pickup['access_key']}"
+    path = f"/api/v1/customer/pickups/{pickup['pickup_id']}"
+    _problem(api.client.get(path, query_string={"key": "0" * 32}), 404, "PICKUP_NOT_FOUND")
+    shown = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    assert shown["state"] == "PICKUP_REQUESTED" and len(shown["rotating_code"]) == 6
+    assert api.post(f"/pickups/{pickup['pickup_id']}/ready", {}, who="S1").status_code == 200
+    # The store's device learns the code's secret, and checks the customer's code with it.
+    [ready] = api.get("/pickups/ready", who="S1").get_json()["pickups"]
+    assert ready["pickup_id"] == pickup["pickup_id"]
+    shown = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    assert rules.rotating_code_matches(ready["code_secret"], shown["rotating_code"], rules_now())
+    done = api.post(
+        f"/pickups/{pickup['pickup_id']}/complete",
+        {
+            "credential": "rotating_code",
+            "code": shown["rotating_code"],
+            "serials": ["MT-2026-0001"],
+        },
+        who="S1",
+    )
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["state"] == "PICKUP_COMPLETED"
+    final = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    assert final["serials"] == ["MT-2026-0001"] and "rotating_code" not in final
+
+
+def rules_now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def test_a_store_completion_without_the_customers_credential_is_refused(api):
+    number, code = _issue(api)
+    pickup = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "store", "store_id": "S1", "redemption_code": code},
+    ).get_json()
+    api.post(f"/pickups/{pickup['pickup_id']}/ready", {}, who="S1")
+    _problem(
+        api.post(f"/pickups/{pickup['pickup_id']}/complete", {}, who="S1"), 422, "VALIDATION_FAILED"
+    )
+    _problem(
+        api.post(
+            f"/pickups/{pickup['pickup_id']}/complete",
+            {"credential": "rotating_code", "code": "000000"},
+            who="S1",
+        ),
+        403,
+        "INVALID_CODE",
+    )
+    ok = api.post(
+        f"/pickups/{pickup['pickup_id']}/complete",
+        {"credential": "card_code", "code": code},
+        who="S1",
+    )
+    assert ok.get_json()["state"] == "PICKUP_COMPLETED"
+
+
+def test_a_customer_cancels_and_moves_a_pickup_with_the_code(api):
+    number, code = _issue(api)
+    pickup = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "store", "store_id": "S1", "redemption_code": code},
+    ).get_json()
+    moved = _customer(
+        api, f"/pickups/{pickup['pickup_id']}/move", {"store_id": "S2", "redemption_code": code}
+    )
+    assert moved.get_json()["state"] == "PICKUP_REQUESTED"
+    _problem(
+        _customer(api, f"/pickups/{pickup['pickup_id']}/cancel", {"redemption_code": WRONG}),
+        403,
+        "INVALID_CODE",
+    )
+    cancelled = _customer(api, f"/pickups/{pickup['pickup_id']}/cancel", {"redemption_code": code})
+    assert cancelled.get_json()["state"] == "ISSUED"
+    lost = _customer(api, f"/cards/{number}/pickup", {"redemption_code": code}).get_json()
+    assert lost["pickup"] is None
+
+
+def test_a_delivery_by_the_customer_goes_through_review_shipping_and_delivery(api):
+    number, code = _issue(api)
+    asked = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "delivery", "address": "北京市朝阳区 1 号", "redemption_code": code},
+    )
+    pickup = asked.get_json()["pickup_id"]
+    again = _customer(api, f"/cards/{number}/pickup", {"redemption_code": code}).get_json()
+    assert again["pickup"]["pickup_id"] == pickup
+    assert api.post(f"/pickups/{pickup}/review", {}).get_json()["state"] == "PICKUP_REVIEWED"
+    _problem(api.post(f"/pickups/{pickup}/ship", {"carrier": "SF"}), 422, "VALIDATION_FAILED")
+    shipped = api.post(
+        f"/pickups/{pickup}/ship", {"carrier": "SF Express", "tracking_number": "SF1234567890"}
+    )
+    assert shipped.get_json()["state"] == "PICKUP_SHIPPED"
+    progress = api.client.get(
+        f"/api/v1/customer/pickups/{pickup}", query_string={"key": again["pickup"]["access_key"]}
+    ).get_json()
+    assert (progress["carrier"], progress["tracking_number"]) == ("SF Express", "SF1234567890")
+    assert api.post(f"/pickups/{pickup}/complete", {}).get_json()["state"] == "PICKUP_COMPLETED"
+
+
+def test_a_gift_link_is_accepted_once_with_a_new_code(api):
+    number, code = _issue(api)
+    offer = _customer(api, f"/cards/{number}/gift", {"redemption_code": code})
+    assert offer.status_code == 201, offer.get_json()
+    offer = offer.get_json()
+    assert offer["share_url"].endswith(f"/customer/gifts/{offer['offer_id']}#{offer['token']}")
+    view = api.client.get(
+        f"/api/v1/customer/gifts/{offer['offer_id']}", query_string={"token": offer["token"]}
+    )
+    assert view.get_json()["state"] == "open"
+    _problem(
+        api.client.get(
+            f"/api/v1/customer/gifts/{offer['offer_id']}", query_string={"token": "nope"}
+        ),
+        404,
+        "GIFT_NOT_FOUND",
+    )
+    body = {"token": offer["token"], "holder_ref": "friend-1"}
+    accepted = _customer(api, f"/gifts/{offer['offer_id']}/accept", body, key="acc-1")
+    assert accepted.get_json()["state"] == "TRANSFERRED"
+    # A retry of the same request (a lost answer) gets the same new code, not a refusal.
+    replay = _customer(api, f"/gifts/{offer['offer_id']}/accept", body, key="acc-1")
+    assert replay.get_json()["redemption_code"] == accepted.get_json()["redemption_code"]
+    _problem(_customer(api, f"/gifts/{offer['offer_id']}/accept", body), 409, "GIFT_OFFER_EXPIRED")
+    new_code = accepted.get_json()["redemption_code"]
+    assert (
+        _customer(api, f"/cards/{number}/verify", {"redemption_code": new_code}).status_code == 200
+    )
+
+
+def test_customer_routes_are_rate_limited_per_card_across_clients(api, app):
+    number, code = _issue(api)
+    set_limits(app, customer_per_card=(2, 60.0))
+    for _ in range(2):
+        _customer(api, f"/cards/{number}/verify", {"redemption_code": WRONG})
+    limited = _problem(
+        _customer(api, f"/cards/{number}/verify", {"redemption_code": code}), 429, "RATE_LIMITED"
+    )
+    assert limited["retry_after"] >= 1
+    other, other_code = _issue(api)
+    assert (
+        _customer(api, f"/cards/{other}/verify", {"redemption_code": other_code}).status_code == 200
+    )
+
+
+def test_customer_routes_are_rate_limited_per_client(api, app):
+    number, code = _issue(api)
+    set_limits(app, customer_per_client=(1, 60.0))
+    assert _customer(api, f"/cards/{number}/verify", {"redemption_code": code}).status_code == 200
+    _problem(
+        _customer(api, f"/cards/{number}/verify", {"redemption_code": code}), 429, "RATE_LIMITED"
+    )
