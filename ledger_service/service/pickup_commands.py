@@ -47,6 +47,7 @@ from ledger_service.domain.lifecycle import (
     decide,
 )
 from ledger_service.schema import pickups
+from ledger_service.service import serials, stock
 from ledger_service.service.checks import READERS, WRITERS, card_number, require_role, valid
 from ledger_service.service.events_log import apply
 from ledger_service.service.rows import (
@@ -176,6 +177,8 @@ class PickupCommands(CommandRunner):
             command = RequestPickup(pickup_id, mode, store, day, address_hash)
             draft = decide(card_of(row), command, now)
             check_code(self._secret, row, redemption_code, now)
+            if store_id is not None and row.sku is not None:
+                stock.reserve(conn, store_id, row.sku, stock.product_units(conn, row.sku), now=now)
             leaf_index = apply(
                 conn,
                 log,
@@ -272,6 +275,7 @@ class PickupCommands(CommandRunner):
             if redemption_code is not None:
                 check_code(self._secret, row, redemption_code, now)
                 values = lock_values(lockout.record_success(lock_state(row)))
+            _restock(conn, pickup, row, store_id, now)
             leaf_index = apply(conn, log, size, row, draft, actor, now, **values)
             state = "PICKUP_CANCELLED" if store_id is None else draft.state.value
             moved = {} if store_id is None else {"store_id": store_id, "day": day}
@@ -440,7 +444,12 @@ class PickupCommands(CommandRunner):
                     )
                     values = lock_values(lockout.record_success(lock_state(row)))
             draft = signed.draft(draft) if signed else draft
+            if isinstance(command, PickupComplete) and _draws_on_stock(pickup, row):
+                units = stock.product_units(conn, row.sku)
+                stock.consume(conn, pickup.store_id, row.sku, units, now=now)
             leaf_index = apply(conn, log, size, row, draft, actor, now, **values)
+            if isinstance(command, PickupComplete) and command.serials:
+                serials.record_serials(conn, leaf_index, row.number, command.serials)
             if signed is not None:
                 signed.record(conn, now, leaf_index, draft.state.value)
             conn.execute(
@@ -510,6 +519,25 @@ class PickupCommands(CommandRunner):
             "state": state,
             "leaf_index": leaf_index,
         }
+
+
+def _draws_on_stock(pickup: Row[Any], card: Row[Any]) -> bool:
+    """Whether the pickup holds units of a store's stock: a store pickup of a card from
+    the catalogue (cards issued with a free-text product name have no stock line)."""
+    return pickup.mode == "store" and pickup.store_id is not None and card.sku is not None
+
+
+def _restock(
+    conn: Connection, pickup: Row[Any], card: Row[Any], new_store: str | None, now: datetime
+) -> None:
+    """A cancel (``new_store`` None) gives the pickup's units back to its store; a move
+    to another store gives them back there and holds them at the new one."""
+    if not _draws_on_stock(pickup, card) or new_store == pickup.store_id:
+        return
+    units = stock.product_units(conn, card.sku)
+    stock.release(conn, pickup.store_id, card.sku, units, now=now)
+    if new_store is not None:
+        stock.reserve(conn, new_store, card.sku, units, now=now)
 
 
 def pickup_json(row: Row[Any]) -> dict[str, Any]:

@@ -37,12 +37,13 @@ _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
 
 
 def normalize_serial(text: object) -> str:
-    """A serial as it is stored and looked up: surrounding white space removed; 1 to
-    :data:`MAX_SERIAL` printable characters (raises ValueError otherwise). Case is kept:
-    serials are printed codes and some schemes tell cases apart."""
+    """A serial as it is stored and looked up: surrounding white space removed, upper
+    case (as the counter scans it into the handover event,
+    :func:`ledger_service.domain.pickups.check_serials`); 1 to :data:`MAX_SERIAL`
+    printable characters (raises ValueError otherwise)."""
     if not isinstance(text, str):
         raise ValueError("a serial must be a string")
-    serial = text.strip()
+    serial = text.strip().upper()
     if not serial or len(serial) > MAX_SERIAL or not _PRINTABLE.fullmatch(serial):
         raise ValueError(f"a serial is 1 to {MAX_SERIAL} printable characters")
     return serial
