@@ -43,7 +43,22 @@ def test_run_ticks_until_stopped(ledger, clock):
     assert ledger.get_card(HQ, due)["state"] == "EXPIRED"
 
 
+def test_a_tick_gives_an_unaccepted_gift_back_to_its_giver(ledger, clock):
+    from ledger_service.service.gift_commands import GIFT_HOURS
+
+    batch = [{"product": "Tea"}]
+    [card] = ledger.issue_cards(HQ, "G", batch, active=True)["cards"]
+    ledger.offer_gift(HQ, card["card_number"], card["redemption_code"])
+    assert ledger.get_card(HQ, card["card_number"])["state"] == "GIFT_OFFERED"
+    clock.advance(hours=GIFT_HOURS + 1)
+    ExpiryTimer(ledger, 60).tick()
+    assert ledger.get_card(HQ, card["card_number"])["state"] == "ISSUED"
+
+
 class Failing:
+    def return_due_gifts(self, actor=None) -> int:
+        return 0
+
     def expire_due(self, actor=None) -> int:
         raise OSError("database went away")
 
