@@ -165,6 +165,8 @@ class DemoSummary:
     try_store: str
     """The store whose counter can redeem the example ``try_me`` card."""
     try_me: DemoCard | None = None
+    try_pickup: str | None = None
+    """The customer page (path and key) of a pickup ready at ``try_store``'s counter."""
 
     @property
     def card_count(self) -> int:
@@ -237,6 +239,7 @@ def seed(
     if clock is not None:
         clock.at = None
     _value_cards(ledger, rng)
+    try_pickup = _pickup_to_try(ledger, STORES[1][0])
     ledger.expire_due(SYSTEM)
     _anomalies(ledger, plan, rng)
     try_me = next(c for c in plan if c.path == "ISSUED" and not c.allowed_stores)
@@ -248,7 +251,32 @@ def seed(
         examples=summary.examples,
         try_store=summary.try_store,
         try_me=DemoCard(try_me.number, "ISSUED", try_me.product, try_me.code),
+        try_pickup=try_pickup,
     )
+
+
+PICKUP_SKU = "LQ-53-6"
+"""The demo's pickup product: a case of six bottles, stocked in every store."""
+PICKUP_STOCK = {"BJ01": 48, "SH01": 30, "GZ01": 4, "CD01": 24}
+"""Cases on hand per store; Guangzhou's few trip the dashboard's low-stock warning."""
+
+
+def _pickup_to_try(ledger: Ledger, store_id: str) -> str:
+    """Stock the pickup product in every store, and leave one pickup of it ready at
+    ``store_id``: the visitor opens its customer page (the rotating code) and completes
+    it at that store's counter with the code and a bottle serial. Returns the page's
+    path with its key."""
+    ledger.create_product(
+        HQ, PICKUP_SKU, "岭泉 53度 500ml 六瓶整箱", "Lingquan 53% 500ml, case of 6", "pickup"
+    )
+    for store, on_hand in PICKUP_STOCK.items():
+        ledger.set_stock(HQ, store, PICKUP_SKU, on_hand=on_hand, low_water=6)
+    [card] = ledger.issue_cards(HQ, VALUE_BATCH, [{"sku": PICKUP_SKU}], active=True)["cards"]
+    pickup = ledger.request_pickup(
+        HQ, card["card_number"], "store", card["redemption_code"], store_id
+    )
+    ledger.pickup_ready(_store_actor(store_id), pickup["pickup_id"])
+    return f"/customer/pickups/{pickup['pickup_id']}#{pickup['access_key']}"
 
 
 def _plan(rng: random.Random, count: int, now: datetime) -> list[_Card]:
@@ -507,6 +535,12 @@ def describe_for_people(
         lines.append(
             f"  try it: redeem card {summary.try_me.card_number} with code "
             f"{summary.try_me.redemption_code} at the {summary.try_store} counter"
+        )
+    if summary.try_pickup is not None:
+        lines.append(
+            f"  try a pickup: open {base}{summary.try_pickup} (the customer's rotating code), "
+            f"then complete it at the {summary.try_store} counter with that code and a bottle "
+            "serial such as LQ2026-000001"
         )
     return "\n".join(lines)
 

@@ -133,6 +133,27 @@ def test_try_me_card_redeems_at_the_try_store(migrated):
     )
 
 
+def test_the_pickup_to_try_completes_at_the_try_store_with_the_customers_rotating_code(
+    migrated,
+):
+    summary = seed_small(migrated)
+    assert summary.try_pickup is not None
+    path, key = summary.try_pickup.split("#")
+    pickup_id = path.rsplit("/", 1)[1]
+    ledger = Ledger(migrated, SECRET)
+    shown = ledger.pickup_progress(pickup_id, key)
+    assert shown["state"] == "PICKUP_READY"
+    store = Actor("store", "tok_try_pickup", store_id=summary.try_store)
+    done = ledger.pickup_complete(
+        store,
+        pickup_id,
+        credential="rotating_code",
+        code=shown["rotating_code"],
+        serials=["LQ2026-000001"],
+    )
+    assert done["state"] == "PICKUP_COMPLETED"
+
+
 def test_too_few_cards_for_every_state_is_refused(migrated):
     with pytest.raises(ValueError, match="at least"):
         demo.seed(Ledger(migrated, SECRET), migrated, cards=5)
