@@ -20,6 +20,7 @@ from flask import Blueprint, Response, render_template, request
 from ledger_service.actor import SYSTEM
 from ledger_service.errors import LedgerError
 from ledger_service.runtime import ledger
+from portal.lookups import pickup_choice
 from portal.security import limit_public
 
 bp = Blueprint("customer", __name__, url_prefix="/customer")
@@ -43,10 +44,16 @@ def home() -> str:
     return render_template("customer/home.html")
 
 
+_SKU = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 @bp.get("/pickup")
 def pickup_request() -> str:
-    """Ask for the goods: at a store on a day, or delivered."""
-    return render_template("customer/pickup_request.html", stores=_stores())
+    """Ask for the goods: at a store on a day, or delivered. With ``?sku=`` (the card
+    page links so), only the stores that have the product are offered, by city."""
+    sku = request.args.get("sku", "")
+    cities = pickup_choice(sku) if _SKU.fullmatch(sku) else None
+    return render_template("customer/pickup_request.html", stores=_stores(), cities=cities)
 
 
 @bp.get("/pickups/<pickup_id>")

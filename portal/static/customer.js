@@ -98,7 +98,8 @@
       var mode = pickupForm.querySelector("input[name=mode]:checked").value;
       var body = { mode: mode, redemption_code: value("card-code") };
       if (mode === "store") {
-        body.store_id = value("store");
+        var chosen = pickupForm.querySelector("input[name=store_id]:checked");
+        body.store_id = chosen ? chosen.value : value("store");
         if (value("day")) { body.day = value("day"); }
       } else {
         body.address = value("address");
