@@ -68,9 +68,8 @@ def test_100_concurrent_redeems_of_one_card_give_one_success(api, server, log_si
 def test_concurrent_retries_of_one_redeem_execute_it_once_and_replay_it(api, server, log_size):
     """Same Idempotency-Key, same body, sent at once: group commit may put the twins in one
     shared transaction, where the first reservation is visible to the others at once."""
-    [card] = api.post("/cards", {"batch_ref": "B", "cards": [{"product": "Tea"}]}).get_json()[
-        "cards"
-    ]
+    batch = {"batch_ref": "B", "active": True, "cards": [{"product": "Tea"}]}
+    [card] = api.post("/cards", batch).get_json()["cards"]
     before = log_size()
     body = json.dumps({"redemption_code": card["redemption_code"]})
     path = f"/api/v1/cards/{card['card_number']}/redeem"

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 
 def issue(api, expires_at: str) -> dict:
-    body = {"batch_ref": "B-DATED", "cards": [{"product": "Tea", "expires_at": expires_at}]}
+    card = {"product": "Tea", "expires_at": expires_at}
+    body = {"batch_ref": "B-DATED", "active": True, "cards": [card]}
     response = api.post("/cards", body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["cards"][0]

@@ -9,7 +9,7 @@ data fields are covered as soon as the demo or the service writes them.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import rfc8785
@@ -55,6 +55,23 @@ def seeded(engine):
     ledger.transfer_balance(
         HQ, pair[0]["card_number"], pair[0]["redemption_code"], pair[1]["card_number"], 1_000
     )
+    spent = ledger.redeem(HQ, pair[1]["card_number"], pair[1]["redemption_code"], amount=300)
+    ledger.refund(HQ, pair[1]["card_number"], spent["leaf_index"], 100)
+    # A pickup moved and then cancelled; gifts accepted and left to return.
+    first, second, third = ledger.issue_cards(
+        HQ, "canon-3", [{"product": "茶 250g"}] * 3, active=True
+    )["cards"]
+    stores = [s["id"] for s in ledger.list_stores(HQ)][:2]
+    moved = ledger.request_pickup(
+        HQ, first["card_number"], "store", first["redemption_code"], stores[0]
+    )
+    ledger.move_pickup(HQ, moved["pickup_id"], stores[1])
+    ledger.cancel_pickup(HQ, moved["pickup_id"])
+    offer = ledger.offer_gift(HQ, second["card_number"], second["redemption_code"])
+    ledger.accept_gift(HQ, offer["offer_id"], offer["token"], "朋友 — friend")
+    ledger.offer_gift(HQ, third["card_number"], third["redemption_code"])
+    clock.at = datetime.now(UTC) + timedelta(days=3)
+    ledger.return_due_gifts(HQ)
     with write_transaction(engine) as conn:
         append_card_map(conn, datetime(2026, 11, 24, 7, tzinfo=UTC))
     with read_transaction(engine) as conn:

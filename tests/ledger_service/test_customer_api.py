@@ -11,7 +11,8 @@ WRONG = "AAAA-AAAA-AAAA"
 
 
 def _issue(api) -> tuple[str, str]:
-    response = api.post("/cards", {"batch_ref": "B1", "cards": [{"product": "Moutai 500ml"}]})
+    body = {"batch_ref": "B1", "active": True, "cards": [{"product": "Moutai 500ml"}]}
+    response = api.post("/cards", body)
     assert response.status_code == 201, response.get_json()
     card = response.get_json()["cards"][0]
     return card["card_number"], card["redemption_code"]

@@ -223,7 +223,8 @@ def test_open_deliveries_worklist(app, ledger, signed_in):
     page = console.get("/console/deliveries").get_data(as_text=True)
     assert f'data-pickup="{pickup["pickup_id"]}"' in page and "addr-9" in page
     assert page.count("data-pickup=") == 1
-    ledger.pickup_ship(HQ, pickup["pickup_id"])
+    ledger.pickup_review(HQ, pickup["pickup_id"])
+    ledger.pickup_ship(HQ, pickup["pickup_id"], "SF", "SF1234567890")
     ledger.pickup_complete(HQ, pickup["pickup_id"])
     page = console.get("/console/deliveries").get_data(as_text=True)
     assert "data-pickup=" not in page

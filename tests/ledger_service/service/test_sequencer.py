@@ -216,7 +216,7 @@ def grouped(db_url):
     db.upgrade(engine)
     ledger = Ledger(engine, secrets.token_bytes(32), group_commit_ms=1)
     ledger.create_store(HQ, "S1", "Flagship", "north")
-    issued = ledger.issue_cards(HQ, "B1", [{"product": "Tea"}] * REDEEMS)["cards"]
+    issued = ledger.issue_cards(HQ, "B1", [{"product": "Tea"}] * REDEEMS, active=True)["cards"]
     ledger._sequencer = Sequencer(ledger._head_transaction, LONG, limit=REDEEMS)
     yield ledger, [(c["card_number"], c["redemption_code"]) for c in issued]
     engine.dispose()
