@@ -148,6 +148,13 @@ class CardCommands(CommandRunner):
             row = card_or_404(conn, number)
             if signed is not None:
                 signed.check_signer(conn)
+                if row.kind != "pickup":
+                    # The EIP-712 redeem a device signs names no amount: a signed value
+                    # redemption would log an amount the device never vouched for.
+                    raise errors.WrongCardKind(
+                        "a device signature does not cover an amount yet: stored-value and "
+                        "count cards are redeemed without one"
+                    )
             store = store_or_404(conn, at) if at else None
             draft = decide(card_of(row), Redeem(store, amount), now)
             check_code(self._secret, row, redemption_code, now)

@@ -35,8 +35,12 @@ def shop(tmp_path, serve):
         settings, {"CUSTOMER_RATE_LIMIT_PER_CLIENT": None, "CUSTOMER_RATE_LIMIT_PER_CARD": None}
     )
     rt = app.extensions["cardtrail"]
-    rt.ledger.create_store(HQ, "S1", "旗舰店 Flagship", "north")
-    card = rt.ledger.issue_cards(HQ, "BR1", [{"product": "茅台 500ml"}])["cards"][0]
+    rt.ledger.create_store(HQ, "S1", "旗舰店 Flagship", "north", city="上海")
+    rt.ledger.create_store(HQ, "S2", "空店 Empty", "north", city="上海")
+    rt.ledger.create_product(HQ, "MT-500", "茅台 500ml", "Moutai 500ml", "pickup")
+    rt.ledger.set_stock(HQ, "S1", "MT-500", on_hand=2)
+    batch = [{"sku": "MT-500"}]
+    card = rt.ledger.issue_cards(HQ, "BR1", batch, active=True)["cards"][0]
     store_token = create_token(rt.engine, rt.secret_key, "store", "S1").token
     yield {
         "url": serve(app),
@@ -103,11 +107,14 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     _fits(friend)
     friend.screenshot(path=str(screenshots / "gift-accepted.png"), full_page=True)
 
-    # The friend asks for the goods at store S1 today.
-    friend.goto(shop["url"] + "/customer/pickup")
-    friend.fill("#card-number", shop["number"])
+    # The friend follows the card page's link to ask for the goods: only the store with
+    # stock is offered; S1, today.
+    friend.goto(f"{shop['url']}/c/{shop['number']}")
+    friend.click(".holder-actions a[href*='/customer/pickup']")
+    assert friend.locator("#card-number").input_value() == shop["number"]
+    assert friend.locator("input[name=store_id]").count() == 1
     friend.fill("#card-code", new_code)
-    friend.select_option("#store", "S1")
+    friend.check("input[name=store_id][value=S1]")
     friend.fill("#day", datetime.now(UTC).date().isoformat())
     friend.click("#pickup-submit")
     friend.wait_for_url(re.compile(r".*/customer/pickups/pk_[0-9a-f]+#[0-9a-f]{32}$"))
@@ -138,3 +145,11 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
     friend.wait_for_selector("#pickup-state:text-is('已完成')", timeout=15_000)
     assert friend.locator("#pickup-code-box").is_hidden()
+
+    # Anyone holding the bottle looks its serial up: the handover of this pickup, by leaf.
+    friend.goto(f"{shop['url']}/serial?serial=mt-2026-000123")
+    handover = friend.locator(f".handover[data-leaf='{done.get_json()['leaf_index']}']")
+    assert handover.count() == 1
+    assert friend.locator(".handovers").get_attribute("data-count") == "1"
+    _fits(friend)
+    friend.screenshot(path=str(screenshots / "serial-lookup.png"), full_page=True)

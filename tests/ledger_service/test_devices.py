@@ -295,6 +295,24 @@ def test_a_signed_redemption_logs_signer_signature_and_offline_time(ledger, regi
     assert devices.recover_signer(cmd, event["data"]["signature"], HERE) == KEY1.address
 
 
+def test_a_signed_redemption_of_a_stored_value_card_is_refused_not_logged_unsigned(
+    ledger, registry
+):
+    """The device's EIP-712 redeem names no amount; logging one beside its signature would
+    claim a consent the device never gave."""
+    ledger.create_product(
+        HQ, "SV-DEV", "储值卡", "Stored value", "stored_value", face_value=10_000, currency="CNY"
+    )
+    [card] = ledger.issue_cards(HQ, "B-SV-DEV", [{"sku": "SV-DEV"}], active=True)["cards"]
+    number, code = card["card_number"], card["redemption_code"]
+    signature = signed_redeem(KEY1, number).to_json()
+    err = refused(
+        ledger, errors.WrongCardKind, STORE1, number, code, signature=signature, amount=1_000
+    )
+    assert "signature does not cover an amount" in str(err)
+    assert ledger.get_card(HQ, number)["balance"] == 10_000
+
+
 def refused(ledger, error, *args, **kwargs):
     size = len(ledger.get_card(HQ, args[1])["events"])
     with pytest.raises(error) as caught:
