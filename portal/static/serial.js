@@ -44,6 +44,7 @@
     var verdict = panel.querySelector("#serial-verdict");
     var checkpoint = doc.checkpoint;
     var failed = false;
+    var checked = 0;
     var anchoredRoot = null;
     var chainError = null;
     if (checkpoint) {
@@ -71,15 +72,19 @@
       }
       reason = chainError || (await checkHandover(item, serial, checkpoint, anchoredRoot));
       if (reason) failed = true;
+      else checked += 1;
       if (mark) {
         mark.textContent = reason ? word(panel, "fail") + " " + reason : word(panel, "ok");
         mark.setAttribute("data-ok", reason ? "false" : "true");
       }
     }
+    // Green only when something was checked: with nothing anchored yet there is nothing
+    // the browser could prove, and the page says so instead of passing.
+    var outcome = failed ? "fail" : checked ? "pass" : "warn";
     verdict.classList.remove("running");
-    verdict.classList.add(failed ? "fail" : "pass");
-    verdict.setAttribute("data-ok", failed ? "false" : "true");
-    verdict.textContent = word(panel, failed ? "some-fail" : "all-ok");
+    verdict.classList.add(outcome);
+    verdict.setAttribute("data-ok", outcome === "pass" ? "true" : "false");
+    verdict.textContent = word(panel, { fail: "some-fail", pass: "all-ok", warn: "none-checked" }[outcome]);
   }
 
   function wire(doc) {

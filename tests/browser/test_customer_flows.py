@@ -151,5 +151,9 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     handover = friend.locator(f".handover[data-leaf='{done.get_json()['leaf_index']}']")
     assert handover.count() == 1
     assert friend.locator(".handovers").get_attribute("data-count") == "1"
+    # Not anchored yet: the browser proved nothing, and its verdict must not be green.
+    friend.wait_for_selector("#serial-verdict:not(.running)")
+    verdict = friend.locator("#serial-verdict")
+    assert verdict.get_attribute("data-ok") == "false" and "warn" in verdict.get_attribute("class")
     _fits(friend)
     friend.screenshot(path=str(screenshots / "serial-lookup.png"), full_page=True)
