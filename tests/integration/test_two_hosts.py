@@ -401,7 +401,11 @@ def test_two_hosts_share_one_log_one_anchoring_lock_and_one_rate_limit(
                 status, doc = web[name].request(
                     "POST",
                     "/api/v1/cards",
-                    {"batch_ref": f"HOST-{name}-{i}", "cards": [{"product": f"host {name}"}]},
+                    {
+                        "batch_ref": f"HOST-{name}-{i}",
+                        "active": True,
+                        "cards": [{"product": f"host {name}"}],
+                    },
                     {"Authorization": f"Bearer {tokens.hq}", "Idempotency-Key": uuid.uuid4().hex},
                 )
                 assert status == 201, doc
