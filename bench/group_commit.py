@@ -64,7 +64,7 @@ def issue(deployment: Deployment, count: int) -> list[tuple[str, str]]:
         issued: list[tuple[str, str]] = []
         for start in range(0, count, 1_000):
             batch = [card_spec() for _ in range(min(1_000, count - start))]
-            cards = ledger.issue_cards(HQ, f"gc-{start}", batch)["cards"]
+            cards = ledger.issue_cards(HQ, f"gc-{start}", batch, active=True)["cards"]
             issued += [(c["card_number"], c["redemption_code"]) for c in cards]
     finally:
         engine.dispose()
