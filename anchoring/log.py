@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -35,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.expression import ClauseElement
 
-from anchoring import merkle
+from anchoring import merkle, pending
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.schema import log_head, log_leaves, log_nodes
 from anchoring.types import Checkpoint, ConsistencyProof, InclusionProof
@@ -46,10 +47,13 @@ Node = tuple[int, int]
 """A complete subtree as ``(level, index)``; level 0 is a leaf."""
 
 _HEAD_ID = 1
+# Fewer rows than this go in by INSERT, more by COPY (PostgreSQL, see MerkleLog._insert).
+_COPY_FROM = 16
 # Bound on the parameters of one IN list: SQLite allows 32766 per statement.
 _IN_CHUNK = 5_000
 
 _select_size = sa.select(log_head.c.tree_size).where(log_head.c.id == _HEAD_ID)
+_lock_size = _select_size.with_for_update()
 
 _select_leaves = (
     sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_input, log_leaves.c.leaf_hash)
@@ -64,6 +68,10 @@ _select_nodes = (
     .where(log_nodes.c.node_index >= sa.bindparam("lo"))
     .where(log_nodes.c.node_index < sa.bindparam("hi"))
     .order_by(log_nodes.c.node_index)
+)
+
+_update_size = (
+    sa.update(log_head).where(log_head.c.id == _HEAD_ID).values(tree_size=sa.bindparam("new_size"))
 )
 
 _insert_leaves = sa.insert(log_leaves)
@@ -188,7 +196,11 @@ class MerkleLog:
     # --- the head ------------------------------------------------------------------
 
     def size(self) -> int:
-        """The number of leaves in the log, as this transaction sees it."""
+        """The number of leaves in the log, as this transaction sees it (held appends
+        included, see :meth:`deferring`)."""
+        held = pending.pending_on(self._conn)
+        if held is not None:
+            return held.size
         size = self._conn.execute(_select_size).scalar()
         return 0 if size is None else int(size)
 
@@ -198,12 +210,16 @@ class MerkleLog:
         On PostgreSQL this is ``SELECT … FOR UPDATE`` on the head row, held until the
         transaction ends; on SQLite the ``BEGIN IMMEDIATE`` of a write transaction already
         holds the database's only write lock. The head row is created on first use.
+        While appends are held (:meth:`deferring`) the lock is already taken: the size
+        includes the held leaves.
         """
-        locking = _select_size.with_for_update()
-        size = self._conn.execute(locking).scalar()
+        held = pending.pending_on(self._conn)
+        if held is not None:
+            return held.size
+        size = self._conn.execute(_lock_size).scalar()
         if size is None:
             self._conn.execute(self._insert_head_if_absent())
-            size = self._conn.execute(locking).scalar_one()
+            size = self._conn.execute(_lock_size).scalar_one()
         return int(size)
 
     def _insert_head_if_absent(self) -> sa.Insert:
@@ -224,12 +240,38 @@ class MerkleLog:
 
         Takes the head lock (see :meth:`lock_head`) if the caller has not already. Costs
         one read of the tree's right edge plus bulk inserts of the new leaves and the
-        complete subtrees they finish: about one node per leaf.
+        complete subtrees they finish: about one node per leaf. While appends are held
+        (:meth:`deferring`), the leaves wait in memory for the batch written on leaving.
         """
-        size = self.lock_head()
         inputs = [self._leaf_bytes(i, value) for i, value in enumerate(leaf_inputs)]
-        if not inputs:
-            return size
+        held = pending.pending_on(self._conn)
+        if held is not None:
+            return held.add(inputs)
+        size = self.lock_head()
+        if inputs:
+            self._write(inputs, size)
+        return size
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Take the head, hold this transaction's appends in memory, and write them all
+        in one batch on leaving, still inside the transaction.
+
+        The leaves get the indexes immediate appends would have given them, and a
+        savepoint rolled back takes back its leaves (:mod:`anchoring.pending`). Proofs
+        and roots cannot cover held leaves; :meth:`leaf_input` and :meth:`size` see them.
+        Group commit holds a group's appends this way: one write of the tree's right edge
+        per group instead of one per command.
+        """
+        base = self.lock_head()
+        with pending.holding(self._conn, base) as held:
+            yield
+            leaves = list(held.leaves)
+        if leaves:
+            self._write(leaves, base)
+
+    def _write(self, inputs: list[bytes], size: int) -> None:
+        """Store ``inputs`` as leaves ``size`` on, their new subtrees and the new size."""
         edge = merkle.perfect_subtrees(0, size)
         known = self._fetch(edge, size)
         # The right edge as a stack of (level, hash), largest subtree at the bottom: each
@@ -252,22 +294,18 @@ class MerkleLog:
             stack.append((level, node))
         self._insert(_insert_leaves, leaves)
         self._insert(_insert_nodes, nodes)
-        self._conn.execute(
-            sa.update(log_head)
-            .where(log_head.c.id == _HEAD_ID)
-            .values(tree_size=size + len(inputs))
-        )
-        return size
+        self._conn.execute(_update_size, {"new_size": size + len(inputs)})
 
     def _insert(self, statement: sa.Insert, rows: Sequence[tuple[object, ...]]) -> None:
         """Run ``statement`` for rows given in its table's column order, as one executemany.
 
-        On PostgreSQL the rows go in by ``COPY``: an executemany there sends, binds and
-        runs the statement once per row, most of a bulk issue's time in the log.
+        On PostgreSQL a batch goes in by ``COPY``: an executemany there sends, binds and
+        runs the statement once per row, most of a bulk issue's time in the log. A few
+        rows go by INSERT: a COPY costs three round trips, however few its rows.
         """
         if not rows:
             return
-        if self._conn.dialect.name == "postgresql":
+        if self._conn.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
             self._copy(statement.table, rows)
             return
         sql, order = _compiled(self._conn.dialect, statement)
@@ -424,8 +462,9 @@ class MerkleLog:
     def leaf_input(self, index: int) -> bytes:
         """The input bytes of leaf ``index``."""
         _whole(index, "leaf index")
-        value = None
-        if index >= 0:
+        held = pending.pending_on(self._conn)
+        value = held.get(index) if held is not None else None
+        if value is None and index >= 0:
             value = self._conn.execute(_select_leaf, {"index": index}).scalar()
         if value is None:
             self._missing_leaf(index)
@@ -435,13 +474,17 @@ class MerkleLog:
         """The input bytes of several leaves, by index."""
         wanted = sorted({_whole(i, "leaf index") for i in indices})
         found: dict[int, bytes] = {}
+        held = pending.pending_on(self._conn)
+        if held is not None:
+            found = {i: leaf for i in wanted if (leaf := held.get(i)) is not None}
+            wanted = [i for i in wanted if i not in found]
         for start in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[start : start + _IN_CHUNK]
             query = sa.select(log_leaves.c.leaf_index, log_leaves.c.leaf_input).where(
                 log_leaves.c.leaf_index.in_(chunk)
             )
             found.update((i, bytes(v)) for i, v in self._conn.execute(query))
-        if len(found) < len(wanted):
+        if any(i not in found for i in wanted):
             self._missing_leaf(next(i for i in wanted if i not in found))
         return found
 

@@ -200,6 +200,11 @@ def revoke_token(engine: Engine, token_id: str) -> bool:
     return result.rowcount == 1
 
 
+_live_token = sa.select(api_tokens.c.role, api_tokens.c.store_id, api_tokens.c.secret_hash).where(
+    api_tokens.c.id == sa.bindparam("for_id"), api_tokens.c.revoked_at.is_(None)
+)
+
+
 def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor:
     """The actor of an ``Authorization: Bearer ct_…`` header, or :class:`Unauthorized`.
 
@@ -210,11 +215,7 @@ def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor
     if parts is None:
         raise Unauthorized("send Authorization: Bearer <token>")
     with read_transaction(engine) as conn:
-        row = conn.execute(
-            sa.select(api_tokens.c.role, api_tokens.c.store_id, api_tokens.c.secret_hash).where(
-                api_tokens.c.id == parts.id, api_tokens.c.revoked_at.is_(None)
-            )
-        ).first()
+        row = conn.execute(_live_token, {"for_id": parts.id}).first()
     expected = row.secret_hash if row else "0" * 64
     presented = token_hash(secret_key, f"ct_{parts.id}_{parts.secret}")
     if not hmac.compare_digest(expected, presented) or row is None:

@@ -236,12 +236,9 @@ class IdempotencyStore:
         return result.rowcount
 
     def _reserve(self, conn: Connection, token_id: str, key: str, request_hash: str) -> bool:
-        statement = _insert(conn).values(
-            token_id=token_id, key=key, request_hash=request_hash, created_at=self._clock()
-        )
-        inserted = conn.execute(
-            statement.on_conflict_do_nothing().returning(idempotency_keys.c.token_id)
-        ).first()
+        statement = _reserve_postgres if is_postgres(conn) else _reserve_sqlite
+        values = {"token_id": token_id, "key": key, "request_hash": request_hash}
+        inserted = conn.execute(statement, {**values, "created_at": self._clock()}).first()
         return inserted is not None
 
     def _release(self, token_id: str, key: str) -> None:
@@ -302,7 +299,11 @@ _complete_record = (
 )
 
 
-def _insert(conn: Connection) -> postgresql.Insert | sqlite.Insert:
-    if is_postgres(conn):
-        return postgresql.insert(idempotency_keys)
-    return sqlite.insert(idempotency_keys)
+_reserve_postgres = (
+    postgresql.insert(idempotency_keys)
+    .on_conflict_do_nothing()
+    .returning(idempotency_keys.c.token_id)
+)
+_reserve_sqlite = (
+    sqlite.insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.token_id)
+)

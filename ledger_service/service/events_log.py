@@ -28,6 +28,8 @@ from ledger_service.events import (
 from ledger_service.schema import events
 from ledger_service.service.rows import update_card
 
+_insert_events = sa.insert(events)
+
 IN_CHUNK = 1_000
 """Most values in one ``IN (…)`` list."""
 
@@ -103,7 +105,7 @@ def apply(
     """Log the card's next event and move the card on; returns the event's leaf index."""
     entry = (row.number, bytes(row.salt), row.seq + 1, row.last_event_hash, draft)
     [(leaf_index, last_hash)], event_rows = log_events(log, size, actor, now, [entry])
-    conn.execute(sa.insert(events), event_rows)
+    conn.execute(_insert_events, event_rows)
     updated = conn.execute(
         update_card,
         {

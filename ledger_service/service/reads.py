@@ -63,7 +63,7 @@ def read_card_history(conn: Connection, number: str) -> CardHistory:
     """The history of the card ``number`` (normalised), read on the caller's transaction.
 
     Raises CardNotFound when there is no such card, and the log's own error when an event's
-    leaf is missing from it.
+    leaf is missing from it. Sees the leaves its transaction holds (group commit).
     """
     rows = conn.execute(_CARD_AND_LEAVES, {"number": number}).all()
     if not rows:
@@ -72,9 +72,10 @@ def read_card_history(conn: Connection, number: str) -> CardHistory:
     for row in rows:
         if row.leaf_index is None:
             continue  # the outer join's row of a card without events
-        if row.leaf_input is None:
-            MerkleLog(conn).leaf_input(row.leaf_index)  # raises the log's own error
-        leaf = bytes(row.leaf_input)
+        # A leaf not stored is either held for the group's commit (group commit) or
+        # missing, which the log's own error says.
+        stored = row.leaf_input
+        leaf = bytes(stored) if stored is not None else MerkleLog(conn).leaf_input(row.leaf_index)
         history.append(HistoryEvent(row.leaf_index, json.loads(leaf), leaf))
     return CardHistory(number, bytes(rows[0].salt), rows[0].state, tuple(history))
 

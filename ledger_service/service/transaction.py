@@ -20,7 +20,9 @@ is a savepoint of a transaction that the units arriving together in this process
 (:mod:`.sequencer`): the transaction takes the log head first, each unit's work runs in
 turn under its own savepoint (an exception rolls back that unit only), and the one commit
 comes before any of them returns. A command's event and its idempotency record still
-commit together, and nothing is acknowledged before its commit.
+commit together, and nothing is acknowledged before its commit. The group's leaves are
+held in memory and written in one batch before the commit: each command still gets the
+next leaf index, and a command rolled back takes its leaf back.
 """
 
 from __future__ import annotations
@@ -110,9 +112,9 @@ class CommandRunner:
     def _head_transaction(self) -> Iterator[Connection]:
         """A group's transaction, holding the log head from its start: a group then
         holds no lock while it waits for the previous one, so two groups never wait
-        for each other."""
-        with write_transaction(self._engine) as conn:
-            head(conn)
+        for each other. Its commands' leaves are written together before the commit
+        (:meth:`~anchoring.log.MerkleLog.deferring`), not one command at a time."""
+        with write_transaction(self._engine) as conn, MerkleLog(conn).deferring():
             yield conn
 
     @contextmanager

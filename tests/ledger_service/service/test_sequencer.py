@@ -287,3 +287,42 @@ def test_a_failing_group_commit_acknowledges_no_redeem(grouped):
     assert all(isinstance(o, OSError | GroupCommitFailed) for o in outcomes.values()), outcomes
     size, leaves, _ = _log(ledger)
     assert size == size_before and len(leaves) == size_before
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [errors.CardVoided("refused after its event was logged"), RuntimeError("a crash")],
+    ids=["refusal", "error"],
+)
+def test_a_redeem_failing_after_logging_takes_its_leaf_back_and_leaves_no_gap(
+    grouped, monkeypatch, failure
+):
+    # The group holds its leaves until the commit: the failing redeem's leaf must go with
+    # its savepoint, and the next redeem take its index.
+    ledger, cards = grouped
+    size_before, _, _ = _log(ledger)
+    failing = cards[7][0]
+    from ledger_service.service import card_commands
+
+    real = card_commands.note_burst
+    mine = threading.local()
+
+    def burst(conn, actor, at, now):
+        if mine.number == failing:
+            raise failure
+        real(conn, actor, at, now)
+
+    monkeypatch.setattr(card_commands, "note_burst", burst)
+
+    def redeem(k: int) -> object:
+        mine.number = cards[k][0]
+        return ledger.redeem(STORE1, *cards[k])
+
+    outcomes = together(REDEEMS, redeem)
+
+    assert outcomes.pop(7) is failure
+    indices = sorted(a["leaf_index"] for a in outcomes.values())
+    assert indices == list(range(size_before, size_before + REDEEMS - 1))
+    size, leaves, divergence = _log(ledger)
+    assert size == size_before + REDEEMS - 1
+    assert leaves == list(range(size)) and divergence is None
