@@ -3,7 +3,9 @@
 Public URLs carry card numbers (``/c/<number>``, ``/api/v1/public/cards/<number>``,
 ``/lookup?number=…``), and a number is all anyone needs to open a card's page. Both
 servers' request logs therefore pass every logged value through
-:func:`ledger_service.log_masking.mask_card_numbers` (first four and last two symbols):
+:func:`ledger_service.log_masking.mask_card_numbers` (first four and last two symbols)
+and :func:`~ledger_service.log_masking.mask_url_keys` (the pickup keys and gift tokens an
+outdated client may still put in a URL):
 
 * ``cardtrail up`` serves with :class:`MaskingRequestHandler` (werkzeug);
 * gunicorn takes ``--logger-class cardtrail.access_log.GunicornLogger`` (docs/production.md).
@@ -16,11 +18,11 @@ from typing import Any
 from gunicorn.glogging import Logger, SafeAtoms
 from werkzeug.serving import WSGIRequestHandler
 
-from ledger_service.log_masking import mask_card_numbers
+from ledger_service.log_masking import mask_card_numbers, mask_url_keys
 
 
 def _masked(value: Any) -> Any:
-    return mask_card_numbers(value) if isinstance(value, str) else value
+    return mask_url_keys(mask_card_numbers(value)) if isinstance(value, str) else value
 
 
 class MaskingRequestHandler(WSGIRequestHandler):

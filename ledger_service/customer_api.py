@@ -8,6 +8,11 @@ at a redemption (:mod:`ledger_service.service.traces`). Every route is rate-limi
 client address and per card (or pickup, or gift) before anything else runs
 (``CUSTOMER_RATE_LIMIT_PER_CLIENT``, ``CUSTOMER_RATE_LIMIT_PER_CARD``).
 
+A pickup page's key and a gift link's token open their GET routes in the
+``X-CardTrail-Key`` header (:data:`KEY_HEADER`), never in the URL, which access logs and
+proxies keep; a request that still puts one in the query string is refused. A gift's
+accept carries its token in the JSON body.
+
 Every POST needs an ``Idempotency-Key``, as on the merchant API: a retried gift accept
 gets the same new code back. The answers are stored under the card (pickup, gift) and
 the key, encrypted under a key derived from the request's own bytes, which hold the
@@ -44,6 +49,11 @@ _CARD = {
 }
 _PICKUP = {"id": Param("The pickup id returned when the pickup was requested.")}
 _GIFT = {"id": Param("The gift offer id of the share link.")}
+KEY_HEADER = "X-CardTrail-Key"
+"""The header that carries a pickup page's key or a gift link's token (from the page URL's
+fragment) to the API."""
+_URL_KEYS = ("key", "token")
+"""Where those went before, in the query string: refused now."""
 _USE = (
     "INVALID_CARD_NUMBER",
     "CARD_NOT_FOUND",
@@ -92,6 +102,62 @@ def _subject(path: dict[str, Any]) -> str:
     return str(path["id"])
 
 
+def _admit(path: dict[str, Any]) -> str:
+    """Count the request against its client's and its subject's budgets (RATE_LIMITED past
+    either) and check its path; returns the subject (:func:`_subject`)."""
+    limit_client()
+    check_path(path)
+    subject = _subject(path)
+    limit_subject(subject)
+    return subject
+
+
+def key_header(description: str, pattern: str) -> dict[str, dict[str, Any]]:
+    """The OpenAPI description of the :data:`KEY_HEADER` a route is opened with."""
+    return {
+        KEY_HEADER: {
+            "required": True,
+            "schema": {"type": "string", "pattern": pattern},
+            "description": description + " It comes from the page URL's fragment; never "
+            "put it in the URL, which logs keep.",
+        }
+    }
+
+
+def customer_view(
+    rule: str, spec: Operation
+) -> Callable[[Callable[[str, str], Any]], Callable[..., Response]]:
+    """Register a GET view ``fn(id, key) -> JSON document`` of a pickup or gift, opened by
+    the :data:`KEY_HEADER` that ``spec.headers`` describes: rate limit and path are checked
+    first; a key in the query string is refused (VALIDATION_FAILED) before it is read."""
+
+    def register(fn: Callable[[str, str], Any]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def view(id: str) -> Response:
+            _admit({"id": id})
+            _refuse_url_keys()
+            return _response(200, dumps(fn(id, request.headers.get(KEY_HEADER, ""))))
+
+        bp.add_url_rule(rule, view_func=operation(spec)(view), methods=["GET"])
+        return view
+
+    return register
+
+
+def _refuse_url_keys() -> None:
+    """Refuse a key in the query string, so that a client that puts it there learns to move
+    it to the header rather than meet PICKUP_NOT_FOUND."""
+    found = [name for name in _URL_KEYS if name in request.args]
+    if found:
+        raise errors.ValidationFailed(
+            f"the key goes in the {KEY_HEADER} header, not in the URL",
+            errors=[
+                {"loc": f"query.{name}", "message": f"not allowed: use {KEY_HEADER}"}
+                for name in found
+            ],
+        )
+
+
 def customer_command(
     rule: str, spec: Operation
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
@@ -103,10 +169,7 @@ def customer_command(
     def register(fn: Callable[..., Any]) -> Callable[..., Response]:
         @functools.wraps(fn)
         def view(**path: Any) -> Response:
-            limit_client()
-            check_path(path)
-            subject = _subject(path)
-            limit_subject(subject)
+            subject = _admit(path)
             key = idempotency.check_key(request.headers.get(idempotency.HEADER))
             raw = request.get_data(cache=False)
             body = schemas.parse(spec.request, raw)
@@ -283,8 +346,8 @@ def offer_gift(body: schemas.CardCode, number: str, *, within: Any) -> Any:
 # --- pickups ----------------------------------------------------------------------------
 
 
-@bp.get("/pickups/<id>")
-@operation(
+@customer_view(
+    "/pickups/<id>",
     Operation(
         "Follow a pickup; while it waits at the store, its rotating code",
         "The code changes every 30 seconds (`code_seconds_left`); staff check it at the "
@@ -293,22 +356,12 @@ def offer_gift(body: schemas.CardCode, number: str, *, within: Any) -> Any:
         response=schemas.PickupProgress,
         errors=("PICKUP_NOT_FOUND", "RATE_LIMITED", "VALIDATION_FAILED"),
         parameters=_PICKUP,
-        query={
-            "key": {
-                "required": True,
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-                "description": "The pickup's access key.",
-            }
-        },
-    )
+        headers=key_header("The pickup's access key.", "^[0-9a-f]{32}$"),
+    ),
 )
-def pickup_progress(id: str) -> Response:
+def pickup_progress(id: str, key: str) -> Any:
     """A pickup's progress and rotating code."""
-    limit_client()
-    check_path({"id": id})
-    limit_subject(id)
-    key = request.args.get("key", "")
-    return _response(200, dumps(ledger().pickup_progress(id, key)))
+    return ledger().pickup_progress(id, key)
 
 
 @customer_command(
@@ -349,8 +402,8 @@ def move_pickup(body: schemas.CustomerPickupMove, id: str, *, within: Any) -> An
 # --- gifts ------------------------------------------------------------------------------
 
 
-@bp.get("/gifts/<id>")
-@operation(
+@customer_view(
+    "/gifts/<id>",
     Operation(
         "A gift offer as its share link shows it",
         "An offer past its end is returned to the giver first. A wrong token answers "
@@ -359,21 +412,12 @@ def move_pickup(body: schemas.CustomerPickupMove, id: str, *, within: Any) -> An
         response=schemas.GiftView,
         errors=("GIFT_NOT_FOUND", "RATE_LIMITED", "VALIDATION_FAILED"),
         parameters=_GIFT,
-        query={
-            "token": {
-                "required": True,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                "description": "The share link's token.",
-            }
-        },
-    )
+        headers=key_header("The share link's token.", "^[A-Za-z0-9_-]{1,64}$"),
+    ),
 )
-def gift_view(id: str) -> Response:
+def gift_view(id: str, key: str) -> Any:
     """A gift offer."""
-    limit_client()
-    check_path({"id": id})
-    limit_subject(id)
-    return _response(200, dumps(ledger().gift_offer(id, request.args.get("token", ""))))
+    return ledger().gift_offer(id, key)
 
 
 @customer_command(

@@ -20,6 +20,16 @@ The dev server (``cardtrail up``) and gunicorn (``cardtrail.access_log``) both u
     'GET /c/2345…H8 HTTP/1.1'
     >>> mask_card_numbers("POST /api/v1/pickups/pk_9a3f5c7e8b2d4a6c/ready HTTP/1.1")
     'POST /api/v1/pickups/pk_9a3f5c7e8b2d4a6c/ready HTTP/1.1'
+
+A pickup page's key and a gift link's token open their pages for good: they travel in a
+header, and a client that still puts one in a URL is refused — but its request is logged
+all the same, so :func:`mask_url_keys` blanks ``key`` and ``token`` query values.
+
+    >>> from ledger_service.log_masking import mask_url_keys
+    >>> mask_url_keys("GET /api/v1/customer/pickups/pk_1?key=9a3f5c7e&t=1 HTTP/1.1")
+    'GET /api/v1/customer/pickups/pk_1?key=…&t=1 HTTP/1.1'
+    >>> mask_url_keys("GET /?next=%2Fcustomer%2Fgifts%2Fgf_1%3Ftoken%3DAbC_-1 HTTP/1.1")
+    'GET /?next=%2Fcustomer%2Fgifts%2Fgf_1%3Ftoken%3D… HTTP/1.1'
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ _CANDIDATE = re.compile(
     rf"(?![0-9A-Za-z_])"
 )
 _NOT_SYMBOL = re.compile(_SEPARATOR)
+_URL_KEY = re.compile(r"((?:[?&;]|%3F|%26)(?:key|token)(?:=|%3D))[^&;#\s\"%]+", re.IGNORECASE)
 
 
 def mask_card_number(number: str) -> str:
@@ -55,3 +66,8 @@ def mask_card_number(number: str) -> str:
 def mask_card_numbers(text: str) -> str:
     """``text`` with everything shaped like a card number masked (see the module doc)."""
     return _CANDIDATE.sub(lambda match: mask_card_number(match.group()), text)
+
+
+def mask_url_keys(text: str) -> str:
+    """``text`` with the values of ``key`` and ``token`` query parameters blanked."""
+    return _URL_KEY.sub(r"\1…", text)

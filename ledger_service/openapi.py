@@ -57,7 +57,8 @@ class Operation:
     ``roles`` lists the token roles allowed (empty: public, no token); ``request`` and
     ``response`` are models from :mod:`ledger_service.schemas` (or None); ``errors`` are
     the stable codes the route can answer with, besides the ones every route shares;
-    ``parameters`` describes the route's path parameters by name.
+    ``parameters`` describes the route's path parameters by name; ``query`` and
+    ``headers`` its query and header parameters (name → OpenAPI parameter fields).
     """
 
     summary: str
@@ -72,6 +73,7 @@ class Operation:
     content_type: str = "application/json"
     parameters: dict[str, Param] = field(default_factory=dict)
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -139,6 +141,7 @@ class _Builder:
             op["tags"] = list(spec.tags)
         params = [self.path_parameter(spec, m) for m in _RULE_ARG.finditer(rule)]
         params += [{"name": name, "in": "query", **extra} for name, extra in spec.query.items()]
+        params += [{"name": name, "in": "header", **extra} for name, extra in spec.headers.items()]
         if spec.idempotent:
             params.append(
                 {

@@ -4,7 +4,8 @@ pickup's rotating code at the counter, gift the card and accept a gift.
 The pages are forms over the customer API (:mod:`ledger_service.customer_api`), driven by
 ``customer.js``; they hold no secret of their own. A pickup page's key and a gift link's
 token travel in the URL's fragment (``#…``), which the browser does not send when it loads
-the page; the page's script passes them to the API, like a share link's capability.
+the page; the page's script passes them to the API (and to the pickup's QR) in the
+``X-CardTrail-Key`` header, never in a URL, which access logs and proxies keep.
 
 Chinese first, English second, sized for a phone.
 """
@@ -18,6 +19,7 @@ import segno
 from flask import Blueprint, Response, render_template, request
 
 from ledger_service.actor import SYSTEM
+from ledger_service.customer_api import KEY_HEADER
 from ledger_service.errors import LedgerError
 from ledger_service.runtime import ledger
 from portal.lookups import pickup_choice
@@ -64,9 +66,10 @@ def pickup_page(pickup_id: str) -> str:
 
 @bp.get("/pickups/<pickup_id>/code.svg")
 def pickup_qr(pickup_id: str) -> Response:
-    """The QR of the pickup's code of this moment (``?key=`` the pickup's access key)."""
+    """The QR of the pickup's code of this moment (the pickup's access key in the
+    ``X-CardTrail-Key`` header)."""
     limit_public()
-    key = request.args.get("key", "")
+    key = request.headers.get(KEY_HEADER, "")
     if not _PICKUP_KEY.fullmatch(key):
         return Response(status=404)
     try:

@@ -38,12 +38,11 @@ from ledger_service.service.rows import (
     balance_values,
     card_of,
     card_or_404,
-    lock_state,
     lock_values,
     store_or_404,
 )
 from ledger_service.service.signed_commands import SignatureInput, check_signature, signature_of
-from ledger_service.service.traces import Trace, check_code, note_burst
+from ledger_service.service.traces import Trace, note_burst
 from ledger_service.service.transaction import CommandRunner, head
 
 
@@ -80,22 +79,13 @@ class CardCommands(CommandRunner):
         number = card_number(number)
         holder = valid(check_text, to_holder_ref, "to_holder_ref")
         new_code = codes.generate_code()
+        new_holder = {"holder_ref": holder, "code_hash": codes.code_hash(self._secret, new_code)}
         now = self._now()
         trace = Trace(actor, "transfer", now, number)
         with self._command(number, within, trace) as (conn, log, size, row):
             draft = decide(card_of(row), Transfer(self._holder_tag(holder, bytes(row.salt))), now)
-            check_code(self._secret, row, redemption_code, now)
-            leaf_index = apply(
-                conn,
-                log,
-                size,
-                row,
-                draft,
-                actor,
-                now,
-                holder_ref=holder,
-                code_hash=codes.code_hash(self._secret, new_code),
-                **lock_values(lockout.record_success(lock_state(row))),
+            leaf_index = self._apply_with_code(
+                conn, log, size, row, redemption_code, draft, actor, now, **new_holder
             )
         return {
             "card_number": number,
@@ -157,18 +147,9 @@ class CardCommands(CommandRunner):
                     )
             store = store_or_404(conn, at) if at else None
             draft = decide(card_of(row), Redeem(store, amount), now)
-            check_code(self._secret, row, redemption_code, now)
             draft = signed.draft(draft) if signed else draft
-            leaf_index = apply(
-                conn,
-                log,
-                size,
-                row,
-                draft,
-                actor,
-                now,
-                **lock_values(lockout.record_success(lock_state(row))),
-                **balance_values(draft),
+            leaf_index = self._apply_with_code(
+                conn, log, size, row, redemption_code, draft, actor, now, **balance_values(draft)
             )
             if signed is not None:
                 signed.record(conn, now, leaf_index, draft.state.value)

@@ -36,9 +36,9 @@ from ledger_service.domain.lifecycle import (
 from ledger_service.schema import cards, gift_offers
 from ledger_service.service.checks import WRITERS, card_number, require_role, valid
 from ledger_service.service.events_log import apply
-from ledger_service.service.rows import card_of, card_or_404, lock_state, lock_values, utc
+from ledger_service.service.rows import card_of, card_or_404, lock_values, utc
 from ledger_service.service.traces import Trace, check_code
-from ledger_service.service.transaction import CommandRunner
+from ledger_service.service.transaction import CommandRunner, code_accepted
 
 GIFT_HOURS = 24
 """How long a gift offer stays open, as WeChat card gifts do."""
@@ -63,24 +63,11 @@ class GiftCommands(CommandRunner):
         number = card_number(number)
         holder = valid(check_text, holder_ref, "holder_ref")
         now = self._now()
-        with self._command(number, within, Trace(actor, "claim", now, number)) as (
-            conn,
-            log,
-            size,
-            row,
-        ):
+        trace = Trace(actor, "claim", now, number)
+        with self._command(number, within, trace) as (conn, log, size, row):
             draft = decide(card_of(row), Claim(self._holder_tag(holder, bytes(row.salt))), now)
-            check_code(self._secret, row, redemption_code, now)
-            leaf_index = apply(
-                conn,
-                log,
-                size,
-                row,
-                draft,
-                actor,
-                now,
-                holder_ref=holder,
-                **lock_values(lockout.record_success(lock_state(row))),
+            leaf_index = self._apply_with_code(
+                conn, log, size, row, redemption_code, draft, actor, now, holder_ref=holder
             )
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
 
@@ -97,9 +84,7 @@ class GiftCommands(CommandRunner):
             row = card_or_404(conn, number, lock=True)
             check_code(self._secret, row, redemption_code, now)
             conn.execute(
-                sa.update(cards)
-                .where(cards.c.number == number)
-                .values(**lock_values(lockout.record_success(lock_state(row))))
+                sa.update(cards).where(cards.c.number == number).values(**code_accepted(row))
             )
         return {"card_number": number, "valid": True, "state": row.state}
 
@@ -119,23 +104,11 @@ class GiftCommands(CommandRunner):
         offer_id = "gf_" + secrets.token_hex(8)
         token = secrets.token_urlsafe(24)
         expires_at = now + timedelta(hours=GIFT_HOURS)
-        with self._command(number, within, Trace(actor, "offer_gift", now, number)) as (
-            conn,
-            log,
-            size,
-            row,
-        ):
+        trace = Trace(actor, "offer_gift", now, number)
+        with self._command(number, within, trace) as (conn, log, size, row):
             draft = decide(card_of(row), OfferGift(offer_id, expires_at), now)
-            check_code(self._secret, row, redemption_code, now)
-            leaf_index = apply(
-                conn,
-                log,
-                size,
-                row,
-                draft,
-                actor,
-                now,
-                **lock_values(lockout.record_success(lock_state(row))),
+            leaf_index = self._apply_with_code(
+                conn, log, size, row, redemption_code, draft, actor, now
             )
             conn.execute(
                 sa.insert(gift_offers),

@@ -28,7 +28,6 @@ from sqlalchemy.engine import Connection, Row
 
 from ledger_service import errors, sealing
 from ledger_service.actor import Actor
-from ledger_service.domain import codes, lockout
 from ledger_service.domain import pickups as rules
 from ledger_service.domain.cards import store_id as check_store_id
 from ledger_service.domain.cards import text as check_text
@@ -53,14 +52,12 @@ from ledger_service.service.events_log import apply
 from ledger_service.service.rows import (
     card_of,
     card_or_404,
-    lock_state,
-    lock_values,
     pickup_or_404,
     store_or_404,
     utc,
 )
 from ledger_service.service.signed_commands import SignatureInput, check_signature, signature_of
-from ledger_service.service.traces import Trace, check_code, minutes, seconds
+from ledger_service.service.traces import CodeMatch, Trace
 from ledger_service.service.transaction import CommandRunner, head
 
 _STEPS: dict[type, str] = {
@@ -75,31 +72,15 @@ _ACCESS_CONTEXT = b"cardtrail/pickup-access/v1\x00"
 _OPEN = ("PICKUP_REQUESTED", "PICKUP_READY", "PICKUP_REVIEWED", "PICKUP_SHIPPED")
 
 
-def check_credential(
-    secret_key: bytes,
-    row: Row[Any],
-    pickup_id: str,
-    credential: Credential,
-    code: object,
-    at: datetime,
-    now: datetime,
-) -> None:
-    """Refuse a locked card (CODE_LOCKED) or a wrong customer credential (INVALID_CODE):
-    the rotating code of the pickup at ``at`` (the signing time of an offline command),
-    or the card's code."""
-    left = lockout.locked_for(lock_state(row), now)
-    if left is not None:
-        raise errors.CodeLocked(
-            f"too many wrong codes: the code is locked for {minutes(left)}",
-            retry_after=seconds(left),
-        )
+def credential_match(
+    secret_key: bytes, pickup_id: str, credential: Credential, at: datetime
+) -> CodeMatch | None:
+    """How the customer's ``credential`` is checked: the rotating code of the pickup at
+    ``at`` (the signing time of an offline command), or (None) the card's own code."""
     if credential == "card_code":
-        right = codes.code_matches(secret_key, code, bytes(row.code_hash))
-    else:
-        secret = rules.pickup_secret(secret_key, pickup_id)
-        right = rules.rotating_code_matches(secret, code, at)
-    if not right:
-        raise errors.InvalidCode("wrong pickup code")
+        return None
+    secret = rules.pickup_secret(secret_key, pickup_id)
+    return lambda code: rules.rotating_code_matches(secret, code, at)
 
 
 DAY_RULE = "a date from today to 90 days ahead"
@@ -176,19 +157,12 @@ class PickupCommands(CommandRunner):
             store = store_or_404(conn, store_id) if store_id else None
             command = RequestPickup(pickup_id, mode, store, day, address_hash)
             draft = decide(card_of(row), command, now)
-            check_code(self._secret, row, redemption_code, now)
+            leaf_index = self._apply_with_code(
+                conn, log, size, row, redemption_code, draft, actor, now
+            )
+            # After the code's check, so that a wrong code is counted whatever the stock.
             if store_id is not None and row.sku is not None:
                 stock.reserve(conn, store_id, row.sku, stock.product_units(conn, row.sku), now=now)
-            leaf_index = apply(
-                conn,
-                log,
-                size,
-                row,
-                draft,
-                actor,
-                now,
-                **lock_values(lockout.record_success(lock_state(row))),
-            )
             conn.execute(
                 sa.insert(pickups),
                 {
@@ -271,12 +245,13 @@ class PickupCommands(CommandRunner):
             else:
                 store = store_or_404(conn, store_id)
                 draft = decide(card_of(row), MovePickup(pickup.id, pickup.mode, store, day), now)
-            values: dict[str, Any] = {}
-            if redemption_code is not None:
-                check_code(self._secret, row, redemption_code, now)
-                values = lock_values(lockout.record_success(lock_state(row)))
+            if redemption_code is None:  # headquarters, which needs no code
+                leaf_index = apply(conn, log, size, row, draft, actor, now)
+            else:
+                leaf_index = self._apply_with_code(
+                    conn, log, size, row, redemption_code, draft, actor, now
+                )
             _restock(conn, pickup, row, store_id, now)
-            leaf_index = apply(conn, log, size, row, draft, actor, now, **values)
             state = "PICKUP_CANCELLED" if store_id is None else draft.state.value
             moved = {} if store_id is None else {"store_id": store_id, "day": day}
             conn.execute(
@@ -431,25 +406,26 @@ class PickupCommands(CommandRunner):
                 }
             command = step(pickup.id, pickup.mode, store, **details)
             draft = decide(card, command, now)
-            values: dict[str, Any] = {}
+            draft = signed.draft(draft) if signed else draft
+            if isinstance(command, PickupComplete) and command.credential is not None:
+                at = signed.signature.signed_time if signed else now
+                matches = credential_match(self._secret, pickup.id, command.credential, at)
+                leaf_index = self._apply_with_code(
+                    conn, log, size, row, code, draft, actor, now, matches=matches
+                )
+            else:
+                leaf_index = apply(conn, log, size, row, draft, actor, now)
             if isinstance(command, PickupComplete):
                 columns = {
                     "credential": command.credential,
                     "serials": json.dumps(list(command.serials)),
                 }
-                if command.credential is not None:
-                    at = signed.signature.signed_time if signed else now
-                    check_credential(
-                        self._secret, row, pickup.id, command.credential, code, at, now
-                    )
-                    values = lock_values(lockout.record_success(lock_state(row)))
-            draft = signed.draft(draft) if signed else draft
-            if isinstance(command, PickupComplete) and _draws_on_stock(pickup, row):
-                units = stock.product_units(conn, row.sku)
-                stock.consume(conn, pickup.store_id, row.sku, units, now=now)
-            leaf_index = apply(conn, log, size, row, draft, actor, now, **values)
-            if isinstance(command, PickupComplete) and command.serials:
-                serials.record_serials(conn, leaf_index, row.number, command.serials)
+                # After the credential's check, so that a wrong code is counted regardless.
+                if _draws_on_stock(pickup, row):
+                    units = stock.product_units(conn, row.sku)
+                    stock.consume(conn, pickup.store_id, row.sku, units, now=now)
+                if command.serials:
+                    serials.record_serials(conn, leaf_index, row.number, command.serials)
             if signed is not None:
                 signed.record(conn, now, leaf_index, draft.state.value)
             conn.execute(

@@ -10,6 +10,7 @@ command back, in the same transaction, so they commit with the command's answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,15 +129,27 @@ class Trace:
         )
 
 
-def check_code(secret: bytes, row: Row[Any], code: object, now: datetime) -> None:
-    """Refuse a locked code (CODE_LOCKED) or a wrong one (INVALID_CODE) of the card ``row``."""
+CodeMatch = Callable[[object], bool]
+"""Whether a code a customer showed is the right one."""
+
+
+def check_code(
+    secret: bytes, row: Row[Any], code: object, now: datetime, matches: CodeMatch | None = None
+) -> None:
+    """Refuse a locked code (CODE_LOCKED) or a wrong one (INVALID_CODE) of the card ``row``.
+    ``matches``: how ``code`` is checked instead of against the card's own code (a pickup's
+    rotating code), under the same lockout."""
     left = lockout.locked_for(lock_state(row), now)
     if left is not None:
         raise errors.CodeLocked(
             f"too many wrong codes: the code is locked for {minutes(left)}",
             retry_after=seconds(left),
         )
-    if not codes.code_matches(secret, code, bytes(row.code_hash)):
+    if matches is None:
+        right = codes.code_matches(secret, code, bytes(row.code_hash))
+    else:
+        right = matches(code)
+    if not right:
         raise errors.InvalidCode("wrong redemption code")
 
 

@@ -39,10 +39,14 @@ from sqlalchemy.engine import Connection, Engine, Row
 from anchoring.db import write_transaction
 from anchoring.log import MerkleLog
 from ledger_service import errors
+from ledger_service.actor import Actor
+from ledger_service.domain import lockout
+from ledger_service.domain.lifecycle import EventDraft
 from ledger_service.events import utc_now
-from ledger_service.service.rows import card_or_404
+from ledger_service.service.events_log import apply
+from ledger_service.service.rows import card_or_404, lock_state, lock_values
 from ledger_service.service.sequencer import Sequencer
-from ledger_service.service.traces import Trace
+from ledger_service.service.traces import CodeMatch, Trace, check_code
 
 _HOLDER_CONTEXT = b"cardtrail/holder/v2\x00"
 """v2 tags are salted per card (v1, in older events, were not: a holder's cards linked)."""
@@ -144,6 +148,37 @@ class CommandRunner:
         with self._run(within, trace) as conn:
             log, size = head(conn)
             yield conn, log, size, card_or_404(conn, number)
+
+    def _apply_with_code(
+        self,
+        conn: Connection,
+        log: MerkleLog,
+        size: int,
+        row: Row[Any],
+        code: object,
+        draft: EventDraft,
+        actor: Actor,
+        now: datetime,
+        *,
+        matches: CodeMatch | None = None,
+        **card_values: Any,
+    ) -> int:
+        """Log ``draft`` as the next event of the card ``row`` (:func:`~.events_log.apply`)
+        once ``code``, shown for it, proves its holder; returns the event's leaf index.
+
+        CODE_LOCKED while the card's code is locked, INVALID_CODE for a wrong code (the
+        command's :class:`~.traces.Trace` counts it toward the lockout); an accepted code
+        ends the card's run of wrong ones. ``matches``: whether a code is right, when it
+        is not the card's own code that is asked for (a pickup's rotating code).
+        """
+        check_code(self._secret, row, code, now, matches)
+        return apply(conn, log, size, row, draft, actor, now, **code_accepted(row), **card_values)
+
+
+def code_accepted(row: Row[Any]) -> dict[str, Any]:
+    """The card columns once a code of the card ``row`` was accepted: its run of wrong codes
+    ends (the count of earlier locks stays, so the next lock still lasts longer)."""
+    return lock_values(lockout.record_success(lock_state(row)))
 
 
 def head(conn: Connection) -> tuple[MerkleLog, int]:

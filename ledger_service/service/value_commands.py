@@ -16,7 +16,6 @@ from sqlalchemy.engine import Connection
 
 from ledger_service import errors
 from ledger_service.actor import Actor
-from ledger_service.domain import lockout
 from ledger_service.domain.cards import store_id as check_store_id
 from ledger_service.domain.lifecycle import (
     Adjust,
@@ -37,11 +36,9 @@ from ledger_service.service.rows import (
     balance_values,
     card_of,
     card_or_404,
-    lock_state,
-    lock_values,
     store_or_404,
 )
-from ledger_service.service.traces import Trace, check_code
+from ledger_service.service.traces import Trace
 from ledger_service.service.transaction import CommandRunner, head
 
 COUNTER = ("hq", "store")
@@ -158,17 +155,8 @@ class ValueCommands(CommandRunner):
                 ReceiveBalance(amount, card_commitment(bytes(sender.salt), sender_number)),
                 now,
             )
-            check_code(self._secret, sender, redemption_code, now)
-            sent_leaf = apply(
-                conn,
-                log,
-                size,
-                sender,
-                sent,
-                actor,
-                now,
-                **lock_values(lockout.record_success(lock_state(sender))),
-                **balance_values(sent),
+            sent_leaf = self._apply_with_code(
+                conn, log, size, sender, redemption_code, sent, actor, now, **balance_values(sent)
             )
             received_leaf = apply(
                 conn, log, size + 1, receiver, received, actor, now, **balance_values(received)

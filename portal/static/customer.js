@@ -1,6 +1,7 @@
 // The customer's pages: forms over /api/v1/customer (ledger_service/customer_api.py).
 // No secret lives here: the card's code is typed by the customer, a pickup's key and a
-// gift's token come from the page URL's fragment.
+// gift's token come from the page URL's fragment. They go on in a header, never in a URL:
+// access logs and proxies keep URLs.
 (function () {
   "use strict";
 
@@ -27,8 +28,11 @@
 
   function clearError() { errorBox.hidden = true; errorBox.textContent = ""; }
 
-  function call(method, path, body) {
+  var KEY_HEADER = "X-CardTrail-Key";
+
+  function call(method, path, body, key) {
     var init = { method: method, headers: { "Accept": "application/json" } };
+    if (key !== undefined) { init.headers[KEY_HEADER] = key; }
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.headers["Idempotency-Key"] = idempotencyKey();
@@ -111,6 +115,21 @@
   }
 
   // --- the pickup's page: progress and the rotating code --------------------------------
+  // An <img src> cannot send a header: the QR is fetched, then shown as a data: URL (the
+  // pages' Content-Security-Policy allows those images, not blob: ones).
+  function showQr(url, key) {
+    var init = { headers: {}, cache: "no-store" };
+    init.headers[KEY_HEADER] = key;
+    fetch(url, init).then(function (response) {
+      return response.ok ? response.text() : null;
+    }).then(function (svg) {
+      if (svg !== null) {
+        document.getElementById("pickup-qr").src =
+          "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+      }
+    }, function () { /* without its QR, the code still shows as text */ });
+  }
+
   var pickup = document.getElementById("pickup");
   if (pickup) {
     var pickupId = pickup.getAttribute("data-pickup-id");
@@ -118,7 +137,7 @@
     var key = fragment();
     var shownCode = null;
     var refresh = function () {
-      call("GET", "/pickups/" + encodeURIComponent(pickupId) + "?key=" + encodeURIComponent(key))
+      call("GET", "/pickups/" + encodeURIComponent(pickupId), undefined, key)
         .then(function (doc) {
           clearError();
           show("pickup-state", states[doc.state] || doc.state);
@@ -130,8 +149,7 @@
             if (doc.rotating_code !== shownCode) {
               shownCode = doc.rotating_code;
               document.getElementById("pickup-code").textContent = doc.rotating_code;
-              document.getElementById("pickup-qr").src = pickup.getAttribute("data-qr") +
-                "?key=" + encodeURIComponent(key) + "&t=" + encodeURIComponent(doc.rotating_code);
+              showQr(pickup.getAttribute("data-qr"), key);
             }
             document.getElementById("pickup-seconds").textContent =
               pickup.getAttribute("data-seconds").replace("{n}", String(doc.code_seconds_left));
@@ -175,7 +193,7 @@
     var offerId = gift.getAttribute("data-offer-id");
     var giftStates = JSON.parse(gift.getAttribute("data-states"));
     var token = fragment();
-    call("GET", "/gifts/" + encodeURIComponent(offerId) + "?token=" + encodeURIComponent(token))
+    call("GET", "/gifts/" + encodeURIComponent(offerId), undefined, token)
       .then(function (offer) {
         show("gift-state", giftStates[offer.state] || offer.state);
         document.getElementById("accept-form").hidden = offer.state !== "open";

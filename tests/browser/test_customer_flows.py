@@ -95,6 +95,10 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
 
     # The friend opens the link and accepts: the new code shows once.
     friend = open_page("zh-CN", "390x844")
+    # What the friend's browser asks for: the link's token and the pickup page's key must
+    # never be in a URL sent (they go in a header).
+    sent = []
+    friend.on("request", lambda request: sent.append(urlsplit(request.url)._replace(fragment="")))
     friend.goto(f"{shop['url']}{link.path}#{link.fragment}")
     friend.wait_for_selector("#accept-form:not([hidden])")
     assert friend.locator("#gift-state").inner_text() == "等待您领取"
@@ -130,6 +134,7 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     shown = friend.locator("#pickup-code").inner_text()
     assert re.fullmatch(r"[0-9]{6}", shown)
     # The QR (of "CTPK:<pickup>:<code>") has loaded and has a size.
+    friend.wait_for_selector("#pickup-qr[src^='data:image/svg+xml']")
     assert friend.locator("#pickup-qr").evaluate("img => img.decode().then(() => img.naturalWidth)")
     _fits(friend)
     friend.screenshot(path=str(screenshots / "pickup-code.png"), full_page=True)
@@ -145,6 +150,9 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
     friend.wait_for_selector("#pickup-state:text-is('已完成')", timeout=15_000)
     assert friend.locator("#pickup-code-box").is_hidden()
+    secrets = (link.fragment, urlsplit(friend.url).fragment)
+    assert any(f"/customer/pickups/{pickup_id}" in url.path for url in sent)
+    assert not [url for url in sent for secret in secrets if secret in url.geturl()]
 
     # Anyone holding the bottle looks its serial up: the handover of this pickup, by leaf.
     friend.goto(f"{shop['url']}/serial?serial=mt-2026-000123")

@@ -48,8 +48,8 @@ class Api:
             kw["json"] = body
         return self.client.post(f"/api/v1{path}", headers=headers, **kw)
 
-    def get(self, path: str, who: str | None = "hq"):
-        return self.client.get(f"/api/v1{path}", headers=self.headers(who))
+    def get(self, path: str, who: str | None = "hq", headers: dict[str, str] | None = None):
+        return self.client.get(f"/api/v1{path}", headers=self.headers(who) | (headers or {}))
 
 
 @pytest.fixture

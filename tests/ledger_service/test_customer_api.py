@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+
 from apptools import set_limits
 
+from cardtrail.run import web_server
+from ledger_service.customer_api import KEY_HEADER
 from ledger_service.domain import pickups as rules
 from ledger_service.problems import PROBLEM_JSON
 
@@ -21,6 +29,22 @@ def _issue(api) -> tuple[str, str]:
 def _customer(api, path, body, key=None):
     """POST as a customer: no Authorization header at all."""
     return api.post(f"/customer{path}", body, who=None, key=key)
+
+
+def _store_pickup(api, number, code):
+    """The customer asks for the card's goods at store S1."""
+    asked = _customer(
+        api,
+        f"/cards/{number}/pickups",
+        {"mode": "store", "store_id": "S1", "redemption_code": code},
+    )
+    assert asked.status_code == 201, asked.get_json()
+    return asked.get_json()
+
+
+def _opened(api, path, key):
+    """GET a customer's pickup or gift with its key in the header, as the page does."""
+    return api.get(f"/customer{path}", who=None, headers={KEY_HEADER: key})
 
 
 def _problem(response, status, code):
@@ -79,15 +103,15 @@ def test_a_store_pickup_is_requested_followed_and_completed_with_the_rotating_co
     assert asked.status_code == 201, asked.get_json()
     pickup = asked.get_json()
     assert pickup["page_url"] == f"/customer/pickups/{pickup['pickup_id']}#{pickup['access_key']}"
-    path = f"/api/v1/customer/pickups/{pickup['pickup_id']}"
-    _problem(api.client.get(path, query_string={"key": "0" * 32}), 404, "PICKUP_NOT_FOUND")
-    shown = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    path = f"/pickups/{pickup['pickup_id']}"
+    _problem(_opened(api, path, "0" * 32), 404, "PICKUP_NOT_FOUND")
+    shown = _opened(api, path, pickup["access_key"]).get_json()
     assert shown["state"] == "PICKUP_REQUESTED" and len(shown["rotating_code"]) == 6
     assert api.post(f"/pickups/{pickup['pickup_id']}/ready", {}, who="S1").status_code == 200
     # The store's device learns the code's secret, and checks the customer's code with it.
     [ready] = api.get("/pickups/ready", who="S1").get_json()["pickups"]
     assert ready["pickup_id"] == pickup["pickup_id"]
-    shown = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    shown = _opened(api, path, pickup["access_key"]).get_json()
     assert rules.rotating_code_matches(ready["code_secret"], shown["rotating_code"], rules_now())
     done = api.post(
         f"/pickups/{pickup['pickup_id']}/complete",
@@ -100,7 +124,7 @@ def test_a_store_pickup_is_requested_followed_and_completed_with_the_rotating_co
     )
     assert done.status_code == 200, done.get_json()
     assert done.get_json()["state"] == "PICKUP_COMPLETED"
-    final = api.client.get(path, query_string={"key": pickup["access_key"]}).get_json()
+    final = _opened(api, path, pickup["access_key"]).get_json()
     assert final["serials"] == ["MT-2026-0001"] and "rotating_code" not in final
 
 
@@ -112,11 +136,7 @@ def rules_now():
 
 def test_a_store_completion_without_the_customers_credential_is_refused(api):
     number, code = _issue(api)
-    pickup = _customer(
-        api,
-        f"/cards/{number}/pickups",
-        {"mode": "store", "store_id": "S1", "redemption_code": code},
-    ).get_json()
+    pickup = _store_pickup(api, number, code)
     api.post(f"/pickups/{pickup['pickup_id']}/ready", {}, who="S1")
     _problem(
         api.post(f"/pickups/{pickup['pickup_id']}/complete", {}, who="S1"), 422, "VALIDATION_FAILED"
@@ -140,11 +160,7 @@ def test_a_store_completion_without_the_customers_credential_is_refused(api):
 
 def test_a_customer_cancels_and_moves_a_pickup_with_the_code(api):
     number, code = _issue(api)
-    pickup = _customer(
-        api,
-        f"/cards/{number}/pickups",
-        {"mode": "store", "store_id": "S1", "redemption_code": code},
-    ).get_json()
+    pickup = _store_pickup(api, number, code)
     moved = _customer(
         api, f"/pickups/{pickup['pickup_id']}/move", {"store_id": "S2", "redemption_code": code}
     )
@@ -176,9 +192,7 @@ def test_a_delivery_by_the_customer_goes_through_review_shipping_and_delivery(ap
         f"/pickups/{pickup}/ship", {"carrier": "SF Express", "tracking_number": "SF1234567890"}
     )
     assert shipped.get_json()["state"] == "PICKUP_SHIPPED"
-    progress = api.client.get(
-        f"/api/v1/customer/pickups/{pickup}", query_string={"key": again["pickup"]["access_key"]}
-    ).get_json()
+    progress = _opened(api, f"/pickups/{pickup}", again["pickup"]["access_key"]).get_json()
     assert (progress["carrier"], progress["tracking_number"]) == ("SF Express", "SF1234567890")
     assert api.post(f"/pickups/{pickup}/complete", {}).get_json()["state"] == "PICKUP_COMPLETED"
 
@@ -189,17 +203,9 @@ def test_a_gift_link_is_accepted_once_with_a_new_code(api):
     assert offer.status_code == 201, offer.get_json()
     offer = offer.get_json()
     assert offer["share_url"].endswith(f"/customer/gifts/{offer['offer_id']}#{offer['token']}")
-    view = api.client.get(
-        f"/api/v1/customer/gifts/{offer['offer_id']}", query_string={"token": offer["token"]}
-    )
+    view = _opened(api, f"/gifts/{offer['offer_id']}", offer["token"])
     assert view.get_json()["state"] == "open"
-    _problem(
-        api.client.get(
-            f"/api/v1/customer/gifts/{offer['offer_id']}", query_string={"token": "nope"}
-        ),
-        404,
-        "GIFT_NOT_FOUND",
-    )
+    _problem(_opened(api, f"/gifts/{offer['offer_id']}", "nope"), 404, "GIFT_NOT_FOUND")
     body = {"token": offer["token"], "holder_ref": "friend-1"}
     accepted = _customer(api, f"/gifts/{offer['offer_id']}/accept", body, key="acc-1")
     assert accepted.get_json()["state"] == "TRANSFERRED"
@@ -235,3 +241,74 @@ def test_customer_routes_are_rate_limited_per_client(api, app):
     _problem(
         _customer(api, f"/cards/{number}/verify", {"redemption_code": code}), 429, "RATE_LIMITED"
     )
+
+
+def _served(app, requests):
+    """Send ``requests`` (path, headers) through the dev server of ``cardtrail up``; returns
+    each answer's status and body, and the server's access log lines."""
+    server = web_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    answers = []
+    log = logging.getLogger("werkzeug")
+    lines: list[str] = []
+    collect = logging.Handler()
+    collect.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    log.addHandler(collect)
+    level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        for path, headers in requests:
+            url = f"http://127.0.0.1:{server.server_port}{path}"
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+                    answers.append((r.status, r.read()))
+            except urllib.error.HTTPError as refused:
+                answers.append((refused.code, refused.read()))
+    finally:
+        log.removeHandler(collect)
+        log.setLevel(level)
+        server.shutdown()
+        thread.join(10)
+    return answers, lines
+
+
+def test_a_pickup_key_and_a_gift_token_open_only_from_the_header_and_stay_out_of_the_log(api, app):
+    set_limits(app, customer_per_client=None)
+    number, code = _issue(api)
+    pickup = _store_pickup(api, number, code)
+    gift_number, gift_code = _issue(api)
+    offer = _customer(api, f"/cards/{gift_number}/gift", {"redemption_code": gift_code}).get_json()
+    page = f"/api/v1/customer/pickups/{pickup['pickup_id']}"
+    link = f"/api/v1/customer/gifts/{offer['offer_id']}"
+    secrets = (pickup["access_key"], offer["token"])
+    answers, lines = _served(
+        app,
+        [
+            (page, {KEY_HEADER: pickup["access_key"]}),
+            (link, {KEY_HEADER: offer["token"]}),
+            (f"/customer/pickups/{pickup['pickup_id']}/code.svg", {KEY_HEADER: secrets[0]}),
+            # An outdated client: refused, and its request logged without the key.
+            (f"{page}?key={secrets[0]}", {}),
+            (f"{link}?token={secrets[1]}", {}),
+        ],
+    )
+    progress, view = json.loads(answers[0][1]), json.loads(answers[1][1])
+    assert progress["state"] == "PICKUP_REQUESTED" and len(progress["rotating_code"]) == 6
+    assert view["state"] == "open"
+    assert answers[2][1].startswith(b"<svg")
+    assert [status for status, _ in answers] == [200, 200, 200, 422, 422]
+    assert len(lines) == 5 and "?key=…" in lines[3] and "?token=…" in lines[4], lines
+    assert not any(secret in line for line in lines for secret in secrets), lines
+    # A client that still puts them in the URL is refused, though the key is right.
+    for path, name, secret in [(page, "key", secrets[0]), (link, "token", secrets[1])]:
+        refused = api.client.get(path, query_string={name: secret})
+        problem = _problem(refused, 422, "VALIDATION_FAILED")
+        assert problem["errors"] == [
+            {"loc": f"query.{name}", "message": f"not allowed: use {KEY_HEADER}"}
+        ]
+        assert secret not in refused.get_data(as_text=True)
+        both = api.client.get(path, query_string={name: secret}, headers={KEY_HEADER: secret})
+        _problem(both, 422, "VALIDATION_FAILED")
+    qr = f"/customer/pickups/{pickup['pickup_id']}/code.svg"
+    assert api.client.get(qr, query_string={"key": secrets[0]}).status_code == 404

@@ -24,6 +24,7 @@ from anchoring import checkpoints
 from anchoring.db import write_transaction
 from anchoring.log import MerkleLog
 from ledger_service.auth import create_token, revoke_token
+from ledger_service.customer_api import KEY_HEADER
 from ledger_service.openapi import api_routes
 from ledger_service.schema import products
 
@@ -142,7 +143,7 @@ class World:
         return dict(response.get_json())
 
 
-Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (None for GET)
+Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (a GET's headers)
 
 
 def _issue(w: World) -> Request:
@@ -280,6 +281,16 @@ def _get(path: str | Callable[[World], str]) -> Callable[[World], Request]:
     return make
 
 
+def _opened(page: Callable[[World], tuple[str, str]]) -> Callable[[World], Request]:
+    """A GET of a customer's pickup or gift, opened by its key in the header."""
+
+    def make(w: World) -> Request:
+        path, key = page(w)
+        return "GET", path, {KEY_HEADER: key}
+
+    return make
+
+
 def _card_path(suffix: str = "", prefix: str = "/cards/") -> Callable[[World], str]:
     return lambda w: prefix + w.card(claimed=False)[0] + suffix
 
@@ -383,10 +394,10 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         {who: 201 for who in CALLERS},
     ),
     ("/api/v1/customer/pickups/{id}", "get"): (
-        _get(
+        _opened(
             lambda w: (
                 (p := w.customer_pickup())
-                and f"/customer/pickups/{p['pickup_id']}?key={p['access_key']}"
+                and (f"/customer/pickups/{p['pickup_id']}", p["access_key"])
             )
         ),
         PUBLIC,
@@ -400,7 +411,7 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         PUBLIC,
     ),
     ("/api/v1/customer/gifts/{id}", "get"): (
-        _get(lambda w: (o := w.gift()) and f"/customer/gifts/{o['offer_id']}?token={o['token']}"),
+        _opened(lambda w: (o := w.gift()) and (f"/customer/gifts/{o['offer_id']}", o["token"])),
         PUBLIC,
     ),
     ("/api/v1/customer/gifts/{id}/accept", "post"): (_accept, PUBLIC),
@@ -552,7 +563,7 @@ def test_every_route_answers_each_caller_as_its_role_allows(app, api, callers, l
             verb, url, body = make(world)
             before = log_size()
             if verb == "GET":
-                response = api.get(url, who=callers[who])
+                response = api.get(url, who=callers[who], headers=body)
             else:
                 response = api.post(url, body, who=callers[who])
             got = response.status_code

@@ -20,6 +20,7 @@ from cardtrail.app import create_app
 from cardtrail.cli import main
 from ledger_service.actor import Actor
 from ledger_service.auth import create_token
+from ledger_service.customer_api import KEY_HEADER
 from ledger_service.devices import SigningDomain
 from ledger_service.runtime import ledger
 from store_client import DeviceKey, Offline, Queue, StoreClient, StoreClientError
@@ -66,9 +67,9 @@ class Server:
         self._thread.join(10)
         self.app.extensions["cardtrail"].engine.dispose()
 
-    def call(self, method: str, path: str, token: str, body=None, key=None):
+    def call(self, method: str, path: str, token: str, body=None, key=None, headers=None):
         client = self.app.test_client()
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}", **(headers or {})}
         if key is not None:
             headers["Idempotency-Key"] = key
         return client.open(f"/api/v1{path}", method=method, json=body, headers=headers)
@@ -302,7 +303,7 @@ def test_an_offline_counter_completes_a_pickup_with_the_rotating_code_and_syncs_
     assert fetched.exit_code == 0 and pickup in fetched.output
     # What the customer's page shows, just before the counter loses the service.
     shown = server.call(
-        "GET", f"/customer/pickups/{pickup}?key={asked['access_key']}", None
+        "GET", f"/customer/pickups/{pickup}", None, headers={KEY_HEADER: asked["access_key"]}
     ).get_json()["rotating_code"]
     server.stop()
 
