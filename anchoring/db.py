@@ -33,6 +33,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from anchoring.permissions import PRIVATE_FILE_MODE, tighten
 
 _WRITE = "cardtrail_write"
+_SINGLE = "cardtrail_single_read"
 
 
 def create_engine(url: str, **kwargs: object) -> Engine:
@@ -61,6 +62,8 @@ def create_engine(url: str, **kwargs: object) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_SINGLE):
+            return  # single_read: the statement is its own transaction
         mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -141,6 +144,24 @@ def _private_database_files(path: str) -> None:
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction: one consistent snapshot, never blocks writers."""
     with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def single_read(engine: Engine) -> Iterator[Connection]:
+    """A connection for ONE read statement, outside any explicit transaction.
+
+    A single statement is consistent on its own, so the BEGIN and COMMIT a transaction
+    adds are two round trips (PostgreSQL) or two statements (SQLite) for nothing; the
+    token check of every API request runs here. Use :func:`read_transaction` for more.
+    """
+    # pysqlite already runs outside transactions unless told BEGIN (see _on_begin); its
+    # AUTOCOMMIT level would, on the connection's return to the pool, hand transactions
+    # back to the driver's own implicit ones.
+    options = (
+        {_SINGLE: True} if engine.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+    )
+    with engine.connect().execution_options(**options) as conn:
         yield conn
 
 

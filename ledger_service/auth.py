@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from flask import g, request
 from sqlalchemy.engine import Engine
 
-from anchoring.db import read_transaction, write_transaction
+from anchoring.db import read_transaction, single_read, write_transaction
 from ledger_service.actor import Actor, Role
 from ledger_service.errors import Forbidden, Unauthorized
 from ledger_service.runtime import runtime
@@ -214,7 +214,7 @@ def authenticate(engine: Engine, secret_key: bytes, header: str | None) -> Actor
     parts = parse_token(match["token"]) if match else None
     if parts is None:
         raise Unauthorized("send Authorization: Bearer <token>")
-    with read_transaction(engine) as conn:
+    with single_read(engine) as conn:
         row = conn.execute(_live_token, {"for_id": parts.id}).first()
     expected = row.secret_hash if row else "0" * 64
     presented = token_hash(secret_key, f"ct_{parts.id}_{parts.secret}")

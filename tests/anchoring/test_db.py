@@ -9,7 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from anchoring.db import create_engine, read_transaction, write_transaction
+from anchoring.db import create_engine, read_transaction, single_read, write_transaction
 
 
 def test_sqlite_writers_take_turns_and_all_commit(tmp_path):
@@ -104,3 +104,25 @@ def test_a_database_in_a_missing_directory_still_fails_as_sqlite_says(tmp_path):
     with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
         engine.connect()
     engine.dispose()
+
+
+def test_a_single_read_sends_no_begin_and_leaves_transactions_intact(engine):
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("create table single (x int)")
+        conn.exec_driver_sql("insert into single values (1)")
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        sent.append(statement.split()[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    with single_read(engine) as conn:
+        assert conn.exec_driver_sql("select count(*) from single").scalar() == 1
+    assert sent == ["SELECT"]
+
+    # The pooled connection goes back to real transactions: a rolled-back write is undone.
+    with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+        conn.exec_driver_sql("insert into single values (2)")
+        raise RuntimeError("roll it back")
+    with read_transaction(engine) as conn:
+        assert conn.exec_driver_sql("select count(*) from single").scalar() == 1
