@@ -94,7 +94,9 @@ def _issue_requests(deployment: Deployment, count: int, tag: str) -> Iterator[Re
         "Authorization": f"Bearer {deployment.hq_token}",
         "Content-Type": "application/json",
     }
-    body = json.dumps({"batch_ref": f"bench-{tag}", "cards": [card_spec()] * HTTP_BATCH}).encode()
+    body = json.dumps(
+        {"batch_ref": f"bench-{tag}", "cards": [card_spec()] * HTTP_BATCH, "active": True}
+    ).encode()
     for _ in range(count):
         yield "POST", "/api/v1/cards", {**headers, "Idempotency-Key": secrets.token_hex(16)}, body
 

@@ -7,7 +7,9 @@ import sqlalchemy as sa
 from anchoring.db import create_engine, read_transaction
 from bench.group_commit import _section, issue
 from bench.http import prepare
+from ledger_service.actor import Actor
 from ledger_service.schema import cards
+from ledger_service.service import Ledger
 
 
 def _mode(rate: float, p99: float) -> dict:
@@ -17,7 +19,7 @@ def _mode(rate: float, p99: float) -> dict:
     }
 
 
-def test_issue_gives_every_card_with_its_code(tmp_path):
+def test_issue_gives_every_card_with_its_code_sold_and_redeemable(tmp_path):
     url = f"sqlite:///{tmp_path / 'gc.db'}"
     deployment = prepare(tmp_path / "data", url)
     issued = issue(deployment, 1_200)
@@ -25,11 +27,15 @@ def test_issue_gives_every_card_with_its_code(tmp_path):
     try:
         with read_transaction(engine) as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(cards)).scalar_one()
+        # Sold cards: the section redeems them, and a card still in stock is refused.
+        ledger = Ledger(engine, deployment.secret_key)
+        redeemed = ledger.redeem(Actor("store", "bench", store_id="S1"), *issued[0])
     finally:
         engine.dispose()
     assert count == 1_200
     assert len({number for number, _ in issued}) == 1_200
     assert all(code for _, code in issued)
+    assert redeemed["state"] == "REDEEMED"
 
 
 def test_the_target_needs_three_times_the_previous_design_and_a_p99_of_100_ms():
