@@ -51,7 +51,7 @@ from web3 import Web3
 
 from anchoring import chain
 from anchoring import checkpoints as cp
-from anchoring.cardmap_store import append_card_map
+from anchoring.cardmap_store import append_card_map, prepare_card_map
 from anchoring.db import is_postgres, read_transaction, write_transaction
 from anchoring.errors import (
     AnchoringError,
@@ -502,9 +502,13 @@ class Worker:
         self, client: chain.AnchorClient, deployment: cp.Deployment, chain_checkpoint: Checkpoint
     ) -> StepResult:
         # The anchored tree ends with the CARD_MAP leaf of the cards as of that tree
-        # (docs/card-map.md); events recorded after it wait for the next anchor.
+        # (docs/card-map.md); events recorded after it wait for the next anchor. The map
+        # update is computed first without the head lock, so writers wait only for the
+        # events that land meanwhile.
+        with read_transaction(self.engine) as conn:
+            prepared = prepare_card_map(conn)
         with write_transaction(self.engine) as conn:
-            card_map = append_card_map(conn, cp.utc_now())
+            card_map = append_card_map(conn, cp.utc_now(), prepared)
         if card_map is None:
             return StepResult("idle", detail="the log is empty")
         with read_transaction(self.engine) as conn:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from anchoring import cardmap, merkle
 from anchoring.cardmap import CardHead
 from anchoring.cardmap_leaf import card_heads, parse_map_leaf
-from anchoring.cardmap_store import CardMapStore, append_card_map
+from anchoring.cardmap_store import CardMapStore, append_card_map, prepare_card_map
 from anchoring.db import read_transaction, write_transaction
 from anchoring.errors import LogIntegrityError, TreeSizeError
 from anchoring.log import MerkleLog
@@ -155,3 +155,76 @@ def test_a_leaf_that_is_not_json_stops_the_map(map_engine):
         MerkleLog(conn).append([b"not json"])
         with pytest.raises(LogIntegrityError, match="not JSON"):
             append_card_map(conn, NOW)
+
+
+def _cards(count: int, tag: bytes) -> list[bytes]:
+    return [hashlib.sha256(tag + bytes([k])).digest() for k in range(count)]
+
+
+def _append_events(engine: sa.Engine, events: list[tuple[bytes, int]]) -> None:
+    with write_transaction(engine) as conn:
+        log = MerkleLog(conn)
+        size = log.lock_head()
+        log.append([_event(size + k, card, seq) for k, (card, seq) in enumerate(events)])
+
+
+def _map_of_log(engine: sa.Engine, version: int) -> tuple[bytes, int]:
+    """The reference: every card's latest event up to ``version``, as a map root."""
+    with read_transaction(engine) as conn:
+        log = MerkleLog(conn)
+        heads = card_heads(log.iter_leaves(0, version))
+    return cardmap.map_root({k: h.encode() for k, h in heads.items()}), len(heads)
+
+
+def test_a_prepared_map_finished_under_the_lock_covers_events_that_landed_meanwhile(
+    map_engine,
+):
+    old, new = _cards(20, b"old"), _cards(5, b"new")
+    _append_events(map_engine, [(card, 0) for card in old])
+    with write_transaction(map_engine) as conn:
+        first = append_card_map(conn, NOW)
+    _append_events(map_engine, [(card, 1) for card in old[:10]])
+    with read_transaction(map_engine) as conn:
+        prepared = prepare_card_map(conn)
+    # Writers go on while the worker prepares: a card of the prepared part moves again,
+    # and new cards appear.
+    _append_events(map_engine, [(old[0], 2), *((card, 0) for card in new)])
+
+    with write_transaction(map_engine) as conn:
+        version = append_card_map(conn, NOW, prepared)
+
+    assert first is not None and version is not None
+    assert prepared.upto == first.version + 11 < version.version
+    assert (version.root, version.cards) == _map_of_log(map_engine, version.version)
+    assert version.changed == 15  # ten old cards (one of them twice) and five new
+    with read_transaction(map_engine) as conn:
+        proof, value = CardMapStore(conn).prove(old[0], version.version)
+    cardmap.verify_map_proof(old[0], value, proof, version.root)
+    assert value is not None and CardHead.decode(value).seq == 2
+
+
+def test_a_prepared_map_is_ignored_once_another_map_was_stored(map_engine):
+    cards = _cards(8, b"c")
+    _append_events(map_engine, [(card, 0) for card in cards])
+    with read_transaction(map_engine) as conn:
+        stale = prepare_card_map(conn)
+    with write_transaction(map_engine) as conn:
+        append_card_map(conn, NOW)  # another worker anchored first
+    _append_events(map_engine, [(cards[0], 1)])
+
+    with write_transaction(map_engine) as conn:
+        version = append_card_map(conn, NOW, stale)
+
+    assert version is not None and version.changed == 1
+    assert (version.root, version.cards) == _map_of_log(map_engine, version.version)
+
+
+def test_the_first_map_can_be_prepared_over_a_log_that_has_none(map_engine):
+    cards = _cards(30, b"first")
+    _append_events(map_engine, [(card, 0) for card in cards])
+    with read_transaction(map_engine) as conn:
+        prepared = prepare_card_map(conn)
+    with write_transaction(map_engine) as conn:
+        version = append_card_map(conn, NOW, prepared)
+    assert version is not None and version.version == 30 and version.cards == 30
+    assert (version.root, version.cards) == _map_of_log(map_engine, 30)
