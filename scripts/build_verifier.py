@@ -1,6 +1,7 @@
 """``make verifier``: the independent verifier, ONE self-contained HTML file.
 
-It inlines verify.js (the card page's checks) and the page's own script and style, and
+It inlines verify.js (the card page's checks) and the page's own script and style, the
+Chinese catalogue of verify.js's messages (the ``js`` domain the card page embeds), and
 compiles in the pinned issuers of ``verifier/issuers.json`` (``cardtrail-issuer/1``
 descriptors, validated here). Opened from disk or hosted by anyone, it fetches a card's
 bundle from the chosen issuer's API origin and checks it against that issuer's PINNED
@@ -19,10 +20,12 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel.messages.pofile import read_po
 from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 
 from anchoring.issuer import parse_descriptor
@@ -34,6 +37,9 @@ OUT = ROOT / "build" / "cardtrail-verifier.html"
 SCRIPTS = (ROOT / "portal" / "static" / "verify.js", SOURCES / "app.js")
 """Inlined in this order: the checks, then the page that drives them."""
 STYLES = (ROOT / "portal" / "static" / "portal.css",)
+PLACEHOLDER = re.compile(r"@(CSP|STYLE|ISSUERS|MESSAGES|SCRIPT)@")
+MESSAGES = ROOT / "portal" / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "js.po"
+"""The page's language is Chinese, its audience's (the portal's default too)."""
 
 
 def selectors() -> dict[str, str]:
@@ -53,6 +59,25 @@ def pinned_issuers(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(issuers, list) or not issuers:
         raise ValueError("the issuers file holds no 'issuers' list")
     return [parse_descriptor(item).to_json() for item in issuers]
+
+
+def browser_messages(po_file: Path = MESSAGES) -> dict[str, str]:
+    """verify.js's catalogue (message id -> text) as the card page embeds it: what
+    ``pybabel compile`` keeps of ``po_file`` (translated, not fuzzy; verify.js has no
+    plurals). Read from the tracked ``.po``, since the ``.mo`` is built locally."""
+    with po_file.open("rb") as f:
+        catalogue = read_po(f)
+    return {
+        m.id: m.string
+        for m in catalogue
+        if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
+    }
+
+
+def data_block(value: Any) -> str:
+    """``value`` as the text of a ``<script type="application/json">`` data block."""
+    # "</" would end the block early.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
 
 
 def origin(url: str) -> str:
@@ -89,9 +114,6 @@ def content_security_policy(script: str, style: str, issuers: list[dict[str, Any
 def build(issuers_file: Path = ISSUERS) -> bytes:
     """The verifier's HTML, the same bytes for the same sources."""
     issuers = pinned_issuers(json.loads(issuers_file.read_text(encoding="utf-8")))
-    data = json.dumps({"issuers": issuers}, sort_keys=True, ensure_ascii=False)
-    # A JSON data block: "</" would end it early.
-    data = data.replace("</", "<\\/")
     prelude = (
         '(typeof window !== "undefined" ? window : globalThis).CARDTRAIL_SELECTORS = '
         + json.dumps(selectors(), sort_keys=True)
@@ -103,10 +125,15 @@ def build(issuers_file: Path = ISSUERS) -> bytes:
         raise ValueError("an inlined source would close its element early")
     page = (SOURCES / "page.html").read_text(encoding="utf-8")
     csp = content_security_policy(script, style, issuers)
-    for key, value in (("@CSP@", csp), ("@STYLE@", style), ("@ISSUERS@", data)):
-        page = page.replace(key, value)
-    # Last: the script's own text must not be searched for placeholders.
-    return page.replace("@SCRIPT@", script).encode()
+    values = {
+        "CSP": csp,
+        "STYLE": style,
+        "ISSUERS": data_block({"issuers": issuers}),
+        "MESSAGES": data_block(browser_messages()),
+        "SCRIPT": script,
+    }
+    # One pass over the template: no inserted text is searched for placeholders.
+    return PLACEHOLDER.sub(lambda m: values[m[1]], page).encode()
 
 
 def main(argv: list[str] | None = None) -> None:

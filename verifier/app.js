@@ -71,7 +71,9 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       raw = await response.json();
     } catch (err) {
-      show(doc, [{ name: "format", ok: false, reason: "could not fetch the bundle: " + err.message }],
+      // verify.js's own message, so the file's catalogue words it as the card page does.
+      var reason = api.t("could not fetch the bundle: %(error)s", { error: err.message });
+      show(doc, [{ name: "format", ok: false, reason: reason }],
         false, "未能获取证明 · Could not fetch the proof bundle.");
       return;
     }

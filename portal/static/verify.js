@@ -344,14 +344,15 @@
   function requireInt(obj, key, where, minimum) {
     var value = obj[key];
     if (!Number.isSafeInteger(value) || value < (minimum || 0)) {
-      throw new BundleError(where + "." + key + " must be an integer ≥ " + (minimum || 0));
+      throw new BundleError(t("%(field)s must be an integer ≥ %(minimum)s",
+                             { field: where + "." + key, minimum: minimum || 0 }));
     }
     return value;
   }
 
   function requireHash(value, where) {
     if (typeof value !== "string" || !HASH_RE.test(value)) {
-      throw new BundleError(where + " must be 64 lowercase hex digits");
+      throw new BundleError(t("%(field)s must be 64 lowercase hex digits", { field: where }));
     }
     return value;
   }
@@ -360,7 +361,8 @@
     if (value === null || typeof value === "boolean" || typeof value === "string") return;
     if (typeof value === "number") {
       if (!Number.isSafeInteger(value)) {
-        throw new BundleError(where + " is not an integer within ±(2^53-1)");
+        throw new BundleError(t("%(field)s is not an integer within ±(2^53-1)",
+                                { field: where }));
       }
       return;
     }
@@ -372,23 +374,27 @@
       Object.keys(value).forEach(function (k) { checkJsonValues(value[k], where + "." + k); });
       return;
     }
-    throw new BundleError(where + " holds an unsupported value");
+    throw new BundleError(t("%(field)s holds an unsupported value", { field: where }));
   }
 
   function parseEvent(raw, where, proven) {
-    if (!isObject(raw)) throw new BundleError(where + " must be an object");
+    if (!isObject(raw)) throw new BundleError(t("%(field)s must be an object", { field: where }));
     var leafIndex = requireInt(raw, "leaf_index", where);
-    if (!isObject(raw.event)) throw new BundleError(where + ".event must be an object");
+    if (!isObject(raw.event)) {
+      throw new BundleError(t("%(field)s must be an object", { field: where + ".event" }));
+    }
     var event = raw.event;
     checkJsonValues(event, where + ".event");
     if (event.leaf_index !== leafIndex) {
-      throw new BundleError(where + ".leaf_index " + leafIndex + " differs from the event's own");
+      throw new BundleError(t("%(field)s %(leaf)s differs from the event's own",
+                               { field: where + ".leaf_index", leaf: leafIndex }));
     }
     requireInt(event, "seq", where + ".event");
     var proof = null;
     if (proven) {
       if (!Array.isArray(raw.inclusion_proof)) {
-        throw new BundleError(where + ".inclusion_proof must be an array");
+        throw new BundleError(t("%(field)s must be an array",
+                                { field: where + ".inclusion_proof" }));
       }
       proof = raw.inclusion_proof.map(function (h, i) {
         return requireHash(h, where + ".inclusion_proof[" + i + "]");
@@ -400,9 +406,9 @@
 
   function parseCheckpoint(raw) {
     if (raw === null || raw === undefined) return null;
-    if (!isObject(raw)) throw new BundleError("checkpoint must be an object or null");
+    if (!isObject(raw)) throw new BundleError(t("checkpoint must be an object or null"));
     if (typeof raw.contract !== "string" || !ADDRESS_RE.test(raw.contract)) {
-      throw new BundleError("checkpoint.contract must be a 0x-prefixed 20-byte address");
+      throw new BundleError(t("checkpoint.contract must be a 0x-prefixed 20-byte address"));
     }
     return {
       treeSize: requireInt(raw, "tree_size", "checkpoint"),
@@ -418,45 +424,54 @@
    *  inclusion proof and the card's map proof (left raw: the check `complete` parses it). */
   function parseCardMap(raw) {
     var where = "card_map";
-    if (!isObject(raw)) throw new BundleError(where + " must be an object");
+    if (!isObject(raw)) throw new BundleError(t("%(field)s must be an object", { field: where }));
     var leafIndex = requireInt(raw, "leaf_index", where);
-    if (!isObject(raw.event)) throw new BundleError(where + ".event must be an object");
+    if (!isObject(raw.event)) {
+      throw new BundleError(t("%(field)s must be an object", { field: where + ".event" }));
+    }
     checkJsonValues(raw.event, where + ".event");
     if (!Array.isArray(raw.inclusion_proof)) {
-      throw new BundleError(where + ".inclusion_proof must be an array");
+      throw new BundleError(t("%(field)s must be an array",
+                              { field: where + ".inclusion_proof" }));
     }
     var proof = raw.inclusion_proof.map(function (h, i) {
       return requireHash(h, where + ".inclusion_proof[" + i + "]");
     });
-    if (!isObject(raw.proof)) throw new BundleError(where + ".proof must be an object");
+    if (!isObject(raw.proof)) {
+      throw new BundleError(t("%(field)s must be an object", { field: where + ".proof" }));
+    }
     return { leafIndex: leafIndex, event: raw.event, proof: proof, mapProof: raw.proof,
              leafInput: encoder.encode(canonicalize(raw.event)) };
   }
 
   /** Parse a bundle (already JSON-decoded); throws BundleError when it is malformed. */
   function parseBundle(raw) {
-    if (!isObject(raw)) throw new BundleError("a bundle must be a JSON object");
+    if (!isObject(raw)) throw new BundleError(t("a bundle must be a JSON object"));
     if (FORMATS.indexOf(raw.format) < 0) {
-      throw new BundleError("unknown format " + JSON.stringify(String(raw.format).slice(0, 40)) +
-                            ", want " + JSON.stringify(FORMAT_V2) + " or " +
-                            JSON.stringify(FORMAT_V1));
+      throw new BundleError(t("unknown format %(given)s, want %(latest)s or %(oldest)s",
+                              { given: JSON.stringify(String(raw.format).slice(0, 40)),
+                                latest: JSON.stringify(FORMAT_V2),
+                                oldest: JSON.stringify(FORMAT_V1) }));
     }
     if (typeof raw.card_number !== "string" || !CARD_NUMBER_RE.test(raw.card_number)) {
-      throw new BundleError("bundle.card_number must be 1–64 printable ASCII characters");
+      throw new BundleError(t("bundle.card_number must be 1–64 printable ASCII characters"));
     }
     if (typeof raw.card_salt !== "string" || !SALT_RE.test(raw.card_salt)) {
-      throw new BundleError("bundle.card_salt must be lowercase hex");
+      throw new BundleError(t("bundle.card_salt must be lowercase hex"));
     }
     var checkpoint = parseCheckpoint(raw.checkpoint);
-    if (!Array.isArray(raw.events)) throw new BundleError("bundle.events must be an array");
-    if (!Array.isArray(raw.pending)) throw new BundleError("bundle.pending must be an array");
+    ["events", "pending"].forEach(function (key) {
+      if (!Array.isArray(raw[key])) {
+        throw new BundleError(t("%(field)s must be an array", { field: "bundle." + key }));
+      }
+    });
     if (raw.events.length && checkpoint === null) {
-      throw new BundleError("bundle has proven events but no checkpoint");
+      throw new BundleError(t("bundle has proven events but no checkpoint"));
     }
     var cardMap = raw.format === FORMAT_V2 && checkpoint ? parseCardMap(raw.card_map) : null;
     var events = raw.events.map(function (e, i) { return parseEvent(e, "events[" + i + "]", true); });
     var pending = raw.pending.map(function (e, i) { return parseEvent(e, "pending[" + i + "]", false); });
-    if (!events.length && !pending.length) throw new BundleError("bundle holds no events");
+    if (!events.length && !pending.length) throw new BundleError(t("bundle holds no events"));
     return {
       format: raw.format,
       cardMap: cardMap,
@@ -1477,6 +1492,7 @@
     balanceSentence: balanceSentence,
     formatValue: formatValue,
     renderBalance: renderBalance,
+    t: t,
   };
 
   if (typeof module !== "undefined" && module.exports) {

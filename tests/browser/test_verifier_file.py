@@ -107,3 +107,34 @@ def test_a_bundle_naming_another_contract_than_the_pinned_one_fails(
         assert issuer is not None and issuer.get_attribute("data-ok") == "false"
     finally:
         page.close()
+
+
+def test_a_malformed_bundle_is_refused_in_chinese_from_the_files_own_catalogue(
+    chromium,
+    portal,  # noqa: F811
+    tmp_path,
+):
+    # The file's language is Chinese: verify.js words the format error from the catalogue
+    # compiled into the file, with no request for it.
+    path = _built(tmp_path, portal)
+    page = chromium.new_page()
+    try:
+        page.route(
+            "**/bundle*",
+            lambda route: route.fulfill(
+                status=200,
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+                body=json.dumps({"format": "cardtrail-bundle/2", "events": []}),
+            ),
+        )
+        page.goto(path.as_uri())
+        page.fill("#card-input", portal["number"])
+        page.click("#lookup-form button")
+        page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
+        assert page.get_attribute("#verdict", "data-ok") == "false"
+        row = page.query_selector("#checks li[data-check='format']")
+        assert row is not None and row.get_attribute("data-ok") == "false"
+        assert "bundle.card_number 必须是 1–64 个可打印的 ASCII 字符" in row.inner_text()
+    finally:
+        page.close()

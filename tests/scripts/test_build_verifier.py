@@ -15,7 +15,8 @@ import pytest
 from scripts import build_verifier
 
 ROOT = Path(__file__).resolve().parents[2]
-VALID = ROOT / "tests" / "anchoring" / "bundles" / "valid.json"
+BUNDLES = ROOT / "tests" / "anchoring" / "bundles"
+VALID = BUNDLES / "valid.json"
 
 
 def _csp(html: str) -> dict[str, list[str]]:
@@ -88,7 +89,7 @@ def test_an_issuers_file_with_a_malformed_descriptor_is_refused(tmp_path):
         build_verifier.build(issuers)
 
 
-def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
+def _run_built(tmp_path: Path, node_binary: str, case: Path) -> dict:
     built = tmp_path / "verifier.html"
     built.write_bytes(build_verifier.build())
     out = subprocess.run(
@@ -96,7 +97,7 @@ def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
             node_binary,
             str(ROOT / "tests" / "scripts" / "run_built_verifier.js"),
             str(built),
-            str(VALID),
+            str(case),
             "https://cards.example.com/c/abcd-efgh-1?lang=en",
         ],
         capture_output=True,
@@ -104,7 +105,12 @@ def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
         timeout=60,
         check=True,
     )
-    result = json.loads(out.stdout)
+    result: dict = json.loads(out.stdout)
+    return result
+
+
+def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
+    result = _run_built(tmp_path, node_binary, VALID)
     assert result["scripts"] == 1 and result["ok"] is True
     assert result["selectors"] == build_verifier.selectors()
     assert result["parsed"] == "ABCDEFGH1"
@@ -112,9 +118,63 @@ def test_the_inlined_script_verifies_a_bundle_under_node(tmp_path, node_binary):
     assert (result["pinnedOk"], result["otherOk"]) == (True, False)
 
 
+def _messages_block(html: str) -> dict:
+    found = re.search(
+        r'<script type="application/json" id="cardtrail-messages">(.*?)</script>', html, re.S
+    )
+    assert found, "the file lost its message catalogue"
+    messages: dict = json.loads(found.group(1))
+    return messages
+
+
+def test_the_file_embeds_the_chinese_messages_the_card_page_serves():
+    # The same catalogue as a Chinese card page's (compiled by `make catalogues`), read
+    # from the .po: nothing is fetched at run time.
+    from portal import i18n
+
+    messages = _messages_block(build_verifier.build().decode())
+    assert messages == dict(i18n._js_catalogue(i18n.CHINESE))
+    assert messages["Balance: %(balance)s, proven by the anchored log (after seq %(seq)s)."] == (
+        "余额：%(balance)s，已由链上锚定的日志证明（seq %(seq)s 之后）。"
+    )
+    assert messages["%(field)s must be an array"] == "%(field)s 必须是数组"
+
+
+def test_a_fuzzy_or_untranslated_message_is_left_to_its_english_id(tmp_path):
+    po = tmp_path / "js.po"
+    po.write_text(
+        'msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgid "kept"\nmsgstr "保留"\n\n'
+        '#, fuzzy\nmsgid "guessed"\nmsgstr "猜的"\n\n'
+        'msgid "untranslated"\nmsgstr ""\n',
+        encoding="utf-8",
+    )
+    assert build_verifier.browser_messages(po) == {"kept": "保留"}
+
+
+def test_a_data_block_cannot_close_its_element():
+    text = build_verifier.data_block({"name": "</script><script>alert(1)"})
+    assert "</" not in text
+    assert json.loads(text) == {"name": "</script><script>alert(1)"}
+
+
+def test_the_built_file_words_the_balance_and_a_malformed_bundle_in_chinese(tmp_path, node_binary):
+    result = _run_built(tmp_path, node_binary, BUNDLES / "valid-stored-value-history.json")
+    assert result["ok"] is True
+    # Balances after a pending event are said not to be proven, in Chinese.
+    assert result["balanceSentence"] == (
+        "当前余额：370.00 CNY，尚未证明：标为“尚未证明”的事件已记录，但尚未锚定到链上。"
+        " 最近一次已证明的余额：400.00 CNY。"
+    )
+    assert [(c["name"], c["ok"], c["reason"]) for c in result["malformed"]] == [
+        ("format", False, "bundle.events 必须是数组")
+    ]
+
+
 def test_the_documented_hash_is_the_hash_of_this_commits_build():
     # docs/verifier.md publishes the hash a rebuild must reproduce; a change to anything
-    # inlined (verify.js, app.js, page.html, portal.css, the issuers) must update it.
+    # inlined (verify.js, app.js, page.html, portal.css, the Chinese js.po, the issuers)
+    # must update it.
     import hashlib
     import re
     from pathlib import Path
