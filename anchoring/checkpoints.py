@@ -335,12 +335,14 @@ _CURRENT_DEPLOYMENT_ID = (
     .limit(1)
     .scalar_subquery()
 )
+# The status as a literal, not a bound parameter: SQLite may use the partial index
+# checkpoints_one_anchored_per_size (WHERE status = 'anchored') for a bound value only by
+# preparing the statement again on every execution, which made this read, done on every
+# public lookup, five times slower.
+_IS_ANCHORED = checkpoints.c.status == sa.literal_column(f"'{ANCHORED}'")
 _LATEST_ANCHORED = (
     _checkpoint_query()
-    .where(
-        checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
-        checkpoints.c.status == ANCHORED,
-    )
+    .where(checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID, _IS_ANCHORED)
     .order_by(checkpoints.c.tree_size.desc())
     .limit(1)
 )
@@ -359,7 +361,7 @@ def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[
         _checkpoint_query()
         .where(
             checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
-            checkpoints.c.status == ANCHORED,
+            _IS_ANCHORED,
             checkpoints.c.tree_size >= start,
         )
         .order_by(checkpoints.c.tree_size)
