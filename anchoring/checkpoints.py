@@ -354,6 +354,18 @@ def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     return _record_from_row(row).anchored if row else None
 
 
+def latest_anchored_subquery(name: str) -> sa.Subquery:
+    """:func:`latest_anchored`'s statement as a subquery of at most one row, for a caller
+    that reads it in the same statement as other rows (see :func:`anchored_in`)."""
+    return _LATEST_ANCHORED.subquery(name)
+
+
+def anchored_in(row: Row[*tuple[Any, ...]]) -> AnchoredCheckpoint | None:
+    """The checkpoint in a row holding the columns of :func:`latest_anchored_subquery`
+    (None: they are NULL, an outer join that found no anchored checkpoint)."""
+    return None if row.tree_size is None else _record_from_row(row).anchored
+
+
 def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[AnchoredCheckpoint]:
     """Up to ``limit`` of the current deployment's valid checkpoints whose tree size is at
     least ``start``, smallest first: one page of :func:`anchored_checkpoints`."""
