@@ -110,11 +110,11 @@ def run_audit(
             )
 
         tree: LogDivergence | None = None
-        merge = EventsMerge(conn)
         with (
-            chunk_reports(engine, conn, size, jobs, chunk) as reports,
+            chunk_reports(engine, conn, size, jobs, chunk) as (reports, builder),
             bar(size, "leaves, nodes and events", " leaves") as b,
         ):
+            merge = EventsMerge(conn, builder)
             for report in reports:
                 tree = tree or report.tree
                 if merge.found is None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from anchoring import canonical
 from anchoring.log import LogDivergence, MerkleLog
 from ledger_service.audit_findings import Divergence, Found
-from ledger_service.audit_map import entry_hash, is_map_leaf_input
+from ledger_service.audit_map import entry_hash, is_map_leaf_input, map_key
 from ledger_service.audit_rows import (
     CARD_NUMBER,
     LEAF_INDEX,
@@ -36,8 +36,8 @@ CHUNK = 1 << 15
 """The most leaves per task of the passes in several processes: two spans."""
 
 _sha256 = hashlib.sha256
-Segment = tuple[dict[bytes, bytes], tuple[int, bytes] | None]
-"""The map entries (key → entry hash) changed before a CARD_MAP leaf, and that leaf."""
+Segment = tuple[dict[int, bytes], tuple[int, bytes] | None]
+"""The map entries (integer key → entry hash) changed before a CARD_MAP leaf, and the leaf."""
 
 
 @dataclass
@@ -94,7 +94,7 @@ def _chunk_events(  # noqa: C901 — one merge join, step for step the serial pa
     conn: Connection, report: ChunkReport, leaves: Iterator[tuple[int, bytes, bytes]]
 ) -> Found | None:
     last, fresh, linked = report.last, report.fresh, report.linked
-    changes: dict[bytes, bytes] = {}
+    changes: dict[int, bytes] = {}
     loads, sha256 = canonical.loads, _sha256
     leaf = next(leaves, None)
     for row in event_rows(conn, report.start, report.end):
@@ -129,7 +129,7 @@ def _chunk_events(  # noqa: C901 — one merge join, step for step the serial pa
         elif not follows(seq, prev, before):
             return chain_break(index, seq, before[0])
         last[card] = (seq, sha256(data).hexdigest())
-        changes[key] = entry_hash(key, seq, index, leaf[2])
+        changes[map_key(key)] = entry_hash(key, seq, index, leaf[2])
         leaf = next(leaves, None)
     while leaf is not None:
         if not is_map_leaf_input(leaf[1]):

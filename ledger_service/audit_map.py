@@ -15,7 +15,7 @@ import hashlib
 import json
 import struct
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
@@ -31,10 +31,30 @@ _HEAD = struct.Struct(">QQ")
 _KEY_BITS = 256
 
 
+def map_key(commitment: bytes) -> int:
+    """A card's map key (its 32-byte commitment) as the integer :class:`HashedMap` takes."""
+    return int.from_bytes(commitment, "big")
+
+
 def entry_hash(key: bytes, seq: int, leaf_index: int, leaf_hash: bytes) -> bytes:
     """The map leaf hash of a card's head: ``hash_map_leaf(key, CardHead(seq, leaf_index,
     leaf_hash).encode())`` (:mod:`anchoring.cardmap`)."""
     return _sha256(MAP_LEAF_PREFIX + key + _HEAD.pack(seq, leaf_index) + leaf_hash).digest()
+
+
+Bucket = dict[int, bytes]
+"""A bucket's entries: each key (as an integer) and its entry hash."""
+Builder = Callable[[int, Sequence[Bucket]], list[bytes]]
+"""Hashes the subtrees at a depth of buckets of entries (:func:`bucket_hashes`)."""
+
+
+def bucket_hashes(depth: int, buckets: Sequence[Bucket]) -> list[bytes]:
+    """The subtree hash at ``depth`` of each bucket (its keys sharing ``depth`` bits)."""
+    hashed = []
+    for entries in buckets:
+        keys = sorted(entries)
+        hashed.append(_subtree(keys, [entries[k] for k in keys], 0, len(keys), depth))
+    return hashed
 
 
 def _subtree(keys: list[int], hashes: list[bytes], lo: int, hi: int, depth: int) -> bytes:
@@ -52,28 +72,30 @@ class HashedMap:
     """A card map in memory from its entries' leaf hashes, updated in place.
 
     Keys are kept in buckets by their first ``bucket_depth`` bits; a touched bucket's
-    subtree is rebuilt from its entries, and only the subtrees above the buckets are kept
-    with their entry counts (as :class:`anchoring.cardmap.MemoryCardMap` does).
+    subtree is rebuilt from its entries (by ``builder``, which may share the buckets out
+    among processes), and only the subtrees above the buckets are kept with their entry
+    counts (as :class:`anchoring.cardmap.MemoryCardMap` does).
     """
 
-    def __init__(self, bucket_depth: int = 16) -> None:
+    def __init__(self, bucket_depth: int = 16, builder: Builder = bucket_hashes) -> None:
         if not 0 <= bucket_depth <= 32:
             raise ValueError(f"bucket depth {bucket_depth} is not in [0, 32]")
         self.root = EMPTY_MAP_ROOT
         self.size = 0
         self._depth = bucket_depth
-        self._buckets: dict[int, dict[int, bytes]] = {}
+        self._build = builder
+        self._buckets: dict[int, Bucket] = {}
         self._above: dict[tuple[int, int], tuple[bytes, int]] = {}
 
-    def update(self, changes: Mapping[bytes, bytes]) -> bytes:
-        """Set each key's entry hash (``key → entry_hash``); returns the new root."""
+    def update(self, changes: Mapping[int, bytes]) -> bytes:
+        """Set each key's entry hash (keys as 256-bit integers, see :func:`map_key`);
+        returns the new root."""
         depth, buckets = self._depth, self._buckets
         shift = _KEY_BITS - depth
         touched: set[int] = set()
-        for key, digest in changes.items():
-            if len(key) != 32 or len(digest) != 32:
-                raise ValueError("map keys and entry hashes are 32 bytes")
-            number = int.from_bytes(key, "big")
+        for number, digest in changes.items():
+            if number >> _KEY_BITS or len(digest) != 32:
+                raise ValueError("map keys are 256-bit and entry hashes 32 bytes")
             bucket = number >> shift
             entries = buckets.get(bucket)
             if entries is None:
@@ -81,11 +103,10 @@ class HashedMap:
             self.size += number not in entries
             entries[number] = digest
             touched.add(bucket)
-        for bucket in touched:
-            entries = buckets[bucket]
-            keys = sorted(entries)
-            hashes = [entries[k] for k in keys]
-            self._above[(depth, bucket)] = (_subtree(keys, hashes, 0, len(keys), depth), len(keys))
+        order = sorted(touched)
+        hashed = self._build(depth, [buckets[bucket] for bucket in order])
+        for bucket, digest in zip(order, hashed, strict=True):
+            self._above[(depth, bucket)] = (digest, len(buckets[bucket]))
         self._hash_above(touched)
         return self.root
 
@@ -120,10 +141,10 @@ def is_map_leaf_input(data: bytes) -> bool:
 class MapAudit:
     """Recomputes the card map leaf by leaf and checks each ``CARD_MAP`` leaf against it."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, builder: Builder = bucket_hashes) -> None:
         self.store = CardMapStore(conn)
-        self.map = HashedMap()
-        self.changes: dict[bytes, bytes] = {}
+        self.map = HashedMap(builder=builder)
+        self.changes: dict[int, bytes] = {}
 
     def map_leaf(self, index: int, data: bytes) -> Divergence | None:
         """Check one CARD_MAP leaf against the map of every event before it."""

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from anchoring.log import MerkleLog
 from ledger_service.audit_chunk import CHUNK, ChunkReport, audit_chunk, chain_break, chunks, follows
 from ledger_service.audit_findings import Divergence, Found, Progress
-from ledger_service.audit_map import MapAudit
+from ledger_service.audit_map import Builder, MapAudit, bucket_hashes
 from ledger_service.events import GENESIS
 from ledger_service.schema import events
 
@@ -17,8 +17,8 @@ from ledger_service.schema import events
 class EventsMerge:
     """Joins chunk reports, in leaf order, into the serial events pass's answer."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.maps = MapAudit(conn)
+    def __init__(self, conn: Connection, builder: Builder = bucket_hashes) -> None:
+        self.maps = MapAudit(conn, builder)
         self.last: dict[str, tuple[int, str]] = {}
         self.found: Divergence | None = None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 
 import pytest
 
 from anchoring.cardmap import EMPTY_MAP_ROOT, CardHead, MemoryCardMap, hash_map_leaf, map_root
-from ledger_service.audit_map import HashedMap, entry_hash
+from ledger_service import audit_pool
+from ledger_service.audit_map import HashedMap, bucket_hashes, entry_hash, map_key
 
 
 def _head(rng: random.Random) -> CardHead:
@@ -43,7 +45,7 @@ def test_updates_give_the_reference_roots_and_sizes(bucket_depth):
             keys.append(key)
             changes[key] = _head(rng).encode()
         root = reference.update(changes)
-        hashed_root = hashed.update({k: hash_map_leaf(k, v) for k, v in changes.items()})
+        hashed_root = hashed.update({map_key(k): hash_map_leaf(k, v) for k, v in changes.items()})
         assert hashed_root == root, round_
         assert hashed.size == reference.size == len(set(keys))
 
@@ -52,12 +54,26 @@ def test_a_single_entry_is_its_leaf_and_a_changed_entry_changes_the_root():
     rng = random.Random(3)
     key, value = rng.randbytes(32), _head(rng).encode()
     hashed = HashedMap()
-    assert hashed.update({key: hash_map_leaf(key, value)}) == map_root({key: value})
+    assert hashed.update({map_key(key): hash_map_leaf(key, value)}) == map_root({key: value})
     other = _head(rng).encode()
-    assert hashed.update({key: hash_map_leaf(key, other)}) == map_root({key: other})
+    assert hashed.update({map_key(key): hash_map_leaf(key, other)}) == map_root({key: other})
     assert hashed.size == 1
 
 
-def test_keys_and_entry_hashes_must_be_32_bytes():
+def test_keys_are_256_bit_and_entry_hashes_32_bytes():
+    with pytest.raises(ValueError, match="256-bit"):
+        HashedMap().update({1 << 256: bytes(32)})
     with pytest.raises(ValueError, match="32 bytes"):
-        HashedMap().update({bytes(31): bytes(32)})
+        HashedMap().update({1: bytes(31)})
+
+
+def test_buckets_shared_out_among_processes_hash_as_in_one():
+    rng = random.Random(5)
+    buckets = [
+        {(b << 240) | rng.getrandbits(240): rng.randbytes(32) for _ in range(rng.randrange(1, 4))}
+        for b in range(audit_pool._SHARED_BUCKETS + 10)
+    ]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        shared = audit_pool._pool_builder(pool, 2)(16, buckets)
+    assert shared == bucket_hashes(16, buckets)
+    assert len(set(shared)) == len(buckets)
