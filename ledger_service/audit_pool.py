@@ -4,6 +4,7 @@ on its own connection, started from a fork server."""
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.context import BaseContext
@@ -51,6 +52,26 @@ def _pool_builder(pool: Pool, jobs: int) -> Builder:
     return build
 
 
+@contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start processes that do not re-run the ``__main__`` script.
+
+    A worker started by the fork server re-runs the script its parent was started as
+    (multiprocessing's "safe importing of main"): for the ``cardtrail`` console script
+    that is the whole command line interface — the web portal and the chain client —
+    about 4 CPU-seconds per worker, which is more than the audit of 100,000 events. The
+    workers need nothing from it (their tasks name functions of this module), and a
+    parent's ``__main__`` without ``__file__`` is left alone.
+    """
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
+
+
 def _shareable(engine: Engine) -> bool:
     """True when other processes can open the engine's database (not SQLite in memory)."""
     return engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
@@ -82,5 +103,7 @@ def chunk_reports(
     else:
         context = multiprocessing.get_context("spawn")
     url = engine.url.render_as_string(hide_password=False)
-    with context.Pool(min(jobs, len(tasks)), _start_worker, (url,)) as pool:
+    with _main_not_rerun():
+        pool = context.Pool(min(jobs, len(tasks)), _start_worker, (url,))
+    with pool:
         yield pool.imap(_audit_chunk_in_worker, tasks), _pool_builder(pool, jobs)
