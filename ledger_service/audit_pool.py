@@ -1,14 +1,18 @@
 """The chunk pass of ``cardtrail audit`` in several processes: a pool of workers, each
-on its own connection, started from a fork server."""
+on its own connection, started from a fork server.
+
+A worker that dies (killed, out of memory) fails the audit with ``BrokenProcessPool``
+(:mod:`concurrent.futures`): a ``multiprocessing.Pool`` would start another worker and
+wait for the lost chunk for ever."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing.context import BaseContext
-from multiprocessing.pool import Pool
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -38,7 +42,7 @@ def _bucket_hashes_in_worker(task: tuple[int, list[Bucket]]) -> list[bytes]:
     return bucket_hashes(*task)
 
 
-def _pool_builder(pool: Pool, jobs: int) -> Builder:
+def _pool_builder(pool: Executor, jobs: int) -> Builder:
     """Rebuilds many buckets in the pool's workers (idle by then, or about to be: a
     map leaf after the last chunk, as the anchoring worker appends them, is common)."""
 
@@ -47,7 +51,7 @@ def _pool_builder(pool: Pool, jobs: int) -> Builder:
             return bucket_hashes(depth, buckets)
         step = -(-len(buckets) // (4 * jobs))
         tasks = [(depth, list(buckets[k : k + step])) for k in range(0, len(buckets), step)]
-        return [digest for part in pool.imap(_bucket_hashes_in_worker, tasks) for digest in part]
+        return [digest for part in pool.map(_bucket_hashes_in_worker, tasks) for digest in part]
 
     return build
 
@@ -103,7 +107,12 @@ def chunk_reports(
     else:
         context = multiprocessing.get_context("spawn")
     url = engine.url.render_as_string(hide_password=False)
-    with _main_not_rerun():
-        pool = context.Pool(min(jobs, len(tasks)), _start_worker, (url,))
-    with pool:
-        yield pool.imap(_audit_chunk_in_worker, tasks), _pool_builder(pool, jobs)
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, _start_worker, (url,))
+    try:
+        # The workers start as the tasks are handed out, all of them here.
+        with _main_not_rerun():
+            reports = pool.map(_audit_chunk_in_worker, tasks)
+        yield reports, _pool_builder(pool, jobs)
+    finally:
+        # An audit that stops at its first finding does not wait for the other chunks.
+        pool.shutdown(cancel_futures=True)
