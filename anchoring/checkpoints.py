@@ -335,12 +335,14 @@ _CURRENT_DEPLOYMENT_ID = (
     .limit(1)
     .scalar_subquery()
 )
+# The status as a literal, not a bound parameter: SQLite may use the partial index
+# checkpoints_one_anchored_per_size (WHERE status = 'anchored') for a bound value only by
+# preparing the statement again on every execution, which made this read, done on every
+# public lookup, five times slower.
+_IS_ANCHORED = checkpoints.c.status == sa.literal_column(f"'{ANCHORED}'")
 _LATEST_ANCHORED = (
     _checkpoint_query()
-    .where(
-        checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
-        checkpoints.c.status == ANCHORED,
-    )
+    .where(checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID, _IS_ANCHORED)
     .order_by(checkpoints.c.tree_size.desc())
     .limit(1)
 )
@@ -352,6 +354,18 @@ def latest_anchored(conn: Connection) -> AnchoredCheckpoint | None:
     return _record_from_row(row).anchored if row else None
 
 
+def latest_anchored_subquery(name: str) -> sa.Subquery:
+    """:func:`latest_anchored`'s statement as a subquery of at most one row, for a caller
+    that reads it in the same statement as other rows (see :func:`anchored_in`)."""
+    return _LATEST_ANCHORED.subquery(name)
+
+
+def anchored_in(row: Row[*tuple[Any, ...]]) -> AnchoredCheckpoint | None:
+    """The checkpoint in a row holding the columns of :func:`latest_anchored_subquery`
+    (None: they are NULL, an outer join that found no anchored checkpoint)."""
+    return None if row.tree_size is None else _record_from_row(row).anchored
+
+
 def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[AnchoredCheckpoint]:
     """Up to ``limit`` of the current deployment's valid checkpoints whose tree size is at
     least ``start``, smallest first: one page of :func:`anchored_checkpoints`."""
@@ -359,7 +373,7 @@ def anchored_checkpoints_from(conn: Connection, start: int, limit: int) -> list[
         _checkpoint_query()
         .where(
             checkpoints.c.deployment_id == _CURRENT_DEPLOYMENT_ID,
-            checkpoints.c.status == ANCHORED,
+            _IS_ANCHORED,
             checkpoints.c.tree_size >= start,
         )
         .order_by(checkpoints.c.tree_size)

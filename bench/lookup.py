@@ -140,11 +140,23 @@ def _ms(value: float) -> str:
 
 def _beside_front_page(figures: dict[str, Any]) -> list[Target]:
     """Issue 18's goals: card page and bundle at ≥ 0.8× the front page's requests/s, with
-    a p99 ≤ 3× the front page's, both measured in this run."""
+    a p99 ≤ 3× the front page's, both measured in this run: for random cards, for cards
+    the cache holds, and for conditional requests answered 304."""
     home_rate = _stat(figures["home"]["requests_per_s"]).median
     home_p99 = _stat(figures["home"]["p99_ms"]).median
     targets = []
-    for kind, key in (("page", "issue18.card_page"), ("bundle", "issue18.bundle")):
+    # Random cards of the whole sample are mostly built afresh (a cache miss); the
+    # repeated and conditional modes are what the cache and an ETag-aware proxy serve.
+    for kind, key in (
+        ("page", "issue18.card_page"),
+        ("bundle", "issue18.bundle"),
+        ("page_repeated", "issue18.card_page.cached"),
+        ("bundle_repeated", "issue18.bundle.cached"),
+        ("page_conditional", "issue18.card_page.conditional"),
+        ("bundle_conditional", "issue18.bundle.conditional"),
+    ):
+        if kind not in figures:
+            continue
         rate = _stat(figures[kind]["requests_per_s"]).median / home_rate
         p99 = _stat(figures[kind]["p99_ms"]).median / home_p99
         targets.append(

@@ -65,10 +65,30 @@ GOALS: dict[str, tuple[Goal, ...]] = {
             "Single redeems over HTTP, 64 clients, PostgreSQL",
             _SIDE_BY_SIDE,
         ),
-        Goal("issue18.card_page", "Public card page `/c/<number>`", _BESIDE_FRONT_PAGE),
+        Goal(
+            "issue18.card_page",
+            "Public card page `/c/<number>`, random cards (mostly cache misses)",
+            _BESIDE_FRONT_PAGE,
+        ),
         Goal(
             "issue18.bundle",
-            "Public bundle `/api/v1/public/cards/<number>/bundle`",
+            "Public bundle `/api/v1/public/cards/<number>/bundle`, random cards",
+            _BESIDE_FRONT_PAGE,
+        ),
+        Goal(
+            "issue18.card_page.cached",
+            "Public card page, cards the in-process cache holds",
+            _BESIDE_FRONT_PAGE,
+        ),
+        Goal("issue18.bundle.cached", "Public bundle, cards the cache holds", _BESIDE_FRONT_PAGE),
+        Goal(
+            "issue18.card_page.conditional",
+            "Public card page, conditional GET answered 304",
+            _BESIDE_FRONT_PAGE,
+        ),
+        Goal(
+            "issue18.bundle.conditional",
+            "Public bundle, conditional GET answered 304",
             _BESIDE_FRONT_PAGE,
         ),
         Goal("issue18.audit", "`cardtrail audit`", "≥ 4× the serial audit's events/s"),

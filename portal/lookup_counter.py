@@ -10,7 +10,9 @@ another hash tomorrow, and a card keeps only today's hashes.
 Where it is counted, and why there: the card page route counts every look *before* the
 lookup cache answers (:mod:`portal.lookup_cache`: a 304 or a cached page is a look too),
 and the page shows the numbers from :func:`checks_json`, fetched by the browser and never
-cached — the cached page itself stays the same for every visitor.
+cached — the cached page itself stays the same for every visitor. Each process keeps its
+looks for up to a second and writes them in one transaction (:class:`LookCounter`), so a
+cached page costs no write of its own.
 
     >>> from datetime import date
     >>> a = client_tag(bytes(32), date(2026, 12, 2), "2001:db8:1:2::5")
@@ -22,13 +24,19 @@ cached — the cached page itself stays the same for every visitor.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
+import logging
+import threading
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,12 +44,19 @@ from sqlalchemy.engine import Connection, Engine
 
 from anchoring.db import read_transaction, write_transaction
 from ledger_service.domain.lifecycle import UNUSED, CardState
+from ledger_service.runtime import runtime_of
 from ledger_service.schema import card_check_clients, card_checks, cards
 from portal.security import client_key
 
+log = logging.getLogger(__name__)
+
 COPIED_CLIENTS = 3
 """Different clients in one day at which an unused card's page warns of a copied QR code."""
+DEFAULT_COUNT_SECONDS = 1.0
+"""How long a process keeps looks before writing them (``PUBLIC_LOOKUP_COUNT_SECONDS``)."""
 _CONTEXT = b"cardtrail/lookup-client/v1\x00"
+_EXTENSION = "cardtrail.lookup_counter"
+_apps_lock = threading.Lock()
 
 
 def client_tag(secret: bytes, day: date, address: str) -> str:
@@ -60,33 +75,158 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
 
 
+@dataclass
+class Looks:
+    """The looks at one card not yet written: how many, when, and each client's first."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+    clients: dict[str, datetime]
+
+    def add(self, tag: str, now: datetime) -> None:
+        """One more look, by the client ``tag`` at ``now``."""
+        self.count += 1
+        self.last_at = max(self.last_at, now)
+        self.clients.setdefault(tag, now)
+
+
+def write_looks(engine: Engine, looks: Mapping[str, Looks]) -> None:
+    """Add ``looks`` (card number -> its looks) to the stored counters, in one transaction."""
+    if not looks:
+        return
+    # Cards in order: two writers on PostgreSQL lock their rows in the same order.
+    numbers = sorted(looks)
+    with write_transaction(engine) as conn:
+        counted = _insert(conn, card_checks)
+        conn.execute(
+            counted.on_conflict_do_update(
+                index_elements=[card_checks.c.card_number],
+                set_={
+                    "count": card_checks.c.count + counted.excluded["count"],
+                    "last_at": counted.excluded.last_at,
+                },
+            ),
+            [
+                {
+                    "card_number": n,
+                    "count": looks[n].count,
+                    "first_at": looks[n].first_at,
+                    "last_at": looks[n].last_at,
+                }
+                for n in numbers
+            ],
+        )
+        # Yesterday's tags say nothing today (they rotate): keep no more than needed.
+        today = _day_start(max(seen.last_at for seen in looks.values()))
+        conn.execute(
+            sa.delete(card_check_clients).where(
+                card_check_clients.c.card_number.in_(numbers),
+                card_check_clients.c.first_at < today,
+            )
+        )
+        clients = [
+            {"card_number": n, "client": tag, "first_at": at}
+            for n in numbers
+            for tag, at in looks[n].clients.items()
+            if at >= today
+        ]
+        if clients:
+            conn.execute(_insert(conn, card_check_clients).on_conflict_do_nothing(), clients)
+
+
 def record_check(
     engine: Engine, number: str, secret: bytes, address: str, now: datetime | None = None
 ) -> None:
     """Count one look at the page of the card ``number`` (which exists) from ``address``."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     tag = client_tag(secret, now.date(), address)
-    with write_transaction(engine) as conn:
-        counted = _insert(conn, card_checks).values(
-            card_number=number, count=1, first_at=now, last_at=now
-        )
-        conn.execute(
-            counted.on_conflict_do_update(
-                index_elements=[card_checks.c.card_number],
-                set_={"count": card_checks.c.count + 1, "last_at": now},
-            )
-        )
-        # Yesterday's tags say nothing today (they rotate): keep no more than needed.
-        conn.execute(
-            sa.delete(card_check_clients).where(
-                card_check_clients.c.card_number == number,
-                card_check_clients.c.first_at < _day_start(now),
-            )
-        )
-        client = _insert(conn, card_check_clients).values(
-            card_number=number, client=tag, first_at=now
-        )
-        conn.execute(client.on_conflict_do_nothing())
+    write_looks(engine, {number: Looks(1, now, now, {tag: now})})
+
+
+class LookCounter:
+    """The looks counted in one process, written together at most ``seconds`` after the
+    first of them (0: each at once).
+
+    A busy card page would otherwise write the database on every look, even those the
+    lookup cache answers: on SQLite every worker would queue for the one write lock. The
+    price: another process shows a look up to ``seconds`` late, and a process that dies
+    without exiting (SIGKILL, power cut) loses that long of looks. This process's own
+    reads call :meth:`flush` first, so they see every look it counted.
+    """
+
+    def __init__(self, engine: Engine, secret: bytes, seconds: float) -> None:
+        self.seconds = seconds
+        self._engine = engine
+        self._secret = secret
+        self._pending: dict[str, Looks] = {}
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        # Held while a batch is written: a flush returns only once every earlier look
+        # is stored, even those a timer is writing at that moment.
+        self._writing = threading.Lock()
+        if seconds > 0:
+            atexit.register(_flush_at_exit, weakref.ref(self))
+
+    def record(self, number: str, address: str, now: datetime | None = None) -> None:
+        """Count one look at the page of the card ``number`` (which exists) from ``address``."""
+        if self.seconds <= 0:
+            record_check(self._engine, number, self._secret, address, now)
+            return
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        tag = client_tag(self._secret, now.date(), address)
+        with self._lock:
+            seen = self._pending.get(number)
+            if seen is None:
+                self._pending[number] = Looks(1, now, now, {tag: now})
+            else:
+                seen.add(tag, now)
+            if self._timer is None:
+                self._timer = threading.Timer(self.seconds, self._flush_logged)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write every look counted so far."""
+        with self._writing:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+                timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
+            write_looks(self._engine, pending)
+
+    def _flush_logged(self) -> None:
+        # On the timer's thread nobody else would hear of a failure.
+        try:
+            self.flush()
+        except Exception:
+            log.exception("lookup counts could not be written; they are lost")
+
+
+def _flush_at_exit(ref: weakref.ReferenceType[LookCounter]) -> None:
+    counter = ref()
+    if counter is not None:
+        counter._flush_logged()
+
+
+def app_counter(app: Flask) -> LookCounter:
+    """The app's :class:`LookCounter` (each process has its own), made on first use.
+
+    ``PUBLIC_LOOKUP_COUNT_SECONDS`` (app config) is how long looks wait to be written:
+    1 by default, 0 (at once) in a TESTING app, whose tests read the tables directly.
+    """
+    found = app.extensions.get(_EXTENSION)
+    if found is None:
+        with _apps_lock:
+            found = app.extensions.get(_EXTENSION)
+            if found is None:
+                default = 0.0 if app.testing else DEFAULT_COUNT_SECONDS
+                seconds = float(app.config.get("PUBLIC_LOOKUP_COUNT_SECONDS", default))
+                rt = runtime_of(app)
+                found = app.extensions[_EXTENSION] = LookCounter(rt.engine, rt.secret_key, seconds)
+    assert isinstance(found, LookCounter)
+    return found
 
 
 @dataclass(frozen=True)

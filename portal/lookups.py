@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import get_locale
 from sqlalchemy.engine import Engine
 
@@ -91,6 +91,8 @@ def card_checks(number: str) -> Response:
     except CardNumberError as exc:
         return from_ledger_error(InvalidCardNumber(str(exc)))
     limit_public()
+    # This process's own looks are stored before the count is read.
+    lookup_counter.app_counter(current_app).flush()
     summary = lookup_counter.check_summary(runtime().engine, number)
     if summary is None:
         return from_ledger_error(CardNotFound("no card has this number"))

@@ -149,7 +149,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         return _not_found()
     # Counted here, past the cache: a 304 or a cached page is a look at the card too. The
     # page fetches the counter (portal.lookups.card_checks), so the cached page stays one.
-    lookup_counter.record_check(runtime().engine, number, runtime().secret_key, client_address())
+    lookup_counter.app_counter(current_app).record(number, client_address())
     return _vary_by_language(response)
 
 

@@ -27,3 +27,24 @@ def test_card_page_and_bundle_are_judged_by_rate_and_p99_beside_the_front_page()
 def test_a_slow_card_page_misses_however_short_its_p99():
     figures = {"home": _figure(1000, 50), "page": _figure(300, 50), "bundle": _figure(300, 50)}
     assert [t.met for t in _beside_front_page(figures)] == [False, False]
+
+
+def test_cards_served_from_the_cache_and_by_304_are_judged_on_their_own_rows():
+    figures = {
+        "home": _figure(1000, 50),
+        "page": _figure(200, 400),  # cache misses: missed
+        "bundle": _figure(300, 300),
+        "page_repeated": _figure(820, 100),  # the cache serves it: met
+        "bundle_repeated": _figure(1100, 60),
+        "page_conditional": _figure(950, 70),
+        "bundle_conditional": _figure(700, 70),  # 0.7×: missed
+    }
+    judged = {t.key: t.met for t in _beside_front_page(figures)}
+    assert judged == {
+        "issue18.card_page": False,
+        "issue18.bundle": False,
+        "issue18.card_page.cached": True,
+        "issue18.bundle.cached": True,
+        "issue18.card_page.conditional": True,
+        "issue18.bundle.conditional": False,
+    }
