@@ -4,6 +4,7 @@ card served by a running CardTrail against the contract pinned in the file."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 from test_verify_page import anvil, portal  # noqa: F401  (fixtures: the chain and the app)
@@ -36,8 +37,21 @@ def _built(tmp_path, portal, contract: str | None = None):  # noqa: F811
     return out
 
 
-def _run(chromium, path, text: str):
+def _run(chromium, path, text: str, bundle: dict | None = None):
+    """The file from disk looking up ``text``; ``bundle``: what a lying issuer API serves
+    instead of the genuine bundle."""
     page = chromium.new_page()
+    if bundle is not None:
+        served = json.dumps(bundle)
+        page.route(
+            "**/bundle*",
+            lambda route: route.fulfill(
+                status=200,
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+                body=served,
+            ),
+        )
     page.goto(path.as_uri())
     page.fill("#card-input", text)
     page.click("#lookup-form button")
@@ -69,25 +83,12 @@ def test_a_bundle_with_the_cards_last_event_left_out_fails_complete(
     tmp_path,
 ):
     # A lying issuer API serves the genuine bundle without the card's last event.
-    path = _built(tmp_path, portal)
-    page = chromium.new_page()
+    bundle_path = f"/api/v1/public/cards/{portal['number']}/bundle"
+    with urllib.request.urlopen(portal["url"] + bundle_path, timeout=30) as answer:
+        truncated = json.load(answer)
+    truncated["events"] = truncated["events"][:-1]
+    page = _run(chromium, _built(tmp_path, portal), portal["number"], truncated)
     try:
-        bundle_path = f"/api/v1/public/cards/{portal['number']}/bundle"
-        truncated = page.request.get(portal["url"] + bundle_path).json()
-        truncated["events"] = truncated["events"][:-1]
-        page.route(
-            "**/bundle*",
-            lambda route: route.fulfill(
-                status=200,
-                content_type="application/json",
-                headers={"Access-Control-Allow-Origin": "*"},
-                body=json.dumps(truncated),
-            ),
-        )
-        page.goto(path.as_uri())
-        page.fill("#card-input", portal["number"])
-        page.click("#lookup-form button")
-        page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
         assert page.get_attribute("#verdict", "data-ok") == "false"
         failed = page.query_selector_all("#checks li[data-ok='false']")
         assert [row.get_attribute("data-check") for row in failed] == ["complete"]
@@ -116,22 +117,9 @@ def test_a_malformed_bundle_is_refused_in_chinese_from_the_files_own_catalogue(
 ):
     # The file's language is Chinese: verify.js words the format error from the catalogue
     # compiled into the file, with no request for it.
-    path = _built(tmp_path, portal)
-    page = chromium.new_page()
+    malformed = {"format": "cardtrail-bundle/2", "events": []}
+    page = _run(chromium, _built(tmp_path, portal), portal["number"], malformed)
     try:
-        page.route(
-            "**/bundle*",
-            lambda route: route.fulfill(
-                status=200,
-                content_type="application/json",
-                headers={"Access-Control-Allow-Origin": "*"},
-                body=json.dumps({"format": "cardtrail-bundle/2", "events": []}),
-            ),
-        )
-        page.goto(path.as_uri())
-        page.fill("#card-input", portal["number"])
-        page.click("#lookup-form button")
-        page.wait_for_selector("#verdict[data-ok]", timeout=30_000)
         assert page.get_attribute("#verdict", "data-ok") == "false"
         row = page.query_selector("#checks li[data-check='format']")
         assert row is not None and row.get_attribute("data-ok") == "false"
