@@ -179,7 +179,8 @@ class Monitor:
     hooks: Sequence[LeafHook] = (event_position_hook,)
     progress: Progress | None = None
     checkpointed: Callable[[MonitorState], None] | None = None
-    """Called after each checkpoint that holds (the CLI saves the state file there)."""
+    """Called after each checkpoint that holds, with the hooks at its tree size (the CLI
+    saves the state there, at most once a minute)."""
 
     def check(self, anchored: Iterable[AnchorEvent]) -> Divergence | None:
         """Check each anchored checkpoint (in chain order); the first divergence, or None.

@@ -254,8 +254,10 @@ def monitor_command(
     """Check every anchored root against the leaves the server publishes.
 
     Public data only: the contract's CheckpointAnchored logs and rootAt, the server's
-    /api/v1/log/leaves and consistency proofs. Exit 0 when all hold, 1 at the first
-    divergence (described), 3 when the checks could not run.
+    /api/v1/log/leaves and consistency proofs; every CARD_MAP leaf against the map of the
+    events before it. With --state, a run resumes where the last one stopped, map
+    included. Exit 0 when all hold, 1 at the first divergence (described), 3 when the
+    checks could not run.
     """
     try:
         state, divergence = run_monitor(
