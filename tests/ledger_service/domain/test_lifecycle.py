@@ -393,9 +393,7 @@ def test_a_gift_offer_past_its_end_is_not_withdrawn_but_returned():
 def test_a_withdrawn_gift_returns_the_card_only_to_an_unused_state():
     ends = NOW + timedelta(hours=1)
     with pytest.raises(errors.InvalidTransition, match="cannot return"):
-        decide(
-            Card(CardState.GIFT_OFFERED), WithdrawGift("gf_1", CardState.REDEEMED, ends), NOW
-        )
+        decide(Card(CardState.GIFT_OFFERED), WithdrawGift("gf_1", CardState.REDEEMED, ends), NOW)
 
 
 def test_a_gift_offer_on_a_card_past_its_date_can_still_be_withdrawn():
