@@ -242,10 +242,13 @@
         show("new-number", done.card_number);
         show("accept-result");
       }, function (problem) {
-        // Withdrawn while this page was open: say so where the status is shown.
+        // Withdrawn while this page was open: the status says so in the page's language,
+        // so the problem's (English) detail adds nothing.
         if (problem && problem.code === "GIFT_OFFER_WITHDRAWN") {
           document.getElementById("accept-form").hidden = true;
           show("gift-state", giftStates.withdrawn);
+          showError({ title: problem.title });
+          return;
         }
         showError(problem);
       });
