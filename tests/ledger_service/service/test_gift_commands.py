@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ledger_helpers import HQ, STORE1, assert_refused_without_writing, issue, rows
 
-from ledger_service import errors
+from ledger_service import audit, errors
 from ledger_service.actor import CUSTOMER
 from ledger_service.schema import code_failures, gift_offers
 
@@ -186,3 +186,11 @@ def test_withdrawing_an_offer_past_its_end_logs_its_lapse_instead(ledger, clock)
     with pytest.raises(errors.GiftOfferExpired):
         ledger.accept_gift(CUSTOMER, offer["offer_id"], offer["token"], "late friend")
     assert ledger.return_due_gifts() == 0
+
+
+def test_a_withdrawn_gift_passes_the_audit(ledger):
+    number, code = issue(ledger)
+    ledger.offer_gift(CUSTOMER, number, code)
+    ledger.withdraw_gift(CUSTOMER, number, code)
+    result = audit.run_audit(ledger._engine, lambda contract: None, show_progress=False)
+    assert result.ok, result.findings
