@@ -194,3 +194,27 @@ def test_a_withdrawn_gift_passes_the_audit(ledger):
     ledger.withdraw_gift(CUSTOMER, number, code)
     result = audit.run_audit(ledger._engine, lambda contract: None, show_progress=False)
     assert result.ok, result.findings
+
+
+def test_an_accept_that_read_the_offer_before_its_withdrawal_cannot_take_the_card(
+    ledger, monkeypatch
+):
+    number, code = issue(ledger)
+    first = ledger.offer_gift(CUSTOMER, number, code)
+    [stale] = rows(ledger, gift_offers)
+    ledger.withdraw_gift(CUSTOMER, number, code)
+    second = ledger.offer_gift(CUSTOMER, number, code)
+    # The accept read the first offer while it was open; it reaches the card only now,
+    # when the card is on offer again by a new link.
+    monkeypatch.setattr(ledger, "_offer_or_404", lambda offer_id, token: stale)
+    assert_refused_without_writing(
+        ledger,
+        errors.GiftOfferWithdrawn,
+        ledger.accept_gift,
+        CUSTOMER,
+        first["offer_id"],
+        first["token"],
+        "wrong friend",
+    )
+    monkeypatch.undo()
+    assert ledger.gift_offer(second["offer_id"], second["token"])["state"] == "open"
