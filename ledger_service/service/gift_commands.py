@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -165,11 +165,7 @@ class GiftCommands(CommandRunner):
             if offer.state == "accepted":
                 raise errors.InvalidTransition("the gift was already accepted by its recipient")
             if offer.state != "open":
-                check_code(self._secret, row, redemption_code, now)
-                conn.execute(
-                    sa.update(cards).where(cards.c.number == number).values(**code_accepted(row))
-                )
-                return _withdrawal_json(offer, _closing_leaf(conn, number))
+                return self._closed_again(conn, row, offer, redemption_code, now)
             expires_at = utc(offer.expires_at)
             assert expires_at is not None
             back_to = CardState(offer.from_state)
@@ -185,6 +181,17 @@ class GiftCommands(CommandRunner):
             self._close(conn, offer.id, "returned", now)
             closed = conn.execute(sa.select(gift_offers).where(gift_offers.c.id == offer.id)).one()
         return _withdrawal_json(closed, leaf_index)
+
+    def _closed_again(
+        self, conn: Connection, row: Row[Any], offer: Row[Any], code: object, now: datetime
+    ) -> dict[str, Any]:
+        """A withdrawal asked again once the offer closed: the code is checked as for the
+        withdrawal itself (a wrong one counts), and the closing is answered again."""
+        check_code(self._secret, row, code, now)
+        conn.execute(
+            sa.update(cards).where(cards.c.number == row.number).values(**code_accepted(row))
+        )
+        return _withdrawal_json(offer, _closing_leaf(conn, row.number))
 
     def gift_offer(self, offer_id: str, token: str) -> dict[str, Any]:
         """What the recipient's link shows: the offer's state and end, and the card. An
