@@ -179,11 +179,21 @@ def test_a_giver_withdraws_a_gift_link_before_it_is_accepted_on_a_phone(
     page.click("#gift-submit")
     page.wait_for_selector("#gift-result:not([hidden])")
     link = urlsplit(page.locator("#gift-link").input_value())
+    assert page.locator("#withdraw-button").is_visible()
+    _fits(page)
+    page.screenshot(path=str(screenshots / "gift-link-made.png"), full_page=True)
 
     # The wrong person opens the link: still open.
     stranger = open_page("zh-CN", "390x844")
     stranger.goto(f"{shop['url']}{link.path}#{link.fragment}")
     stranger.wait_for_selector("#accept-form:not([hidden])")
+
+    # The card's page, while the card is on offer, leads its giver to the withdrawal.
+    page.goto(f"{shop['url']}/c/{shop['number']}")
+    page.click(".holder-actions a[href$='#gift-withdraw']")
+    page.wait_for_url(re.compile(r".*/customer/gift\?number=.*#gift-withdraw$"))
+    assert page.locator("#card-number").input_value() == shop["number"]
+    page.fill("#card-code", shop["code"])
 
     # The giver taps 撤回转赠 and is asked first; "不撤回" leaves the offer open.
     assert page.locator("#withdraw-button").inner_text() == "撤回转赠"
