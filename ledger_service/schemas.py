@@ -1083,8 +1083,16 @@ class GiftView(Reply):
     """A gift offer as its link shows it."""
 
     offer_id: str
-    state: Literal["open", "accepted", "returned"]
+    state: Literal["open", "accepted", "returned", "withdrawn"]
     expires_at: str
+
+
+class GiftWithdrawn(CardState):
+    """The card back with its giver: ``offer_state`` ``withdrawn``, or ``returned`` when
+    the offer had already ended (its lapse was logged instead)."""
+
+    offer_id: str
+    offer_state: Literal["withdrawn", "returned"]
 
 
 class GiftAccepted(Transferred):

@@ -134,13 +134,13 @@ class World:
         return {**response.get_json(), "code": code}
 
     def gift(self) -> dict[str, Any]:
-        """An open gift offer of a fresh card."""
+        """An open gift offer of a fresh card (with the card's code)."""
         number, code = self.card(claimed=False)
         response = self.api.post(
             f"/customer/cards/{number}/gift", {"redemption_code": code}, who=None
         )
         assert response.status_code == 201, response.get_json()
-        return dict(response.get_json())
+        return {**response.get_json(), "code": code}
 
 
 Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (a GET's headers)
@@ -212,6 +212,12 @@ def _accept(w: World) -> Request:
     offer = w.gift()
     body = {"token": offer["token"], "holder_ref": "friend"}
     return "POST", f"/customer/gifts/{offer['offer_id']}/accept", body
+
+
+def _withdraw(w: World) -> Request:
+    offer = w.gift()
+    body = {"redemption_code": offer["code"]}
+    return "POST", f"/customer/cards/{offer['card_number']}/gift/withdraw", body
 
 
 def _register_key(w: World) -> Request:
@@ -393,6 +399,7 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         _customer_card("gift", lambda c: {"redemption_code": c}),
         {who: 201 for who in CALLERS},
     ),
+    ("/api/v1/customer/cards/{number}/gift/withdraw", "post"): (_withdraw, PUBLIC),
     ("/api/v1/customer/pickups/{id}", "get"): (
         _opened(
             lambda w: (
