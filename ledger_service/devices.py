@@ -249,11 +249,16 @@ def parse_signature(raw: DeviceSignature | Mapping[str, Any]) -> DeviceSignature
     """
     if isinstance(raw, DeviceSignature):
         raw = raw.to_json()
+    if isinstance(raw, Mapping) and raw.get("signed_amount") is None:
+        # A version 1 or 2 block (a request schema fills the absent member with None).
+        raise errors.SignatureInvalid(
+            f"the signature names no signed_amount: EIP-712 domain version {DOMAIN_VERSION} "
+            "signs the amount, earlier versions signed none and are refused; sign the "
+            "command again with an up-to-date store client"
+        )
     if not isinstance(raw, Mapping) or set(raw) != set(SIGNATURE_MEMBERS):
         raise errors.SignatureInvalid(
-            "a signature has signer, signature, client_id, signed_at and signed_amount "
-            f"(EIP-712 domain version {DOMAIN_VERSION}; earlier versions sign no amount and "
-            "are refused: sign again with an up-to-date store client)"
+            "a signature has signer, signature, client_id, signed_at and signed_amount"
         )
     signer, signature = raw["signer"], raw["signature"]
     client_id, signed_at = raw["client_id"], raw["signed_at"]

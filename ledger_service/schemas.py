@@ -563,9 +563,11 @@ class DeviceSignature(Body):
     signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
     client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
     signed_at: Annotated[str, StringConstraints(pattern=SIGNED_AT_PATTERN)]
-    signed_amount: FaceValue
+    signed_amount: FaceValue | None = None
     """The amount the device signed (EIP-712 domain version 3): the command's ``amount``,
-    0 for a command that names none (a pickup card's redemption, a pickup step)."""
+    0 for a command that names none (a pickup card's redemption, a pickup step). Absent
+    from a block of an earlier version, which the service refuses as SIGNATURE_INVALID
+    (item by item, in a sync batch)."""
 
 
 class PickupStep(Empty):

@@ -269,6 +269,18 @@ def test_a_queued_partial_redemption_lands_for_its_signed_amount_only(keyed, log
     assert keyed.get(f"/cards/{other}").get_json()["balance"] == 10_000
 
 
+def test_a_version_2_item_is_refused_alone_and_the_batch_goes_on(keyed):
+    (old, code1), (new, code2) = issue(keyed, 2)
+    unsigned_amount = redeem_item(old, code1)
+    del unsigned_amount["signature"]["signed_amount"]
+    response = sync(keyed, [unsigned_amount, redeem_item(new, code2)])
+    assert response.status_code == 200, response.get_json()
+    first, second = response.get_json()["results"]
+    assert (first["status"], first["code"]) == ("refused", "SIGNATURE_INVALID")
+    assert "names no signed_amount" in first["detail"]
+    assert second["status"] == "accepted"
+
+
 def test_a_card_used_online_meanwhile_is_refused_and_flagged(keyed, app):
     (used, code1), (fresh, code2) = issue(keyed, 2)
     items = [
