@@ -328,18 +328,33 @@
     return data.amount === undefined || data.amount === null ? 0 : data.amount;
   }
 
+  // The card page embeds its language's catalogue, as for verify.js (docs/portal.md,
+  // "browser catalogue"); without one (Node, English pages) the id is the message.
+  var messagesNode = root.document && root.document.getElementById("cardtrail-messages");
+  var MESSAGES = messagesNode ? JSON.parse(messagesNode.textContent || "{}") : {};
+
+  /** The message `id` in the page's language, `%(name)s` replaced from `values`. */
+  function t(id, values) {
+    return (MESSAGES[id] || id).replace(/%\((\w+)\)s/g, function (_, k) {
+      return String(values[k]);
+    });
+  }
+
   /** What the result says of the amount: the signed one against the recorded one, or that
    *  an older signature named none. */
   function amountNote(version, signedAmount, recorded) {
     if (version === 3) {
       return recorded === 0
-        ? "; the device signed amount 0, and this event moves no value"
-        : "; the device signed amount " + signedAmount + ", the amount this event records" +
-          " (minor units of the card's currency, or uses)";
+        ? t("the device signed amount 0, and this event moves no value")
+        : t("the device signed amount %(amount)s, the amount this event records (minor " +
+            "units of the card's currency, or uses)", { amount: signedAmount });
     }
-    return "; it was signed under domain version " + version + ", which names no amount" +
-      (recorded === 0 ? "" : ": the amount " + recorded + " this event records is the " +
-                             "server's word alone, not the device's");
+    return recorded === 0
+      ? t("it was signed under domain version %(version)s, which names no amount",
+          { version: version })
+      : t("it was signed under domain version %(version)s, which names no amount: the " +
+          "amount %(amount)s this event records is the server's word alone, not the device's",
+          { version: version, amount: recorded });
   }
 
   /** Check one event's device signature: {ok, signer, recovered, registered, bound,
@@ -368,39 +383,50 @@
       }
       recovered = recoverAddress(commandDigest(command, deployment), event.data.signature);
     } catch (err) {
-      return refused("the signature is malformed: " + err.message);
+      return refused(t("the signature is malformed: %(error)s", { error: err.message }));
     }
+    var at = bound ? { chain: deployment.chain_id, contract: deployment.contract } : {};
     if (recovered.toLowerCase() !== signer.toLowerCase()) {
-      return refused("the signature was made by " + recovered + ", not by " + signer +
-                     (bound ? ", for chain " + deployment.chain_id + ", contract " +
-                              deployment.contract : ""));
+      at.recovered = recovered;
+      at.signer = signer;
+      return refused(bound
+        ? t("the signature was made by %(recovered)s, not by %(signer)s, for chain " +
+            "%(chain)s, contract %(contract)s", at)
+        : t("the signature was made by %(recovered)s, not by %(signer)s", at));
     }
     if (version === 3 && signedAmount !== recorded) {
-      return refused("the device " + recovered + " signed amount " + signedAmount +
-                     ", but this event records " + JSON.stringify(recorded));
+      return refused(t("the device %(device)s signed amount %(signed)s, but this event " +
+                       "records %(amount)s",
+                       { device: recovered, signed: signedAmount,
+                         amount: JSON.stringify(recorded) }));
     }
-    var where = "";
+    at.recovered = recovered;
+    var where;
     if (bound) {
       var listed = (deployments || []).some(function (d) { return sameDeployment(d, deployment); });
-      var named = "chain " + deployment.chain_id + ", contract " + deployment.contract;
       if (!listed) {
-        return refused("the signature was made for " + named +
-                       ", which this server does not list as its deployment");
+        return refused(t("the signature was made for chain %(chain)s, contract %(contract)s, " +
+                         "which this server does not list as its deployment", at));
       }
-      where = " for " + named;
+      where = t("the signature recovers to %(recovered)s for chain %(chain)s, contract " +
+                "%(contract)s", at);
     } else {
-      where = " under the old domain that names no deployment (such a signature was valid " +
-              "on any CardTrail deployment)";
+      where = t("the signature recovers to %(recovered)s under the old domain that names no " +
+                "deployment (such a signature was valid on any CardTrail deployment)", at);
     }
     var keys = (storeKeys && storeKeys[event.store_id]) || [];
     var registered = keys.some(function (k) { return k.toLowerCase() === signer.toLowerCase(); });
+    var store = { store: event.store_id };
     return {
       ok: true, signer: signer, recovered: recovered, registered: registered, bound: bound,
       version: version, signed_amount: signedAmount, amount: recorded,
-      reason: "the signature recovers to " + recovered + where +
-        amountNote(version, signedAmount, recorded) + (registered
-        ? "; this server lists it as a key of store " + event.store_id
-        : "; this server does not list it as a key of store " + event.store_id),
+      reason: [
+        where,
+        amountNote(version, signedAmount, recorded),
+        registered
+          ? t("this server lists it as a key of store %(store)s", store)
+          : t("this server does not list it as a key of store %(store)s", store),
+      ].join(t("; ")),
     };
   }
 
@@ -421,8 +447,10 @@
         slot.setAttribute("data-signed-amount", String(result.signed_amount));
       }
       slot.setAttribute("data-amount", String(result.amount));
-      slot.textContent = (good ? "✔ signature checked in your browser: " : "✘ ") + result.reason +
-        (good ? " (the key and deployment lists are this server's word, not proven)." : ".");
+      slot.textContent = good
+        ? t("✔ signature checked in your browser: %(reason)s (the key and deployment lists " +
+            "are this server's word, not proven).", { reason: result.reason })
+        : t("✘ %(reason)s.", { reason: result.reason });
     });
   }
 

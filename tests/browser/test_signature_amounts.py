@@ -1,6 +1,7 @@
 """The card page's device-signature check in Chromium: signatures.js shows the amount a
-device signed beside the amount the event records, and fails the event when they differ
-(events from tests/portal/signature_cases; no server, no chain)."""
+device signed beside the amount the event records, and fails the event when they differ,
+in English and in Chinese (events from tests/portal/signature_cases; no server, no
+chain)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from scripts.build_verifier import browser_messages
 
 pytestmark = pytest.mark.browser
 
@@ -40,17 +43,19 @@ def _case(name: str) -> dict:
     return json.loads((CASES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def _page() -> tuple[str, dict]:
-    """The card page's #verifier and signature slots (portal/templates/public/card.html),
-    and the bundle of the :data:`SHOWN` events."""
+def _page(messages: dict[str, str]) -> tuple[str, dict]:
+    """The card page's #verifier, signature slots and catalogue ``messages``
+    (portal/templates/public/card.html), and the bundle of the :data:`SHOWN` events."""
     first = _case(SHOWN[1])
     keys = html.escape(json.dumps(first["store_keys"]))
     deployments = html.escape(json.dumps(first["deployments"]))
     slots = "".join(
         f'<li><span class="sig-check" data-leaf="{leaf}">not checked</span></li>' for leaf in SHOWN
     )
-    markup = f"""<!doctype html><html><body>
+    catalogue = json.dumps(messages, ensure_ascii=False).replace("</", "<\\/")
+    markup = f"""<!doctype html><html><head><meta charset="utf-8"></head><body>
 <ol>{slots}</ol>
+<script type="application/json" id="cardtrail-messages">{catalogue}</script>
 <section id="verifier" data-card-number="{first["card_number"]}"
          data-device-keys="{keys}" data-signing-deployments="{deployments}"></section>
 </body></html>"""
@@ -58,8 +63,9 @@ def _page() -> tuple[str, dict]:
     return markup, {"events": events, "pending": []}
 
 
-def test_the_browser_shows_the_signed_amount_and_fails_another(chromium):
-    markup, bundle = _page()
+def _slots(chromium, messages: dict[str, str]) -> dict[str, dict]:
+    """The signature slots after signatures.js checked the :data:`SHOWN` events, by leaf."""
+    markup, bundle = _page(messages)
     page = chromium.new_page()
     try:
         page.route(URL, lambda route: route.fulfill(body=markup, content_type="text/html"))
@@ -70,9 +76,13 @@ def test_the_browser_shows_the_signed_amount_and_fails_another(chromium):
                  new CustomEvent("cardtrail:bundle", { detail: bundle }))""",
             bundle,
         )
-        slots = {s["leaf"]: s for s in page.evaluate(SLOTS)}
+        return {s["leaf"]: s for s in page.evaluate(SLOTS)}
     finally:
         page.close()
+
+
+def test_the_browser_shows_the_signed_amount_and_fails_another(chromium):
+    slots = _slots(chromium, {})
     paid, inflated, old, pickup = (slots[str(leaf)] for leaf in SHOWN)
     assert (paid["ok"], paid["version"], paid["signed"], paid["amount"]) == (
         "true",
@@ -87,3 +97,13 @@ def test_the_browser_shows_the_signed_amount_and_fails_another(chromium):
     assert "server's word alone" in old["text"]
     assert (pickup["ok"], pickup["signed"], pickup["amount"]) == ("true", "0", "0")
     assert "moves no value" in pickup["text"]
+
+
+def test_the_chinese_page_says_it_in_chinese(chromium):
+    slots = _slots(chromium, browser_messages())
+    paid, inflated, old, _ = (slots[str(leaf)] for leaf in SHOWN)
+    assert "设备签署的金额是 2500，正是此事件记录的金额" in paid["text"]
+    assert paid["text"].startswith("✔ 签名已在您的浏览器中校验：")
+    assert inflated["ok"] == "false"
+    assert "签署的金额是 2500，但此事件记录的是 9000" in inflated["text"]
+    assert "只是服务器的一面之词" in old["text"]
