@@ -17,6 +17,9 @@
  * earlier domain versions still recover, with a note: version 1 (no `deployment` member)
  * was valid on any CardTrail deployment, and versions 1 and 2 (no `signed_amount` member)
  * signed no amount, so an amount such an event records is the server's word alone.
+ *
+ * Its words come from the page's catalogue, as verify.js's do (<script
+ * id="cardtrail-messages">, the `js` domain; absent, the English ids are shown).
  */
 (function (root) {
   "use strict";
