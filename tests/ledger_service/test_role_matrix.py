@@ -237,6 +237,7 @@ def _sync(w: World) -> Request:
         "signature": "0x" + "11" * 65,
         "client_id": f"till-{next(_serial):08d}",
         "signed_at": "2026-11-24T06:17:10.123Z",
+        "signed_amount": 0,
     }
     item = {
         "action": "redeem",
