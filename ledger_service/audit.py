@@ -15,8 +15,8 @@ Four passes, each reporting its first divergence:
    size and the contract's ``rootAt`` on chain.
 
 The command is in :mod:`ledger_service.audit_cli`. This module runs the passes; they are
-in :mod:`~ledger_service.audit_chunk` (the tree and events rows, by chunk of leaves, in
-any process; rows checked in :mod:`~ledger_service.audit_rows`),
+in :mod:`~ledger_service.audit_chunk` (the tree, the events rows and each row's card, by
+chunk of leaves, in any process; rows checked in :mod:`~ledger_service.audit_rows`),
 :mod:`~ledger_service.audit_pool` (the processes), :mod:`~ledger_service.audit_merge`
 (the chunks joined: hash chains across chunks, and the card map of
 :mod:`~ledger_service.audit_map`), :mod:`~ledger_service.audit_cards` and
