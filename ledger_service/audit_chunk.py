@@ -105,8 +105,9 @@ def cycles_uncollected() -> Iterator[None]:
 
     The audit keeps a tuple or dict per event until its chunk (in the main process: the
     log) is done, and makes several more per event that reference counting frees; the
-    collector, woken by every few hundred of them, walked the kept ones again and again:
-    about half the CPU of decoding the leaves. Nothing the audit makes is cyclic.
+    collector, woken by every few hundred of them, walks the kept ones again and again,
+    more often as they grow: 3–6% of the serial audit's CPU over 200,000 events. Nothing
+    the audit makes is cyclic.
     """
     enabled = gc.isenabled()
     gc.disable()
