@@ -307,10 +307,10 @@ def test_a_redeem_failing_after_logging_takes_its_leaf_back_and_leaves_no_gap(
     real = card_commands.note_burst
     mine = threading.local()
 
-    def burst(conn, actor, at, now):
+    def burst(*args):
         if mine.number == failing:
             raise failure
-        real(conn, actor, at, now)
+        real(*args)
 
     monkeypatch.setattr(card_commands, "note_burst", burst)
 
@@ -320,7 +320,9 @@ def test_a_redeem_failing_after_logging_takes_its_leaf_back_and_leaves_no_gap(
 
     outcomes = together(REDEEMS, redeem)
 
-    assert outcomes.pop(7) is failure
+    raised = outcomes.pop(7)
+    # A refusal after the first write is a bug the redeem fails whole on (transaction.writing).
+    assert raised is failure or (isinstance(raised, RuntimeError) and raised.__cause__ is failure)
     indices = sorted(a["leaf_index"] for a in outcomes.values())
     assert indices == list(range(size_before, size_before + REDEEMS - 1))
     size, leaves, divergence = _log(ledger)
