@@ -29,6 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from anchoring.permissions import PRIVATE_FILE_MODE, tighten
@@ -102,7 +103,9 @@ def _ping_when_idle(engine: Engine) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_conn: object, record: ConnectionPoolEntry, _proxy: object) -> None:
+    def _checked_out(
+        dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object
+    ) -> None:
         since = record.info.get(_IDLE_SINCE)
         if since is None or time.monotonic() - since < PING_AFTER_IDLE:
             return
