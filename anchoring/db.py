@@ -43,6 +43,8 @@ POOL_SIZE = 20
 on their return) was fewer than the threads of one web process: under load every request
 opened and closed a connection (on PostgreSQL a new server process, the most CPU of a
 redeem). A request holds one connection at a time."""
+POOL_OVERFLOW = 10
+"""Connections a pool opens beyond :data:`POOL_SIZE` under a burst, closed on return."""
 PING_AFTER_IDLE = 5.0
 """Seconds a pooled PostgreSQL connection may sit unused before it is tested on checkout."""
 
@@ -87,7 +89,7 @@ def create_engine(url: str, **kwargs: object) -> Engine:
 
 def _pool_settings(kwargs: dict[str, object]) -> dict[str, object]:
     """Pool sizes for a queue pool; none when the caller chose another pool class."""
-    return {} if "poolclass" in kwargs else {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE}
+    return {} if "poolclass" in kwargs else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
 
 
 def _ping_when_idle(engine: Engine) -> None:
