@@ -22,7 +22,7 @@ right)``, an empty subtree (and the empty map) is 32 zero bytes. A subtree holdi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,6 +305,35 @@ class MemoryCardMap:
         if (0, 0) in self._above:
             self.root = self._above[(0, 0)][0]
         return self.root
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """The map's entries, key-sorted (buckets are key ranges, so bucket by bucket)."""
+        for bucket in sorted(self._buckets):
+            yield from sorted(self._buckets[bucket].items())
+
+
+ENTRY_SIZE = KEY_SIZE + VALUE_SIZE
+"""A packed entry: ``key || value``."""
+
+
+def pack_entries(items: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Entries as one string of ``key || value`` records, in the order given."""
+    return b"".join(key + value for key, value in items)
+
+
+def unpack_entries(data: bytes) -> dict[bytes, bytes]:
+    """The entries :func:`pack_entries` packed; MapProofShapeError for a torn record or a key
+    packed twice (a damaged file, which must not pass for a map with fewer cards)."""
+    if len(data) % ENTRY_SIZE:
+        raise MapProofShapeError(f"{len(data)} bytes is not a whole number of map entries")
+    view = memoryview(data)
+    entries = {
+        bytes(view[i : i + KEY_SIZE]): bytes(view[i + KEY_SIZE : i + ENTRY_SIZE])
+        for i in range(0, len(data), ENTRY_SIZE)
+    }
+    if len(entries) * ENTRY_SIZE != len(data):
+        raise MapProofShapeError("a key is packed twice")
+    return entries
 
 
 def sorted_entries(entries: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

@@ -13,18 +13,19 @@ anchored checkpoint in order:
   from one growing sequence of leaves);
 * every leaf passes the leaf hooks (:data:`LeafHook`): an event names its own position,
   and each ``CARD_MAP`` leaf holds the card map of the events before it
-  (:class:`CardMapReplay`, which needs every leaf from the first).
+  (:class:`CardMapReplay`, which folds every event from the first).
 
-The state between runs is small: the tree size, its root, the Merkle frontier (one hash
-per set bit of the size, at most 64) and the last block read (it is read again: a
-checkpoint already checked is recognised) — so a monitor resumes
-without fetching old leaves again. This module is pure apart from the callables it is
-given; :mod:`anchoring.monitor_cli` wires them to HTTP and JSON-RPC.
+What carries over between runs (:mod:`anchoring.monitor_state`) is the tree size, its root,
+the Merkle frontier (one hash per set bit of the size, at most 64), the last block read
+(it is read again: a checkpoint already checked is recognised) and the card map replayed
+up to that tree size — so a monitor resumes without fetching old leaves again, and checks
+the new ones exactly as a run from leaf 0 would. This module is pure apart from the
+callables it is given; :mod:`anchoring.monitor_cli` wires them to HTTP and JSON-RPC.
 
-    >>> frontier = Frontier()
-    >>> for leaf in (b"a", b"b", b"c"):
-    ...     frontier.append(merkle.hash_leaf(leaf))
-    >>> frontier.root() == merkle.root([merkle.hash_leaf(x) for x in (b"a", b"b", b"c")])
+    >>> replay = CardMapReplay()
+    >>> replay(0, b'{"card":"' + b"ab" * 32 + b'","leaf_index":0,"seq":0}') is None
+    True
+    >>> CardMapReplay.resumed(replay.saved()).changes == replay.changes
     True
 """
 
@@ -32,21 +33,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from anchoring import merkle
-from anchoring.cardmap import CardHead, MemoryCardMap
+from anchoring.cardmap import CardHead, MemoryCardMap, pack_entries, sorted_entries, unpack_entries
 from anchoring.cardmap_leaf import card_key, is_map_leaf, parse_leaf, parse_map_leaf
 from anchoring.chain import AnchorEvent
-from anchoring.errors import Error, LogIntegrityError, VerificationError
-
-STATE_FORMAT = "cardtrail-monitor-state/1"
-EMPTY_ROOT = merkle.root([])
-
-
-class MonitorError(Error):
-    """The monitor could not run its checks (bad state file, unreachable source)."""
+from anchoring.errors import LogIntegrityError, MapProofShapeError, VerificationError
+from anchoring.monitor_state import Frontier, MonitorError, MonitorState, SavedMap
 
 
 @dataclass(frozen=True)
@@ -66,93 +60,6 @@ class Diverged(Exception):  # noqa: N818 — it is an outcome, raised to stop th
     def __init__(self, divergence: Divergence) -> None:
         super().__init__(str(divergence))
         self.divergence = divergence
-
-
-class Frontier:
-    """The roots of the perfect subtrees a tree of ``size`` leaves splits into, left to
-    right: enough to append leaves and compute the root of every size (RFC 9162 trees)."""
-
-    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
-        if len(hashes) != bin(size).count("1"):
-            raise MonitorError(f"a frontier of size {size} has {bin(size).count('1')} hashes")
-        self.size = size
-        self.hashes = list(hashes)
-
-    def append(self, leaf_hash: bytes) -> None:
-        """Add one leaf hash on the right."""
-        self.hashes.append(leaf_hash)
-        self.size += 1
-        # Each trailing 0 bit of the new size is a pair of equal subtrees to merge.
-        size = self.size
-        while size % 2 == 0:
-            right = self.hashes.pop()
-            self.hashes[-1] = merkle.hash_children(self.hashes[-1], right)
-            size //= 2
-
-    def root(self) -> bytes:
-        """The root of the tree of the leaves appended so far."""
-        if not self.hashes:
-            return EMPTY_ROOT
-        root = self.hashes[-1]
-        for left in reversed(self.hashes[:-1]):
-            root = merkle.hash_children(left, root)
-        return root
-
-
-@dataclass
-class MonitorState:
-    """Where a monitor stands: the checked tree, its frontier and the next block to read."""
-
-    contract: str
-    chain_id: int
-    frontier: Frontier = field(default_factory=Frontier)
-    root: bytes = EMPTY_ROOT
-    last_block: int = 0
-    checkpoints: int = 0
-
-    @property
-    def tree_size(self) -> int:
-        """The size of the last anchored tree checked."""
-        return self.frontier.size
-
-    def to_json(self) -> dict[str, Any]:
-        """The state file's document."""
-        return {
-            "format": STATE_FORMAT,
-            "contract": self.contract,
-            "chain_id": self.chain_id,
-            "tree_size": self.tree_size,
-            "root": self.root.hex(),
-            "frontier": [h.hex() for h in self.frontier.hashes],
-            "last_block": self.last_block,
-            "checkpoints": self.checkpoints,
-        }
-
-    @classmethod
-    def from_json(cls, raw: Any) -> MonitorState:
-        """A state read back; MonitorError if it is malformed or its root does not follow
-        from its frontier (a state file edited or damaged)."""
-        try:
-            if raw["format"] != STATE_FORMAT:
-                raise MonitorError(f"state format {raw['format']!r}, want {STATE_FORMAT!r}")
-            frontier = Frontier(int(raw["tree_size"]), [bytes.fromhex(h) for h in raw["frontier"]])
-            state = cls(
-                contract=str(raw["contract"]),
-                chain_id=int(raw["chain_id"]),
-                frontier=frontier,
-                root=bytes.fromhex(raw["root"]),
-                last_block=int(raw["last_block"]),
-                checkpoints=int(raw["checkpoints"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MonitorError(f"malformed state: {exc}") from None
-        if state.frontier.root() != state.root:
-            raise MonitorError("the state's root does not follow from its frontier")
-        return state
-
-    def dumps(self) -> str:
-        """The state as the JSON text of its file."""
-        return json.dumps(self.to_json(), indent=2) + "\n"
 
 
 LeafHook = Callable[[int, bytes], str | None]
@@ -204,6 +111,32 @@ class CardMapReplay:
         self.map = MemoryCardMap()
         self.changes: dict[bytes, bytes] = {}
 
+    def saved(self) -> SavedMap:
+        """The replay's state, to resume from at the tree size it has folded up to."""
+        return SavedMap(
+            self.map.root,
+            pack_entries(self.map.items()),
+            pack_entries(sorted_entries(self.changes)),
+        )
+
+    @classmethod
+    def resumed(cls, saved: SavedMap) -> CardMapReplay:
+        """The replay :meth:`saved` saved; MonitorError if its entries do not give its map
+        root (a damaged file must not pass for the map it claims to be)."""
+        replay = cls()
+        try:
+            entries = unpack_entries(saved.entries)
+            replay.changes = unpack_entries(saved.pending)
+            root = replay.map.update(entries)
+        except MapProofShapeError as exc:
+            raise MonitorError(f"saved card map: {exc}") from None
+        if root != saved.map_root:
+            raise MonitorError(
+                f"saved card map: its {len(entries)} entries give map root {root.hex()}, "
+                f"not the {saved.map_root.hex()} it was saved with"
+            )
+        return replay
+
     def __call__(self, index: int, leaf: bytes) -> str | None:
         try:
             event = parse_leaf(leaf)
@@ -235,11 +168,6 @@ class CardMapReplay:
         return None
 
 
-def needs_replay(hooks: Sequence[LeafHook]) -> bool:
-    """Whether a hook keeps state across leaves (then every leaf from 0 must pass by it)."""
-    return any(hook is not event_position_hook for hook in hooks)
-
-
 @dataclass
 class Monitor:
     """Checks anchored checkpoints in order from a :class:`MonitorState` on."""
@@ -251,7 +179,8 @@ class Monitor:
     hooks: Sequence[LeafHook] = (event_position_hook,)
     progress: Progress | None = None
     checkpointed: Callable[[MonitorState], None] | None = None
-    """Called after each checkpoint that holds (the CLI saves the state file there)."""
+    """Called after each checkpoint that holds, with the hooks at its tree size (the CLI
+    saves the state there, at most once a minute)."""
 
     def check(self, anchored: Iterable[AnchorEvent]) -> Divergence | None:
         """Check each anchored checkpoint (in chain order); the first divergence, or None.
@@ -293,11 +222,20 @@ class Monitor:
         self._append_leaves(frontier, size, where)
         computed = frontier.root()
         if computed != root:
+            changed = f"a leaf in [{previous[0]}, {size}) was changed, dropped or reordered"
+            if previous[0] > 0:
+                # The leaves before previous[0] are not read again; the anchored tree may
+                # cover one changed since it was checked.
+                changed += (
+                    " since it was anchored, or the tree anchored does not extend the tree "
+                    f"of size {previous[0]} checked before (a leaf before {previous[0]} changed)"
+                )
+            else:
+                changed += " since it was anchored"
             self._fail(
                 size,
                 f"the contract anchored root {root.hex()} for {where}, but the leaves the "
-                f"server publishes give {computed.hex()}: a leaf in [{previous[0]}, {size}) "
-                "was changed, dropped or reordered since it was anchored",
+                f"server publishes give {computed.hex()}: {changed}",
             )
         if previous[0] > 0:
             self._check_consistency(previous, size, root, where)

@@ -11,29 +11,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import click
 
 from anchoring.chain import AnchorEvent, AnchorReader
 from anchoring.errors import Error
-from anchoring.monitor import (
-    CardMapReplay,
-    LeafHook,
-    Monitor,
-    MonitorError,
-    MonitorState,
-    event_position_hook,
-    needs_replay,
-)
+from anchoring.monitor import CardMapReplay, Monitor, event_position_hook
+from anchoring.monitor_state import MonitorError, MonitorState
+from anchoring.monitor_store import load_state, save_state
 
 LOG_BLOCKS = 5_000
 """Blocks per ``eth_getLogs`` request: public endpoints refuse very wide ranges."""
@@ -41,6 +34,8 @@ MAX_REPLY_BYTES = 32 * 1024 * 1024
 HTTP_SECONDS = 30.0
 MAX_RATE_LIMIT_WAIT = 60
 RATE_LIMIT_TRIES = 8
+SAVE_SECONDS = 60.0
+"""While catching up, how often the state is saved (and always at the end of a run)."""
 EXIT_DIVERGED = 1
 EXIT_UNCHECKED = 3
 
@@ -99,7 +94,33 @@ class PublicApi:
             raise MonitorError(f"consistency proof {first}→{second}: malformed ({exc})") from None
 
 
-def anchored_events(reader: AnchorReader, first: int, last: int) -> Iterator[AnchorEvent]:
+class Chain(Protocol):
+    """What the monitor reads from the chain (:class:`anchoring.chain.AnchorReader`)."""
+
+    def chain_id(self) -> int:
+        """The chain's id."""
+
+    def block_number(self) -> int:
+        """The latest block's number."""
+
+    def root_at(self, tree_size: int) -> bytes:
+        """The contract's ``rootAt(tree_size)``."""
+
+    def anchored_events(self, from_block: int, to_block: int) -> list[AnchorEvent]:
+        """The ``CheckpointAnchored`` logs of blocks ``from_block``..``to_block``."""
+
+
+class Log(Protocol):
+    """What the monitor reads from the server (:class:`PublicApi`)."""
+
+    def leaf_pages(self, start: int, end: int) -> Iterable[Sequence[bytes]]:
+        """Leaf inputs ``[start, end)``, page by page."""
+
+    def consistency_proof(self, first: int, second: int) -> Sequence[bytes]:
+        """The consistency proof from ``first`` to ``second``."""
+
+
+def anchored_events(reader: Chain, first: int, last: int) -> Iterator[AnchorEvent]:
     """``CheckpointAnchored`` logs of blocks ``first``..``last``, in chain order."""
     for low in range(first, last + 1, LOG_BLOCKS):
         high = min(low + LOG_BLOCKS - 1, last)
@@ -107,28 +128,23 @@ def anchored_events(reader: AnchorReader, first: int, last: int) -> Iterator[Anc
         yield from sorted(found, key=lambda e: (e.block_number, e.index))
 
 
-def save_state(path: Path, state: MonitorState) -> None:
-    """Write the state file whole (a crash leaves the old one or the new one)."""
-    staging = path.with_name(path.name + ".new")
-    staging.write_text(state.dumps(), encoding="utf-8")
-    os.replace(staging, path)
+class _Saver:
+    """Saves the state pair after a checkpoint once SAVE_SECONDS have passed since the last
+    save: each save writes the whole card map, too much to do after every checkpoint."""
 
+    def __init__(self, path: Path, replay: CardMapReplay, clock: Callable[[], float]) -> None:
+        self.path, self.replay, self.clock = path, replay, clock
+        self.saved_at = clock()
 
-def load_state(path: Path | None, contract: str, chain_id: int, from_block: int) -> MonitorState:
-    """The saved state, or a fresh one; MonitorError if it is another deployment's."""
-    fresh = MonitorState(contract=contract, chain_id=chain_id, last_block=from_block)
-    if path is None or not path.exists():
-        return fresh
-    try:
-        state = MonitorState.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise MonitorError(f"state file {path}: {exc}") from None
-    if state.contract.lower() != contract.lower() or state.chain_id != chain_id:
-        raise MonitorError(
-            f"state file {path} follows contract {state.contract} on chain {state.chain_id}, "
-            f"not {contract} on chain {chain_id}"
-        )
-    return state
+    def __call__(self, state: MonitorState) -> None:
+        now = self.clock()
+        if now - self.saved_at >= SAVE_SECONDS:
+            self.save(state)
+            self.saved_at = now
+
+    def save(self, state: MonitorState) -> None:
+        """Save the state and the replay now."""
+        save_state(self.path, state, self.replay)
 
 
 class _Progress:
@@ -155,29 +171,48 @@ def run_monitor(
     progress: bool,
 ) -> tuple[MonitorState, str | None]:
     """Check the deployment; the state reached and the first divergence (None if none)."""
-    reader = AnchorReader(rpc, contract)
-    api = PublicApi(api_url)
-    hooks: list[LeafHook] = [event_position_hook, CardMapReplay()]
-    chain_id = reader.chain_id()
-    state = load_state(state_path, contract, chain_id, from_block)
-    if needs_replay(hooks) and state.tree_size:
-        # A stateful hook (the card map) must see every event: start again from leaf 0.
-        state = MonitorState(contract=contract, chain_id=chain_id, last_block=from_block)
-    head = reader.block_number()
+    chain = AnchorReader(rpc, contract)
+    return follow(chain, PublicApi(api_url), contract, state_path, from_block, progress)
+
+
+def follow(
+    chain: Chain,
+    log: Log,
+    contract: str,
+    state_path: Path | None,
+    from_block: int,
+    progress: bool,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[MonitorState, str | None]:
+    """:func:`run_monitor` on a chain and a log already connected."""
+    chain_id = chain.chain_id()
+    loaded = load_state(state_path, contract, chain_id, from_block)
+    state, replay = loaded.state, loaded.replay
+    if replay is None:
+        if state.tree_size:
+            click.echo(
+                f"state file {state_path} holds no card map (an older monitor wrote it): "
+                "checking the log from leaf 0 once, to rebuild the map",
+                err=True,
+            )
+            state = MonitorState(contract=contract, chain_id=chain_id, last_block=from_block)
+        replay = CardMapReplay()
+    head = chain.block_number()
+    saver = _Saver(state_path, replay, clock) if state_path is not None else None
     monitor = Monitor(
         state,
-        api.leaf_pages,
-        api.consistency_proof,
-        reader.root_at,
-        hooks=hooks,
+        log.leaf_pages,
+        log.consistency_proof,
+        chain.root_at,
+        hooks=[event_position_hook, replay],
         progress=_Progress(progress),
-        checkpointed=(lambda s: save_state(state_path, s)) if state_path else None,
+        checkpointed=saver,
     )
-    divergence = monitor.check(anchored_events(reader, state.last_block, head))
+    divergence = monitor.check(anchored_events(chain, state.last_block, head))
     if divergence is None:
         state.last_block = max(state.last_block, head)
-        if state_path is not None:
-            save_state(state_path, state)
+        if saver is not None:
+            saver.save(state)
     return state, None if divergence is None else str(divergence)
 
 
@@ -195,7 +230,10 @@ def run_monitor(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE",
-    help="Resume from and save to this JSON file (tree size, root, frontier, last block).",
+    help=(
+        "Resume from and save to this JSON file (tree size, root, frontier, last block) "
+        "and the card-map file beside it that it names."
+    ),
 )
 @click.option(
     "--from-block",
@@ -216,8 +254,10 @@ def monitor_command(
     """Check every anchored root against the leaves the server publishes.
 
     Public data only: the contract's CheckpointAnchored logs and rootAt, the server's
-    /api/v1/log/leaves and consistency proofs. Exit 0 when all hold, 1 at the first
-    divergence (described), 3 when the checks could not run.
+    /api/v1/log/leaves and consistency proofs; every CARD_MAP leaf against the map of the
+    events before it. With --state, a run resumes where the last one stopped, map
+    included. Exit 0 when all hold, 1 at the first divergence (described), 3 when the
+    checks could not run.
     """
     try:
         state, divergence = run_monitor(

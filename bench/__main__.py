@@ -2,10 +2,12 @@
 
     .venv/bin/python -m bench                 # full run (make bench), under 30 minutes
     .venv/bin/python -m bench --quick         # small sizes: does everything still work?
-    .venv/bin/python -m bench --only merkle proofs
+    .venv/bin/python -m bench --only merkle proofs   # re-run some; keep the others' figures
 
 Writes bench/results.json and docs/benchmarks.md (or where --results/--markdown say), and
-prints the report, ending with each issue's targets beside this run's figures.
+prints the report, ending with each issue's targets beside this run's figures. A run of
+some sections keeps the other sections of the full run before it, marked with that run's
+time and commit (:func:`bench.report.carried`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
+    previous = report.read(args.results) if not args.quick else None
+    sections = report.carried(previous, sections)
     report.write(sections, info, meta, args.results, args.markdown)
     print(report.render(sections, info, meta))
     # Last on the screen: each issue's goals beside the figures of this run.

@@ -142,8 +142,9 @@ def run(cfg: Config) -> Section:
         "is shown for one process only: the workers of more run under multiprocessing's "
         "fork server, whose children's time does not reach this process.",
         f"The population's {pop.events:,} leaves run in chunks of {chunk_for(pop.events):,}, "
-        "shared among the processes, which also hash each event's card map entry; the "
-        "main process joins their reports in leaf order and rebuilds the card map's "
-        "touched buckets from those hashes at each CARD_MAP leaf.",
+        "shared among the processes, which also hash each event's card map entry and "
+        "hold its card's row to it (the cards pass); the main process joins their "
+        "reports in leaf order and rebuilds the card map's touched buckets from those "
+        "hashes at each CARD_MAP leaf.",
     ]
     return Section("audit", "6. Audit: `cardtrail audit`", [table], targets, notes, figures)

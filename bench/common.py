@@ -208,6 +208,7 @@ class Section:
         """The section in results.json."""
         return {
             "title": self.title,
+            "tables": [[header, body] for header, body in self.tables],
             "targets": [asdict(t) for t in self.targets],
             "notes": self.notes,
             "data": self.data,

@@ -156,12 +156,63 @@ def _machine(info: dict[str, Any]) -> list[str]:
     ]
 
 
+MEASURED_IN = "measured_in"
+"""The key of a carried section's ``data`` naming the run that measured it."""
+
+
+def carried(previous: dict[str, Any] | None, fresh: Sequence[Section]) -> list[Section]:
+    """This run's sections, with those of an earlier full run it did not repeat.
+
+    ``python -m bench --only audit`` then replaces the audit's figures and keeps every
+    other section's, each marked with the run that measured it (its finish time and
+    commit), instead of leaving a page that holds the audit alone. A quick run's sections
+    are never carried: their figures are not comparable.
+
+        >>> old = {"meta": {"quick": False, "finished_at": "T1"}, "machine": {"git_commit": "c1"},
+        ...        "sections": {"a": {"title": "A", "targets": [], "notes": [], "data": {}},
+        ...                     "b": {"title": "B", "targets": [], "notes": [], "data": {}}}}
+        >>> kept = carried(old, [Section("b", "B again", [], [], [], {})])
+        >>> [(s.key, s.title, s.data) for s in kept]
+        [('a', 'A', {'measured_in': {'finished_at': 'T1', 'commit': 'c1'}}), ('b', 'B again', {})]
+    """
+    if not previous or previous.get("meta", {}).get("quick", True):
+        return list(fresh)
+    run = {
+        "finished_at": previous["meta"].get("finished_at"),
+        "commit": previous.get("machine", {}).get("git_commit"),
+    }
+    by_key = {s.key: s for s in fresh}
+    out: list[Section] = []
+    for key, doc in previous.get("sections", {}).items():
+        if key in by_key:
+            out.append(by_key.pop(key))
+            continue
+        data = {MEASURED_IN: run, **doc.get("data", {})}
+        targets = [Target(**t) for t in doc.get("targets", [])]
+        tables = [(list(h), [list(r) for r in b]) for h, b in doc.get("tables", [])]
+        out.append(Section(key, doc["title"], tables, targets, list(doc["notes"]), data))
+    return out + list(by_key.values())
+
+
+def _carried_from(section: Section) -> list[str]:
+    run = section.data.get(MEASURED_IN)
+    if not run:
+        return []
+    return [
+        f"_Not re-run this time: these figures are from the run of {run['finished_at']} "
+        f"(commit {run['commit'] or 'unknown'})._",
+        "",
+    ]
+
+
 def render(sections: Sequence[Section], info: dict[str, Any], meta: dict[str, Any]) -> str:
     """The generated part of docs/benchmarks.md."""
     out = [BEGIN, ""]
     mode = "quick (small sizes: checks that the benchmark works, figures not comparable)"
+    ran = meta.get("sections")
+    some = "" if not ran or len(ran) == len(sections) else f" of {', '.join(ran)}"
     out.append(
-        f"Run of {meta['finished_at']} ({'quick' if meta['quick'] else 'full'}, "
+        f"Run{some} of {meta['finished_at']} ({'quick' if meta['quick'] else 'full'}, "
         f"{meta['elapsed_s'] / 60:.1f} min){': ' + mode if meta['quick'] else ''}."
     )
     out += ["", "### Machine", "", *_machine(info), "", summary(sections), "", "### Targets", ""]
@@ -172,12 +223,21 @@ def render(sections: Sequence[Section], info: dict[str, Any], meta: dict[str, An
     ]
     out += _table(["figure", "CardTrail", "beside it", "target", ""], rows)
     for section in sections:
-        out += ["", f"### {section.title}", ""]
+        out += ["", f"### {section.title}", "", *_carried_from(section)]
         for header, body in section.tables:
             out += _table(header, body) + [""]
         out += [f"- {note}" for note in section.notes]
     out += ["", END]
     return "\n".join(out)
+
+
+def read(results_path: Path) -> dict[str, Any] | None:
+    """An earlier run's results.json, or None when there is none to read."""
+    try:
+        document: dict[str, Any] = json.loads(results_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document
 
 
 def write(

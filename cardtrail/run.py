@@ -101,11 +101,17 @@ def start_local_node(settings: Settings) -> LocalNode:
     )
 
 
-def dev_issuer(settings: Settings, deployment: cp.Deployment) -> IssuerDescriptor:
+DEV_ISSUER_NAMES = ("CardTrail 开发环境", "CardTrail development")
+"""The development issuer's names (Chinese, English) on a data directory without the demo."""
+
+
+def dev_issuer(
+    settings: Settings, deployment: cp.Deployment, names: tuple[str, str] = DEV_ISSUER_NAMES
+) -> IssuerDescriptor:
     """The development issuer descriptor: this deployment's contract, served by ``up``."""
     return IssuerDescriptor(
-        name_zh="CardTrail 开发环境",
-        name_en="CardTrail development",
+        name_zh=names[0],
+        name_en=names[1],
         chain_id=deployment.chain_id,
         contract=deployment.contract,
         deployment_block=deployment.block_number,
@@ -115,13 +121,22 @@ def dev_issuer(settings: Settings, deployment: cp.Deployment) -> IssuerDescripto
     )
 
 
-def write_dev_issuer(settings: Settings, deployment: cp.Deployment) -> Path | None:
+def write_dev_issuer(
+    settings: Settings, deployment: cp.Deployment, *, demo: bool = False
+) -> Path | None:
     """Write the development issuer descriptor where the portal reads it; never over a
-    configured CARDTRAIL_ISSUER_FILE (the operator's), and never outside development."""
+    configured CARDTRAIL_ISSUER_FILE (the operator's), and never outside development.
+
+    With ``demo`` (the data directory holds or is about to hold the demo merchant) the
+    issuer carries the demo merchant's names, marked as a demonstration: the cards a
+    visitor opens are that merchant's, not CardTrail's.
+    """
     path = settings.issuer_descriptor_file
     if not settings.dev_mode or settings.issuer_file is not None or path is None:
         return None
-    text = json.dumps(dev_issuer(settings, deployment).to_json(), ensure_ascii=False, indent=2)
+    names = demo_data.ISSUER_NAMES if demo else DEV_ISSUER_NAMES
+    descriptor = dev_issuer(settings, deployment, names)
+    text = json.dumps(descriptor.to_json(), ensure_ascii=False, indent=2)
     # Replaced whole: the portal may read it at any moment.
     staging = path.with_name(path.name + ".new")
     staging.unlink(missing_ok=True)
@@ -266,7 +281,7 @@ def up_command(data_dir: Path | None, host: str, port: int, chain_port: int, dem
         key = anchor_key(settings)
         w3 = connect_chain(settings, key)
         deployment = ensure_deployment(engine, w3, key, settings.dev_mode)
-        write_dev_issuer(settings, deployment)
+        write_dev_issuer(settings, deployment, demo=demo or demo_data.present(engine))
         worker = Worker(engine, w3, key, worker_config(settings))
         lock = WorkerLock(engine)
         lock.acquire()

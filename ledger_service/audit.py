@@ -15,8 +15,8 @@ Four passes, each reporting its first divergence:
    size and the contract's ``rootAt`` on chain.
 
 The command is in :mod:`ledger_service.audit_cli`. This module runs the passes; they are
-in :mod:`~ledger_service.audit_chunk` (the tree and events rows, by chunk of leaves, in
-any process; rows checked in :mod:`~ledger_service.audit_rows`),
+in :mod:`~ledger_service.audit_chunk` (the tree, the events rows and each row's card, by
+chunk of leaves, in any process; rows checked in :mod:`~ledger_service.audit_rows`),
 :mod:`~ledger_service.audit_pool` (the processes), :mod:`~ledger_service.audit_merge`
 (the chunks joined: hash chains across chunks, and the card map of
 :mod:`~ledger_service.audit_map`), :mod:`~ledger_service.audit_cards` and
@@ -35,7 +35,13 @@ from anchoring.db import read_transaction
 from anchoring.log import LogDivergence, MerkleLog
 from ledger_service.audit_cards import audit_cards
 from ledger_service.audit_checkpoints import audit_checkpoints
-from ledger_service.audit_chunk import SPAN, ChunkReport, audit_chunk, chunk_for
+from ledger_service.audit_chunk import (
+    SPAN,
+    ChunkReport,
+    audit_chunk,
+    chunk_for,
+    cycles_uncollected,
+)
 from ledger_service.audit_findings import (
     ChainUnreachable,
     Divergence,
@@ -93,7 +99,7 @@ def run_audit(
         raise ValueError(f"chunk {chunk} is not a power of two")
     findings: list[tuple[str, Divergence | None]] = []
     chain_error = None
-    with read_transaction(engine) as conn:
+    with cycles_uncollected(), read_transaction(engine) as conn:
         log = MerkleLog(conn)
         size = log.size()
         chunk = chunk or chunk_for(size)
@@ -127,7 +133,7 @@ def run_audit(
         found = merge.found or rows_beyond(conn, size)
         findings.append(("events table", found))
         if found is None:  # the cards pass needs every card's last event
-            findings.append(("cards table", audit_cards(conn, merge.last)))
+            findings.append(("cards table", audit_cards(conn, merge.last, merge.cards_closed)))
         with bar(n_checkpoints, "checkpoints", " checkpoints") as b:
             try:
                 findings.append(("checkpoints", audit_checkpoints(conn, reader, b.update)))

@@ -9,8 +9,10 @@ joins the range to the ranges before it goes into its :class:`ChunkReport`.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
@@ -20,7 +22,9 @@ from anchoring.log import LogDivergence, MerkleLog
 from ledger_service.audit_findings import Divergence, Found
 from ledger_service.audit_map import entry_hash, is_map_leaf_input, map_key
 from ledger_service.audit_rows import (
+    CARD_LAST_EVENT_HASH,
     CARD_NUMBER,
+    CARD_SEQ,
     LEAF_INDEX,
     SALT,
     SEQ,
@@ -51,6 +55,12 @@ class ChunkReport:
     leaves: the map entries that changed before each one (as entry hashes,
     :func:`ledger_service.audit_map.entry_hash`), which the merge replays into the one
     card map, in order. The chunk stops at its first divergence (``failure``).
+
+    The cards pass is checked here too, by each events row's card: an event whose seq is
+    its card's ``seq`` must have the card's ``last_event_hash`` (``cards_closed`` counts
+    them), and no event may have a higher seq (else ``cards_differ``). With every chain
+    whole, the cards table holds exactly when no chunk differs and the chunks close as
+    many cards as it has rows (:func:`ledger_service.audit_cards.audit_cards`).
     """
 
     start: int
@@ -61,6 +71,8 @@ class ChunkReport:
     linked: list[tuple[int, str, int, object]] = field(default_factory=list)
     last: dict[str, tuple[int, str]] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
+    cards_closed: int = 0
+    cards_differ: bool = False
 
 
 def follows(seq: int, prev: object, before: tuple[int, str]) -> bool:
@@ -81,9 +93,29 @@ def audit_chunk(conn: Connection, start: int, end: int, span: int = SPAN) -> Chu
     """Passes 1 and 2 over the leaves ``[start, end)`` (``start`` a multiple of ``span``)."""
     leaves: list[tuple[int, bytes, bytes]] = []
     report = ChunkReport(start, end)
-    report.tree = MerkleLog(conn).audit_spans(start, end, span, leaves.extend)
-    report.failure = _chunk_events(conn, report, iter(leaves))
+    with cycles_uncollected():
+        report.tree = MerkleLog(conn).audit_spans(start, end, span, leaves.extend)
+        report.failure = _chunk_events(conn, report, iter(leaves))
     return report
+
+
+@contextmanager
+def cycles_uncollected() -> Iterator[None]:
+    """Run without the cyclic garbage collector.
+
+    The audit keeps a tuple or dict per event until its chunk (in the main process: the
+    log) is done, and makes several more per event that reference counting frees; the
+    collector, woken by every few hundred of them, walks the kept ones again and again,
+    more often as they grow: 3–6% of the serial audit's CPU over 200,000 events. Nothing
+    the audit makes is cyclic.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _no_row(index: int) -> Found:
@@ -128,7 +160,13 @@ def _chunk_events(  # noqa: C901 — one merge join, step for step the serial pa
                 linked.append((index, card, seq, prev))
         elif not follows(seq, prev, before):
             return chain_break(index, seq, before[0])
-        last[card] = (seq, sha256(data).hexdigest())
+        digest = sha256(data).hexdigest()
+        if seq >= row[CARD_SEQ]:
+            if seq == row[CARD_SEQ] and digest == row[CARD_LAST_EVENT_HASH]:
+                report.cards_closed += 1
+            else:
+                report.cards_differ = True
+        last[card] = (seq, digest)
         changes[map_key(key)] = entry_hash(key, seq, index, leaf[2])
         leaf = next(leaves, None)
     while leaf is not None:

@@ -90,24 +90,34 @@ class HashedMap:
     def update(self, changes: Mapping[int, bytes]) -> bytes:
         """Set each key's entry hash (keys as 256-bit integers, see :func:`map_key`);
         returns the new root."""
-        depth, buckets = self._depth, self._buckets
-        shift = _KEY_BITS - depth
-        touched: set[int] = set()
+        if changes and (
+            min(changes) < 0 or max(changes) >> _KEY_BITS or {*map(len, changes.values())} != {32}
+        ):
+            raise ValueError("map keys are 256-bit and entry hashes 32 bytes")
+        # The main process of the audit does this for every event: group the changes by
+        # bucket first, then merge each bucket's at once (a dict update, in C).
+        shift, buckets = _KEY_BITS - self._depth, self._buckets
+        touched: dict[int, Bucket] = {}
         for number, digest in changes.items():
-            if number >> _KEY_BITS or len(digest) != 32:
-                raise ValueError("map keys are 256-bit and entry hashes 32 bytes")
-            bucket = number >> shift
+            part = touched.get(number >> shift)
+            if part is None:
+                touched[number >> shift] = {number: digest}
+            else:
+                part[number] = digest
+        for bucket, part in touched.items():
             entries = buckets.get(bucket)
             if entries is None:
-                entries = buckets[bucket] = {}
-            self.size += number not in entries
-            entries[number] = digest
-            touched.add(bucket)
+                buckets[bucket] = part
+                self.size += len(part)
+            else:
+                before = len(entries)
+                entries.update(part)
+                self.size += len(entries) - before
         order = sorted(touched)
-        hashed = self._build(depth, [buckets[bucket] for bucket in order])
+        hashed = self._build(self._depth, [buckets[bucket] for bucket in order])
         for bucket, digest in zip(order, hashed, strict=True):
-            self._above[(depth, bucket)] = (digest, len(buckets[bucket]))
-        self._hash_above(touched)
+            self._above[(self._depth, bucket)] = (digest, len(buckets[bucket]))
+        self._hash_above(set(touched))
         return self.root
 
     def _hash_above(self, touched: set[int]) -> None:

@@ -21,6 +21,8 @@ class EventsMerge:
         self.maps = MapAudit(conn, builder)
         self.last: dict[str, tuple[int, str]] = {}
         self.found: Divergence | None = None
+        # Cards closed by their last event (ChunkReport); None once a chunk's differ.
+        self.cards_closed: int | None = 0
 
     def add(self, report: ChunkReport) -> bool:
         """Take the next chunk; False once a divergence is found (later chunks cannot
@@ -39,6 +41,10 @@ class EventsMerge:
             self.found = first[1]
             return False
         self.last.update(report.last)
+        if self.cards_closed is not None:
+            self.cards_closed = (
+                None if report.cards_differ else self.cards_closed + report.cards_closed
+            )
         return True
 
     def _replay_map(self, report: ChunkReport, first: Found | None) -> Found | None:

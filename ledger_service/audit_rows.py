@@ -10,6 +10,7 @@ the fast check passes is one the column-by-column check passes too.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,12 @@ from ledger_service.schema import cards, events
 _BATCH = 10_000
 
 _select_event_rows = (
-    sa.select(events, cards.c.salt)
+    sa.select(
+        events,
+        cards.c.salt,
+        cards.c.seq.label("card_seq"),
+        cards.c.last_event_hash.label("card_last_event_hash"),
+    )
     .select_from(events.outerjoin(cards, cards.c.number == events.c.card_number))
     .where(events.c.leaf_index >= sa.bindparam("lo"), events.c.leaf_index < sa.bindparam("hi"))
     .order_by(events.c.leaf_index)
@@ -33,6 +39,9 @@ _COLUMN = {column.name: i for i, column in enumerate(_select_event_rows.selected
 LEAF_INDEX, CARD_NUMBER, SEQ, TYPE, SALT = (
     _COLUMN[name] for name in ("leaf_index", "card_number", "seq", "type", "salt")
 )
+CARD_SEQ, CARD_LAST_EVENT_HASH = _COLUMN["card_seq"], _COLUMN["card_last_event_hash"]
+"""The row's card's ``seq`` and ``last_event_hash`` (for the cards pass, see
+:class:`ledger_service.audit_chunk.ChunkReport`)."""
 _OCCURRED_AT, _RECORDED_AT, _STORE_ID, _ACTOR_ROLE, _ACTOR_ID = (
     _COLUMN[name] for name in ("occurred_at", "recorded_at", "store_id", "actor_role", "actor_id")
 )
@@ -63,44 +72,56 @@ def driver_rows(
 
 def event_rows(conn: Connection, start: int, end: int) -> Iterator[tuple[Any, ...]]:
     """The events rows with ``leaf_index`` in ``[start, end)``, in order, with their
-    card's salt (:func:`driver_rows`)."""
+    card's salt, seq and last event hash (:func:`driver_rows`)."""
     batches = [{"lo": lo, "hi": min(lo + _BATCH, end)} for lo in range(start, end, _BATCH)]
     return driver_rows(conn, _select_event_rows, batches)
+
+
+_leaf_scalars = operator.itemgetter("leaf_index", "seq", "type", "store_id", "card")
+_row_scalars = operator.itemgetter(LEAF_INDEX, SEQ, TYPE, _STORE_ID)
+_leaf_actor = operator.itemgetter("role", "id")
+_row_actor = operator.itemgetter(_ACTOR_ROLE, _ACTOR_ID)
 
 
 def row_agrees(row: tuple[Any, ...], commitment: str, event: dict[str, Any]) -> bool:
     """True when a driver's row plainly agrees with its leaf's event (``commitment``: the
     row's card commitment); False sends it to :func:`row_mismatch`."""
-    actor = event.get("actor")
+    try:
+        # Every event has these members (ledger_service.events.build_event); one that
+        # lacks one, or whose actor is not an object, goes to the column-by-column check.
+        actor = _leaf_actor(event["actor"])
+        scalars = _leaf_scalars(event)
+        occurred, recorded = event["occurred_at"], event["recorded_at"]
+    except (KeyError, TypeError):
+        return False
     return (
-        type(actor) is dict
-        and event.get("leaf_index") == row[LEAF_INDEX]
-        and event.get("seq") == row[SEQ]
-        and event.get("type") == row[TYPE]
-        and event.get("store_id") == row[_STORE_ID]
-        and actor.get("role") == row[_ACTOR_ROLE]
-        and actor.get("id") == row[_ACTOR_ID]
-        and _stamp_agrees(event.get("occurred_at"), row[_OCCURRED_AT])
-        and _stamp_agrees(event.get("recorded_at"), row[_RECORDED_AT])
-        and event.get("card") == commitment
+        scalars == (*_row_scalars(row), commitment)
+        and actor == _row_actor(row)
+        and _stamp_agrees(occurred, row[_OCCURRED_AT])
+        and _stamp_agrees(recorded, row[_RECORDED_AT])
         and _value_columns(event) == (row[_AMOUNT], row[_BALANCE])
     )
 
 
 def _stamp_agrees(text: object, stored: object) -> bool:
     if type(stored) is str:
-        # SQLite's text, as SQLAlchemy writes it: compare it to the leaf's millisecond
-        # stamp as text (any other spelling goes to the column-by-column check).
-        return (
-            type(text) is str
-            and len(text) == 24
-            and text[10] == "T"
-            and text[19] == "."
-            and text[23] == "Z"
-            and stored == f"{text[:10]} {text[11:23]}000"
-            and _parse_text(text) is not None
-        )
+        return type(text) is str and _sqlite_text(text) == stored
     return isinstance(stored, datetime) and _same_moment(text, stored)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sqlite_text(text: str) -> str | None:
+    """A leaf's millisecond stamp as SQLAlchemy writes it in SQLite; None if ``text`` is
+    not one (any other spelling goes to the column-by-column check)."""
+    if (
+        len(text) == 24
+        and text[10] == "T"
+        and text[19] == "."
+        and text[23] == "Z"
+        and _parse_text(text) is not None
+    ):
+        return f"{text[:10]} {text[11:23]}000"
+    return None
 
 
 def _value_columns(event: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -2,7 +2,8 @@
 code, without any merchant token.
 
 Claim, 卡密验证 (check a code without spending it), request a pickup (a store and a day, or
-a delivery address), cancel or move it, follow it, and gift the card by a share link.
+a delivery address), cancel or move it, follow it, and gift the card by a share link (and
+withdraw the offer while nobody has accepted it).
 The card's code is the authority: a wrong one counts toward the card's lockout exactly as
 at a redemption (:mod:`ledger_service.service.traces`). Every route is rate-limited per
 client address and per card (or pickup, or gift) before anything else runs
@@ -343,6 +344,28 @@ def offer_gift(body: schemas.CardCode, number: str, *, within: Any) -> Any:
     return {**offer, "share_url": runtime().settings.base_url + share}
 
 
+@customer_command(
+    "/cards/<number>/gift/withdraw",
+    Operation(
+        "Withdraw the card's open gift offer (撤回转赠)",
+        "The giver, with the card's code (a wrong one counts toward the lockout), takes "
+        "the card back to its state before the offer; the share link stops working at "
+        "once (its accept answers GIFT_OFFER_WITHDRAWN). An offer already past its end "
+        "has lapsed: the answer's `offer_state` is then `returned`. Asked again after the "
+        "offer closed, it answers that closing again with no second event. "
+        "INVALID_TRANSITION when the gift was accepted or never made.",
+        tags=("customer",),
+        request=schemas.CardCode,
+        response=schemas.GiftWithdrawn,
+        errors=_USE,
+        parameters=_CARD,
+    ),
+)
+def withdraw_gift(body: schemas.CardCode, number: str, *, within: Any) -> Any:
+    """Withdraw a gift offer."""
+    return ledger().withdraw_gift(CUSTOMER, number, body.redemption_code, within=within)
+
+
 # --- pickups ----------------------------------------------------------------------------
 
 
@@ -425,12 +448,13 @@ def gift_view(id: str, key: str) -> Any:
     Operation(
         "Accept a gift: the card becomes the recipient's, with a new code",
         "The new code is in this answer only (and in its idempotent replay); the giver's "
-        "code stops working.",
+        "code stops working. GIFT_OFFER_WITHDRAWN once the giver withdrew the offer, "
+        "GIFT_OFFER_EXPIRED once it ended or was accepted.",
         tags=("customer",),
         request=schemas.GiftAccept,
         response=schemas.GiftAccepted,
-        errors=("GIFT_NOT_FOUND", "GIFT_OFFER_EXPIRED", "RATE_LIMITED", "VALIDATION_FAILED")
-        + ("CARD_BLOCKED", "CARD_VOIDED", "INVALID_TRANSITION"),
+        errors=("GIFT_NOT_FOUND", "GIFT_OFFER_EXPIRED", "GIFT_OFFER_WITHDRAWN", "RATE_LIMITED")
+        + ("VALIDATION_FAILED", "CARD_BLOCKED", "CARD_VOIDED", "INVALID_TRANSITION"),
         parameters=_GIFT,
     ),
 )

@@ -40,9 +40,13 @@ from ledger_service.errors import LedgerError
 from ledger_service.events import utc_now
 from ledger_service.runtime import Runtime
 from ledger_service.schema import cards as cards_table
+from ledger_service.schema import stores
 from ledger_service.service import REDEMPTION_BURST, Ledger
 
 BRAND = "岭泉酒业 Lingquan Baijiu"
+ISSUER_NAMES = ("岭泉酒业（演示）", "Lingquan Baijiu (demo)")
+"""The development issuer's names (Chinese, English) on a data directory holding the demo:
+customers see the merchant whose cards they hold, marked as a demonstration."""
 BATCH_PREFIX = "DEMO-"
 DAYS = 14
 DEFAULT_CARDS = 300
@@ -485,6 +489,13 @@ def _anomalies(ledger: Ledger, plan: Sequence[_Card], rng: random.Random) -> Non
     if locked is not guessed:
         for _ in range(5):
             _refused(ledger.redeem, _store_actor(STORES[0][0]), locked.number, generate_code())
+
+
+def present(engine: Engine) -> bool:
+    """True when the database holds the demo merchant (its first store exists)."""
+    with read_transaction(engine) as conn:
+        found = conn.execute(sa.select(stores.c.id).where(stores.c.id == STORES[0][0]))
+        return found.first() is not None
 
 
 def _card_count(engine: Engine) -> int:

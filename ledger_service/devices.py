@@ -2,11 +2,19 @@
 
 A store registers one or more device keys (Ethereum addresses). A device signs each store
 command — redeem, pickup ready, pickup complete — as EIP-712 typed data naming the card,
-the action, the store, the pickup (if any), the time and a client-made id. The service
-recovers the signer, checks that it is a live key of the acting store and that the client
-id is fresh, and writes ``{"signer", "signature", "client_id", "signed_at", "deployment"}``
-into the event's ``data``: the log itself then proves which device of which store acted,
-and anyone holding the card number can recover the signer from the event again.
+the action, the store, the pickup (if any), the amount, the time and a client-made id. The
+service recovers the signer, checks that it is a live key of the acting store and that the
+client id is fresh, and writes ``{"signer", "signature", "client_id", "signed_at",
+"signed_amount", "deployment"}`` into the event's ``data``: the log itself then proves which
+device of which store acted, and for how much, and anyone holding the card number can
+recover the signer from the event again.
+
+The amount is the event's ``amount`` as the device approved it: minor units of the card's
+currency for a stored-value card, uses for a count card, 0 for a command that moves no
+value (a pickup card used whole, a pickup step, which names its pickup instead). No event
+is logged whose ``signed_amount`` differs from its ``amount`` (:func:`signed_draft`), so a
+server cannot log more, or less, than the counter approved under the device's signature.
+The currency is not signed: it is the card's, fixed by its logged ``ISSUED`` event.
 
 A signature is bound to one deployment: the EIP-712 domain names the chain id and the
 LedgerAnchor contract the log is anchored to (:class:`SigningDomain`), so a command signed
@@ -21,11 +29,15 @@ the second half reads the deployment and the ``store_keys`` and ``device_command
     >>> key = Account.from_key(bytes(range(1, 33)))
     >>> here = SigningDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
     >>> cmd = StoreCommand("23456789ABCDEFGH8", "redeem", "S1", "", "2026-11-24T06:17:10.123Z",
-    ...                    "c-0001-abcdef")
+    ...                    "c-0001-abcdef", amount=500)
     >>> signed = sign(cmd, key.key, here)
+    >>> signed.signed_amount
+    500
     >>> recover_signer(cmd, signed.signature, here) == key.address
     True
     >>> recover_signer(cmd, signed.signature, SigningDomain(1, here.contract)) == key.address
+    False
+    >>> recover_signer(replace(cmd, amount=800), signed.signature, here) == key.address
     False
 """
 
@@ -55,10 +67,20 @@ from ledger_service.events import format_timestamp, utc_now
 from ledger_service.schema import cards, device_commands, store_keys, stores
 
 DOMAIN_NAME = "CardTrail"
-DOMAIN_VERSION = "2"
-"""Version 1 domains held only the name and version, so a signature was valid on every
-CardTrail deployment; the service no longer accepts them (events signed under version 1
-carry no ``deployment`` member, and the browser's check says so)."""
+DOMAIN_VERSION = "3"
+"""Version 3 signs the amount (``StoreCommand.amount``). The service accepts no other:
+
+- version 1 domains held only the name and version, so a signature was valid on every
+  CardTrail deployment (events signed under it carry no ``deployment`` member);
+- version 2 named the deployment but no amount, so a REDEEMED event's amount was the
+  server's word alone (events signed under it carry ``deployment`` but no
+  ``signed_amount``).
+
+Refusing new version 2 signatures, even for commands that move no value, keeps one rule
+for every signed event logged from now on: it names the amount its device approved. Had
+version 2 stayed accepted for pickups, a server could pass off a version 2 signature as
+one that needs no amount. Events already logged under versions 1 and 2 keep verifying in
+the browser, which says that their device signed no amount."""
 
 TYPES: dict[str, list[dict[str, str]]] = {
     "EIP712Domain": [
@@ -72,6 +94,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "action", "type": "string"},
         {"name": "store", "type": "string"},
         {"name": "pickup", "type": "string"},
+        {"name": "amount", "type": "uint256"},
         {"name": "time", "type": "string"},
         {"name": "clientId", "type": "string"},
     ],
@@ -92,8 +115,10 @@ MAX_OFFLINE = timedelta(days=7)
 
 MAX_CHAIN_ID = 2**53 - 1
 """The largest chain id a domain takes: events hold only integers JSON-safe everywhere."""
+MAX_AMOUNT = 2**53 - 1
+"""The largest amount a device signs: events hold only integers JSON-safe everywhere."""
 CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
-SIGNATURE_MEMBERS = ("signer", "signature", "client_id", "signed_at")
+SIGNATURE_MEMBERS = ("signer", "signature", "client_id", "signed_at", "signed_amount")
 SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 # secp256k1's group order: a signature with s above half of it is the malleable twin.
@@ -155,7 +180,9 @@ class SigningDomain:
 
 @dataclass(frozen=True)
 class StoreCommand:
-    """What a device signs: ``time`` is RFC 3339 UTC with milliseconds, as events have."""
+    """What a device signs: ``time`` is RFC 3339 UTC with milliseconds, as events have;
+    ``amount`` is the event's ``amount`` the device approves (minor units or uses), 0 for
+    a command that moves no value."""
 
     card: str
     action: str
@@ -163,6 +190,7 @@ class StoreCommand:
     pickup: str
     time: str
     client_id: str
+    amount: int = 0
 
     def typed_data(self, domain: SigningDomain) -> dict[str, Any]:
         """The full EIP-712 document for ``domain``
@@ -176,6 +204,7 @@ class StoreCommand:
                 "action": self.action,
                 "store": self.store,
                 "pickup": self.pickup,
+                "amount": self.amount,
                 "time": self.time,
                 "clientId": self.client_id,
             },
@@ -194,6 +223,7 @@ class DeviceSignature:
     signature: str
     client_id: str
     signed_at: str
+    signed_amount: int
     deployment: SigningDomain | None = None
 
     @property
@@ -201,13 +231,14 @@ class DeviceSignature:
         """``signed_at`` as an aware datetime."""
         return datetime.fromisoformat(self.signed_at)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         """The signature block a request carries (:data:`SIGNATURE_MEMBERS`)."""
         return {
             "signer": self.signer,
             "signature": self.signature,
             "client_id": self.client_id,
             "signed_at": self.signed_at,
+            "signed_amount": self.signed_amount,
         }
 
 
@@ -218,10 +249,20 @@ def parse_signature(raw: DeviceSignature | Mapping[str, Any]) -> DeviceSignature
     """
     if isinstance(raw, DeviceSignature):
         raw = raw.to_json()
+    if isinstance(raw, Mapping) and raw.get("signed_amount") is None:
+        # A version 1 or 2 block (a request schema fills the absent member with None).
+        raise errors.SignatureInvalid(
+            f"the signature names no signed_amount: EIP-712 domain version {DOMAIN_VERSION} "
+            "signs the amount, earlier versions signed none and are refused; sign the "
+            "command again with an up-to-date store client"
+        )
     if not isinstance(raw, Mapping) or set(raw) != set(SIGNATURE_MEMBERS):
-        raise errors.SignatureInvalid("a signature has signer, signature, client_id and signed_at")
+        raise errors.SignatureInvalid(
+            "a signature has signer, signature, client_id, signed_at and signed_amount"
+        )
     signer, signature = raw["signer"], raw["signature"]
     client_id, signed_at = raw["client_id"], raw["signed_at"]
+    signed_amount = raw["signed_amount"]
     if not isinstance(signer, str) or not is_address(signer) or not signer.startswith("0x"):
         raise errors.SignatureInvalid("signer is not a 0x address")
     if not isinstance(signature, str) or not SIGNATURE.fullmatch(signature):
@@ -234,7 +275,22 @@ def parse_signature(raw: DeviceSignature | Mapping[str, Any]) -> DeviceSignature
         datetime.fromisoformat(signed_at)
     except ValueError:
         raise errors.SignatureInvalid("signed_at is not a real time") from None
-    return DeviceSignature(to_checksum_address(signer), signature.lower(), client_id, signed_at)
+    if not is_amount(signed_amount):
+        raise errors.SignatureInvalid("signed_amount must be an integer from 0 to 2^53 - 1")
+    return DeviceSignature(
+        to_checksum_address(signer), signature.lower(), client_id, signed_at, signed_amount
+    )
+
+
+def is_amount(value: object) -> bool:
+    """Whether ``value`` is an amount a device may sign: an integer from 0 to
+    :data:`MAX_AMOUNT`.
+
+    >>> is_amount(500), is_amount(0), is_amount(-1), is_amount(True), is_amount(5.0)
+    (True, True, False, False, False)
+    """
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    return integer and 0 <= value <= MAX_AMOUNT  # type: ignore[operator]
 
 
 def timestamp(moment: datetime) -> str:
@@ -251,6 +307,7 @@ def sign(command: StoreCommand, private_key: bytes, domain: SigningDomain) -> De
         signature="0x" + bytes(signed.signature).hex(),
         client_id=command.client_id,
         signed_at=command.time,
+        signed_amount=command.amount,
     )
 
 
@@ -278,6 +335,11 @@ def verify(
     deployment ``domain``; returns it bound to that domain (its event records it)."""
     if command.client_id != signature.client_id or command.time != signature.signed_at:
         raise errors.SignatureInvalid("signature block does not match the signed command")
+    if command.amount != signature.signed_amount:
+        raise errors.SignatureInvalid(
+            f"the device signed amount {signature.signed_amount}, but the command is for "
+            f"{command.amount}"
+        )
     if recover_signer(command, signature.signature, domain) != signature.signer:
         raise errors.SignatureInvalid(
             f"signature was not made by {signature.signer} over this command for this "
@@ -296,11 +358,31 @@ def check_window(signed_at: datetime, now: datetime) -> None:
         raise errors.SignatureExpired(f"signed more than {MAX_OFFLINE.days} days ago")
 
 
+def event_amount(draft: EventDraft) -> int:
+    """The amount a device signs for ``draft``'s event: its ``amount``, or 0 when it moves
+    no value (a pickup card's REDEEMED, a pickup step)."""
+    amount = draft.data.get("amount")
+    return 0 if amount is None else int(amount)
+
+
 def signed_draft(draft: EventDraft, signature: DeviceSignature) -> EventDraft:
-    """The event of a signed command: it occurred when signed, and its data names the device
-    and the deployment it signed for (``signature`` as :func:`verify` returned it)."""
+    """The event of a signed command: it occurred when signed, and its data names the device,
+    the amount it signed and the deployment it signed for (``signature`` as :func:`verify`
+    returned it).
+
+    SIGNATURE_INVALID when the event would record another amount than the signed one — a
+    count card's default single use the device did not name, say: the log never holds an
+    amount beside a signature that did not approve it.
+    """
     if signature.deployment is None:
         raise ValueError("only a verified signature goes into an event")
+    amount = event_amount(draft)
+    if amount != signature.signed_amount:
+        raise errors.SignatureInvalid(
+            f"the device signed amount {signature.signed_amount}, but this "
+            f"{draft.type.value} would record {amount}: a signed redemption names the "
+            "amount it takes (minor units, or uses of a count card), a pickup step 0"
+        )
     return replace(
         draft,
         occurred_at=signature.signed_time,

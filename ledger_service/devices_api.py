@@ -12,7 +12,9 @@ Devices sign for the current deployment: the EIP-712 domain's ``chainId`` and
 ``verifyingContract`` are the ``chain_id`` and ``contract`` that ``GET /api/v1/chain``
 reports (:class:`~ledger_service.devices.SigningDomain`). A command signed for another
 deployment, or sent before the first one exists, is refused with SIGNATURE_INVALID and
-stays undecided.
+stays undecided. So is one whose device signed another amount than the item names, and
+one signed under an earlier domain version, which named no amount
+(:data:`~ledger_service.devices.DOMAIN_VERSION`).
 """
 
 from __future__ import annotations
@@ -154,7 +156,11 @@ def _sync_item(actor: Actor, item: schemas.SyncItem) -> dict[str, Any]:
     try:
         if item.action == "redeem":
             done = ledger().redeem(
-                actor, str(item.card_number), str(item.redemption_code), signature=signed
+                actor,
+                str(item.card_number),
+                str(item.redemption_code),
+                signature=signed,
+                amount=item.amount,
             )
         elif item.action == "pickup_complete":
             done = ledger().pickup_complete(
@@ -233,7 +239,13 @@ def _remember_refusal(
             return
         number, store_id, pickup_id = pickup.card_number, pickup.store_id, str(item.pickup_id)
     cmd = devices.StoreCommand(
-        number, item.action, str(store_id), pickup_id, signed.signed_at, signed.client_id
+        number,
+        item.action,
+        str(store_id),
+        pickup_id,
+        signed.signed_at,
+        signed.client_id,
+        amount=item.amount or 0,
     )
     try:
         devices.verify(cmd, signed, devices.current_domain(engine))

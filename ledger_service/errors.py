@@ -164,6 +164,14 @@ class GiftOfferExpired(LedgerError):
     title = N_("Gift offer expired")
 
 
+class GiftOfferWithdrawn(LedgerError):
+    """The giver withdrew the gift offer before anyone accepted it; its link is dead."""
+
+    code = "GIFT_OFFER_WITHDRAWN"
+    status = 409
+    title = N_("Gift offer withdrawn")
+
+
 class GiftNotFound(LedgerError):
     """No gift offer has this id and link token (a wrong token looks like none)."""
 

@@ -563,6 +563,11 @@ class DeviceSignature(Body):
     signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
     client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
     signed_at: Annotated[str, StringConstraints(pattern=SIGNED_AT_PATTERN)]
+    signed_amount: FaceValue | None = None
+    """The amount the device signed (EIP-712 domain version 3): the command's ``amount``,
+    0 for a command that names none (a pickup card's redemption, a pickup step). Absent
+    from a block of an earlier version, which the service refuses as SIGNATURE_INVALID
+    (item by item, in a sync batch)."""
 
 
 class PickupStep(Empty):
@@ -817,6 +822,7 @@ class DeviceKeyList(Reply):
 
 class SyncItem(Body):
     """One signed command a store client queued: a redemption or a pickup step. A
+    redemption of a stored-value or count card carries its ``amount``, as signed. A
     completion carries the customer's ``credential`` and ``code`` (a rotating code is
     checked at the signing time) and the bottle ``serials``."""
 
@@ -836,6 +842,7 @@ class SyncItem(Body):
                 "pickup_id": PRESENT,
                 "card_number": NULL,
                 "redemption_code": NULL,
+                "amount": NULL,
                 "credential": NULL,
                 "code": NULL,
                 "serials": NULL,
@@ -845,6 +852,7 @@ class SyncItem(Body):
                 "pickup_id": PRESENT,
                 "card_number": NULL,
                 "redemption_code": NULL,
+                "amount": NULL,
             },
         )
     )
@@ -852,6 +860,7 @@ class SyncItem(Body):
     action: Literal["redeem", "pickup_ready", "pickup_complete"]
     card_number: CardNumber | None = None
     redemption_code: Annotated[RedemptionCode | None, Field(repr=False)] = None
+    amount: Amount | None = None
     pickup_id: PickupId | None = None
     credential: Credential | None = None
     code: Annotated[CounterCode | None, Field(repr=False)] = None
@@ -866,8 +875,10 @@ class SyncItem(Body):
                 raise ValueError("redeem takes card_number and redemption_code, no pickup_id")
             if completion != (None, None, None):
                 raise ValueError("redeem takes no credential, code or serials")
-        elif self.pickup_id is None or self.card_number or self.redemption_code:
-            raise ValueError(f"{self.action} takes pickup_id, no card_number or redemption_code")
+        elif self.pickup_id is None or self.card_number or self.redemption_code or self.amount:
+            raise ValueError(
+                f"{self.action} takes pickup_id, no card_number, redemption_code or amount"
+            )
         elif self.action == "pickup_ready" and completion != (None, None, None):
             raise ValueError("pickup_ready takes no credential, code or serials")
         return self
@@ -1083,8 +1094,16 @@ class GiftView(Reply):
     """A gift offer as its link shows it."""
 
     offer_id: str
-    state: Literal["open", "accepted", "returned"]
+    state: Literal["open", "accepted", "returned", "withdrawn"]
     expires_at: str
+
+
+class GiftWithdrawn(CardState):
+    """The card back with its giver: ``offer_state`` ``withdrawn``, or ``returned`` when
+    the offer had already ended (its lapse was logged instead)."""
+
+    offer_id: str
+    offer_state: Literal["withdrawn", "returned"]
 
 
 class GiftAccepted(Transferred):

@@ -89,6 +89,7 @@ EVENT_WORDS = {
     "GIFT_OFFERED": lazy_gettext("Offered as a gift"),
     "GIFT_ACCEPTED": lazy_gettext("Gift accepted"),
     "GIFT_RETURNED": lazy_gettext("Gift returned to the giver"),
+    "GIFT_WITHDRAWN": lazy_gettext("Gift withdrawn by the giver"),
 }
 
 ANOMALY_WORDS = {

@@ -2,7 +2,8 @@
 
     cardtrail store-client keygen --store S1          # prints the address for headquarters
     cardtrail store-client sync                       # once online: learns the deployment
-    cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM
+    cardtrail store-client redeem 2345-6789-ABCD-EFGH-8 K7Q2-9XPM   # a pickup card, whole
+    cardtrail store-client redeem 3456-789A-BCDE-FGHJ-9 M3R8-2KQW --amount 2500  # 25.00
     cardtrail store-client sync
     cardtrail store-client pickups                    # online: ready pickups and code secrets
     cardtrail store-client complete pk_0123456789abcdef 493021 --serial MT-2026-0001
@@ -111,12 +112,21 @@ def keygen_command(ctx: click.Context, store_id: str, kdf_work: int | None) -> N
 @store_client_command.command("redeem")
 @click.argument("card_number")
 @click.argument("redemption_code")
+@click.option(
+    "--amount",
+    type=click.IntRange(min=1),
+    default=None,
+    help="What a stored-value card pays, in minor units of its currency (2500 = 25.00), or "
+    "the uses a count card spends. The device signs it. Leave out for a pickup card.",
+)
 @click.pass_context
-def redeem_command(ctx: click.Context, card_number: str, redemption_code: str) -> None:
+def redeem_command(
+    ctx: click.Context, card_number: str, redemption_code: str, amount: int | None
+) -> None:
     """Redeem a card: signed, queued, and sent at once if the service is reachable."""
     client = _client(ctx)
     try:
-        client_id, report = client.redeem(card_number, redemption_code)
+        client_id, report = client.redeem(card_number, redemption_code, amount)
     except StoreClientError as exc:
         raise click.ClickException(str(exc)) from None
     mine = next((r for r in report.results if r["client_id"] == client_id), None)

@@ -133,23 +133,39 @@ class StoreClient:
                 "nothing was sent"
             )
 
-    def queue_redemption(self, card_number: str, redemption_code: str) -> str:
+    def queue_redemption(
+        self, card_number: str, redemption_code: str, amount: int | None = None
+    ) -> str:
         """Sign and queue a redemption made now, for this device's deployment; returns its
-        client id."""
+        client id.
+
+        ``amount``: what a stored-value card pays (minor units of its currency) or the uses
+        a count card spends, signed with the rest; None for a pickup card, used whole. The
+        service refuses to log any other amount under this signature.
+        """
         try:
             number = normalize_card_number(card_number)
         except CardNumberError as exc:
             raise StoreClientError(f"not a card number: {exc}") from None
+        if amount is not None and (not devices.is_amount(amount) or amount == 0):
+            raise StoreClientError(f"the amount must be a whole number above 0, not {amount!r}")
         domain = self.deployment()
         client_id = "c-" + secrets.token_hex(12)
         now = self._clock()
         command = devices.StoreCommand(
-            number, "redeem", self.store_id, "", devices.timestamp(now), client_id
+            number,
+            "redeem",
+            self.store_id,
+            "",
+            devices.timestamp(now),
+            client_id,
+            amount=amount or 0,
         )
         item = {
             "action": "redeem",
             "card_number": number,
             "redemption_code": redemption_code,
+            **({} if amount is None else {"amount": amount}),
             "signature": self.key.sign(command, domain).to_json(),
         }
         self.queue.add(item, now)
@@ -252,7 +268,10 @@ class StoreClient:
             self.queue.settle(answer["results"], self._clock())
             results.extend(answer["results"])
 
-    def redeem(self, card_number: str, redemption_code: str) -> tuple[str, SyncReport]:
-        """Queue a redemption and try to send the queue; (client id, sync report)."""
-        client_id = self.queue_redemption(card_number, redemption_code)
+    def redeem(
+        self, card_number: str, redemption_code: str, amount: int | None = None
+    ) -> tuple[str, SyncReport]:
+        """Queue a redemption (of ``amount``, see :meth:`queue_redemption`) and try to send
+        the queue; (client id, sync report)."""
+        client_id = self.queue_redemption(card_number, redemption_code, amount)
         return client_id, self.sync()

@@ -20,7 +20,8 @@ store) or PICKUP_REVIEWED → PICKUP_SHIPPED (delivered) → PICKUP_COMPLETED; o
 store (from ISSUED, CLAIMED or TRANSFERRED). A bearer card (ISSUED) may ask for its goods
 without a claim: its code is enough. A pickup is cancelled (back to the state before it)
 or moved until it is ready or shipped. A gift (GIFT_OFFERED) holds the card until the
-recipient accepts it (GIFT_ACCEPTED: TRANSFERRED) or it times out (GIFT_RETURNED: back).
+recipient accepts it (GIFT_ACCEPTED: TRANSFERRED), the giver withdraws it while it is open
+(GIFT_WITHDRAWN: back) or it times out (GIFT_RETURNED: back).
 BLOCKED holds a card in its state until UNBLOCKED.
 PICKUP_COMPLETED, REDEEMED, VOIDED and EXPIRED are final. Only unused cards expire: a
 pickup under way is honoured even when the card's date passes meanwhile.
@@ -92,6 +93,7 @@ class EventType(StrEnum):
     GIFT_OFFERED = "GIFT_OFFERED"
     GIFT_ACCEPTED = "GIFT_ACCEPTED"
     GIFT_RETURNED = "GIFT_RETURNED"
+    GIFT_WITHDRAWN = "GIFT_WITHDRAWN"
 
 
 USED = frozenset({CardState.PICKUP_COMPLETED, CardState.REDEEMED})
@@ -283,6 +285,15 @@ class ReturnGift:
 
 
 @dataclass(frozen=True)
+class WithdrawGift:
+    """The giver takes back a gift still open: the card goes ``back_to`` their state."""
+
+    offer_id: str
+    back_to: CardState
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Redeem:
     """The card is used at ``store`` (None: at headquarters, e.g. online).
 
@@ -410,6 +421,7 @@ Command = (
     | OfferGift
     | AcceptGift
     | ReturnGift
+    | WithdrawGift
     | Redeem
     | Block
     | Unblock
@@ -674,6 +686,18 @@ def _return_gift(card: Card, command: ReturnGift, now: datetime) -> EventDraft:
     )
 
 
+def _withdraw_gift(card: Card, command: WithdrawGift, now: datetime) -> EventDraft:
+    _require(card, frozenset({CardState.GIFT_OFFERED}), "withdraw a gift of")
+    if command.back_to not in UNUSED:
+        raise errors.InvalidTransition(f"a gift cannot return a card to {command.back_to}")
+    # Past its end the offer has lapsed already (GIFT_RETURNED), noticed or not.
+    if command.expires_at <= now:
+        raise errors.GiftOfferExpired("the gift offer had already ended")
+    return EventDraft(
+        EventType.GIFT_WITHDRAWN, command.back_to, now, data={"offer_id": command.offer_id}
+    )
+
+
 def _redeem(card: Card, command: Redeem, now: datetime) -> EventDraft:
     _require(card, UNUSED, "redeem")
     if command.store is not None:
@@ -855,6 +879,7 @@ _RULES: dict[type, Callable[[Card, Any, datetime], EventDraft]] = {
     OfferGift: _offer_gift,
     AcceptGift: _accept_gift,
     ReturnGift: _return_gift,
+    WithdrawGift: _withdraw_gift,
     Redeem: _redeem,
     Block: _block,
     Unblock: _unblock,

@@ -120,7 +120,9 @@ class CardCommands(CommandRunner):
         A pickup card is used up (no ``amount``); a stored-value card pays ``amount``
         (minor units) from its balance, a count card ``amount`` uses (default 1):
         INSUFFICIENT_BALANCE when the balance is lower. The answer then carries the
-        ``amount`` and the ``balance`` after."""
+        ``amount`` and the ``balance`` after. A signed redemption's device signed this
+        ``amount`` (a count card's single use too; 0 for a pickup card), else
+        SIGNATURE_INVALID."""
         require_role(actor, ("hq", "store"))
         number = card_number(number)
         now = self._now()
@@ -135,6 +137,7 @@ class CardCommands(CommandRunner):
             "",
             now,
             required=self._require_signatures,
+            amount=amount,
         )
         trace = Trace(
             actor, "redeem", now, number, store_id or actor.store_id, signature_of(signed)
@@ -146,13 +149,6 @@ class CardCommands(CommandRunner):
             row = _card_at(conn, number, at, now)
             if signed is not None:
                 signed.check_signer(conn)
-                if row.kind != "pickup":
-                    # The EIP-712 redeem a device signs names no amount: a signed value
-                    # redemption would log an amount the device never vouched for.
-                    raise errors.WrongCardKind(
-                        "a device signature does not cover an amount yet: stored-value and "
-                        "count cards are redeemed without one"
-                    )
             store = _store_of(row, at) if at else None
             draft = decide(card_of(row), Redeem(store, amount), now)
             draft = signed.draft(draft) if signed else draft

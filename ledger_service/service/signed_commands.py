@@ -3,7 +3,8 @@
 A signature is checked in two steps: its shape, time and cryptography, for the current
 deployment, before the transaction (:func:`check_signature`), then under the log head
 that the signer is a live key of the store and its client id is new
-(:meth:`SignedCommand.check_signer`). An accepted signed command keeps its signature's use
+(:meth:`SignedCommand.check_signer`). The signed amount must be the command's, and the
+event's (:meth:`SignedCommand.draft`). An accepted signed command keeps its signature's use
 (:meth:`SignedCommand.record`), so that a re-sent one is recognised.
 """
 
@@ -37,7 +38,8 @@ class SignedCommand:
         devices.check_fresh(conn, self.signature)
 
     def draft(self, draft: EventDraft) -> EventDraft:
-        """The event of the signed command: it occurred when signed and names the device."""
+        """The event of the signed command: it occurred when signed and names the device;
+        SIGNATURE_INVALID if it would record another amount than the device signed."""
         return devices.signed_draft(draft, self.signature)
 
     def record(self, conn: Connection, now: datetime, leaf_index: int, state: str) -> None:
@@ -64,8 +66,13 @@ def check_signature(
     now: datetime,
     *,
     required: bool,
+    amount: int | None = None,
 ) -> SignedCommand | None:
     """The checked signature over the command, or None for an unsigned command.
+
+    ``amount``: what a redemption takes as the request names it (None: no amount, as a
+    pickup step or a pickup card's redemption; signed as 0). A signature over another
+    amount is refused with SIGNATURE_INVALID.
 
     The signature must be made for the current deployment (read from ``engine`` in a
     transaction of its own, the only database read here).
@@ -84,7 +91,13 @@ def check_signature(
         raise errors.SignatureInvalid("a signed command must name the store")
     devices.check_window(signed.signed_time, now)
     command = devices.StoreCommand(
-        number, action, store_id, pickup_id, signed.signed_at, signed.client_id
+        number,
+        action,
+        store_id,
+        pickup_id,
+        signed.signed_at,
+        signed.client_id,
+        amount=0 if amount is None else amount,
     )
     bound = devices.verify(command, signed, devices.current_domain(engine))
     return SignedCommand(command, bound)

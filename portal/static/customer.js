@@ -188,6 +188,38 @@
     });
   }
 
+  // The giver takes an open offer back: the card's number and code again, and a second
+  // tap to confirm, since the link stops working at once.
+  var withdrawButton = document.getElementById("withdraw-button");
+  if (withdrawButton) {
+    var confirmBox = document.getElementById("withdraw-confirm");
+    var yes = document.getElementById("withdraw-yes");
+    withdrawButton.addEventListener("click", function () {
+      clearError();
+      document.getElementById("withdraw-result").hidden = true;
+      confirmBox.hidden = false;
+      yes.focus();
+    });
+    document.getElementById("withdraw-no").addEventListener("click", function () {
+      confirmBox.hidden = true;
+      withdrawButton.focus();
+    });
+    yes.addEventListener("click", function () {
+      clearError();
+      yes.disabled = true;
+      call("POST", cardPath() + "/gift/withdraw", { redemption_code: value("card-code") })
+        .then(function (done) {
+          var el = document.getElementById("withdraw-result");
+          confirmBox.hidden = true;
+          document.getElementById("gift-result").hidden = true;
+          document.getElementById("gift-link").value = "";
+          show("withdraw-result", el.getAttribute(
+            done.offer_state === "returned" ? "data-returned" : "data-withdrawn"));
+        }, showError)
+        .then(function () { yes.disabled = false; });
+    });
+  }
+
   var gift = document.getElementById("gift");
   if (gift) {
     var offerId = gift.getAttribute("data-offer-id");
@@ -209,7 +241,17 @@
         show("new-code", done.redemption_code);
         show("new-number", done.card_number);
         show("accept-result");
-      }, showError);
+      }, function (problem) {
+        // Withdrawn while this page was open: the status says so in the page's language,
+        // so the problem's (English) detail adds nothing.
+        if (problem && problem.code === "GIFT_OFFER_WITHDRAWN") {
+          document.getElementById("accept-form").hidden = true;
+          show("gift-state", giftStates.withdrawn);
+          showError({ title: problem.title });
+          return;
+        }
+        showError(problem);
+      });
     });
   }
 }());

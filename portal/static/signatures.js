@@ -2,19 +2,24 @@
  * CardTrail's in-browser check of store device signatures.
  *
  * A store's redemption or pickup step may carry an EIP-712 signature by one of the store's
- * device keys; the event in the log holds signer, signature, client id, signing time and
- * the deployment signed for (chain id and LedgerAnchor contract: the EIP-712 domain's
- * chainId and verifyingContract). This script recomputes the EIP-712 digest of the command
- * from the event and the card number, recovers the signing key's address with secp256k1
- * and compares it with the event's signer. WebCrypto has neither keccak-256 nor secp256k1,
+ * device keys; the event in the log holds signer, signature, client id, signing time, the
+ * amount signed and the deployment signed for (chain id and LedgerAnchor contract: the
+ * EIP-712 domain's chainId and verifyingContract). This script recomputes the EIP-712
+ * digest of the command from the event and the card number, recovers the signing key's
+ * address with secp256k1 and compares it with the event's signer, then compares the signed
+ * amount with the amount the event records (0 when it records none): they must be equal. WebCrypto has neither keccak-256 nor secp256k1,
  * so both are here, in plain JS with BigInt and no dependencies
  * (tests/portal/test_signatures_js.py holds them to eth-account's results).
  *
  * What it cannot check: that the address is really one of the store's keys, and that the
  * deployment signed for is really this merchant's. For those it can only compare with the
- * key list and the deployments this server publishes, and it says so. Events signed before
- * domains named a deployment (version 1, no `deployment` member) still recover, with a
- * note that such a signature was valid on any CardTrail deployment.
+ * key list and the deployments this server publishes, and it says so. Events signed under
+ * earlier domain versions still recover, with a note: version 1 (no `deployment` member)
+ * was valid on any CardTrail deployment, and versions 1 and 2 (no `signed_amount` member)
+ * signed no amount, so an amount such an event records is the server's word alone.
+ *
+ * Its words come from the page's catalogue, as verify.js's do (<script
+ * id="cardtrail-messages">, the `js` domain; absent, the English ids are shown).
  */
 (function (root) {
   "use strict";
@@ -229,11 +234,14 @@
   var DOMAIN_NAME = "CardTrail";
   var DOMAIN_TYPE =
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
-  var DOMAIN_VERSION = "2";
-  // Version 1 named no deployment; the service takes it no more, older events still hold it.
+  var DOMAIN_VERSION = 3;
+  // Version 1 named no deployment, version 2 no amount; the service takes neither any
+  // more, older events still hold them.
   var UNBOUND_DOMAIN_TYPE = "EIP712Domain(string name,string version)";
-  var UNBOUND_VERSION = "1";
   var COMMAND_TYPE =
+    "StoreCommand(string card,string action,string store,string pickup,uint256 amount," +
+    "string time,string clientId)";
+  var UNSIGNED_AMOUNT_COMMAND_TYPE =
     "StoreCommand(string card,string action,string store,string pickup,string time,string clientId)";
   var ACTIONS = { REDEEMED: "redeem", PICKUP_READY: "pickup_ready",
                   PICKUP_COMPLETED: "pickup_complete" };
@@ -257,36 +265,49 @@
     return a.chain_id === b.chain_id && a.contract.toLowerCase() === b.contract.toLowerCase();
   }
 
-  /** The EIP-712 domain separator of a deployment, or of version 1 when it is null. */
-  function domainSeparator(deployment) {
+  /** The EIP-712 domain separator of a deployment under domain `version` (default the
+   *  current one, 3; 2 for events signed before amounts were), or of version 1 when
+   *  `deployment` is null. */
+  function domainSeparator(deployment, version) {
     if (deployment === null) {
       return keccak256(concat([hashText(UNBOUND_DOMAIN_TYPE), hashText(DOMAIN_NAME),
-                               hashText(UNBOUND_VERSION)]));
+                               hashText("1")]));
     }
     var contract = new Uint8Array(32);
     contract.set(fromHex(deployment.contract), 12);
     return keccak256(concat([hashText(DOMAIN_TYPE), hashText(DOMAIN_NAME),
-                             hashText(DOMAIN_VERSION), fromBig(BigInt(deployment.chain_id)),
-                             contract]));
+                             hashText(String(version || DOMAIN_VERSION)),
+                             fromBig(BigInt(deployment.chain_id)), contract]));
   }
 
   /** The EIP-712 digest a device signs for a store command, made for `deployment`
-   *  ({chain_id, contract}; null: a version 1 signature, bound to no deployment). */
+   *  ({chain_id, contract}; null: a version 1 signature, bound to no deployment). A
+   *  command with an `amount` (an integer) is version 3's; without one, version 2's (or
+   *  1's), whose type names no amount. */
   function commandDigest(command, deployment) {
-    var domain = domainSeparator(deployment);
-    var struct = keccak256(concat([
-      hashText(COMMAND_TYPE), hashText(command.card), hashText(command.action),
-      hashText(command.store), hashText(command.pickup), hashText(command.time),
-      hashText(command.clientId),
-    ]));
-    return keccak256(concat([new Uint8Array([0x19, 0x01]), domain, struct]));
+    var signsAmount = command.amount !== undefined && command.amount !== null;
+    var version = signsAmount ? DOMAIN_VERSION : 2;
+    var members = [hashText(command.card), hashText(command.action), hashText(command.store),
+                   hashText(command.pickup)];
+    if (signsAmount) members.push(fromBig(BigInt(command.amount)));
+    members.push(hashText(command.time), hashText(command.clientId));
+    var type = signsAmount ? COMMAND_TYPE : UNSIGNED_AMOUNT_COMMAND_TYPE;
+    var struct = keccak256(concat([hashText(type)].concat(members)));
+    return keccak256(concat([new Uint8Array([0x19, 0x01]), domainSeparator(deployment, version),
+                             struct]));
   }
 
-  /** The signed command behind a logged event, or null if the event carries no signature. */
+  /** Whether `value` is an amount a device can sign: an integer from 0 to 2^53 − 1. */
+  function isAmount(value) {
+    return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+  }
+
+  /** The signed command behind a logged event, or null if the event carries no signature.
+   *  Its `amount` is the event's `signed_amount` (version 3), absent from older events. */
   function eventCommand(event, cardNumber) {
     var data = event && event.data;
     if (!data || typeof data.signature !== "string" || typeof data.signer !== "string") return null;
-    return {
+    var command = {
       card: cardNumber,
       action: ACTIONS[event.type] || String(event.type),
       store: event.store_id || "",
@@ -294,51 +315,121 @@
       time: String(data.signed_at),
       clientId: String(data.client_id),
     };
+    if (data.signed_amount !== undefined) command.amount = data.signed_amount;
+    return command;
   }
 
-  /** Check one event's device signature: {ok, signer, recovered, registered, bound, reason}.
+  /** The domain version an event's signature claims: 3 names its amount, 2 only its
+   *  deployment, 1 neither. */
+  function versionOf(data) {
+    if (data.signed_amount !== undefined) return 3;
+    return data.deployment !== undefined ? 2 : 1;
+  }
+
+  /** The amount an event records, as a device signs it: 0 when it moves no value. */
+  function recordedAmount(data) {
+    return data.amount === undefined || data.amount === null ? 0 : data.amount;
+  }
+
+  // The card page embeds its language's catalogue, as for verify.js (docs/portal.md,
+  // "browser catalogue"); without one (Node, English pages) the id is the message.
+  var messagesNode = root.document && root.document.getElementById("cardtrail-messages");
+  var MESSAGES = messagesNode ? JSON.parse(messagesNode.textContent || "{}") : {};
+
+  /** The message `id` in the page's language, `%(name)s` replaced from `values`. */
+  function t(id, values) {
+    return (MESSAGES[id] || id).replace(/%\((\w+)\)s/g, function (_, k) {
+      return String(values[k]);
+    });
+  }
+
+  /** What the result says of the amount: the signed one against the recorded one, or that
+   *  an older signature named none. */
+  function amountNote(version, signedAmount, recorded) {
+    if (version === 3) {
+      return recorded === 0
+        ? t("the device signed amount 0, and this event moves no value")
+        : t("the device signed amount %(amount)s, the amount this event records (minor " +
+            "units of the card's currency, or uses)", { amount: signedAmount });
+    }
+    return recorded === 0
+      ? t("it was signed under domain version %(version)s, which names no amount",
+          { version: version })
+      : t("it was signed under domain version %(version)s, which names no amount: the " +
+          "amount %(amount)s this event records is the server's word alone, not the device's",
+          { version: version, amount: recorded });
+  }
+
+  /** Check one event's device signature: {ok, signer, recovered, registered, bound,
+   *  version, signed_amount, amount, reason}. `version` is the domain version the event
+   *  claims; `signed_amount` what the device signed (null before version 3), `amount`
+   *  what the event records (0 when none): under version 3 they must be equal.
    *  `storeKeys` maps store ids to the addresses this server publishes for them;
    *  `deployments` lists the deployments ({chain_id, contract}) it publishes as its own. */
   function checkEvent(event, cardNumber, storeKeys, deployments) {
     var command = eventCommand(event, cardNumber);
     if (command === null) return null;
     var signer = event.data.signer, recovered = null, deployment = null;
-    var bound = event.data.deployment !== undefined;
+    var version = versionOf(event.data);
+    var bound = version > 1;
+    var signedAmount = version === 3 ? command.amount : null;
+    var recorded = recordedAmount(event.data);
     function refused(reason) {
       return { ok: false, signer: signer, recovered: recovered, registered: false,
-               bound: bound, reason: reason };
+               bound: bound, version: version, signed_amount: signedAmount, amount: recorded,
+               reason: reason };
     }
     try {
       if (bound) deployment = parseDeployment(event.data.deployment);
+      if (version === 3 && !isAmount(signedAmount)) {
+        throw new Error("signed_amount must be an integer from 0 to 2^53 - 1");
+      }
       recovered = recoverAddress(commandDigest(command, deployment), event.data.signature);
     } catch (err) {
-      return refused("the signature is malformed: " + err.message);
+      return refused(t("the signature is malformed: %(error)s", { error: err.message }));
     }
+    var at = bound ? { chain: deployment.chain_id, contract: deployment.contract } : {};
     if (recovered.toLowerCase() !== signer.toLowerCase()) {
-      return refused("the signature was made by " + recovered + ", not by " + signer +
-                     (bound ? ", for chain " + deployment.chain_id + ", contract " +
-                              deployment.contract : ""));
+      at.recovered = recovered;
+      at.signer = signer;
+      return refused(bound
+        ? t("the signature was made by %(recovered)s, not by %(signer)s, for chain " +
+            "%(chain)s, contract %(contract)s", at)
+        : t("the signature was made by %(recovered)s, not by %(signer)s", at));
     }
-    var where = "";
+    if (version === 3 && signedAmount !== recorded) {
+      return refused(t("the device %(device)s signed amount %(signed)s, but this event " +
+                       "records %(amount)s",
+                       { device: recovered, signed: signedAmount,
+                         amount: JSON.stringify(recorded) }));
+    }
+    at.recovered = recovered;
+    var where;
     if (bound) {
       var listed = (deployments || []).some(function (d) { return sameDeployment(d, deployment); });
-      var named = "chain " + deployment.chain_id + ", contract " + deployment.contract;
       if (!listed) {
-        return refused("the signature was made for " + named +
-                       ", which this server does not list as its deployment");
+        return refused(t("the signature was made for chain %(chain)s, contract %(contract)s, " +
+                         "which this server does not list as its deployment", at));
       }
-      where = " for " + named;
+      where = t("the signature recovers to %(recovered)s for chain %(chain)s, contract " +
+                "%(contract)s", at);
     } else {
-      where = " under the old domain that names no deployment (such a signature was valid " +
-              "on any CardTrail deployment)";
+      where = t("the signature recovers to %(recovered)s under the old domain that names no " +
+                "deployment (such a signature was valid on any CardTrail deployment)", at);
     }
     var keys = (storeKeys && storeKeys[event.store_id]) || [];
     var registered = keys.some(function (k) { return k.toLowerCase() === signer.toLowerCase(); });
+    var store = { store: event.store_id };
     return {
       ok: true, signer: signer, recovered: recovered, registered: registered, bound: bound,
-      reason: "the signature recovers to " + recovered + where + (registered
-        ? "; this server lists it as a key of store " + event.store_id
-        : "; this server does not list it as a key of store " + event.store_id),
+      version: version, signed_amount: signedAmount, amount: recorded,
+      reason: [
+        where,
+        amountNote(version, signedAmount, recorded),
+        registered
+          ? t("this server lists it as a key of store %(store)s", store)
+          : t("this server does not list it as a key of store %(store)s", store),
+      ].join(t("; ")),
     };
   }
 
@@ -354,8 +445,15 @@
       var good = result.ok && result.registered;
       slot.className = "sig-check " + (good ? "pass" : "fail");
       slot.setAttribute("data-ok", String(good));
-      slot.textContent = (good ? "✔ signature checked in your browser: " : "✘ ") + result.reason +
-        (good ? " (the key and deployment lists are this server's word, not proven)." : ".");
+      slot.setAttribute("data-version", String(result.version));
+      if (result.signed_amount !== null) {
+        slot.setAttribute("data-signed-amount", String(result.signed_amount));
+      }
+      slot.setAttribute("data-amount", String(result.amount));
+      slot.textContent = good
+        ? t("✔ signature checked in your browser: %(reason)s (the key and deployment lists " +
+            "are this server's word, not proven).", { reason: result.reason })
+        : t("✘ %(reason)s.", { reason: result.reason });
     });
   }
 

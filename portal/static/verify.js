@@ -1194,10 +1194,15 @@
   // What each event type leaves the card as, in the page's status words (portal/bundles.py's
   // status keys): a verified history of a used, blocked, voided or expired card is never
   // shown as a card to accept.
+  // A gift holds, hands over or gives back an unused card (an offer is made only from an
+  // unused state, and a withdrawal or lapse returns it there); so does a cancelled pickup.
   var STATE_AFTER = {
     ISSUED: "unused", CLAIMED: "unused", TRANSFERRED: "unused",
     PICKUP_REQUESTED: "used", PICKUP_READY: "used", PICKUP_SHIPPED: "used",
+    PICKUP_REVIEWED: "used", PICKUP_MOVED: "used", PICKUP_CANCELLED: "unused",
     PICKUP_COMPLETED: "used", REDEEMED: "used",
+    GIFT_OFFERED: "unused", GIFT_ACCEPTED: "unused", GIFT_RETURNED: "unused",
+    GIFT_WITHDRAWN: "unused",
     BLOCKED: "blocked", VOIDED: "voided", EXPIRED: "expired",
   };
 

@@ -156,3 +156,35 @@ def test_loads_reads_non_ascii_and_orders_keys_by_utf16():
     assert canonical.loads(data) == value
     swapped = data.replace("\U0001f600".encode(), b"@@").replace("\ufb33".encode(), "\U0001f600".encode()).replace(b"@@", "\ufb33".encode())  # fmt: skip
     assert canonical.loads(swapped) is None
+
+
+# JSON text around the canonical form: other spacing, key orders, escapes, floats.
+json_texts = st.builds(
+    lambda value, sort, ascii_only, spaced: json.dumps(
+        value,
+        sort_keys=sort,
+        ensure_ascii=ascii_only,
+        separators=(", ", ": ") if spaced else (",", ":"),
+    ).encode("utf-8", "surrogatepass"),
+    st.recursive(
+        st.none() | st.booleans() | integers | text | st.floats(allow_nan=False),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=5),
+        max_leaves=20,
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(json_texts, st.binary(max_size=40)))
+def test_loads_answers_as_the_reference_decoder_does(data):
+    assert canonical.loads(data) == canonical.loads_reference(data)
+
+
+@pytest.mark.parametrize(
+    "data", [b'{"a":1.5}', b'[1,{"b":[2,-0.25]}]', b"1e+16", b'{"a":[true,{"b":1.5}]}']
+)
+def test_loads_refuses_floats_written_canonically(data):
+    assert canonical.loads(data) is None

@@ -226,3 +226,24 @@ def test_memory_map_of_any_bucket_depth_equals_the_reference(bucket_depth: int):
         reference.update(changes)
         assert memory.update(changes) == cardmap.map_root(reference)
         assert memory.size == len(reference)
+
+
+def test_packed_entries_unpack_to_the_same_map():
+    entries = {bytes([i]) * 32: CardHead(i, 2 * i, bytes([i]) * 32).encode() for i in range(9)}
+    packed = cardmap.pack_entries(sorted(entries.items()))
+    assert len(packed) == 9 * cardmap.ENTRY_SIZE and cardmap.unpack_entries(packed) == entries
+
+
+def test_unpacking_a_torn_record_or_a_key_twice_is_refused():
+    packed = cardmap.pack_entries([(bytes(32), bytes(48))])
+    with pytest.raises(MapProofShapeError, match="not a whole number"):
+        cardmap.unpack_entries(packed[:-1])
+    with pytest.raises(MapProofShapeError, match="packed twice"):
+        cardmap.unpack_entries(packed + packed)
+
+
+def test_memory_map_items_are_its_entries_in_key_order():
+    keys = [bytes([b]) + bytes(31) for b in (0xF0, 0x00, 0x80, 0x81)]
+    memory = cardmap.MemoryCardMap(bucket_depth=4)
+    memory.update({key: bytes(48) for key in keys})
+    assert [key for key, _ in memory.items()] == sorted(keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -11,15 +12,8 @@ from anchoring import merkle
 from anchoring.cardmap import CardHead, map_root
 from anchoring.cardmap_leaf import map_leaf_input
 from anchoring.chain import AnchorEvent
-from anchoring.monitor import (
-    CardMapReplay,
-    Frontier,
-    Monitor,
-    MonitorError,
-    MonitorState,
-    event_position_hook,
-)
-from anchoring.monitor_cli import load_state, save_state
+from anchoring.monitor import CardMapReplay, Monitor, event_position_hook
+from anchoring.monitor_state import MonitorError, MonitorState
 from anchoring.types import Checkpoint
 
 LEAVES = [json.dumps({"leaf_index": i, "type": "ISSUED"}).encode() for i in range(23)]
@@ -56,15 +50,6 @@ def monitor(served=LEAVES, state=None, page=4, proofs=None, root_at=None) -> Mon
         consistency,
         root_at or (lambda size: merkle.root(HASHES[:size])),
     )
-
-
-@pytest.mark.parametrize("size", range(0, 40))
-def test_frontier_root_is_the_rfc9162_root_of_every_size(size):
-    leaves = [merkle.hash_leaf(bytes([i])) for i in range(size)]
-    frontier = Frontier()
-    for leaf in leaves:
-        frontier.append(leaf)
-    assert frontier.root() == merkle.root(leaves) and len(frontier.hashes) == size.bit_count()
 
 
 def test_honest_log_passes_every_checkpoint_and_moves_the_state():
@@ -131,37 +116,6 @@ def test_a_resumed_monitor_fetches_only_the_new_leaves():
     assert asked == [(8, 23)] and resumed.state.root == merkle.root(HASHES)
 
 
-def test_a_state_whose_root_does_not_follow_from_its_frontier_is_refused():
-    walk = monitor()
-    walk.check(anchored(8))
-    document = walk.state.to_json() | {"root": "00" * 32}
-    with pytest.raises(MonitorError, match="does not follow"):
-        MonitorState.from_json(document)
-
-
-def test_a_malformed_state_is_refused():
-    with pytest.raises(MonitorError, match="malformed state"):
-        MonitorState.from_json({"format": "cardtrail-monitor-state/1", "tree_size": 3})
-
-
-def test_state_file_round_trips_and_belongs_to_one_deployment(tmp_path):
-    walk = monitor()
-    walk.check(anchored(3, 8))
-    path = tmp_path / "monitor.json"
-    save_state(path, walk.state)
-    loaded = load_state(path, "0x" + "AB" * 20, 31337, from_block=0)
-    assert (loaded.tree_size, loaded.root, loaded.last_block) == (8, walk.state.root, 101)
-    with pytest.raises(MonitorError, match="follows contract"):
-        load_state(path, "0x" + "cd" * 20, 31337, from_block=0)
-    with pytest.raises(MonitorError, match="on chain 31337"):
-        load_state(path, "0x" + "ab" * 20, 1, from_block=0)
-
-
-def test_without_a_state_file_the_monitor_starts_at_the_given_block(tmp_path):
-    fresh = load_state(tmp_path / "none.json", "0x" + "ab" * 20, 5, from_block=42)
-    assert (fresh.tree_size, fresh.last_block, fresh.root) == (0, 42, merkle.root([]))
-
-
 # --- the card map: each CARD_MAP leaf holds the map of the events before it --------------
 
 
@@ -172,14 +126,19 @@ def _event(card: int, seq: int, index: int) -> bytes:
 
 
 def _map_leaf_after(events: list[bytes], cards: int, changed: int, root=None) -> bytes:
+    positions = list(range(len(events)))
+    return _map_leaf_after_at(events, positions, len(events), cards, changed, root)
+
+
+def _map_leaf_after_at(events, positions, index, cards, changed, root=None) -> bytes:
     heads: dict[bytes, bytes] = {}
-    for index, leaf in enumerate(events):
+    for position, leaf in zip(positions, events, strict=True):
         event = json.loads(leaf)
         heads[bytes.fromhex(event["card"])] = CardHead(
-            event["seq"], index, merkle.hash_leaf(leaf)
+            event["seq"], position, merkle.hash_leaf(leaf)
         ).encode()
     true_root = map_root(heads)
-    return map_leaf_input(len(events), root or true_root, cards, changed, datetime.now(UTC))
+    return map_leaf_input(index, root or true_root, cards, changed, datetime.now(UTC))
 
 
 def test_card_map_replay_accepts_the_map_of_the_events_before_each_map_leaf():
@@ -209,3 +168,31 @@ def test_a_map_leaf_with_wrong_counts_is_a_divergence():
     assert replay(0, events[0]) is None
     problem = replay(1, _map_leaf_after(events, cards=5, changed=1))
     assert problem is not None and "cards is 5" in problem
+
+
+def test_a_resumed_replay_checks_the_next_map_leaf_as_the_replay_it_was_saved_from():
+    events = [_event(1, 0, 0), _event(2, 0, 1)]
+    replay = CardMapReplay()
+    for index, leaf in enumerate([*events, _map_leaf_after(events, cards=2, changed=2)]):
+        assert replay(index, leaf) is None
+    events += [_event(3, 0, 3), _event(1, 1, 4)]
+    events.insert(2, b"{}")  # the map leaf's place: not an event of any card
+    for index in (3, 4):
+        assert replay(index, events[index]) is None
+    # Saved with card 3 and card 1's new head pending, as at a checkpoint between map leaves.
+    resumed = CardMapReplay.resumed(replay.saved())
+    assert resumed.changes == replay.changes and resumed.map.root == replay.map.root
+    heads = [events[i] for i in (0, 1, 3, 4)]
+    closing = _map_leaf_after_at(heads, [0, 1, 3, 4], index=5, cards=3, changed=2)
+    assert resumed(5, closing) is None and replay(5, closing) is None
+
+
+def test_a_saved_replay_whose_entries_do_not_give_its_root_is_refused():
+    replay = CardMapReplay()
+    assert replay(0, _event(1, 0, 0)) is None
+    assert replay(1, _map_leaf_after([_event(1, 0, 0)], cards=1, changed=1)) is None
+    saved = replay.saved()
+    with pytest.raises(MonitorError, match="entries give map root"):
+        CardMapReplay.resumed(dataclasses.replace(saved, map_root=bytes(32)))
+    with pytest.raises(MonitorError, match="not a whole number"):
+        CardMapReplay.resumed(dataclasses.replace(saved, entries=saved.entries[:-1]))

@@ -1,6 +1,7 @@
 """The customer's own flows on a 390×844 phone, in Chinese: claim a card, gift it and accept
 the gift, request a pickup at a store, and have the staff complete it by scanning the
-rotating code shown on the customer's pickup page and a bottle serial."""
+rotating code shown on the customer's pickup page and a bottle serial; and a giver who
+withdraws a gift link sent to the wrong person."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import axe_violations, blocking
 
 from cardtrail.app import create_app
 from ledger_service.actor import Actor
@@ -165,3 +167,64 @@ def test_claim_gift_accept_pickup_and_handover_on_a_phone(shop, open_page, scree
     assert verdict.get_attribute("data-ok") == "false" and "warn" in verdict.get_attribute("class")
     _fits(friend)
     friend.screenshot(path=str(screenshots / "serial-lookup.png"), full_page=True)
+
+
+def test_a_giver_withdraws_a_gift_link_before_it_is_accepted_on_a_phone(
+    shop, open_page, screenshots
+):
+    page = open_page("zh-CN", "390x844", bypass_csp=True)
+    page.goto(shop["url"] + "/customer/gift")
+    page.fill("#card-number", shop["number"])
+    page.fill("#card-code", shop["code"])
+    page.click("#gift-submit")
+    page.wait_for_selector("#gift-result:not([hidden])")
+    link = urlsplit(page.locator("#gift-link").input_value())
+    assert page.locator("#withdraw-button").is_visible()
+    _fits(page)
+    page.screenshot(path=str(screenshots / "gift-link-made.png"), full_page=True)
+
+    # The wrong person opens the link: still open.
+    stranger = open_page("zh-CN", "390x844")
+    stranger.goto(f"{shop['url']}{link.path}#{link.fragment}")
+    stranger.wait_for_selector("#accept-form:not([hidden])")
+
+    # The card's page, while the card is on offer, leads its giver to the withdrawal.
+    page.goto(f"{shop['url']}/c/{shop['number']}")
+    page.click(".holder-actions a[href$='#gift-withdraw']")
+    page.wait_for_url(re.compile(r".*/customer/gift\?number=.*#gift-withdraw$"))
+    assert page.locator("#card-number").input_value() == shop["number"]
+    page.fill("#card-code", shop["code"])
+
+    # The giver taps 撤回转赠 and is asked first; "不撤回" leaves the offer open.
+    assert page.locator("#withdraw-button").inner_text() == "撤回转赠"
+    page.click("#withdraw-button")
+    page.wait_for_selector("#withdraw-confirm:not([hidden])")
+    page.click("#withdraw-no")
+    assert page.locator("#withdraw-confirm").is_hidden()
+    page.click("#withdraw-button")
+    page.wait_for_selector("#withdraw-confirm:not([hidden])")
+    _fits(page)
+    assert blocking(axe_violations(page)) == []
+    page.screenshot(path=str(screenshots / "gift-withdraw-confirm.png"), full_page=True)
+    page.click("#withdraw-yes")
+    page.wait_for_selector("#withdraw-result:not([hidden])")
+    assert page.locator("#withdraw-result").inner_text() == (
+        "已撤回转赠：链接已失效，卡已回到您手中。"
+    )
+    assert page.locator("#gift-result").is_hidden()
+    _fits(page)
+    page.screenshot(path=str(screenshots / "gift-withdrawn.png"), full_page=True)
+
+    # The stranger's page, still open, cannot take the card: it says the gift was withdrawn.
+    stranger.fill("#accept-holder", "13900000000")
+    stranger.click("#accept-submit")
+    stranger.wait_for_selector("#customer-error:not([hidden])")
+    assert stranger.locator("#customer-error").inner_text() == "转赠已撤回"
+    assert stranger.locator("#gift-state").inner_text() == "已撤回：赠送人已收回此卡"
+    assert stranger.locator("#accept-form").is_hidden()
+    _fits(stranger)
+    stranger.screenshot(path=str(screenshots / "gift-link-withdrawn.png"), full_page=True)
+
+    # The card is the giver's to use again: its page no longer points to a withdrawal.
+    page.goto(f"{shop['url']}/c/{shop['number']}")
+    assert page.locator(".holder-actions a[href$='#gift-withdraw']").count() == 0

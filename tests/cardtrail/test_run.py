@@ -12,6 +12,7 @@ import pytest
 from anchoring.checkpoints import Deployment
 from anchoring.issuer import parse_descriptor
 from cardtrail.run import with_base_url, write_dev_issuer
+from ledger_service import demo as demo_data
 from ledger_service.config import Settings
 
 
@@ -49,6 +50,15 @@ def test_up_in_development_writes_the_issuer_descriptor_of_its_deployment(tmp_pa
     # A redeployment replaces it.
     write_dev_issuer(settings, _deployment("0x" + "cd" * 20))
     assert json.loads(path.read_text(encoding="utf-8"))["contract"] == "0x" + "cd" * 20
+
+
+def test_up_with_the_demo_names_the_demo_merchant_as_the_issuer(tmp_path):
+    settings = with_base_url(Settings.from_env(tmp_path, environ={}), "127.0.0.1", 8123)
+    plain = parse_descriptor(json.loads(write_dev_issuer(settings, _deployment()).read_text()))
+    assert "CardTrail" in plain.name_en
+    path = write_dev_issuer(settings, _deployment(), demo=True)
+    descriptor = parse_descriptor(json.loads(path.read_text(encoding="utf-8")))
+    assert (descriptor.name_zh, descriptor.name_en) == demo_data.ISSUER_NAMES
 
 
 def test_up_never_writes_over_a_configured_issuer_file_nor_in_production(tmp_path):

@@ -100,6 +100,8 @@ def test_monitor_follows_a_live_deployment_and_resumes_from_its_state(deployment
     assert second.exit_code == 0, second.output
     saved = json.loads(state.read_text(encoding="utf-8"))
     assert saved["tree_size"] == size and saved["checkpoints"] == 3
+    # The card map replayed up to that size is saved beside it, for the next run to resume.
+    assert state.with_name(saved["card_map"]["file"]).stat().st_size > 9 * 80
 
 
 def test_monitor_reports_a_leaf_doctored_after_it_was_anchored(deployment, node):

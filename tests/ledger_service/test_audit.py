@@ -3,6 +3,7 @@ checkpoints are held to the stored tree and to the chain."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -296,6 +297,49 @@ def _map_root_changed(conn) -> None:
     conn.execute(sa.update(card_map_versions).values(root=b"\x01" * 32))
 
 
+def _float_in_leaf(conn) -> None:
+    # Canonical JCS, and orjson writes it back byte for byte: only the float shows.
+    _rewrite_leaf(conn, 1, data={"product": "wine", "price": 1.5})
+
+
+def _spaced_leaf(conn) -> None:
+    data = conn.execute(
+        sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == 1)
+    ).scalar_one()
+    new = bytes(data).replace(b'"seq":', b'"seq": ')
+    conn.execute(
+        log_leaves.update()
+        .where(log_leaves.c.leaf_index == 1)
+        .values(leaf_input=new, leaf_hash=merkle.hash_leaf(new))
+    )
+
+
+def _card_without_events(conn) -> None:
+    row = conn.execute(sa.select(cards).limit(1)).mappings().one()
+    conn.execute(cards.insert().values({**row, "number": "9" * 16, "import_key": None}))
+
+
+def _card_one_event_back(conn) -> None:
+    # Card A's row names its event before the last, seq and hash alike: that event
+    # matches the row, and only the last one, past the row's seq, shows it.
+    number, seq = conn.execute(
+        sa.select(events.c.card_number, events.c.seq).order_by(events.c.leaf_index.desc())
+    ).first()
+    index = conn.execute(
+        sa.select(events.c.leaf_index).where(
+            events.c.card_number == number, events.c.seq == seq - 1
+        )
+    ).scalar_one()
+    data = conn.execute(
+        sa.select(log_leaves.c.leaf_input).where(log_leaves.c.leaf_index == index)
+    ).scalar_one()
+    conn.execute(
+        cards.update()
+        .where(cards.c.number == number)
+        .values(seq=seq - 1, last_event_hash=hashlib.sha256(bytes(data)).hexdigest())
+    )
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
@@ -307,6 +351,10 @@ def _map_root_changed(conn) -> None:
         _node_zeroed,
         _card_reset,
         _map_root_changed,
+        _float_in_leaf,
+        _spaced_leaf,
+        _card_without_events,
+        _card_one_event_back,
     ],
 )
 def test_several_processes_find_what_one_finds(ledger_db, tamper):
@@ -353,3 +401,25 @@ def test_command_runs_with_jobs(ledger_db, monkeypatch, tmp_path):
     done = CliRunner().invoke(main, args)
     assert done.exit_code == 0 and "audit passed" in done.output, done.output
     assert CliRunner().invoke(main, [*args[:-1], "0"]).exit_code == 2  # a usage error
+
+
+@pytest.mark.parametrize("tamper", [_float_in_leaf, _spaced_leaf])
+def test_a_leaf_that_is_not_canonical_json_in_the_domain_is_found(ledger_db, tamper):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        tamper(conn)
+    for jobs in (1, 2):
+        found = audit.run_audit(engine, chain.reader, show_progress=False, jobs=jobs, chunk=2)
+        assert _failed(found)["events table"] == (
+            "events: leaf 1: leaf input is not canonical JSON"
+        )
+
+
+@pytest.mark.parametrize("tamper", [_card_without_events, _card_one_event_back])
+def test_a_card_row_its_events_do_not_end_at_is_found(ledger_db, tamper):
+    engine, chain = ledger_db
+    with engine.begin() as conn:
+        tamper(conn)
+    for jobs in (1, 2):
+        found = audit.run_audit(engine, chain.reader, show_progress=False, jobs=jobs, chunk=2)
+        assert list(_failed(found)) == ["cards table"], _failed(found)

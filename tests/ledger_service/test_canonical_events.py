@@ -57,9 +57,9 @@ def seeded(engine):
     )
     spent = ledger.redeem(HQ, pair[1]["card_number"], pair[1]["redemption_code"], amount=300)
     ledger.refund(HQ, pair[1]["card_number"], spent["leaf_index"], 100)
-    # A pickup moved and then cancelled; gifts accepted and left to return.
-    first, second, third = ledger.issue_cards(
-        HQ, "canon-3", [{"product": "茶 250g"}] * 3, active=True
+    # A pickup moved and then cancelled; gifts accepted, withdrawn and left to return.
+    first, second, third, fourth = ledger.issue_cards(
+        HQ, "canon-3", [{"product": "茶 250g"}] * 4, active=True
     )["cards"]
     stores = [s["id"] for s in ledger.list_stores(HQ)][:2]
     moved = ledger.request_pickup(
@@ -69,6 +69,8 @@ def seeded(engine):
     ledger.cancel_pickup(HQ, moved["pickup_id"])
     offer = ledger.offer_gift(HQ, second["card_number"], second["redemption_code"])
     ledger.accept_gift(HQ, offer["offer_id"], offer["token"], "朋友 — friend")
+    ledger.offer_gift(HQ, fourth["card_number"], fourth["redemption_code"])
+    ledger.withdraw_gift(HQ, fourth["card_number"], fourth["redemption_code"])
     ledger.offer_gift(HQ, third["card_number"], third["redemption_code"])
     clock.at = datetime.now(UTC) + timedelta(days=3)
     ledger.return_due_gifts(HQ)

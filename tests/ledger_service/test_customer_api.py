@@ -219,6 +219,41 @@ def test_a_gift_link_is_accepted_once_with_a_new_code(api):
     )
 
 
+def test_the_giver_withdraws_a_gift_and_its_link_answers_withdrawn(api):
+    number, code = _issue(api)
+    offer = _customer(api, f"/cards/{number}/gift", {"redemption_code": code}).get_json()
+    withdraw = f"/cards/{number}/gift/withdraw"
+    _problem(_customer(api, withdraw, {"redemption_code": WRONG}), 403, "INVALID_CODE")
+    withdrawn = _customer(api, withdraw, {"redemption_code": code}, key="wd-1")
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert withdrawn.get_json()["offer_state"] == "withdrawn"
+    assert withdrawn.get_json()["state"] == "ISSUED"
+    replay = _customer(api, withdraw, {"redemption_code": code}, key="wd-1")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == withdrawn.get_json()
+    # A second tap, with a key of its own, answers the same withdrawal.
+    assert _customer(api, withdraw, {"redemption_code": code}).get_json() == withdrawn.get_json()
+    view = _opened(api, f"/gifts/{offer['offer_id']}", offer["token"]).get_json()
+    assert view["state"] == "withdrawn"
+    body = {"token": offer["token"], "holder_ref": "friend-1"}
+    refused = _problem(
+        _customer(api, f"/gifts/{offer['offer_id']}/accept", body), 409, "GIFT_OFFER_WITHDRAWN"
+    )
+    assert "withdrew" in refused["detail"]
+
+
+def test_a_gift_accepted_cannot_be_withdrawn(api):
+    number, code = _issue(api)
+    offer = _customer(api, f"/cards/{number}/gift", {"redemption_code": code}).get_json()
+    body = {"token": offer["token"], "holder_ref": "friend-1"}
+    assert _customer(api, f"/gifts/{offer['offer_id']}/accept", body).status_code == 200
+    _problem(
+        _customer(api, f"/cards/{number}/gift/withdraw", {"redemption_code": code}),
+        409,
+        "INVALID_TRANSITION",
+    )
+
+
 def test_customer_routes_are_rate_limited_per_card_across_clients(api, app):
     number, code = _issue(api)
     set_limits(app, customer_per_card=(2, 60.0))

@@ -55,7 +55,9 @@ def test_seed_produces_every_state(migrated):
 
 
 def test_seed_twice_seeds_once(migrated):
+    assert not demo.present(migrated)
     first = seed_small(migrated)
+    assert demo.present(migrated)
     size = log_size(migrated)
     again = demo.seed(Ledger(migrated, SECRET), migrated, cards=SMALL)
     assert not again.seeded

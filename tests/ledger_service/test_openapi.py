@@ -227,8 +227,8 @@ def test_every_path_and_query_parameter_states_its_bounds(document):
 
 def test_card_number_parameters_carry_the_card_number_pattern_and_format(document):
     found = [p for where, p in _params(document) if p["name"] == "number"]
-    # The merchant and public routes, the lookup counter, and 5 of the customer's.
-    assert len(found) == 21
+    # The merchant and public routes, the lookup counter, and 6 of the customer's.
+    assert len(found) == 22
     for param in found:
         assert param["schema"]["pattern"] == schemas.PATH_CARD_NUMBER_PATTERN
         assert param["schema"]["format"] == schemas.CARD_NUMBER_FORMAT
@@ -395,6 +395,7 @@ MODELS = {
     "POST /api/v1/customer/cards/{number}/pickups": schemas.CustomerPickupRequest,
     "POST /api/v1/customer/cards/{number}/pickup": schemas.CardCode,
     "POST /api/v1/customer/cards/{number}/gift": schemas.CardCode,
+    "POST /api/v1/customer/cards/{number}/gift/withdraw": schemas.CardCode,
     "POST /api/v1/customer/pickups/{id}/cancel": schemas.CardCode,
     "POST /api/v1/customer/pickups/{id}/move": schemas.CustomerPickupMove,
     "POST /api/v1/customer/gifts/{id}/accept": schemas.GiftAccept,

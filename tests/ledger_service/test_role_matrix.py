@@ -134,13 +134,13 @@ class World:
         return {**response.get_json(), "code": code}
 
     def gift(self) -> dict[str, Any]:
-        """An open gift offer of a fresh card."""
+        """An open gift offer of a fresh card (with the card's code)."""
         number, code = self.card(claimed=False)
         response = self.api.post(
             f"/customer/cards/{number}/gift", {"redemption_code": code}, who=None
         )
         assert response.status_code == 201, response.get_json()
-        return dict(response.get_json())
+        return {**response.get_json(), "code": code}
 
 
 Request = tuple[str, str, Any]  # method, path under /api/v1, JSON body (a GET's headers)
@@ -214,6 +214,12 @@ def _accept(w: World) -> Request:
     return "POST", f"/customer/gifts/{offer['offer_id']}/accept", body
 
 
+def _withdraw(w: World) -> Request:
+    offer = w.gift()
+    body = {"redemption_code": offer["code"]}
+    return "POST", f"/customer/cards/{offer['card_number']}/gift/withdraw", body
+
+
 def _register_key(w: World) -> Request:
     return "POST", "/stores/S1/keys", {"address": w.address(), "label": "till 1"}
 
@@ -231,6 +237,7 @@ def _sync(w: World) -> Request:
         "signature": "0x" + "11" * 65,
         "client_id": f"till-{next(_serial):08d}",
         "signed_at": "2026-11-24T06:17:10.123Z",
+        "signed_amount": 0,
     }
     item = {
         "action": "redeem",
@@ -393,6 +400,7 @@ MATRIX: dict[tuple[str, str], tuple[Callable[[World], Request], dict[str, int]]]
         _customer_card("gift", lambda c: {"redemption_code": c}),
         {who: 201 for who in CALLERS},
     ),
+    ("/api/v1/customer/cards/{number}/gift/withdraw", "post"): (_withdraw, PUBLIC),
     ("/api/v1/customer/pickups/{id}", "get"): (
         _opened(
             lambda w: (

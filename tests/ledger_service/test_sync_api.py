@@ -40,9 +40,16 @@ def sign(
     ago=timedelta(0),
     client_id=None,
     domain=HERE,
+    amount=0,
 ):
     cmd = devices.StoreCommand(
-        number, action, store, pickup, stamp(ago), client_id or "c-" + secrets.token_hex(8)
+        number,
+        action,
+        store,
+        pickup,
+        stamp(ago),
+        client_id or "c-" + secrets.token_hex(8),
+        amount,
     )
     return devices.sign(cmd, key.key, domain).to_json()
 
@@ -234,6 +241,44 @@ def test_sync_lands_items_in_order_and_exactly_once(keyed, log_size, count_rows)
     events = [keyed.get(f"/cards/{n}").get_json()["events"][-1] for n, _ in cards]
     assert [e["occurred_at"] for e in events] == [i["signature"]["signed_at"] for i in items]
     assert all(e["recorded_at"] > e["occurred_at"] for e in events)
+
+
+def test_a_queued_partial_redemption_lands_for_its_signed_amount_only(keyed, log_size):
+    product = {"sku": "SV-SYNC", "name_zh": "储值卡", "name_en": "Stored value"}
+    product |= {"kind": "stored_value", "face_value": 10_000, "currency": "CNY"}
+    assert keyed.post("/products", product).status_code == 201
+    made = keyed.post("/cards", {"batch_ref": "B-SV-SYNC", "cards": [{"sku": "SV-SYNC"}] * 2})
+    [(paid, code1), (other, code2)] = [
+        (c["card_number"], c["redemption_code"]) for c in made.get_json()["cards"]
+    ]
+    for number in (paid, other):
+        assert keyed.post(f"/cards/{number}/activate", {}).status_code == 200
+    good = {**redeem_item(paid, code1, amount=2_500), "amount": 2_500}
+    # The server is asked for more than the device signed: not logged, not decided.
+    inflated = {**redeem_item(other, code2, amount=2_500), "amount": 9_000}
+    size = log_size()
+    results = sync(keyed, [good, inflated]).get_json()["results"]
+    assert [(r["status"], r.get("code")) for r in results] == [
+        ("accepted", None),
+        ("refused", "SIGNATURE_INVALID"),
+    ]
+    assert "signed amount 2500" in results[1]["detail"]
+    assert log_size() == size + 1
+    event = keyed.get(f"/cards/{paid}").get_json()["events"][-1]
+    assert (event["data"]["amount"], event["data"]["signed_amount"]) == (2_500, 2_500)
+    assert keyed.get(f"/cards/{other}").get_json()["balance"] == 10_000
+
+
+def test_a_version_2_item_is_refused_alone_and_the_batch_goes_on(keyed):
+    (old, code1), (new, code2) = issue(keyed, 2)
+    unsigned_amount = redeem_item(old, code1)
+    del unsigned_amount["signature"]["signed_amount"]
+    response = sync(keyed, [unsigned_amount, redeem_item(new, code2)])
+    assert response.status_code == 200, response.get_json()
+    first, second = response.get_json()["results"]
+    assert (first["status"], first["code"]) == ("refused", "SIGNATURE_INVALID")
+    assert "names no signed_amount" in first["detail"]
+    assert second["status"] == "accepted"
 
 
 def test_a_card_used_online_meanwhile_is_refused_and_flagged(keyed, app):

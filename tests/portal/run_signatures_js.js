@@ -24,6 +24,7 @@ if (args[0] === "--keccak") {
     const r = sig.checkEvent(c.event, c.card_number, c.store_keys, c.deployments);
     results[path.basename(file, ".json")] = {
       ok: r.ok, registered: r.registered, recovered: r.recovered, bound: r.bound,
+      version: r.version, signed_amount: r.signed_amount, amount: r.amount,
     };
   }
   process.stdout.write(JSON.stringify(results));

@@ -124,6 +124,9 @@ def test_the_browser_check_accepts_the_served_events_signature(
         "registered": True,
         "recovered": DEVICE.address,
         "bound": True,
+        "version": 3,
+        "signed_amount": 0,
+        "amount": 0,
     }
     assert results["served-tampered"]["ok"] is False
     # Claiming another chain, even one the page lists, recovers to another key.

@@ -1,7 +1,8 @@
 """signatures.js (the visitor's browser) agrees with eth-account on device signatures:
 keccak-256 on random inputs of every padding length, the EIP-712 domain of a deployment,
 and public-key recovery on every case in tests/portal/signature_cases (valid ones and one
-file per way of being wrong, signatures made for another deployment among them)."""
+file per way of being wrong, signatures made for another deployment and amounts other
+than the signed one among them)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,37 @@ def test_domain_separators_match_eth_account(run):
     assert run("--domain", *(f"{d.chain_id}:{d.contract}" for d in domains)) == want
 
 
+def test_an_amount_other_than_the_signed_one_fails_naming_both(node_binary: str):
+    case = ROOT / "tests" / "portal" / "signature_cases" / "amount-differs-from-the-signed-one.json"
+    reason = _reason(node_binary, case)
+    assert "signed amount 2500, but this event records 9000" in reason
+
+
+def test_an_amount_signed_under_version_2_is_called_the_servers_word(node_binary: str):
+    case = ROOT / "tests" / "portal" / "signature_cases" / "version-2-amount-not-signed.json"
+    reason = _reason(node_binary, case)
+    assert "domain version 2, which names no amount" in reason
+    assert "the amount 2500 this event records is the server's word alone" in reason
+
+
+def _reason(node_binary: str, case: Path) -> str:
+    """signatures.js's words on one case file."""
+    script = (
+        "const sig = require(process.argv[1]);"
+        "const c = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));"
+        "process.stdout.write(sig.checkEvent(c.event, c.card_number, c.store_keys,"
+        " c.deployments).reason);"
+    )
+    out = subprocess.run(
+        [node_binary, "-e", script, str(ROOT / "portal" / "static" / "signatures.js"), str(case)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout
+
+
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_js_recovers_what_eth_account_recovers(path: Path, js_results: dict):
     want = json.loads(path.read_text())["want"]
@@ -95,6 +127,7 @@ def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
     for i in range(5):
         key = Account.from_key(rng.randbytes(32))
         client_id = f"c-fresh-{rng.randrange(10**9):09d}"
+        amount = rng.choice([1, rng.randrange(1, 2**53)])
         cmd = devices.StoreCommand(
             "23456789ABCDEFGH8",
             "redeem",
@@ -102,6 +135,7 @@ def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
             "",
             devices.timestamp(datetime.now(UTC)),
             client_id,
+            amount,
         )
         domain = devices.SigningDomain(rng.randrange(1, 2**53), "0x" + rng.randbytes(20).hex())
         domain = devices.SigningDomain.from_json(domain.to_json())
@@ -109,6 +143,7 @@ def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
             "type": "REDEEMED",
             "store_id": cmd.store,
             "data": {
+                "amount": amount,
                 **devices.sign(cmd, key.key, domain).to_json(),
                 "deployment": domain.to_json(),
             },
@@ -124,12 +159,15 @@ def test_js_recovers_fresh_signatures_from_random_keys(run, tmp_path):
                 }
             )
         )
-        files.append((path, key.address))
-    results = run(*(str(p) for p, _ in files))
-    for path, address in files:
+        files.append((path, key.address, amount))
+    results = run(*(str(p) for p, _, _ in files))
+    for path, address, amount in files:
         assert results[path.stem] == {
             "ok": True,
             "registered": True,
             "recovered": address,
             "bound": True,
+            "version": 3,
+            "signed_amount": amount,
+            "amount": amount,
         }

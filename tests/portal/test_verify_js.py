@@ -222,3 +222,32 @@ def test_a_value_card_s_redemption_spends_its_balance_and_only_a_count_card_s_la
         check=True,
     )
     assert json.loads(out.stdout) == ["unused", "unused", "used", "used"]
+
+
+def test_a_withdrawn_or_lapsed_gift_and_a_cancelled_pickup_leave_the_card_unused(node_binary):
+    offered = [["ISSUED", {}], ["CLAIMED", {}], ["GIFT_OFFERED", {"offer_id": "gf_1"}]]
+    stories = [
+        offered,
+        [*offered, ["GIFT_WITHDRAWN", {"offer_id": "gf_1"}]],
+        [*offered, ["GIFT_RETURNED", {"offer_id": "gf_1"}]],
+        [*offered, ["GIFT_ACCEPTED", {"offer_id": "gf_1"}]],
+        [*offered, ["GIFT_WITHDRAWN", {"offer_id": "gf_1"}], ["REDEEMED", {}]],
+        [["ISSUED", {}], ["PICKUP_REQUESTED", {}], ["PICKUP_REVIEWED", {}]],
+        [["ISSUED", {}], ["PICKUP_REQUESTED", {}], ["PICKUP_CANCELLED", {}]],
+    ]
+    out = subprocess.run(
+        [node_binary, "-e", _STATUS_SCRIPT, str(VERIFY_JS), json.dumps(stories)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout) == [
+        "unused",
+        "unused",
+        "unused",
+        "unused",
+        "used",
+        "used",
+        "unused",
+    ]

@@ -180,6 +180,33 @@ def test_queued_redemptions_land_once_in_order_and_a_card_used_meanwhile_is_refu
     assert "CARD_ALREADY_USED" in status.output
 
 
+def test_an_offline_partial_redemption_lands_for_the_amount_the_device_signed(server, setup):
+    hq = setup["hq"]
+    product = {"sku": "SV-CLI", "name_zh": "储值卡", "name_en": "Stored value"}
+    product |= {"kind": "stored_value", "face_value": 10_000, "currency": "CNY"}
+    assert server.call("POST", "/products", hq, product, key="prod").status_code == 201
+    issued = server.call(
+        "POST", "/cards", hq, {"batch_ref": "SV", "cards": [{"sku": "SV-CLI"}]}, key="sv"
+    )
+    [card] = issued.get_json()["cards"]
+    number, code = card["card_number"], card["redemption_code"]
+    activated = server.call("POST", f"/cards/{number}/activate", hq, {}, key="act")
+    assert activated.status_code == 200
+    server.stop()
+    queued = cli(setup, "redeem", number, code, "--amount", "2500")
+    assert queued.exit_code == 0 and queued.output.startswith("queued "), queued.output
+    server.start()
+    assert cli(setup, "sync").output.startswith("accepted ")
+    event = card_events(server, setup, number)[-1]
+    assert (event["type"], event["data"]["amount"], event["data"]["balance"]) == (
+        "REDEEMED",
+        2_500,
+        7_500,
+    )
+    assert event["data"]["signed_amount"] == 2_500
+    assert event["data"]["signer"] == setup["address"]
+
+
 def test_a_lost_answer_is_resent_without_a_second_event(server, setup):
     (number, code), *_ = setup["cards"]
     assert cli(setup, "redeem", number, code).output.startswith("accepted ")

@@ -29,6 +29,7 @@ from ledger_service.domain.lifecycle import (
     Transfer,
     Unblock,
     Void,
+    WithdrawGift,
     decide,
 )
 
@@ -53,6 +54,7 @@ COMMANDS = {
     "offer": OfferGift("gf_1", NOW + timedelta(days=1)),
     "accept": AcceptGift("gf_1", "h3", NOW + timedelta(days=1)),
     "giveback": ReturnGift("gf_1", CardState.CLAIMED, EARLIER),
+    "withdraw": WithdrawGift("gf_1", CardState.CLAIMED, NOW + timedelta(days=1)),
     "redeem": Redeem(S1),
     "block": Block("stolen"),
     "unblock": Unblock(),
@@ -71,6 +73,7 @@ OUT = {
     "GFO": EventType.GIFT_OFFERED,
     "ACC": EventType.GIFT_ACCEPTED,
     "RET": EventType.GIFT_RETURNED,
+    "WDR": EventType.GIFT_WITHDRAWN,
     "RDY": EventType.PICKUP_READY,
     "SHP": EventType.PICKUP_SHIPPED,
     "CMP": EventType.PICKUP_COMPLETED,
@@ -90,21 +93,21 @@ OUT = {
 # The blocked row is a card blocked while CLAIMED. "expire" runs on a card whose date has
 # passed; every other column on a card whose date is still ahead.
 TABLE = """
-state             claim transfer pickup_store pickup_delivery cancel move ready review ship done_store done_delivery offer accept giveback redeem block unblock void expire
-INACTIVE          nact  nact     nact         nact            nact   nact nact  nact   nact nact       nact          nact  nact   nact     nact   BLK   nact    VOI  EXP
-ISSUED            CLM   inv      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
-CLAIMED           inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
-TRANSFERRED       inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      RDM    BLK   inv     VOI  EXP
-PICKUP_REQUESTED  inv   inv      used         used            CNL    MOV  RDY   REV    inv  inv        inv           inv   inv    inv      used   BLK   inv     VOI  inv
-PICKUP_READY      inv   inv      used         used            inv    inv  inv   inv    inv  CMP        inv           inv   inv    inv      used   BLK   inv     VOI  inv
-PICKUP_REVIEWED   inv   inv      used         used            CNL    inv  inv   inv    SHP  inv        inv           inv   inv    inv      used   BLK   inv     VOI  inv
-PICKUP_SHIPPED    inv   inv      used         used            inv    inv  inv   inv    inv  inv        CMP           inv   inv    inv      used   BLK   inv     inv  inv
-GIFT_OFFERED      inv   inv      inv          inv             inv    inv  inv   inv    inv  inv        inv           inv   ACC    RET      inv    BLK   inv     VOI  inv
-PICKUP_COMPLETED  used  used     used         used            used   used used  used   used used       used          used  used   used     used   used  used    used used
-REDEEMED          used  used     used         used            used   used used  used   used used       used          used  used   used     used   used  used    used used
-BLOCKED           blkd  blkd     blkd         blkd            blkd   blkd blkd  blkd   blkd blkd       blkd          blkd  blkd   blkd     blkd   blkd  UNB     VOI  EXP
-VOIDED            void  void     void         void            void   void void  void   void void       void          void  void   void     void   void  void    void void
-EXPIRED           expd  expd     expd         expd            expd   expd expd  expd   expd expd       expd          expd  expd   expd     expd   expd  expd    expd expd
+state             claim transfer pickup_store pickup_delivery cancel move ready review ship done_store done_delivery offer accept giveback withdraw redeem block unblock void expire
+INACTIVE          nact  nact     nact         nact            nact   nact nact  nact   nact nact       nact          nact  nact   nact     nact     nact   BLK   nact    VOI  EXP
+ISSUED            CLM   inv      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      inv      RDM    BLK   inv     VOI  EXP
+CLAIMED           inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      inv      RDM    BLK   inv     VOI  EXP
+TRANSFERRED       inv   TRF      PRQ          PRQ             inv    inv  inv   inv    inv  inv        inv           GFO   inv    inv      inv      RDM    BLK   inv     VOI  EXP
+PICKUP_REQUESTED  inv   inv      used         used            CNL    MOV  RDY   REV    inv  inv        inv           inv   inv    inv      inv      used   BLK   inv     VOI  inv
+PICKUP_READY      inv   inv      used         used            inv    inv  inv   inv    inv  CMP        inv           inv   inv    inv      inv      used   BLK   inv     VOI  inv
+PICKUP_REVIEWED   inv   inv      used         used            CNL    inv  inv   inv    SHP  inv        inv           inv   inv    inv      inv      used   BLK   inv     VOI  inv
+PICKUP_SHIPPED    inv   inv      used         used            inv    inv  inv   inv    inv  inv        CMP           inv   inv    inv      inv      used   BLK   inv     inv  inv
+GIFT_OFFERED      inv   inv      inv          inv             inv    inv  inv   inv    inv  inv        inv           inv   ACC    RET      WDR      inv    BLK   inv     VOI  inv
+PICKUP_COMPLETED  used  used     used         used            used   used used  used   used used       used          used  used   used     used     used   used  used    used used
+REDEEMED          used  used     used         used            used   used used  used   used used       used          used  used   used     used     used   used  used    used used
+BLOCKED           blkd  blkd     blkd         blkd            blkd   blkd blkd  blkd   blkd blkd       blkd          blkd  blkd   blkd     blkd     blkd   blkd  UNB     VOI  EXP
+VOIDED            void  void     void         void            void   void void  void   void void       void          void  void   void     void     void   void  void    void void
+EXPIRED           expd  expd     expd         expd            expd   expd expd  expd   expd expd       expd          expd  expd   expd     expd     expd   expd  expd    expd expd
 """
 
 
@@ -158,6 +161,7 @@ def test_accepted_events_move_the_card_to_the_state_of_the_same_name():
             EventType.PICKUP_MOVED,
             EventType.GIFT_ACCEPTED,
             EventType.GIFT_RETURNED,
+            EventType.GIFT_WITHDRAWN,
         )
         if isinstance(expected, EventType) and expected not in elsewhere:
             draft = decide(_card(state, command), COMMANDS[command], NOW)
@@ -366,6 +370,38 @@ def test_a_gift_offer_is_accepted_until_it_ends_and_returned_after():
         decide(Card(CardState.GIFT_OFFERED), ReturnGift("gf_1", CardState.ISSUED, ends), NOW)
     returned = decide(Card(CardState.GIFT_OFFERED), ReturnGift("gf_1", CardState.ISSUED, NOW), ends)
     assert (returned.state, returned.occurred_at) == (CardState.ISSUED, NOW)
+
+
+def test_an_open_gift_offer_is_withdrawn_to_the_givers_state_at_once():
+    ends = NOW + timedelta(hours=1)
+    withdrawn = decide(
+        Card(CardState.GIFT_OFFERED), WithdrawGift("gf_1", CardState.TRANSFERRED, ends), NOW
+    )
+    assert (withdrawn.type, withdrawn.state, withdrawn.occurred_at, withdrawn.data) == (
+        EventType.GIFT_WITHDRAWN,
+        CardState.TRANSFERRED,
+        NOW,
+        {"offer_id": "gf_1"},
+    )
+
+
+def test_a_gift_offer_past_its_end_is_not_withdrawn_but_returned():
+    with pytest.raises(errors.GiftOfferExpired):
+        decide(Card(CardState.GIFT_OFFERED), WithdrawGift("gf_1", CardState.CLAIMED, NOW), NOW)
+
+
+def test_a_withdrawn_gift_returns_the_card_only_to_an_unused_state():
+    ends = NOW + timedelta(hours=1)
+    with pytest.raises(errors.InvalidTransition, match="cannot return"):
+        decide(Card(CardState.GIFT_OFFERED), WithdrawGift("gf_1", CardState.REDEEMED, ends), NOW)
+
+
+def test_a_gift_offer_on_a_card_past_its_date_can_still_be_withdrawn():
+    card = Card(CardState.GIFT_OFFERED, expires_at=EARLIER)
+    ends = NOW + timedelta(hours=1)
+    assert decide(card, WithdrawGift("gf_1", CardState.CLAIMED, ends), NOW).state is (
+        CardState.CLAIMED
+    )
 
 
 def test_a_gift_offer_must_end_in_the_future_and_not_on_an_expired_card():
