@@ -20,6 +20,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,19 +29,35 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from anchoring.permissions import PRIVATE_FILE_MODE, tighten
 
 _WRITE = "cardtrail_write"
 _SINGLE = "cardtrail_single_read"
+_IDLE_SINCE = "cardtrail_idle_since"
+
+POOL_SIZE = 20
+"""Connections a pool keeps open. SQLAlchemy's default of 5 (and 10 more it closes again
+on their return) was fewer than the threads of one web process: under load every request
+opened and closed a connection (on PostgreSQL a new server process, the most CPU of a
+redeem). A request holds one connection at a time."""
+POOL_OVERFLOW = 10
+"""Connections a pool opens beyond :data:`POOL_SIZE` under a burst, closed on return."""
+PING_AFTER_IDLE = 5.0
+"""Seconds a pooled PostgreSQL connection may sit unused before it is tested on checkout."""
 
 
 def create_engine(url: str, **kwargs: object) -> Engine:
-    """Create an engine for ``url`` with CardTrail's connection settings."""
+    """Create an engine for ``url`` with CardTrail's connection settings (``kwargs`` win)."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
-    engine = sa.create_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = sa.create_engine(url, **{**_pool_settings(kwargs), **kwargs})
+        _ping_when_idle(engine)
+        return engine
+    pooled = _file_path(sa.engine.make_url(url).database) is not None
+    settings = _pool_settings(kwargs) if pooled else {}
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, **{**settings, **kwargs})
     path = _database_file(engine)
     if path is not None:
 
@@ -68,6 +85,37 @@ def create_engine(url: str, **kwargs: object) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _pool_settings(kwargs: dict[str, object]) -> dict[str, object]:
+    """Pool sizes for a queue pool; none when the caller chose another pool class."""
+    return {} if "poolclass" in kwargs else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a connection on checkout only when it sat unused for :data:`PING_AFTER_IDLE`.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout, two per API
+    request. A connection in steady use has just answered; one that idled may have been
+    cut (a server restart, a firewall's timeout), and is replaced before anyone uses it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: object, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(
+        dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: object
+    ) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out another (a fresh one).
+            raise sa.exc.DisconnectionError("a pooled connection no longer answers") from exc
 
 
 @contextmanager
@@ -118,10 +166,14 @@ def _writer_turn(engine: Engine) -> Iterator[None]:
 
 def _database_file(engine: Engine) -> str | None:
     """The path of the engine's SQLite file; None for PostgreSQL, memory and URI databases."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    return _file_path(engine.url.database) if engine.dialect.name == "sqlite" else None
+
+
+def _file_path(database: str | None) -> str | None:
+    """A SQLite URL's database part when it names a file (not memory, not a URI)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return path
+    return database
 
 
 def _private_database_files(path: str) -> None:

@@ -9,6 +9,7 @@ when given ``within``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,12 +26,13 @@ from ledger_service.domain.lifecycle import (
     Command,
     EventDraft,
     Redeem,
+    Store,
     Transfer,
     Unblock,
     Void,
     decide,
 )
-from ledger_service.schema import cards
+from ledger_service.schema import cards, stores
 from ledger_service.service.checks import WRITERS, card_number, check_reason, require_role, valid
 from ledger_service.service.events_log import apply
 from ledger_service.service.reasons import Reason, new_reason, store_reason
@@ -39,11 +41,16 @@ from ledger_service.service.rows import (
     card_of,
     card_or_404,
     lock_values,
-    store_or_404,
 )
 from ledger_service.service.signed_commands import SignatureInput, check_signature, signature_of
-from ledger_service.service.traces import Trace, note_burst
-from ledger_service.service.transaction import CommandRunner, head
+from ledger_service.service.traces import (
+    BURST_WINDOW,
+    Trace,
+    check_code,
+    note_burst,
+    recent_redemptions,
+)
+from ledger_service.service.transaction import CommandRunner, code_accepted, head, writing
 
 
 class CardCommands(CommandRunner):
@@ -135,22 +142,33 @@ class CardCommands(CommandRunner):
         trace = Trace(
             actor, "redeem", now, number, store_id or actor.store_id, signature_of(signed)
         )
-        with self._run(within, trace) as conn:
+        # Every refusal comes before the first write (_run's checks_first).
+        with self._run(within, trace, checks_first=True) as conn:
             at = _acting_store(actor, store_id)
             log, size = head(conn)
-            row = card_or_404(conn, number)
+            row = _card_at(conn, number, at, now)
             if signed is not None:
                 signed.check_signer(conn)
-            store = store_or_404(conn, at) if at else None
+            store = _store_of(row, at) if at else None
             draft = decide(card_of(row), Redeem(store, amount), now)
             draft = signed.draft(draft) if signed else draft
-            leaf_index = self._apply_with_code(
-                conn, log, size, row, redemption_code, draft, actor, now, **balance_values(draft)
-            )
-            if signed is not None:
-                signed.record(conn, now, leaf_index, draft.state.value)
-            if at:
-                note_burst(conn, actor, at, now)
+            check_code(self._secret, row, redemption_code, now)
+            with writing():
+                leaf_index = apply(
+                    conn,
+                    log,
+                    size,
+                    row,
+                    draft,
+                    actor,
+                    now,
+                    **code_accepted(row),
+                    **balance_values(draft),
+                )
+                if signed is not None:
+                    signed.record(conn, now, leaf_index, draft.state.value)
+                if at:
+                    note_burst(conn, actor, at, now, row.store_recent, draft)
         return {
             "card_number": number,
             "state": draft.state.value,
@@ -253,6 +271,39 @@ class CardCommands(CommandRunner):
             if reason is not None:
                 store_reason(conn, leaf_index, reason)
         return {"card_number": number, "state": draft.state.value, "leaf_index": leaf_index}
+
+
+_card_at_store = (
+    sa.select(
+        cards,
+        stores.c.id.label("store_found"),
+        stores.c.name.label("store_name"),
+        stores.c.region.label("store_region"),
+        recent_redemptions.label("store_recent"),
+    )
+    .select_from(cards.outerjoin(stores, stores.c.id == sa.bindparam("at_store")))
+    .where(cards.c.number == sa.bindparam("for_number"))
+)
+
+
+def _card_at(conn: Connection, number: str, at: str | None, now: datetime) -> Row[Any]:
+    """The card's row (CARD_NOT_FOUND), read under the log head; when redeemed at the
+    store ``at``, in the same statement the store (see :func:`_store_of`) and its
+    redemptions in the last minute (``store_recent``, for :func:`note_burst`)."""
+    if at is None:
+        return card_or_404(conn, number)
+    parameters = {"for_number": number, "at_store": at, "since": now - BURST_WINDOW}
+    row = conn.execute(_card_at_store, parameters).first()
+    if row is None:
+        raise errors.CardNotFound("no card has this number")
+    return row
+
+
+def _store_of(row: Row[Any], store_id: str) -> Store:
+    """The store that :func:`_card_at` read beside the card, or STORE_NOT_FOUND."""
+    if row.store_found is None:
+        raise errors.StoreNotFound(f"store {store_id} does not exist")
+    return Store(row.store_found, row.store_name, row.store_region)
 
 
 def value_answer(draft: EventDraft) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from ledger_service import devices, errors
 from ledger_service.actor import Actor
 from ledger_service.domain import codes, lockout
-from ledger_service.domain.lifecycle import EventType
+from ledger_service.domain.lifecycle import EventDraft, EventType
 from ledger_service.schema import anomalies, cards, code_failures, events
 from ledger_service.service.rows import card_or_404, lock_state, lock_values
 
@@ -46,17 +46,24 @@ ANOMALY_KINDS = frozenset(_ANOMALY_KINDS.values()) | {
 
 # Counting stops one past the burst level: only reaching it exactly matters, and a busy
 # store's minute would otherwise be counted in full on every redemption.
-_recent_redemptions = sa.select(sa.func.count()).select_from(
-    sa.select(sa.literal(1))
-    .select_from(events)
-    .where(
-        events.c.type == EventType.REDEEMED.value,
-        events.c.occurred_at > sa.bindparam("since"),
-        events.c.store_id == sa.bindparam("at_store"),
+recent_redemptions = (
+    sa.select(sa.func.count())
+    .select_from(
+        sa.select(sa.literal(1))
+        .select_from(events)
+        .where(
+            events.c.type == EventType.REDEEMED.value,
+            events.c.occurred_at > sa.bindparam("since"),
+            events.c.store_id == sa.bindparam("at_store"),
+        )
+        .limit(REDEMPTION_BURST + 1)
+        .subquery()
     )
-    .limit(REDEMPTION_BURST + 1)
-    .subquery()
+    .scalar_subquery()
 )
+"""The redemptions logged at the store ``at_store`` after ``since`` (parameters), counted
+up to one past :data:`REDEMPTION_BURST`: a column of the statement a redeem reads its card
+with, so that the count costs no statement of its own."""
 
 
 @dataclass
@@ -153,11 +160,20 @@ def check_code(
         raise errors.InvalidCode("wrong redemption code")
 
 
-def note_burst(conn: Connection, actor: Actor, store_id: str, now: datetime) -> None:
-    """Flag a store whose redemptions in the last minute just reached the burst level."""
-    recent = conn.execute(
-        _recent_redemptions, {"at_store": store_id, "since": now - BURST_WINDOW}
-    ).scalar_one()
+def note_burst(
+    conn: Connection, actor: Actor, store_id: str, now: datetime, before: int, draft: EventDraft
+) -> None:
+    """Flag a store whose redemptions in the last minute just reached the burst level.
+
+    ``before``: :data:`recent_redemptions` at the store, read under the log head before
+    ``draft`` was logged; the draft, logged since, counts if it is one of them.
+    """
+    counted = (
+        draft.type is EventType.REDEEMED
+        and draft.store_id == store_id
+        and draft.occurred_at > now - BURST_WINDOW
+    )
+    recent = before + counted
     if recent == REDEMPTION_BURST:
         detail = f"{recent} redemptions within {int(BURST_WINDOW.total_seconds())} s"
         add_anomaly(conn, "redemption_burst", actor, None, store_id, detail, now)

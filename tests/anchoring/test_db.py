@@ -126,3 +126,40 @@ def test_a_single_read_sends_no_begin_and_leaves_transactions_intact(engine):
         raise RuntimeError("roll it back")
     with read_transaction(engine) as conn:
         assert conn.exec_driver_sql("select count(*) from single").scalar() == 1
+
+
+# --- the pool ------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_cut_while_idle_is_replaced_before_use(postgres_url, monkeypatch):
+    engine = create_engine(postgres_url)
+    with single_read(engine) as conn:
+        backend = conn.exec_driver_sql("select pg_backend_pid()").scalar()
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"select pg_terminate_backend({backend})")
+    admin.dispose()
+    monkeypatch.setattr("anchoring.db.PING_AFTER_IDLE", 0.0)
+    with single_read(engine) as conn:
+        assert conn.exec_driver_sql("select pg_backend_pid()").scalar() != backend
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_in_steady_use_is_not_pinged(postgres_url):
+    engine = create_engine(postgres_url)
+    pings = []
+    original = engine.dialect.do_ping
+    engine.dialect.do_ping = lambda dbapi_conn: pings.append(1) or original(dbapi_conn)  # type: ignore[method-assign]
+    for _ in range(3):
+        with single_read(engine) as conn:
+            conn.exec_driver_sql("select 1")
+    assert pings == []
+    engine.dispose()
+
+
+def test_a_sqlite_file_pool_keeps_a_connection_per_thread_of_a_web_process(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'pool.db'}")
+    assert engine.pool.size() >= 16
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from ledger_helpers import (
     AUDITOR,
     HQ,
@@ -131,3 +132,22 @@ def test_headquarters_can_unlock_a_locked_code(ledger, stores):
     ledger.unlock_code(HQ, number)
     assert ledger.get_card(HQ, number)["code_locked_until"] is None
     assert ledger.redeem(STORE1, number, code)["state"] == "REDEEMED"
+
+
+def test_a_redeem_at_a_store_reads_card_store_and_burst_count_in_one_statement(ledger, stores):
+    number, code = issue(ledger)
+    selects: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(ledger._engine, "before_cursor_execute", seen)
+    try:
+        ledger.redeem(STORE1, number, code)
+    finally:
+        sa.event.remove(ledger._engine, "before_cursor_execute", seen)
+    card_reads = [s for s in selects if "FROM cards" in s]
+    assert len(card_reads) == 1
+    assert "stores" in card_reads[0] and "count" in card_reads[0].lower()
+    assert not any("FROM stores" in s and "cards" not in s for s in selects)

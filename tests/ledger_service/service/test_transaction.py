@@ -100,6 +100,23 @@ def test_a_failure_inside_a_command_leaves_nothing_of_it(ledger, stores, monkeyp
     assert rows(ledger, code_failures) == []
 
 
+def test_a_refusal_after_a_redeem_began_to_write_keeps_nothing_of_it(ledger, stores, monkeypatch):
+    # A redeem runs without a savepoint of its own: a refusal must come before its writes.
+    number, code = issue(ledger)
+    size = log_size(ledger)
+
+    def late(*args, **kwargs):
+        raise errors.CardVoided("refused after the event was written")
+
+    monkeypatch.setattr(card_commands, "note_burst", late)
+    with pytest.raises(RuntimeError) as raised:
+        ledger.redeem(STORE1, number, code)
+    assert isinstance(raised.value.__cause__, errors.CardVoided)
+    assert log_size(ledger) == size
+    assert _state(ledger, number) == "ISSUED"
+    assert rows(ledger, anomalies) == []
+
+
 def _claimed_card(ledger):
     number, code = issue(ledger)
     ledger.claim(HQ, number, "cust")
