@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.bundle import Balance
-from ledger_service.devices import KeyRegistry, known_domains
+from ledger_service.devices import KeyRegistry
 from ledger_service.domain.numbers import (
     CardNumberError,
     format_card_number,
@@ -30,7 +30,7 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import i18n, lookup_cache, lookup_counter, models
+from portal import card_render, i18n, lookup_cache, lookup_counter, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
@@ -153,7 +153,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
     return _vary_by_language(response)
 
 
-def _render_card(page: CardPage) -> bytes:
+def _render_card(page: CardPage, head: lookup_cache.CardHead) -> bytes:
     number = page.history.card_number
     # The browser checks each device signature itself; which keys belong to which store
     # it can only take from this server, and the page says so.
@@ -161,7 +161,7 @@ def _render_card(page: CardPage) -> bytes:
     published = KeyRegistry(runtime().engine).public_keys(signing_stores)
     device_keys = {store: [k["address"] for k in keys] for store, keys in published.items()}
     # Which deployments a signature may be made for is the server's word too.
-    deployments = [d.to_json() for d in known_domains(runtime().engine)]
+    deployments = card_render.signing_deployments(current_app, runtime().engine, head.deployment)
     # The verifier checks the bundle against the configured issuer, never against the
     # contract the bundle (built from this server's database) names.
     pinned = configured_issuer(runtime().settings)
@@ -169,7 +169,7 @@ def _render_card(page: CardPage) -> bytes:
         "public/card.html",
         page=page,
         device_keys=json.dumps(device_keys, separators=(",", ":")),
-        signing_deployments=json.dumps(deployments, separators=(",", ":")),
+        signing_deployments=deployments,
         bundle_url=url_for(".bundle", number=number),
         json_url=url_for(".card_json", number=number),
         qr_url=url_for(".qr", number=number),
@@ -177,10 +177,11 @@ def _render_card(page: CardPage) -> bytes:
         selector=ROOT_AT_SELECTOR,
         latest_selector=LATEST_CHECKPOINT_SELECTOR,
         anchored_topic=ANCHORED_TOPIC,
-        js_messages=i18n.js_messages(),
+        js_messages=card_render.js_messages_json(str(get_locale())),
         pinned_contract=pinned.contract if pinned else "",
         pinned_chain_id=pinned.chain_id if pinned else "",
         pinned_serves=pinned.serves if pinned else "",
+        **card_render.bound_gettext(),
     )
     return body.encode()
 
@@ -195,7 +196,7 @@ def _cached(
     number: str,
     kind: str,
     variant: tuple[str, ...],
-    build: Callable[[CardPage], bytes],
+    build: Callable[[CardPage, lookup_cache.CardHead], bytes],
     mimetype: str,
 ) -> Response:
     """The ``kind`` answer about the card ``number``: 304 when the client's copy is current,
@@ -218,7 +219,7 @@ def _cached(
         body = cache.get(tag)
         if body is None:
             page = _load(number)
-            body = build(page)
+            body = build(page, head)
             # An event or checkpoint recorded since the head was read is in the page: it
             # is served, but not kept under a tag that does not describe it.
             if head.built(page):
@@ -292,7 +293,7 @@ def card_json(number: str) -> Response:
         _public_number(number),
         "card",
         (language,),
-        lambda page: _json_bytes(page.public_json()),
+        lambda page, _head: _json_bytes(page.public_json()),
         "application/json",
     )
     return _vary_by_language(response) if language else response
@@ -324,7 +325,7 @@ def bundle(number: str) -> Response:
     """The card's proof bundle."""
     number = _public_number(number)
     response = _cached(
-        number, "bundle", (), lambda page: _json_bytes(page.bundle), "application/json"
+        number, "bundle", (), lambda page, _head: _json_bytes(page.bundle), "application/json"
     )
     if request.args.get("download") == "1":
         response.headers["Content-Disposition"] = (
