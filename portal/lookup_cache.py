@@ -38,7 +38,7 @@ from anchoring.types import AnchoredCheckpoint, Checkpoint
 from ledger_service.business_days import utc
 from ledger_service.errors import CardNotFound
 from ledger_service.schema import cards, store_keys
-from portal.bundles import CardPage
+from portal.bundles import CardPage, CardProofs
 
 CACHE_VERSION = "1"
 """Part of every tag: bump it when an answer's bytes change without its inputs changing."""
@@ -67,7 +67,7 @@ class CardHead:
         """Whether the card's date has passed at ``now`` (its answers then change)."""
         return self.expires_at is not None and utc(self.expires_at) <= now
 
-    def built(self, page: CardPage) -> bool:
+    def built(self, page: CardPage | CardProofs) -> bool:
         """Whether ``page`` shows this head: the same last event and checkpoint (an event
         or checkpoint recorded between reading the head and building the page shows)."""
         events = page.history.events

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -37,7 +38,9 @@ from portal.bundles import (
     NOT_FOUND,
     ROOT_AT_SELECTOR,
     CardPage,
+    CardProofs,
     load_card,
+    load_proofs,
 )
 from portal.issuer_descriptor import configured_issuer
 from portal.number_problems import not_a_card_number, number_problem
@@ -144,7 +147,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         *(str(value) for value in settings),
     )
     try:
-        response = _cached(number, "page", variant, _render_card, "text/html")
+        response = _cached(number, "page", variant, _load, _render_card, "text/html")
     except CardNotFound:
         return _not_found()
     # Counted here, past the cache: a 304 or a cached page is a look at the card too. The
@@ -192,15 +195,23 @@ def _vary_by_language(response: Response) -> Response:
     return response
 
 
+def _load_proofs(number: str) -> CardProofs:
+    return load_proofs(runtime().engine, number)
+
+
+_Loaded = TypeVar("_Loaded", CardPage, CardProofs)
+
+
 def _cached(
     number: str,
     kind: str,
     variant: tuple[str, ...],
-    build: Callable[[CardPage, lookup_cache.CardHead], bytes],
+    load: Callable[[str], _Loaded],
+    build: Callable[[_Loaded, lookup_cache.CardHead], bytes],
     mimetype: str,
 ) -> Response:
     """The ``kind`` answer about the card ``number``: 304 when the client's copy is current,
-    else from this process's cache, else ``build`` it.
+    else from this process's cache, else ``build`` it from what ``load`` reads.
 
     The ETag comes from the card's head (:func:`portal.lookup_cache.read_card_head`), read
     before anything is built; raises CardNotFound when there is no such card.
@@ -218,11 +229,11 @@ def _cached(
         cache = lookup_cache.app_cache(current_app)
         body = cache.get(tag)
         if body is None:
-            page = _load(number)
-            body = build(page, head)
-            # An event or checkpoint recorded since the head was read is in the page: it
+            loaded = load(number)
+            body = build(loaded, head)
+            # An event or checkpoint recorded since the head was read is in the answer: it
             # is served, but not kept under a tag that does not describe it.
-            if head.built(page):
+            if head.built(loaded):
                 cache.put(tag, body)
         response = Response(body, mimetype=mimetype, headers=headers)
     response.set_etag(tag)
@@ -293,6 +304,7 @@ def card_json(number: str) -> Response:
         _public_number(number),
         "card",
         (language,),
+        _load,
         lambda page, _head: _json_bytes(page.public_json()),
         "application/json",
     )
@@ -324,8 +336,14 @@ def card_json(number: str) -> Response:
 def bundle(number: str) -> Response:
     """The card's proof bundle."""
     number = _public_number(number)
+    # The bundle needs the proofs only: not the page's words nor its store names.
     response = _cached(
-        number, "bundle", (), lambda page, _head: _json_bytes(page.bundle), "application/json"
+        number,
+        "bundle",
+        (),
+        _load_proofs,
+        lambda proofs, _head: _json_bytes(proofs.bundle),
+        "application/json",
     )
     if request.args.get("download") == "1":
         response.headers["Content-Disposition"] = (
