@@ -394,6 +394,43 @@ def issued_expiry(history: CardHistory) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True)
+class CardProofs:
+    """A card's history proven against the latest anchored checkpoint: all the bundle
+    route needs, without the page's words (timeline, status, store names)."""
+
+    history: CardHistory
+    checkpoint: AnchoredCheckpoint | None
+    bundle: dict[str, Any]
+
+
+def _log_inconsistent(exc: Exception) -> LogInconsistent:
+    log.error("the stored log failed its own consistency check: %s; run cardtrail audit", exc)
+    return LogInconsistent(
+        f"the stored log failed its own consistency check ({exc}), so this server cannot "
+        "prove the card's events; auditors should run `cardtrail audit` on its database"
+    )
+
+
+def _read_proofs(conn: Connection, number: str) -> CardProofs:
+    history = read_card_history(conn, number)
+    anchored = checkpoints.latest_anchored(conn)
+    bundle = build_bundle(history, MerkleLog(conn), anchored, CardMapStore(conn))
+    return CardProofs(history, anchored, bundle)
+
+
+def load_proofs(engine: Engine, number: str) -> CardProofs:
+    """The card ``number`` (normalised) and its bundle, in one snapshot.
+
+    Raises CardNotFound if there is none, and LogInconsistent as :func:`load_card` does.
+    """
+    try:
+        with read_transaction(engine) as conn:
+            return _read_proofs(conn, number)
+    except (TreeSizeError, LogIntegrityError) as exc:
+        raise _log_inconsistent(exc) from None
+
+
 def load_card(
     engine: Engine,
     number: str,
@@ -414,16 +451,11 @@ def load_card(
     # contradicting itself, like a missing leaf or node, not a bad request.
     try:
         with read_transaction(engine) as conn:
-            history = read_card_history(conn, number)
-            anchored = checkpoints.latest_anchored(conn)
-            bundle = build_bundle(history, MerkleLog(conn), anchored, CardMapStore(conn))
-            stores_by_id = _store_names(conn, history)
+            proofs = _read_proofs(conn, number)
+            stores_by_id = _store_names(conn, proofs.history)
     except (TreeSizeError, LogIntegrityError) as exc:
-        log.error("the stored log failed its own consistency check: %s; run cardtrail audit", exc)
-        raise LogInconsistent(
-            f"the stored log failed its own consistency check ({exc}), so this server cannot "
-            "prove the card's events; auditors should run `cardtrail audit` on its database"
-        ) from None
+        raise _log_inconsistent(exc) from None
+    history, anchored = proofs.history, proofs.checkpoint
     size = anchored.checkpoint.tree_size if anchored else 0
     issued = next(
         (e.event.get("data") or {} for e in history.events if e.event.get("type") == "ISSUED"),
@@ -447,5 +479,5 @@ def load_card(
     where = where_usable(issuer, *_allowed(history), stores_by_id)
     shown = shown_state(history.state, issued_expiry(history), now or datetime.now(UTC))
     return CardPage(
-        history, status_of(shown), timeline, bundle, anchored, issuer=issuer, where=where
+        history, status_of(shown), timeline, proofs.bundle, anchored, issuer=issuer, where=where
     )

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import segno
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -19,7 +20,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from anchoring.bundle import Balance
-from ledger_service.devices import KeyRegistry, known_domains
+from ledger_service.devices import KeyRegistry
 from ledger_service.domain.numbers import (
     CardNumberError,
     format_card_number,
@@ -30,14 +31,16 @@ from ledger_service.openapi import Operation, Param, operation
 from ledger_service.problems import from_ledger_error
 from ledger_service.runtime import runtime
 from ledger_service.schemas import PathCardNumber
-from portal import i18n, lookup_cache, lookup_counter, models
+from portal import card_render, i18n, lookup_cache, lookup_counter, models
 from portal.bundles import (
     ANCHORED_TOPIC,
     LATEST_CHECKPOINT_SELECTOR,
     NOT_FOUND,
     ROOT_AT_SELECTOR,
     CardPage,
+    CardProofs,
     load_card,
+    load_proofs,
 )
 from portal.issuer_descriptor import configured_issuer
 from portal.number_problems import not_a_card_number, number_problem
@@ -144,7 +147,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
         *(str(value) for value in settings),
     )
     try:
-        response = _cached(number, "page", variant, _render_card, "text/html")
+        response = _cached(number, "page", variant, _load, _render_card, "text/html")
     except CardNotFound:
         return _not_found()
     # Counted here, past the cache: a 304 or a cached page is a look at the card too. The
@@ -153,7 +156,7 @@ def card(number: str) -> Response | tuple[str, int, dict[str, str]]:
     return _vary_by_language(response)
 
 
-def _render_card(page: CardPage) -> bytes:
+def _render_card(page: CardPage, head: lookup_cache.CardHead) -> bytes:
     number = page.history.card_number
     # The browser checks each device signature itself; which keys belong to which store
     # it can only take from this server, and the page says so.
@@ -161,7 +164,7 @@ def _render_card(page: CardPage) -> bytes:
     published = KeyRegistry(runtime().engine).public_keys(signing_stores)
     device_keys = {store: [k["address"] for k in keys] for store, keys in published.items()}
     # Which deployments a signature may be made for is the server's word too.
-    deployments = [d.to_json() for d in known_domains(runtime().engine)]
+    deployments = card_render.signing_deployments(current_app, runtime().engine, head.deployment)
     # The verifier checks the bundle against the configured issuer, never against the
     # contract the bundle (built from this server's database) names.
     pinned = configured_issuer(runtime().settings)
@@ -169,7 +172,7 @@ def _render_card(page: CardPage) -> bytes:
         "public/card.html",
         page=page,
         device_keys=json.dumps(device_keys, separators=(",", ":")),
-        signing_deployments=json.dumps(deployments, separators=(",", ":")),
+        signing_deployments=deployments,
         bundle_url=url_for(".bundle", number=number),
         json_url=url_for(".card_json", number=number),
         qr_url=url_for(".qr", number=number),
@@ -177,10 +180,11 @@ def _render_card(page: CardPage) -> bytes:
         selector=ROOT_AT_SELECTOR,
         latest_selector=LATEST_CHECKPOINT_SELECTOR,
         anchored_topic=ANCHORED_TOPIC,
-        js_messages=i18n.js_messages(),
+        js_messages=card_render.js_messages_json(str(get_locale())),
         pinned_contract=pinned.contract if pinned else "",
         pinned_chain_id=pinned.chain_id if pinned else "",
         pinned_serves=pinned.serves if pinned else "",
+        **card_render.bound_gettext(),
     )
     return body.encode()
 
@@ -191,15 +195,23 @@ def _vary_by_language(response: Response) -> Response:
     return response
 
 
+def _load_proofs(number: str) -> CardProofs:
+    return load_proofs(runtime().engine, number)
+
+
+_Loaded = TypeVar("_Loaded", CardPage, CardProofs)
+
+
 def _cached(
     number: str,
     kind: str,
     variant: tuple[str, ...],
-    build: Callable[[CardPage], bytes],
+    load: Callable[[str], _Loaded],
+    build: Callable[[_Loaded, lookup_cache.CardHead], bytes],
     mimetype: str,
 ) -> Response:
     """The ``kind`` answer about the card ``number``: 304 when the client's copy is current,
-    else from this process's cache, else ``build`` it.
+    else from this process's cache, else ``build`` it from what ``load`` reads.
 
     The ETag comes from the card's head (:func:`portal.lookup_cache.read_card_head`), read
     before anything is built; raises CardNotFound when there is no such card.
@@ -217,11 +229,11 @@ def _cached(
         cache = lookup_cache.app_cache(current_app)
         body = cache.get(tag)
         if body is None:
-            page = _load(number)
-            body = build(page)
-            # An event or checkpoint recorded since the head was read is in the page: it
+            loaded = load(number)
+            body = build(loaded, head)
+            # An event or checkpoint recorded since the head was read is in the answer: it
             # is served, but not kept under a tag that does not describe it.
-            if head.built(page):
+            if head.built(loaded):
                 cache.put(tag, body)
         response = Response(body, mimetype=mimetype, headers=headers)
     response.set_etag(tag)
@@ -292,7 +304,8 @@ def card_json(number: str) -> Response:
         _public_number(number),
         "card",
         (language,),
-        lambda page: _json_bytes(page.public_json()),
+        _load,
+        lambda page, _head: _json_bytes(page.public_json()),
         "application/json",
     )
     return _vary_by_language(response) if language else response
@@ -323,8 +336,14 @@ def card_json(number: str) -> Response:
 def bundle(number: str) -> Response:
     """The card's proof bundle."""
     number = _public_number(number)
+    # The bundle needs the proofs only: not the page's words nor its store names.
     response = _cached(
-        number, "bundle", (), lambda page: _json_bytes(page.bundle), "application/json"
+        number,
+        "bundle",
+        (),
+        _load_proofs,
+        lambda proofs, _head: _json_bytes(proofs.bundle),
+        "application/json",
     )
     if request.args.get("download") == "1":
         response.headers["Content-Disposition"] = (

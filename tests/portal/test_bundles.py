@@ -16,7 +16,7 @@ from anchoring.schema import log_head, log_leaves, log_nodes
 from anchoring.types import Checkpoint
 from ledger_service.actor import Actor
 from ledger_service.openapi import build_document
-from portal.bundles import load_card, status_of
+from portal.bundles import load_card, load_proofs, status_of
 
 HQ = Actor("hq", "tok_hq_test")
 
@@ -236,3 +236,16 @@ def test_bundle_route_documents_the_log_inconsistent_answer(app):
     operation = build_document(app)["paths"]["/api/v1/public/cards/{number}/bundle"]["get"]
     assert "LOG_INCONSISTENT" in operation["responses"]["500"]["description"]
     assert "cardtrail audit" in operation["description"]
+
+
+def test_the_bundle_routes_proofs_are_the_card_pages_bundle(app, cards):
+    store = cards.store()
+    number, code = cards.issue(allowed_stores=[store])
+    cards.ledger.claim(HQ, number, "holder-1")
+    cards.anchor(card_map=True)
+    cards.ledger.redeem(HQ, number, code, store_id=store)
+    rt = app.extensions["cardtrail"]
+    proofs = load_proofs(rt.engine, number)
+    page = load_card(rt.engine, number, "the merchant")
+    assert proofs.bundle == page.bundle and proofs.bundle["card_map"]
+    assert (proofs.history, proofs.checkpoint) == (page.history, page.checkpoint)

@@ -28,18 +28,42 @@ PROOF_TABLES = ("log_nodes", "log_leaves", "events")
 
 @contextmanager
 def statements(app):
-    """The SQL statements the app's engine runs inside the block."""
+    """The SQL statements the app's engine sends its driver inside the block: those run
+    through SQLAlchemy and those run straight on a pooled connection (the card's head)."""
     seen: list[str] = []
+    hooked = []
 
-    def record(conn, cursor, statement, *args):
-        seen.append(statement)
+    def hook(dbapi_conn, _record, _proxy):
+        if hasattr(dbapi_conn, "set_trace_callback"):  # sqlite3
+            dbapi_conn.set_trace_callback(seen.append)
+        else:  # psycopg: every cursor, SQLAlchemy's included, comes from the factory
+            dbapi_conn.cursor_factory = _recording_cursor(seen)
+        hooked.append(dbapi_conn)
 
     engine = app.extensions["cardtrail"].engine
-    sa.event.listen(engine, "before_cursor_execute", record)
+    sa.event.listen(engine, "checkout", hook)
     try:
         yield seen
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        sa.event.remove(engine, "checkout", hook)
+        for dbapi_conn in hooked:
+            if hasattr(dbapi_conn, "set_trace_callback"):
+                dbapi_conn.set_trace_callback(None)
+            else:
+                import psycopg
+
+                dbapi_conn.cursor_factory = psycopg.Cursor
+
+
+def _recording_cursor(seen: list[str]):
+    import psycopg
+
+    class Recording(psycopg.Cursor):
+        def execute(self, query, *args, **kwargs):
+            seen.append(query if isinstance(query, str) else str(query))
+            return super().execute(query, *args, **kwargs)
+
+    return Recording
 
 
 def _selects(seen: list[str]) -> list[str]:
