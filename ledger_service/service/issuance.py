@@ -7,24 +7,32 @@ import functools
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from anchoring.db import is_postgres
+from anchoring.log import MerkleLog
 from ledger_service import errors
 from ledger_service.actor import Actor
 from ledger_service.domain import codes, value
 from ledger_service.domain.cards import CardSpec, parse_card_spec
 from ledger_service.domain.cards import text as check_text
 from ledger_service.domain.lifecycle import CardKind, CardState, EventDraft, EventType
-from ledger_service.domain.numbers import generate_card_number
+from ledger_service.domain.numbers import generate_card_numbers
 from ledger_service.events import GENESIS
 from ledger_service.schema import cards, events, stores
 from ledger_service.service.checks import WRITERS, require_role, valid
-from ledger_service.service.events_log import LogEntry, bulk_insert, chunks, log_events
+from ledger_service.service.events_log import (
+    LogEntry,
+    bulk_insert,
+    bulk_insert_rows,
+    chunks,
+    log_events,
+)
 from ledger_service.service.products import products_of
 from ledger_service.service.rows import stamp
 from ledger_service.service.transaction import CommandRunner, head
@@ -65,42 +73,105 @@ class Issuance(CommandRunner):
             _check_stores_exist(conn, {s for spec in specs for s in spec.allowed_stores})
             catalogue = products_of(conn, {spec.sku for spec in specs if spec.sku})
             done = _already_imported(conn, batch_ref, specs)
-            fresh = [_from_catalogue(spec, catalogue) for spec in specs if spec.row_key not in done]
+            fresh = [spec for spec in specs if spec.row_key not in done]
             numbers = _new_numbers(conn, len(fresh))
-            card_rows, entries = [], []
-            issued: list[dict[str, Any]] = []
-            for spec, number in zip(fresh, numbers, strict=True):
-                code = codes.generate_code()
-                salt = secrets.token_bytes(16)
-                data = self._issued_data(spec, batch_ref, salt, active)
-                state = CardState.ISSUED if active else CardState.INACTIVE
-                entry: LogEntry = (
-                    number,
-                    salt,
-                    0,
-                    GENESIS,
-                    EventDraft(EventType.ISSUED, state, now, data=data),
-                )
-                entries.append(entry)
-                card_rows.append(
-                    self._card_row(spec, number, salt, code, batch_ref, now, active=active)
-                )
-                issued.append({"card_number": number, "redemption_code": code})
-            if entries:
-                logged, event_rows = log_events(log, size, actor, now, entries)
-                for row, card, (leaf_index, last_hash) in zip(
-                    card_rows, issued, logged, strict=True
-                ):
-                    row["last_event_hash"] = last_hash
-                    card["leaf_index"] = leaf_index
-                # Cards first: each events row refers to its card.
-                bulk_insert(conn, cards, card_rows)
-                bulk_insert(conn, events, event_rows)
-        for spec, card in zip(fresh, issued, strict=True):
-            if spec.row_key is not None:
-                card["row_key"] = spec.row_key
+            issued = self._write_cards(
+                conn, log, size, actor, batch_ref, now, fresh, numbers, catalogue, active=active
+            )
         skipped = [{"row_key": key, "card_number": done[key]} for key in sorted(done)]
         return {"batch_ref": batch_ref, "cards": issued, "skipped": skipped}
+
+    def _write_cards(
+        self,
+        conn: Connection,
+        log: MerkleLog,
+        size: int,
+        actor: Actor,
+        batch_ref: str,
+        now: datetime,
+        fresh: Sequence[CardSpec],
+        numbers: Sequence[str],
+        catalogue: Mapping[str, Row[Any]],
+        *,
+        active: bool,
+    ) -> list[dict[str, Any]]:
+        """Log one ISSUED event per card and insert the cards and events rows; returns
+        the answer's cards, in order."""
+        if not fresh:
+            return []
+        state = CardState.ISSUED if active else CardState.INACTIVE
+        # Cards of one batch mostly differ only by row key: resolve each distinct card, and
+        # build its event data and row columns, once.
+        shared: dict[tuple[Any, ...], _Shared] = {}
+        entries: list[LogEntry] = []
+        cards_rows: list[tuple[Any, ...]] = []
+        issued: list[dict[str, Any]] = []
+        codes_ = codes.generate_codes(self._secret, len(fresh))
+        salts = secrets.token_bytes(16 * len(fresh))
+        for k, (spec, number, (code, code_hash)) in enumerate(
+            zip(fresh, numbers, codes_, strict=True)
+        ):
+            key = _spec_key(spec)
+            common = shared.get(key)
+            if common is None:
+                common = shared[key] = self._shared(
+                    _from_catalogue(spec, catalogue), batch_ref, now, active=active
+                )
+            salt = salts[16 * k : 16 * k + 16]
+            data = common.data
+            if spec.holder_ref:
+                data = {**data, "holder": self._holder_tag(spec.holder_ref, salt)}
+            entries.append(
+                (number, salt, 0, GENESIS, EventDraft(EventType.ISSUED, state, now, data=data))
+            )
+            cards_rows.append(
+                (number, salt, code_hash, _import_key(batch_ref, spec.row_key), *common.columns)
+            )
+            issued.append({"card_number": number, "redemption_code": code})
+        logged, event_rows = log_events(log, size, actor, now, entries)
+        rows = []
+        for spec, row, card, (leaf_index, last_hash) in zip(
+            fresh, cards_rows, issued, logged, strict=True
+        ):
+            rows.append((*row, last_hash))
+            card["leaf_index"] = leaf_index
+            if spec.row_key is not None:
+                card["row_key"] = spec.row_key
+        # Cards first: each events row refers to its card.
+        bulk_insert_rows(conn, cards, _CARD_COLUMNS, rows)
+        bulk_insert(conn, events, event_rows)
+        return issued
+
+    def _shared(self, spec: IssuedSpec, batch_ref: str, now: datetime, *, active: bool) -> _Shared:
+        """What every card of ``spec`` has in common: its event data (holder aside) and
+        the card row's columns in :data:`_CARD_COLUMNS` order after the per-card ones."""
+        return _Shared(
+            data=self._issued_data(spec, batch_ref, active),
+            columns=(
+                (CardState.ISSUED if active else CardState.INACTIVE).value,
+                None,
+                spec.product,
+                spec.face_value,
+                spec.currency,
+                _json_list(spec.allowed_stores),
+                _json_list(spec.allowed_regions),
+                spec.expires_at,
+                spec.holder_ref,
+                0,
+                batch_ref,
+                now,
+                now,
+                0,
+                0,
+                None,
+                spec.kind,
+                spec.sku,
+                value.opening_balance(spec.kind, spec.face_value, spec.units) if active else None,
+                None,
+                None,
+                now if active else None,
+            ),
+        )
 
     @staticmethod
     def check_cards(cards_in: Sequence[Mapping[str, Any]]) -> list[CardSpec]:
@@ -112,9 +183,10 @@ class Issuance(CommandRunner):
                 f"a batch holds 1 to {MAX_BATCH} cards, got {len(cards_in)}"
             )
         specs, problems = [], []
+        parsed: dict[tuple[Any, ...], CardSpec] = {}
         for index, raw in enumerate(cards_in):
             try:
-                specs.append(parse_card_spec(raw))
+                specs.append(_parse_once(raw, parsed))
             except (TypeError, ValueError) as exc:
                 problems.append({"index": index, "detail": str(exc)})
         if problems:
@@ -126,9 +198,9 @@ class Issuance(CommandRunner):
             raise errors.ValidationFailed("row_key values repeat within the batch")
         return specs
 
-    def _issued_data(
-        self, spec: IssuedSpec, batch_ref: str, salt: bytes, active: bool
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _issued_data(spec: IssuedSpec, batch_ref: str, active: bool) -> dict[str, Any]:
+        """The ISSUED event's data of a card of ``spec`` with no holder."""
         return {
             "product": spec.product,
             "face_value": spec.face_value,
@@ -137,54 +209,54 @@ class Issuance(CommandRunner):
             "allowed_stores": list(spec.allowed_stores),
             "allowed_regions": list(spec.allowed_regions),
             "batch_ref": batch_ref,
-            "holder": self._holder_tag(spec.holder_ref, salt) if spec.holder_ref else None,
+            "holder": None,
             "kind": spec.kind,
             "sku": spec.sku,
             "units": spec.units,
             "active": active,
         }
 
-    def _card_row(
-        self,
-        spec: IssuedSpec,
-        number: str,
-        salt: bytes,
-        code: str,
-        batch_ref: str,
-        now: datetime,
-        *,
-        active: bool,
-    ) -> dict[str, Any]:
-        return {
-            "number": number,
-            "salt": salt,
-            "code_hash": codes.code_hash(self._secret, code),
-            "state": (CardState.ISSUED if active else CardState.INACTIVE).value,
-            "blocked_from": None,
-            "product": spec.product,
-            "face_value": spec.face_value,
-            "currency": spec.currency,
-            "allowed_stores": _json_list(spec.allowed_stores),
-            "allowed_regions": _json_list(spec.allowed_regions),
-            "expires_at": spec.expires_at,
-            "holder_ref": spec.holder_ref,
-            "seq": 0,
-            "batch_ref": batch_ref,
-            "import_key": _import_key(batch_ref, spec.row_key),
-            "issued_at": now,
-            "updated_at": now,
-            "code_failures": 0,
-            "code_locks": 0,
-            "code_locked_until": None,
-            "kind": spec.kind,
-            "sku": spec.sku,
-            "balance": value.opening_balance(spec.kind, spec.face_value, spec.units)
-            if active
-            else None,
-            "channel_id": None,
-            "sale_price": None,
-            "activated_at": now if active else None,
-        }
+
+_CARD_COLUMNS = (
+    # Per card:
+    "number",
+    "salt",
+    "code_hash",
+    "import_key",
+    # Per spec (Issuance._shared):
+    "state",
+    "blocked_from",
+    "product",
+    "face_value",
+    "currency",
+    "allowed_stores",
+    "allowed_regions",
+    "expires_at",
+    "holder_ref",
+    "seq",
+    "batch_ref",
+    "issued_at",
+    "updated_at",
+    "code_failures",
+    "code_locks",
+    "code_locked_until",
+    "kind",
+    "sku",
+    "balance",
+    "channel_id",
+    "sale_price",
+    "activated_at",
+    # Known once the event is logged:
+    "last_event_hash",
+)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """The event data and card columns that the cards of one spec share."""
+
+    data: dict[str, Any]
+    columns: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -236,26 +308,79 @@ def _already_imported(
     conn: Connection, batch_ref: str, specs: Sequence[CardSpec]
 ) -> dict[str, str]:
     """Row keys of this batch that were issued before, with their card numbers."""
-    by_key = {_import_key(batch_ref, s.row_key): s.row_key for s in specs if s.row_key}
-    done: dict[str, str] = {}
-    for chunk in chunks(list(by_key)):
-        query = sa.select(cards.c.import_key, cards.c.number).where(cards.c.import_key.in_(chunk))
-        done.update((by_key[key], number) for key, number in conn.execute(query))
-    return done
+    by_key = {f"{batch_ref}/{s.row_key}": s.row_key for s in specs if s.row_key}
+    found = _matching(conn, "import_key", list(by_key))
+    return {by_key[key]: number for key, number in found}
 
 
 def _new_numbers(conn: Connection, count: int) -> list[str]:
     """``count`` fresh card numbers that no card has yet."""
-    numbers: set[str] = set()
+    numbers: dict[str, None] = {}
     while len(numbers) < count:
         # A collision among ~79 random bits is a freak event, but it must not become a
         # duplicate key error halfway through a million-card import.
-        wanted = {generate_card_number() for _ in range(count - len(numbers))} - numbers
-        for chunk in chunks(sorted(wanted)):
-            taken = conn.execute(sa.select(cards.c.number).where(cards.c.number.in_(chunk)))
-            wanted -= set(taken.scalars())
-        numbers |= wanted
+        wanted = dict.fromkeys(generate_card_numbers(count - len(numbers)))
+        for taken, _ in _matching(conn, "number", list(wanted)):
+            del wanted[taken]
+        numbers.update((n, None) for n in wanted if n not in numbers)
     return list(numbers)
+
+
+def _matching(conn: Connection, column: str, values: Sequence[str]) -> list[tuple[str, str]]:
+    """``(column value, card number)`` of the cards whose ``column`` is one of ``values``.
+
+    PostgreSQL: one query with the values as one array parameter; an ``IN`` list of
+    thousands of parameters cost more to build and bind than the lookup itself.
+    """
+    if not values:
+        return []
+    if is_postgres(conn):
+        sql = f"SELECT {column}, number FROM cards WHERE {column} = ANY(%s)"
+        return [tuple(row) for row in conn.exec_driver_sql(sql, (list(values),))]
+    found: list[tuple[str, str]] = []
+    for chunk in chunks(values):
+        query = sa.select(cards.c[column], cards.c.number).where(cards.c[column].in_(chunk))
+        found.extend(tuple(row) for row in conn.execute(query))
+    return found
+
+
+def _parse_once(raw: Mapping[str, Any], parsed: dict[tuple[Any, ...], CardSpec]) -> CardSpec:
+    """:func:`parse_card_spec` of ``raw``, parsed once per distinct card of a batch.
+
+    Cards of a batch mostly differ only by row key. The key holds each value's type, so
+    that a value equal to an accepted one but of another type (``True`` and ``1``) is
+    parsed, and refused, in its own right.
+    """
+    if type(raw) is not dict:
+        return parse_card_spec(raw)
+    key = tuple(
+        (name, type(v), tuple(v) if type(v) is list else v)
+        for name, v in raw.items()
+        if name != "row_key"
+    )
+    try:
+        spec = parsed.get(key)
+    except TypeError:  # an unhashable value: refused by the parser below
+        return parse_card_spec(raw)
+    if spec is None:
+        spec = parsed[key] = parse_card_spec(raw)
+        return spec
+    row_key = check_text(raw.get("row_key"), "row_key", optional=True)
+    return spec if row_key == spec.row_key else replace(spec, row_key=row_key)
+
+
+def _spec_key(spec: CardSpec) -> tuple[Any, ...]:
+    """What a card's event data and row depend on: all of its spec but the row key."""
+    return (
+        spec.product,
+        spec.sku,
+        spec.face_value,
+        spec.currency,
+        spec.allowed_stores,
+        spec.allowed_regions,
+        spec.expires_at,
+        spec.holder_ref,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
