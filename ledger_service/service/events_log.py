@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from anchoring.db import is_postgres
-from anchoring.log import MerkleLog
+from anchoring.log import MerkleLog, copy_rows
 from ledger_service.actor import Actor
 from ledger_service.domain import value
 from ledger_service.domain.lifecycle import EventDraft
@@ -187,19 +187,15 @@ def bulk_insert_rows(
     """Insert many rows, each the values of ``columns`` in order, at the speed bulk
     issuance needs.
 
-    PostgreSQL: COPY, several times faster than a per-row executemany. SQLite: the
+    PostgreSQL: a binary COPY (:func:`anchoring.log.copy_rows`), several times faster
+    than a per-row executemany. SQLite: the
     driver's executemany, with datetimes stored exactly as SQLAlchemy stores them (its own
     bind processor, applied once per distinct value), which spares SQLAlchemy's per-row
     bookkeeping. Every other column type here goes to sqlite3 as it is.
     """
     names = ", ".join(columns)
     if is_postgres(conn):
-        driver = conn.connection.driver_connection
-        assert driver is not None, "a connection in use always has its driver connection"
-        cursor = driver.cursor()
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        copy_rows(conn, table, columns, rows)
         return
     values = [list(row) for row in rows]
     for position, column in enumerate(columns):
