@@ -23,7 +23,7 @@ from ledger_service.events import (
     event_hash,
     format_timestamp,
     leaf_input,
-    new_nonce,
+    new_nonces,
 )
 from ledger_service.schema import events
 from ledger_service.service.rows import update_card
@@ -51,9 +51,10 @@ def log_events(
     """
     leaves, rows, logged = [], [], []
     encode = _EventEncoder(actor.to_event(), now)
+    nonces = new_nonces(len(entries))
     for offset, (number, salt, seq, prev_hash, draft) in enumerate(entries):
         index = size + offset
-        leaf = encode(index, card_commitment(salt, number), seq, prev_hash, draft, new_nonce())
+        leaf = encode(index, card_commitment(salt, number), seq, prev_hash, draft, nonces[offset])
         leaves.append(leaf)
         logged.append((index, event_hash(leaf)))
         # The value columns repeat what the event logs, for the books to sum.
