@@ -142,11 +142,12 @@ class Issuance(CommandRunner):
         bulk_insert(conn, events, event_rows)
         return issued
 
-    def _shared(self, spec: IssuedSpec, batch_ref: str, now: datetime, *, active: bool) -> _Shared:
+    @staticmethod
+    def _shared(spec: IssuedSpec, batch_ref: str, now: datetime, *, active: bool) -> _Shared:
         """What every card of ``spec`` has in common: its event data (holder aside) and
         the card row's columns in :data:`_CARD_COLUMNS` order after the per-card ones."""
         return _Shared(
-            data=self._issued_data(spec, batch_ref, active),
+            data=Issuance._issued_data(spec, batch_ref, active),
             columns=(
                 (CardState.ISSUED if active else CardState.INACTIVE).value,
                 None,
@@ -261,7 +262,8 @@ class _Shared:
 
 @dataclass(frozen=True)
 class IssuedSpec:
-    """A card to issue with its product resolved: what its ISSUED event and row hold."""
+    """A card to issue with its product resolved: what its ISSUED event and row hold
+    (but its row key, number, salt and code, which differ from card to card)."""
 
     product: str
     kind: CardKind
@@ -273,7 +275,6 @@ class IssuedSpec:
     allowed_regions: tuple[str, ...]
     expires_at: datetime | None
     holder_ref: str | None
-    row_key: str | None
 
 
 def _from_catalogue(spec: CardSpec, catalogue: Mapping[str, Row[Any]]) -> IssuedSpec:
@@ -291,7 +292,6 @@ def _from_catalogue(spec: CardSpec, catalogue: Mapping[str, Row[Any]]) -> Issued
         allowed_regions=spec.allowed_regions,
         expires_at=spec.expires_at,
         holder_ref=spec.holder_ref,
-        row_key=spec.row_key,
     )
 
 
