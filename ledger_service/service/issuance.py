@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from anchoring.db import is_postgres
 from anchoring.log import MerkleLog
 from ledger_service import errors
 from ledger_service.actor import Actor
@@ -22,16 +20,14 @@ from ledger_service.domain import codes, value
 from ledger_service.domain.cards import CardSpec, parse_card_spec
 from ledger_service.domain.cards import text as check_text
 from ledger_service.domain.lifecycle import CardKind, CardState, EventDraft, EventType
-from ledger_service.domain.numbers import generate_card_numbers
 from ledger_service.events import GENESIS
-from ledger_service.schema import cards, events, stores
+from ledger_service.schema import cards, events
 from ledger_service.service.checks import WRITERS, require_role, valid
-from ledger_service.service.events_log import (
-    LogEntry,
-    bulk_insert,
-    bulk_insert_rows,
-    chunks,
-    log_events,
+from ledger_service.service.events_log import LogEntry, bulk_insert, bulk_insert_rows, log_events
+from ledger_service.service.issuance_lookups import (
+    already_imported,
+    check_stores_exist,
+    new_numbers,
 )
 from ledger_service.service.products import products_of
 from ledger_service.service.rows import stamp
@@ -70,11 +66,11 @@ class Issuance(CommandRunner):
         now = self._now()
         with self._run(within) as conn:
             log, size = head(conn)
-            _check_stores_exist(conn, {s for spec in specs for s in spec.allowed_stores})
+            check_stores_exist(conn, {s for spec in specs for s in spec.allowed_stores})
             catalogue = products_of(conn, {spec.sku for spec in specs if spec.sku})
-            done = _already_imported(conn, batch_ref, specs)
+            done = already_imported(conn, batch_ref, specs)
             fresh = [spec for spec in specs if spec.row_key not in done]
-            numbers = _new_numbers(conn, len(fresh))
+            numbers = new_numbers(conn, len(fresh))
             issued = self._write_cards(
                 conn, log, size, actor, batch_ref, now, fresh, numbers, catalogue, active=active
             )
@@ -293,55 +289,6 @@ def _from_catalogue(spec: CardSpec, catalogue: Mapping[str, Row[Any]]) -> Issued
         expires_at=spec.expires_at,
         holder_ref=spec.holder_ref,
     )
-
-
-def _check_stores_exist(conn: Connection, wanted: set[str]) -> None:
-    found: set[str] = set()
-    for chunk in chunks(sorted(wanted)):
-        found.update(conn.execute(sa.select(stores.c.id).where(stores.c.id.in_(chunk))).scalars())
-    missing = sorted(wanted - found)
-    if missing:
-        raise errors.StoreNotFound(f"unknown store(s) in allowed_stores: {', '.join(missing[:10])}")
-
-
-def _already_imported(
-    conn: Connection, batch_ref: str, specs: Sequence[CardSpec]
-) -> dict[str, str]:
-    """Row keys of this batch that were issued before, with their card numbers."""
-    by_key = {f"{batch_ref}/{s.row_key}": s.row_key for s in specs if s.row_key}
-    found = _matching(conn, "import_key", list(by_key))
-    return {by_key[key]: number for key, number in found}
-
-
-def _new_numbers(conn: Connection, count: int) -> list[str]:
-    """``count`` fresh card numbers that no card has yet."""
-    numbers: dict[str, None] = {}
-    while len(numbers) < count:
-        # A collision among ~79 random bits is a freak event, but it must not become a
-        # duplicate key error halfway through a million-card import.
-        wanted = dict.fromkeys(generate_card_numbers(count - len(numbers)))
-        for taken, _ in _matching(conn, "number", list(wanted)):
-            del wanted[taken]
-        numbers.update((n, None) for n in wanted if n not in numbers)
-    return list(numbers)
-
-
-def _matching(conn: Connection, column: str, values: Sequence[str]) -> list[tuple[str, str]]:
-    """``(column value, card number)`` of the cards whose ``column`` is one of ``values``.
-
-    PostgreSQL: one query with the values as one array parameter; an ``IN`` list of
-    thousands of parameters cost more to build and bind than the lookup itself.
-    """
-    if not values:
-        return []
-    if is_postgres(conn):
-        sql = f"SELECT {column}, number FROM cards WHERE {column} = ANY(%s)"
-        return [tuple(row) for row in conn.exec_driver_sql(sql, (list(values),))]
-    found: list[tuple[str, str]] = []
-    for chunk in chunks(values):
-        query = sa.select(cards.c[column], cards.c.number).where(cards.c[column].in_(chunk))
-        found.extend(tuple(row) for row in conn.execute(query))
-    return found
 
 
 def _parse_once(raw: Mapping[str, Any], parsed: dict[tuple[Any, ...], CardSpec]) -> CardSpec:

@@ -10,6 +10,7 @@ from anchoring import canonical
 from ledger_service import errors
 from ledger_service.events import GENESIS, card_commitment, event_hash
 from ledger_service.schema import cards
+from ledger_service.service import issuance_lookups
 
 
 def test_issue_cards_logs_one_issued_event_per_card_with_consecutive_leaves(ledger, stores):
@@ -138,3 +139,11 @@ def test_a_card_equal_to_an_accepted_one_but_of_another_type_is_refused(ledger):
         ],
     )
     assert [e["index"] for e in error.extra["errors"]] == [1, 2]
+
+
+def test_a_drawn_number_that_a_card_already_has_is_drawn_again(ledger, monkeypatch):
+    taken, _ = issue(ledger)
+    draws = iter([[taken, "23456789ABCDEFGH8"], ["3456789ABCDEFGHJB"]])
+    monkeypatch.setattr(issuance_lookups, "generate_card_numbers", lambda count: next(draws))
+    issued = ledger.issue_cards(HQ, "B2", [{"product": "Tea"}, {"product": "Tea"}])["cards"]
+    assert sorted(c["card_number"] for c in issued) == ["23456789ABCDEFGH8", "3456789ABCDEFGHJB"]
