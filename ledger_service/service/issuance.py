@@ -4,9 +4,11 @@ transaction."""
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +64,17 @@ class Issuance(CommandRunner):
         """
         require_role(actor, WRITERS)
         batch_ref = valid(check_text, batch_ref, "batch_ref")
+        with _collector_paused():
+            return self._issue(actor, batch_ref, cards_in, active, within)
+
+    def _issue(
+        self,
+        actor: Actor,
+        batch_ref: str,
+        cards_in: Sequence[Mapping[str, Any]],
+        active: bool,
+        within: Connection | None,
+    ) -> dict[str, Any]:
         specs = self.check_cards(cards_in)
         now = self._now()
         with self._run(within) as conn:
@@ -246,6 +259,27 @@ _CARD_COLUMNS = (
     # Known once the event is logged:
     "last_event_hash",
 )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is built and written.
+
+    Nearly everything a batch allocates lives until the batch is written, so collecting
+    meanwhile frees nothing; yet those objects, surviving, set off full (generation 2)
+    scans of the process's whole heap: about 40% of the CPU of an issue through the API.
+    Left to reference counting they are freed as the batch ends, before any collection
+    sees them. The collector is enabled again only if it was enabled here, and a batch
+    of another thread that overlaps merely runs with it on again from then.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)

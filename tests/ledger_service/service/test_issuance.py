@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
+import pytest
 from ledger_helpers import HQ, assert_refused_without_writing, issue, log_size, rows
 
 from anchoring import canonical
@@ -147,3 +149,18 @@ def test_a_drawn_number_that_a_card_already_has_is_drawn_again(ledger, monkeypat
     monkeypatch.setattr(issuance_lookups, "generate_card_numbers", lambda count: next(draws))
     issued = ledger.issue_cards(HQ, "B2", [{"product": "Tea"}, {"product": "Tea"}])["cards"]
     assert sorted(c["card_number"] for c in issued) == ["23456789ABCDEFGH8", "3456789ABCDEFGHJB"]
+
+
+def test_issuing_leaves_the_garbage_collector_as_it_found_it(ledger):
+    assert gc.isenabled()
+    issue(ledger)
+    assert gc.isenabled()
+    with pytest.raises(errors.ValidationFailed):
+        ledger.issue_cards(HQ, "B1", [{"product": ""}])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        issue(ledger)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
