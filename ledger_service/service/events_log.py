@@ -189,10 +189,10 @@ def bulk_insert_rows(
     issuance needs.
 
     PostgreSQL: a binary COPY (:func:`anchoring.log.copy_rows`), several times faster
-    than a per-row executemany. SQLite: the
-    driver's executemany, with datetimes stored exactly as SQLAlchemy stores them (its own
-    bind processor, applied once per distinct value), which spares SQLAlchemy's per-row
-    bookkeeping. Every other column type here goes to sqlite3 as it is.
+    than a per-row executemany. SQLite: the driver's executemany, with datetimes stored
+    exactly as SQLAlchemy stores them (its own bind processor, applied once per distinct
+    value), which spares SQLAlchemy's per-row bookkeeping. Every other column type here
+    goes to sqlite3 as it is.
     """
     names = ", ".join(columns)
     if is_postgres(conn):
