@@ -270,7 +270,8 @@ def rename_token(actor: Actor, body: schemas.TokenName, token_id: str) -> Any:
 )
 def issue_cards(actor: Actor, body: schemas.IssueCards, *, within: Connection) -> Any:
     """Issue a batch of cards."""
-    cards = [card.model_dump(exclude_none=True) for card in body.cards]
+    # One dump of the whole body: a call per card cost twice as much.
+    cards = body.model_dump(include={"cards"}, exclude_none=True)["cards"]
     return ledger().issue_cards(actor, body.batch_ref, cards, active=body.active, within=within)
 
 

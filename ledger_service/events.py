@@ -70,9 +70,11 @@ def card_commitment(card_salt: bytes, card_number: str) -> str:
     return hashlib.sha256(card_salt + card_number.encode("ascii")).hexdigest()
 
 
-def new_nonce() -> str:
-    """16 random bytes, hex: published event hashes cannot be reversed by guessing."""
-    return secrets.token_hex(16)
+def new_nonces(count: int) -> list[str]:
+    """``count`` nonces of 16 random bytes, hex, drawn at once: published event hashes
+    cannot be reversed by guessing."""
+    drawn = secrets.token_hex(16 * count)
+    return [drawn[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
 def build_event(

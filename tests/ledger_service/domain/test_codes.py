@@ -10,6 +10,7 @@ from ledger_service.domain.codes import (
     code_hash,
     code_matches,
     generate_code,
+    generate_codes,
     normalize_code,
 )
 
@@ -47,3 +48,17 @@ def test_the_stored_hash_is_hmac_sha256_not_the_code():
     stored = code_hash(KEY, "7K30-Q9ZD-X21F")
     assert len(stored) == 32
     assert b"7K30" not in stored
+
+
+def test_codes_made_in_bulk_are_distinct_codes_each_with_its_own_hash():
+    made = generate_codes(KEY, 300)
+    assert len({code for code, _ in made}) == 300
+    for code, stored in made:
+        assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", code)
+        assert stored == code_hash(KEY, code)
+    assert generate_codes(KEY, 0) == []
+
+
+def test_bulk_codes_use_every_symbol_of_the_alphabet():
+    symbols = "".join(code for code, _ in generate_codes(KEY, 500)).replace("-", "")
+    assert set(symbols) == set(ALPHABET)

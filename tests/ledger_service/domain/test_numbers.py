@@ -11,6 +11,7 @@ from ledger_service.domain.numbers import (
     check_character,
     format_card_number,
     generate_card_number,
+    generate_card_numbers,
     normalize_card_number,
 )
 
@@ -82,3 +83,16 @@ def test_malformed_numbers_say_what_is_wrong(text, message):
 def test_card_number_errors_are_value_errors():
     with pytest.raises(ValueError):
         normalize_card_number(None)  # type: ignore[arg-type]
+
+
+def test_numbers_made_in_bulk_are_valid_and_distinct():
+    made = generate_card_numbers(2_000)
+    assert len(set(made)) == 2_000
+    assert all(normalize_card_number(number) == number for number in made)
+    assert generate_card_numbers(0) == []
+
+
+def test_bulk_numbers_use_every_symbol_of_the_alphabet_in_every_position():
+    made = generate_card_numbers(2_000)
+    for position in range(LENGTH - 1):
+        assert {number[position] for number in made} == set(ALPHABET)
