@@ -9,6 +9,8 @@ headers, the full Ledger and portal code) runs as in production.
 
 from __future__ import annotations
 
+import gc
+
 from cardtrail.app import create_app
 from ledger_service.config import Settings
 
@@ -19,3 +21,4 @@ LIMITS_OFF = {
 }
 
 app = create_app(Settings.from_env(), test_config=LIMITS_OFF)
+gc.freeze()  # as cardtrail.wsgi does, for the same reason

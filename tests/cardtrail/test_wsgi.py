@@ -3,6 +3,7 @@ links from the configured base URL only."""
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 
@@ -120,3 +121,8 @@ def test_behind_a_proxy_a_foreign_host_is_refused(tmp_path, sqlite_url):
     assert client.get("/", headers={"Host": "cards.example.com:443"}).status_code == 200
     for host in ("evil.example", "localhost", "127.0.0.1"):
         assert client.get("/", headers={"Host": host}).status_code == 400, host
+
+
+def test_the_served_app_is_frozen_out_of_the_collectors_scans():
+    # Importing cardtrail.wsgi built the app gunicorn serves, then froze what it built.
+    assert gc.get_freeze_count() > 0
